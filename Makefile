@@ -133,11 +133,13 @@ check-asan: deps
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
 	    check-unit
 
+# The thread test under ThreadSanitizer: its own build of the library and
+# the test program (the path must match the sub-make's BUILDDIR exactly).
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 check-tsan: deps
-	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="-O1 -g -fsanitize=thread" \
-	    LDFLAGS="-fsanitize=thread" TEST_ENV="TSAN_OPTIONS=halt_on_error=1" \
-	    $(BUILDDIR)/../build/tsan/tests/check_threads
-	TSAN_OPTIONS=halt_on_error=1 CK_FORK=no build/tsan/tests/check_threads
+	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="$(TSAN_FLAGS)" \
+	    LDFLAGS="-fsanitize=thread" build/tsan/tests/check_threads
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no build/tsan/tests/check_threads
 
 check-valgrind: deps
 	$(MAKE) all $(TEST_BINS)
