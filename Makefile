@@ -72,7 +72,7 @@ SQLITE_HEADERS := include/zinv/sqlite.h
 CORE_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
-        check-crash install uninstall clean
+        check-crash install uninstall clean fuzz
 all: $(LIBS_ALL) $(PC_ALL)
 
 $(BUILDDIR)/lib/%.o: lib/%.c
@@ -156,6 +156,40 @@ check-valgrind: deps
 	@set -e; for t in $(TEST_BINS); do echo "== valgrind $$t"; \
 	    CK_FORK=no valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $$t; done
+
+# ------------------------------------------------------------------- fuzz
+# tests/fuzz/fuzz_<name>.c: libFuzzer targets (one per decoder, one for the
+# dispatcher), built with clang into their own BUILDDIR and run for
+# FUZZ_SECONDS each, seeded from tests/data and tests/fuzz/seeds/<name>.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:lib/%.c=$(FUZZ_DIR)/lib/%.o)
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
+               -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined $(DEP_CFLAGS) -pthread
+
+$(FUZZ_DIR)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DINV_BUILDING_LIBRARY -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(DEP_LIBS)
+
+.PRECIOUS: $(FUZZ_DIR)/lib/%.o
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for b in $(FUZZ_BINS); do n=$$(basename $$b .c); n=$${n#fuzz_}; \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+	    seeds=tests/data; [ -d tests/fuzz/seeds/$$n ] && seeds=tests/fuzz/seeds/$$n; \
+	    echo "== $$b ($(FUZZ_SECONDS)s)"; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$n- $(FUZZ_DIR)/corpus/$$n $$seeds \
+	        > $(FUZZ_DIR)/$$n.log 2>&1 || { tail -n 60 $(FUZZ_DIR)/$$n.log; exit 1; }; \
+	    grep -E "^Done|stat::number_of_executed_units" $(FUZZ_DIR)/$$n.log; \
+	done
 
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
