@@ -62,13 +62,18 @@ SQLITE_SHLIB := $(LIBOUT)/libzinv-sqlite.so.$(VERSION)
 SQLITE_STLIB := $(LIBOUT)/libzinv-sqlite.a
 
 LIBS_ALL := $(SHLIB) $(STLIB)
+PC_ALL := pkgconfig/zinv.pc
 ifneq ($(SQLITE_SRCS),)
 LIBS_ALL += $(SQLITE_SHLIB) $(SQLITE_STLIB)
+PC_ALL += pkgconfig/zinv-sqlite.pc
 endif
+# The backend headers install with their own library, not with libzinv.
+SQLITE_HEADERS := include/zinv/sqlite.h
+CORE_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
-        install uninstall clean
-all: $(LIBS_ALL) pkgconfig/zinv.pc
+        check-crash install uninstall clean fuzz
+all: $(LIBS_ALL) $(PC_ALL)
 
 $(BUILDDIR)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -126,6 +131,11 @@ check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
 
+# The SQLite crash test with ten times the kills of `make check`.
+CRASH_KILLS ?= 500
+check-crash: all $(BUILDDIR)/tests/check_sqlite_crash
+	CRASH_KILLS=$(CRASH_KILLS) $(BUILDDIR)/tests/check_sqlite_crash
+
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan: deps
 	$(MAKE) BUILDDIR=build/asan LIBOUT=build/asan/lib CFLAGS="$(SAN_FLAGS)" \
@@ -133,17 +143,53 @@ check-asan: deps
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
 	    check-unit
 
+# The thread test under ThreadSanitizer: its own build of the library and
+# the test program (the path must match the sub-make's BUILDDIR exactly).
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 check-tsan: deps
-	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="-O1 -g -fsanitize=thread" \
-	    LDFLAGS="-fsanitize=thread" TEST_ENV="TSAN_OPTIONS=halt_on_error=1" \
-	    $(BUILDDIR)/../build/tsan/tests/check_threads
-	TSAN_OPTIONS=halt_on_error=1 CK_FORK=no build/tsan/tests/check_threads
+	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="$(TSAN_FLAGS)" \
+	    LDFLAGS="-fsanitize=thread" build/tsan/tests/check_threads
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no build/tsan/tests/check_threads
 
 check-valgrind: deps
 	$(MAKE) all $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== valgrind $$t"; \
 	    CK_FORK=no valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $$t; done
+
+# ------------------------------------------------------------------- fuzz
+# tests/fuzz/fuzz_<name>.c: libFuzzer targets (one per decoder, one for the
+# dispatcher), built with clang into their own BUILDDIR and run for
+# FUZZ_SECONDS each, seeded from tests/data and tests/fuzz/seeds/<name>.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:lib/%.c=$(FUZZ_DIR)/lib/%.o)
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
+               -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined $(DEP_CFLAGS) -pthread
+
+$(FUZZ_DIR)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DINV_BUILDING_LIBRARY -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(DEP_LIBS)
+
+.PRECIOUS: $(FUZZ_DIR)/lib/%.o
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for b in $(FUZZ_BINS); do n=$$(basename $$b .c); n=$${n#fuzz_}; \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+	    seeds=tests/data; [ -d tests/fuzz/seeds/$$n ] && seeds=tests/fuzz/seeds/$$n; \
+	    echo "== $$b ($(FUZZ_SECONDS)s)"; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$n- $(FUZZ_DIR)/corpus/$$n $$seeds \
+	        > $(FUZZ_DIR)/$$n.log 2>&1 || { tail -n 60 $(FUZZ_DIR)/$$n.log; exit 1; }; \
+	    grep -E "^Done|stat::number_of_executed_units" $(FUZZ_DIR)/$$n.log; \
+	done
 
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
@@ -155,12 +201,20 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zinv $(DESTDIR)$(PKGCONFIGDIR) \
 	    $(DESTDIR)$(MANDIR)/man3
 	install -m 644 include/zinv.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 include/zinv/*.h $(DESTDIR)$(INCLUDEDIR)/zinv/
+	install -m 644 $(CORE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzinv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libzinv.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
 	install -m 644 pkgconfig/zinv.pc $(DESTDIR)$(PKGCONFIGDIR)/
+ifneq ($(SQLITE_SRCS),)
+	install -m 644 $(SQLITE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
+	install -m 755 $(SQLITE_SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libzinv-sqlite.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SQLITE_SONAME)
+	ln -sf $(SQLITE_SONAME) $(DESTDIR)$(LIBDIR)/libzinv-sqlite.so
+	install -m 644 $(SQLITE_STLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 pkgconfig/zinv-sqlite.pc $(DESTDIR)$(PKGCONFIGDIR)/
+endif
 	if ls man/man3/*.3 >/dev/null 2>&1; then install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/; fi
 
 uninstall:
@@ -168,6 +222,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/zinv
 	rm -f $(DESTDIR)$(LIBDIR)/libzinv.so* $(DESTDIR)$(LIBDIR)/libzinv.a
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc
+	rm -f $(DESTDIR)$(LIBDIR)/libzinv-sqlite.so* $(DESTDIR)$(LIBDIR)/libzinv-sqlite.a
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
 	for f in man/man3/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done
 
 clean:
