@@ -1,0 +1,55 @@
+#!/bin/sh
+# Install into a scratch DESTDIR with PREFIX=/usr, then build and run a
+# program against that install the way a user would: pkg-config only,
+# nothing from the source tree.  Run by `make check-install`.
+#
+#   tests/install-test.sh [make args...]   (e.g. CC=clang)
+set -eu
+
+MAKE=${MAKE:-make}
+CC=${CC:-cc}
+PKG_CONFIG=${PKG_CONFIG:-pkg-config}
+dest=$(mktemp -d "${TMPDIR:-/tmp}/zinv-install.XXXXXX")
+trap 'rm -rf "$dest"' EXIT INT TERM
+
+$MAKE -s install DESTDIR="$dest" PREFIX=/usr "$@" >/dev/null
+
+lib="$dest/usr/lib"
+for f in libzinv.so.1 libzinv.so libzinv.a pkgconfig/zinv.pc; do
+	[ -e "$lib/$f" ] || { echo "install test: $lib/$f missing" >&2; exit 1; }
+done
+[ -f "$dest/usr/include/zinv.h" ] || { echo "install test: zinv.h missing" >&2; exit 1; }
+
+# The sysroot prefixes -I/-L with $dest; the system's own .pc files (jansson,
+# uuid) are still found through the default search path.
+export PKG_CONFIG_SYSROOT_DIR="$dest"
+export PKG_CONFIG_PATH="$lib/pkgconfig"
+cflags=$($PKG_CONFIG --cflags zinv)
+libs=$($PKG_CONFIG --libs zinv)
+case "$cflags $libs" in
+*"$dest/usr/include"*"$dest/usr/lib"*) ;;
+*) echo "install test: pkg-config did not point into the install: $cflags $libs" >&2; exit 1 ;;
+esac
+
+src=$(dirname "$0")/install/consumer.c
+
+# Shared: the soname link must resolve at run time from the install.
+$CC -std=c99 -Wall -Wextra -Werror -o "$dest/consumer" "$src" $cflags $libs
+LD_LIBRARY_PATH="$lib" "$dest/consumer"
+needed=$(LD_LIBRARY_PATH="$lib" ldd "$dest/consumer" | grep 'libzinv\.so')
+case "$needed" in
+*"$lib/libzinv.so.1"*) ;;
+*) echo "install test: consumer loaded $needed, not the installed library" >&2; exit 1 ;;
+esac
+
+# Static: libzinv.a plus `pkg-config --static` must be a complete link line.
+static_libs=$($PKG_CONFIG --static --libs zinv | sed 's/-lzinv//')
+$CC -std=c99 -o "$dest/consumer-static" "$src" $cflags "$lib/libzinv.a" $static_libs
+"$dest/consumer-static" >/dev/null
+
+# Uninstall leaves nothing behind but directories.
+$MAKE -s uninstall DESTDIR="$dest" PREFIX=/usr "$@" >/dev/null
+rm -f "$dest/consumer" "$dest/consumer-static"
+left=$(find "$dest" -not -type d)
+[ -z "$left" ] || { echo "install test: uninstall left: $left" >&2; exit 1; }
+echo "install test: ok"
