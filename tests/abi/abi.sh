@@ -149,6 +149,21 @@ man)
 		done
 	done
 	[ -z "$missing" ] || die "check-man: exported without a man page:$missing"
+	# A stub must point at a page whose NAME section lists it, and every
+	# cross-reference to a libzinv page must resolve.
+	for p in "$mandir"/man3/*.3; do
+		target=$(sed -n '1s/^\.so man3\/\(.*\)$/\1/p' "$p")
+		[ -n "$target" ] || continue
+		name=${p##*/}; name=${name%.3}
+		sed -n '/^\.SH NAME/,/^\.SH /p' "$mandir/man3/$target" 2>/dev/null |
+			grep -qE "(^|[ ,])$name(,|[ ]|$)" ||
+			die "check-man: stub $p points at $target, whose NAME does not list $name"
+	done
+	refs=$(sed -n 's/^\.BR \(inv_[A-Za-z0-9_]*\|libzinv\) (3).*/\1/p' "$mandir"/man3/*.3 | sort -u)
+	for r in $refs; do
+		[ -f "$mandir/man3/$r.3" ] || missing="$missing $r"
+	done
+	[ -z "$missing" ] || die "check-man: referenced but no such page:$missing"
 	n=0
 	for p in "$mandir"/man3/*.3; do
 		# -ww: every warning; run from $mandir so that .so stubs resolve.
