@@ -123,6 +123,10 @@ $(BUILDDIR)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Keep the objects of the test programs: make would delete them as
+# intermediates and rebuild them on every run.
+.SECONDARY: $(TEST_BINS:=.o)
+
 $(BUILDDIR)/tests/check_%: $(BUILDDIR)/tests/check_%.o $(TEST_SUPPORT_OBJS) $(LIBS_ALL)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(TEST_LDLIBS)
 
@@ -133,7 +137,7 @@ check-unit: $(TEST_BINS)
 check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
-	$(MAKE) check-headers check-map check-soname
+	$(MAKE) check-headers check-map check-soname check-compat
 	$(MAKE) check-install
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

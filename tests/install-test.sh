@@ -42,6 +42,19 @@ case "$needed" in
 *) echo "install test: consumer loaded $needed, not the installed library" >&2; exit 1 ;;
 esac
 
+# The README's usage example, taken from README.md itself so that it can
+# never drift from the library: it must compile cleanly and print what its
+# comments promise.
+readme=$(dirname "$0")/../README.md
+awk '/^```c$/ { on = 1; next } /^```$/ { if (on) exit } on' "$readme" > "$dest/readme.c"
+[ -s "$dest/readme.c" ] || { echo "install test: no C example in README.md" >&2; exit 1; }
+$CC -std=c99 -Wall -Wextra -Werror -o "$dest/readme" "$dest/readme.c" $cflags $libs
+out=$(LD_LIBRARY_PATH="$lib" "$dest/readme")
+case "$out" in
+*"balance 7"*"change 0 refused"*) ;;
+*) echo "install test: README example printed:" >&2; echo "$out" >&2; exit 1 ;;
+esac
+
 # Static: libzinv.a plus `pkg-config --static` must be a complete link line.
 static_libs=$($PKG_CONFIG --static --libs zinv | sed 's/-lzinv//')
 $CC -std=c99 -o "$dest/consumer-static" "$src" $cflags "$lib/libzinv.a" $static_libs
@@ -49,7 +62,7 @@ $CC -std=c99 -o "$dest/consumer-static" "$src" $cflags "$lib/libzinv.a" $static_
 
 # Uninstall leaves nothing behind but directories.
 $MAKE -s uninstall DESTDIR="$dest" PREFIX=/usr "$@" >/dev/null
-rm -f "$dest/consumer" "$dest/consumer-static"
+rm -f "$dest/consumer" "$dest/consumer-static" "$dest/readme" "$dest/readme.c"
 left=$(find "$dest" -not -type d)
 [ -z "$left" ] || { echo "install test: uninstall left: $left" >&2; exit 1; }
 echo "install test: ok"

@@ -94,7 +94,7 @@ int main(void)
 	EXPECT_INT("sizeof(inv_uuid)", 16, sizeof(inv_uuid));
 	EXPECT_INT("sizeof(inv_balance)", 64, sizeof(inv_balance));
 	EXPECT_INT("sizeof(inv_low_stock)", 48, sizeof(inv_low_stock));
-	EXPECT_INT("sizeof(inv_journal_record)", 120, sizeof(inv_journal_record));
+	EXPECT_INT("sizeof(inv_journal_record)", 112, sizeof(inv_journal_record));
 	EXPECT_INT("INV_VERSION_MAJOR of the library", INV_VERSION_MAJOR,
 	           inv_version()[0] - '0');
 	EXPECT_INT("inv_store_options_init(v1)", 0,
