@@ -125,7 +125,7 @@ $(BUILDDIR)/tests/%.o: tests/%.c
 
 # Keep the objects of the test programs: make would delete them as
 # intermediates and rebuild them on every run.
-.SECONDARY: $(TEST_BINS:=.o)
+.SECONDARY: $(TEST_BINS:=.o) $(TEST_SUPPORT_OBJS)
 
 $(BUILDDIR)/tests/check_%: $(BUILDDIR)/tests/check_%.o $(TEST_SUPPORT_OBJS) $(LIBS_ALL)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(TEST_LDLIBS)
