@@ -75,7 +75,7 @@ endif
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
         install uninstall clean check-install check-abi check-exports check-map \
-        check-headers check-soname abi-check abi-dump check-man check-compat
+        check-headers check-soname abi-check abi-dump check-man check-compat check-crash
 all: $(LIBS_ALL) $(PC_FILES)
 
 $(BUILDDIR)/lib/%.o: lib/%.c
@@ -139,6 +139,11 @@ check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-headers check-map check-soname check-compat
 	$(MAKE) check-install
+
+# The SQLite crash test with ten times the kills of `make check`.
+CRASH_KILLS ?= 500
+check-crash: all $(BUILDDIR)/tests/check_sqlite_crash
+	CRASH_KILLS=$(CRASH_KILLS) $(BUILDDIR)/tests/check_sqlite_crash
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan: deps
