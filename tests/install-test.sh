@@ -60,6 +60,20 @@ static_libs=$($PKG_CONFIG --static --libs zinv | sed 's/-lzinv//')
 $CC -std=c99 -o "$dest/consumer-static" "$src" $cflags "$lib/libzinv.a" $static_libs
 "$dest/consumer-static" >/dev/null
 
+# libzinv-sqlite, when it was built and installed: its .pc pulls in zinv.
+if [ -e "$lib/pkgconfig/zinv-sqlite.pc" ]; then
+	for f in libzinv-sqlite.so.1 libzinv-sqlite.so libzinv-sqlite.a; do
+		[ -e "$lib/$f" ] || { echo "install test: $lib/$f missing" >&2; exit 1; }
+	done
+	[ -f "$dest/usr/include/zinv/sqlite.h" ] || { echo "install test: zinv/sqlite.h missing" >&2; exit 1; }
+	$CC -std=c99 -Wall -Wextra -Werror -o "$dest/consumer-sqlite" \
+	    "$(dirname "$0")/install/consumer-sqlite.c" \
+	    $($PKG_CONFIG --cflags zinv-sqlite) $($PKG_CONFIG --libs zinv-sqlite)
+	LD_LIBRARY_PATH="$lib" "$dest/consumer-sqlite" "$dest/test.db"
+	rm -f "$dest/consumer-sqlite" "$dest"/test.db*
+	echo "install test: libzinv-sqlite installed, linkable, durable"
+fi
+
 # Uninstall leaves nothing behind but directories.
 $MAKE -s uninstall DESTDIR="$dest" PREFIX=/usr "$@" >/dev/null
 rm -f "$dest/consumer" "$dest/consumer-static" "$dest/readme" "$dest/readme.c"
