@@ -61,19 +61,22 @@ SQLITE_OBJS := $(SQLITE_SRCS:lib/%.c=$(BUILDDIR)/lib/%.o)
 SQLITE_SHLIB := $(LIBOUT)/libzinv-sqlite.so.$(VERSION)
 SQLITE_STLIB := $(LIBOUT)/libzinv-sqlite.a
 
+# Public headers: the SQLite backend's goes with its library, all others
+# with libzinv.
+SQLITE_HEADERS := include/zinv/sqlite.h
+LIBZINV_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
+
 LIBS_ALL := $(SHLIB) $(STLIB)
-PC_ALL := pkgconfig/zinv.pc
+PC_FILES := pkgconfig/zinv.pc
 ifneq ($(SQLITE_SRCS),)
 LIBS_ALL += $(SQLITE_SHLIB) $(SQLITE_STLIB)
-PC_ALL += pkgconfig/zinv-sqlite.pc
+PC_FILES += pkgconfig/zinv-sqlite.pc
 endif
-# The backend headers install with their own library, not with libzinv.
-SQLITE_HEADERS := include/zinv/sqlite.h
-CORE_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
-        check-crash install uninstall clean fuzz
-all: $(LIBS_ALL) $(PC_ALL)
+        check-crash install uninstall clean fuzz check-install check-abi check-exports \
+        check-map check-headers check-soname abi-check abi-dump check-man check-compat
+all: $(LIBS_ALL) $(PC_FILES)
 
 $(BUILDDIR)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -120,6 +123,10 @@ $(BUILDDIR)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Keep the objects of the test programs: make would delete them as
+# intermediates and rebuild them on every run.
+.SECONDARY: $(TEST_BINS:=.o) $(TEST_SUPPORT_OBJS)
+
 $(BUILDDIR)/tests/check_%: $(BUILDDIR)/tests/check_%.o $(TEST_SUPPORT_OBJS) $(LIBS_ALL)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(TEST_LDLIBS)
 
@@ -130,6 +137,8 @@ check-unit: $(TEST_BINS)
 check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
+	$(MAKE) check-headers check-map check-soname check-compat
+	$(MAKE) check-install
 
 # The SQLite crash test with ten times the kills of `make check`.
 CRASH_KILLS ?= 500
@@ -191,40 +200,115 @@ fuzz: $(FUZZ_BINS)
 	    grep -E "^Done|stat::number_of_executed_units" $(FUZZ_DIR)/$$n.log; \
 	done
 
+# ------------------------------------------------------------------- ABI
+# Mechanical checks of what the libraries promise; tests/abi/abi.sh does the
+# work, one subcommand per target.  Per library: the built .so, its
+# committed export list and abidw baseline, its version script, its headers
+# and its soname.  `make abi-dump` rewrites the committed lists and
+# baselines from the freshly built libraries: run it only for an intended
+# change, and commit the result with that change.
+ABI_SH := sh tests/abi/abi.sh
+ABI_LIBS := libzinv
+libzinv_SO := $(SHLIB)
+libzinv_MAP := lib/libzinv.map
+libzinv_HEADERS := include/zinv.h $(LIBZINV_HEADERS)
+libzinv_SONAME := $(SONAME)
+ifneq ($(SQLITE_SRCS),)
+ABI_LIBS += libzinv-sqlite
+libzinv-sqlite_SO := $(SQLITE_SHLIB)
+libzinv-sqlite_MAP := lib/libzinv-sqlite.map
+libzinv-sqlite_HEADERS := $(SQLITE_HEADERS)
+libzinv-sqlite_SONAME := $(SQLITE_SONAME)
+endif
+ABI_SUPPR := tests/abi/libzinv.suppr
+CXX ?= c++
+
+# Fast ones first; abidw/abidiff take a second or two per library.
+check-abi: check-headers check-map check-soname check-exports check-man abi-check check-compat
+
+check-exports: all
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) exports $($(l)_SO) tests/abi/$(l).symbols;)
+
+check-map:
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) map $($(l)_MAP) $($(l)_HEADERS);)
+
+check-headers:
+	@$(ABI_SH) headers "$(CC)" "$(CXX)" include/zinv.h $(wildcard include/zinv/*.h)
+
+check-soname: all
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) soname $($(l)_SO) $($(l)_SONAME);)
+
+abi-check: all
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) diff $($(l)_SO) tests/abi/$(l).abi $(ABI_SUPPR);)
+
+abi-dump: all
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) dump $($(l)_SO) tests/abi/$(l).abi; \
+	    $(ABI_SH) symbols $($(l)_SO) > tests/abi/$(l).symbols;)
+
+check-man: all
+	@$(ABI_SH) man man $(foreach l,$(ABI_LIBS),$($(l)_SO))
+
+# A program compiled against a copy of the 1.0 headers (tests/abi/compat/
+# include, never updated) must run unchanged against today's library.
+COMPAT_BIN := $(BUILDDIR)/tests/abi/compat
+check-compat: all
+	@mkdir -p $(dir $(COMPAT_BIN))
+	$(CC) -std=c99 -Wall -Wextra -Werror $(CFLAGS) -Itests/abi/compat/include \
+	    -o $(COMPAT_BIN) tests/abi/compat/compat.c $(LDFLAGS) -L$(LIBOUT) -lzinv
+	LD_LIBRARY_PATH=$(LIBOUT) $(COMPAT_BIN)
+
+# make install into a scratch DESTDIR, then build and run a program against
+# it with pkg-config alone.
+check-install: all
+	@MAKE="$(MAKE)" CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" sh tests/install-test.sh
+
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
 deps:
 	@sh .ci/deps
 
 # ---------------------------------------------------------------- install
+# The real name, soname and link name chain of each library, the headers, a
+# .pc file generated with the install-time PREFIX/LIBDIR/INCLUDEDIR (so that
+# `make && make install PREFIX=/usr` never installs a stale one), and the
+# man pages (.so stubs included).  libzinv-sqlite, its header and its .pc go
+# in only when it is built.
+MAN_PAGES := $(wildcard man/man3/*.3)
+INSTALL ?= install
+PC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
 install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zinv $(DESTDIR)$(PKGCONFIGDIR) \
-	    $(DESTDIR)$(MANDIR)/man3
-	install -m 644 include/zinv.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 $(CORE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
-	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zinv $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 644 include/zinv.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(LIBZINV_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
+	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzinv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libzinv.so
-	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
-	install -m 644 pkgconfig/zinv.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	$(PC_SUBST) pkgconfig/zinv.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc
 ifneq ($(SQLITE_SRCS),)
-	install -m 644 $(SQLITE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
-	install -m 755 $(SQLITE_SHLIB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 644 $(SQLITE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
+	$(INSTALL) -m 755 $(SQLITE_SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzinv-sqlite.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SQLITE_SONAME)
 	ln -sf $(SQLITE_SONAME) $(DESTDIR)$(LIBDIR)/libzinv-sqlite.so
-	install -m 644 $(SQLITE_STLIB) $(DESTDIR)$(LIBDIR)/
-	install -m 644 pkgconfig/zinv-sqlite.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 644 $(SQLITE_STLIB) $(DESTDIR)$(LIBDIR)/
+	$(PC_SUBST) pkgconfig/zinv-sqlite.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
 endif
-	if ls man/man3/*.3 >/dev/null 2>&1; then install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/; fi
+ifneq ($(MAN_PAGES),)
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
+	$(INSTALL) -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man3/
+endif
 
+# Removes exactly what install put there, whichever parts were built.
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/zinv.h
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/zinv
-	rm -f $(DESTDIR)$(LIBDIR)/libzinv.so* $(DESTDIR)$(LIBDIR)/libzinv.a
-	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc
-	rm -f $(DESTDIR)$(LIBDIR)/libzinv-sqlite.so* $(DESTDIR)$(LIBDIR)/libzinv-sqlite.a
-	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
-	for f in man/man3/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/zinv/,$(notdir $(LIBZINV_HEADERS) $(SQLITE_HEADERS)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/zinv 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libzinv.so.$(VERSION) $(SONAME) libzinv.so libzinv.a \
+	    libzinv-sqlite.so.$(VERSION) $(SQLITE_SONAME) libzinv-sqlite.so libzinv-sqlite.a)
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN_PAGES)))
 
 clean:
 	rm -rf build lib/*.so lib/*.so.* lib/*.a pkgconfig/*.pc bench-results.json
