@@ -230,7 +230,7 @@ static int open_store(struct shop *s, const char *db, uint32_t *uuid_counter)
 		snprintf(side, sizeof(side), "%s-journal", db);
 		remove(side);
 		printf("store: SQLite, %s\n", db);
-		if ((rc = inv_store_open_sqlite(&s->store, db, &opts)) != 0)
+		if ((rc = inv_store_open_sqlite(&s->store, db, NULL, &opts)) != 0)
 			return fail("open SQLite store", rc);
 		return 0;
 	}
