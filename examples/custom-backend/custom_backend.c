@@ -304,7 +304,7 @@ static struct version *version_copy(const struct version *src)
 struct org_slot {
 	inv_uuid uuid;
 	struct version *current; /* NULL until the first commit */
-	int writing;             /* a write transaction is open */
+	int writing;             /* a write transaction holds it */
 };
 
 struct custom_backend {
@@ -313,12 +313,24 @@ struct custom_backend {
 	struct array orgs;         /* struct org_slot * (stable addresses) */
 };
 
+/* An organization as one transaction sees it. */
+struct txn_org {
+	inv_uuid org;
+	struct org_slot *slot;  /* set when writing */
+	struct version *v;      /* shared snapshot, or private copy when writing */
+	int writing;
+};
+
+/*
+ * The core only touches the organization it named in begin(), but nothing
+ * in the contract stops an operation from naming another one (the
+ * conformance suite does), so a transaction joins every organization it
+ * touches, on first use, and commits or rolls back all of them at once.
+ */
 struct txn {
 	struct custom_backend *b;
-	struct org_slot *slot;  /* write transactions only */
-	inv_uuid org;
 	int write;
-	struct version *v;      /* read: shared snapshot; write: private copy */
+	struct array orgs;      /* struct txn_org; the first is begin()'s */
 };
 
 static struct org_slot *slot_find(struct custom_backend *b, const inv_uuid *org)
@@ -336,9 +348,11 @@ static struct org_slot *slot_find(struct custom_backend *b, const inv_uuid *org)
 
 int custom_backend_new(void **instance)
 {
-	struct custom_backend *b = calloc(1, sizeof(*b));
+	struct custom_backend *b;
 
-	if (!b)
+	if (!instance)
+		return inv_backend_error(INV_EINVAL, "custom backend: instance is NULL");
+	if (!(b = calloc(1, sizeof(*b))))
 		return out_of_memory();
 	b->orgs.size = sizeof(struct org_slot *);
 	if (pthread_mutex_init(&b->lock, NULL)) {
@@ -374,29 +388,38 @@ static void cb_close(void *instance)
 	free(b);
 }
 
-static int begin_read(struct custom_backend *b, struct txn *t)
+/* A read snapshot: a reference to the current version, nothing copied. */
+static int txn_org_read(struct custom_backend *b, struct txn_org *o)
 {
 	struct org_slot *s;
 
 	pthread_mutex_lock(&b->lock);
-	s = slot_find(b, &t->org);
-	t->v = s ? s->current : NULL;
-	if (t->v)
-		atomic_fetch_add(&t->v->refs, 1);
+	s = slot_find(b, &o->org);
+	o->v = s ? s->current : NULL;
+	if (o->v)
+		atomic_fetch_add(&o->v->refs, 1);
 	pthread_mutex_unlock(&b->lock);
 	/* Nothing committed yet: an empty snapshot keeps every op simple. */
-	if (!t->v && !(t->v = version_new()))
+	if (!o->v && !(o->v = version_new()))
 		return out_of_memory();
 	return 0;
 }
 
-static int begin_write(struct custom_backend *b, struct txn *t)
+/*
+ * Take the organization's writer flag and a private copy of its current
+ * version.  Rule: write transactions on one organization never overlap.
+ * begin() waits for the flag (right for threads of one process; a backend
+ * shared by processes takes a lock in the shared storage).  An organization
+ * joined later does not wait: two transactions each waiting for the other's
+ * organization would wait forever, so it fails with INV_EBUSY instead.
+ */
+static int txn_org_write(struct custom_backend *b, struct txn_org *o, int wait)
 {
 	struct org_slot *s;
-	struct version *cur;
+	struct version *cur, *copy;
 
 	pthread_mutex_lock(&b->lock);
-	s = slot_find(b, &t->org);
+	s = slot_find(b, &o->org);
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (!s || array_push(&b->orgs, &s)) {
@@ -404,32 +427,93 @@ static int begin_write(struct custom_backend *b, struct txn *t)
 			free(s);
 			return out_of_memory();
 		}
-		s->uuid = t->org;
+		s->uuid = o->org;
 	}
-	/* Rule: write transactions on one organization never overlap.  Waiting
-	 * is right for threads of one process; a backend shared by processes
-	 * would take a lock in the shared storage, or return INV_EBUSY. */
-	while (s->writing)
+	while (s->writing) {
+		if (!wait) {
+			pthread_mutex_unlock(&b->lock);
+			return inv_backend_error(INV_EBUSY,
+			                         "custom backend: organization busy in another transaction");
+		}
 		pthread_cond_wait(&b->writer_done, &b->lock);
+	}
 	s->writing = 1;
 	cur = s->current;
 	if (cur)
 		atomic_fetch_add(&cur->refs, 1);
 	pthread_mutex_unlock(&b->lock);
 
-	/* The current version is immutable and we hold a reference, so the
-	 * copy needs no lock. */
-	t->slot = s;
-	t->v = version_copy(cur);
+	/* The current version is immutable and we hold a reference: the copy
+	 * needs no lock. */
+	copy = version_copy(cur);
 	version_release(cur);
-	if (!t->v) {
+	if (!copy) {
 		pthread_mutex_lock(&b->lock);
 		s->writing = 0;
 		pthread_cond_broadcast(&b->writer_done);
 		pthread_mutex_unlock(&b->lock);
 		return out_of_memory();
 	}
+	version_release(o->v); /* a read snapshot taken earlier, if any */
+	o->v = copy;
+	o->slot = s;
+	o->writing = 1;
 	return 0;
+}
+
+/*
+ * End a transaction.  Publishing is one pointer swap per organization, all
+ * under the lock, so every write of the transaction becomes visible at once
+ * or none does: commit cannot fail half-way.  After the swap o->v holds the
+ * replaced version; readers still using it keep it alive.
+ */
+static void txn_end(struct txn *t, int publish)
+{
+	size_t i;
+
+	pthread_mutex_lock(&t->b->lock);
+	for (i = 0; i < t->orgs.count; i++) {
+		struct txn_org *o = array_at(&t->orgs, i);
+
+		if (!o->writing)
+			continue;
+		if (publish) {
+			struct version *old = o->slot->current;
+
+			o->slot->current = o->v;
+			o->v = old;
+		}
+		o->slot->writing = 0;
+	}
+	pthread_cond_broadcast(&t->b->writer_done);
+	pthread_mutex_unlock(&t->b->lock);
+	for (i = 0; i < t->orgs.count; i++)
+		version_release(((struct txn_org *)array_at(&t->orgs, i))->v);
+	free(t->orgs.items);
+	free(t);
+}
+
+/* Add `org` to the transaction, reading or writing. */
+static struct version *txn_join(struct txn *t, const inv_uuid *org, int write, int wait,
+                                int *rc)
+{
+	struct txn_org o = { .org = *org };
+
+	*rc = write ? txn_org_write(t->b, &o, wait) : txn_org_read(t->b, &o);
+	if (*rc)
+		return NULL;
+	if ((*rc = array_push(&t->orgs, &o)) != 0) {
+		/* Not joined: give back what we took, as txn_end would. */
+		if (o.writing) {
+			pthread_mutex_lock(&t->b->lock);
+			o.slot->writing = 0;
+			pthread_cond_broadcast(&t->b->writer_done);
+			pthread_mutex_unlock(&t->b->lock);
+		}
+		version_release(o.v);
+		return NULL;
+	}
+	return o.v;
 }
 
 static int cb_begin(void *instance, const inv_uuid *org, int write, void **txn)
@@ -440,10 +524,10 @@ static int cb_begin(void *instance, const inv_uuid *org, int write, void **txn)
 	if (!t)
 		return out_of_memory();
 	t->b = instance;
-	t->org = *org;
 	t->write = write;
-	rc = write ? begin_write(t->b, t) : begin_read(t->b, t);
-	if (rc) {
+	t->orgs.size = sizeof(struct txn_org);
+	if (!txn_join(t, org, write, 1, &rc)) {
+		free(t->orgs.items);
 		free(t);
 		return rc;
 	}
@@ -451,68 +535,46 @@ static int cb_begin(void *instance, const inv_uuid *org, int write, void **txn)
 	return 0;
 }
 
-/* Let the next writer of the organization in. */
-static void end_write(struct txn *t, struct version *publish)
-{
-	struct version *old = NULL;
-
-	pthread_mutex_lock(&t->b->lock);
-	if (publish) {
-		old = t->slot->current;
-		t->slot->current = publish;
-	}
-	t->slot->writing = 0;
-	pthread_cond_broadcast(&t->b->writer_done);
-	pthread_mutex_unlock(&t->b->lock);
-	version_release(old); /* readers still using it keep it alive */
-}
-
-/* Publishing is one pointer swap, so commit cannot fail half-way: every
- * write of the transaction becomes visible at once, or none does. */
 static int cb_commit(void *txn)
 {
-	struct txn *t = txn;
-
-	if (t->write)
-		end_write(t, t->v);
-	else
-		version_release(t->v);
-	free(t);
+	txn_end(txn, 1);
 	return 0;
 }
 
+/* Rollback throws the private copies away: nothing else was touched, so
+ * there is nothing to undo. */
 static void cb_rollback(void *txn)
 {
-	struct txn *t = txn;
-
-	if (!t)
-		return;
-	if (t->write)
-		end_write(t, NULL);
-	version_release(t->v);
-	free(t);
+	if (txn)
+		txn_end(txn, 0);
 }
 
 /*
- * Every data operation starts here: the transaction must be for the
- * organization the operation names, and writes need a write transaction.
+ * Every data operation starts here: the state of `org` as this transaction
+ * sees it, joining the organization on first use.  Writes need a write
+ * transaction.
  */
 static struct version *txn_state(void *txn, const inv_uuid *org, int write, int *rc)
 {
 	struct txn *t = txn;
+	size_t i;
 
-	if (!uuid_eq(&t->org, org)) {
-		*rc = inv_backend_error(INV_EBACKEND,
-		                        "custom backend: organization outside the transaction");
-		return NULL;
-	}
 	if (write && !t->write) {
 		*rc = inv_backend_error(INV_EBACKEND,
 		                        "custom backend: write in a read transaction");
 		return NULL;
 	}
-	*rc = 0;
-	return t->v;
+	for (i = 0; i < t->orgs.count; i++) {
+		struct txn_org *o = array_at(&t->orgs, i);
+
+		if (!uuid_eq(&o->org, org))
+			continue;
+		if (write && !o->writing && (*rc = txn_org_write(t->b, o, 0)) != 0)
+			return NULL;
+		*rc = 0;
+		return o->v;
+	}
+	return txn_join(t, org, write, 0, rc);
 }
 
 #define STATE(txn, org, write)                               \

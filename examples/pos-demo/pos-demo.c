@@ -248,13 +248,13 @@ static int setup_catalogue(struct shop *s)
 	inv_uuid org = uuid_of("0c0ffee0-0000-4000-8000-000000000001");
 	inv_uuid dark = uuid_of("c0ffee00-0000-4000-8000-0000000000d1");
 	inv_uuid light = uuid_of("c0ffee00-0000-4000-8000-0000000000e1");
-	inv_uuid white = uuid_of("6d750000-0000-4000-8000-000000000001");
+	inv_uuid white = uuid_of("e6000000-0000-4000-8000-000000000001");
 	inv_uuid card = uuid_of("9f000000-0000-4000-8000-000000000001");
 	size_t i;
 	int rc;
 
 	s->coffee = uuid_of("c0ffee00-0000-4000-8000-000000000000");
-	s->mug = uuid_of("6d750000-0000-4000-8000-000000000000");
+	s->mug = uuid_of("e6000000-0000-4000-8000-000000000000");
 	s->gift_card = uuid_of("9f000000-0000-4000-8000-000000000000");
 	name_add(&s->names, &s->coffee, "Coffee beans 1kg");
 	name_add(&s->names, &dark, "Dark roast");
@@ -491,7 +491,7 @@ static void print_events(const struct shop *s, const struct event_log *log)
 		switch (e->type) {
 		case INV_EVENT_TRACKING_STARTED:
 		case INV_EVENT_TRACKING_STOPPED:
-			printf("  %-16s %3" PRId64 "  %-30s\n", event_type_name(e->type),
+			printf("  %-16s %3" PRId64 "  %s\n", event_type_name(e->type),
 			       e->sequence, name_of(&s->names, &it->product, p));
 			break;
 		case INV_EVENT_LOW_STOCK:

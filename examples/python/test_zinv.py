@@ -266,17 +266,21 @@ class TestEvents(StoreTest):
         self.org.set_low_stock(MUG, WHITE, level=3, alert=True)
         self.stock()
         self.org.sale([(MUG, WHITE, 3)])
+        # A level set on an empty shelf is crossed twice: upwards by the
+        # delivery (0 -> 5: no longer low), downwards by the sale (5 -> 2).
         self.assertEqual([e.type for e in seen],
                          ["TRACKING_STARTED", "TRACKING_STARTED", "BALANCE_CHANGED",
-                          "BALANCE_CHANGED", "LOW_STOCK"])
+                          "LOW_STOCK", "BALANCE_CHANGED", "LOW_STOCK"])
         changed = seen[2]
         self.assertEqual(changed.org, self.org.uuid)
         self.assertEqual(changed.entry.sequence, 1)
         self.assertEqual([(i.variant, i.before, i.after) for i in changed.items],
                          [(DARK, 0, 20), (LIGHT, 0, 12), (WHITE, 0, 5)])
-        low = seen[4].items[0]
-        self.assertEqual((low.kind, low.variant, low.low, low.after, low.quantity),
-                         ("LOW_STOCK", WHITE, True, 2, 3))
+        up, down = seen[3].items[0], seen[5].items[0]
+        self.assertEqual((up.kind, up.variant, up.low, up.after, up.quantity),
+                         ("LOW_STOCK", WHITE, False, 5, 3))
+        self.assertEqual((down.variant, down.low, down.after, seen[5].entry.sequence),
+                         (WHITE, True, 2, 2))
 
     def test_subscription_mask_and_unsubscribe(self):
         seen = []
