@@ -27,6 +27,10 @@
  *   rollback()     throw the copy away.  Nothing else was touched, so there
  *                  is nothing to undo.
  *
+ * An operation naming another organization than begin() did joins it to the
+ * transaction the same way (a snapshot to read, a copy to write), and
+ * commit publishes every copy under one lock.
+ *
  * The alternative is an undo log: write in place and record the old value
  * of every write, replaying the log backwards on rollback.  It avoids the
  * copy but then a reader could see uncommitted writes, so readers would have
@@ -884,6 +888,8 @@ static int cb_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 	STATE(txn, org, 1);
 	while (n < v->journal.count && journal_at(v, n)->rec.sequence <= up_to)
 		n++;
+	if (n == 0)
+		return 0;
 	for (i = 0; i < n; i++)
 		shared_release(journal_at(v, i));
 	memmove(v->journal.items, array_at(&v->journal, n),
