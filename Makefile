@@ -142,7 +142,7 @@ check-asan: deps
 	$(MAKE) BUILDDIR=build/asan LIBOUT=build/asan/lib CFLAGS="$(SAN_FLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" \
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
-	    check-unit
+	    check-unit check-demo
 
 check-tsan: deps
 	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="-O1 -g -fsanitize=thread" \
@@ -186,7 +186,12 @@ check-python: $(LIBS_ALL)
 
 check-examples: check-demo check-python
 
-.PHONY: check-demo check-python check-examples
+# The demo under valgrind, on both stores (check-asan runs it under ASan).
+check-demo-valgrind: $(POS_DEMO)
+	DEMO_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1" \
+	    sh examples/pos-demo/smoke.sh $(POS_DEMO) $(BUILDDIR)/examples
+
+.PHONY: check-demo check-demo-valgrind check-python check-examples
 
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.

@@ -4,6 +4,8 @@
 # default store (SQLite when built), since clock and UUIDs are injected.
 #
 #   smoke.sh PATH-TO-POS-DEMO SCRATCH-DIR
+#
+# DEMO_WRAPPER, when set, runs the demo under a tool (valgrind).
 set -u
 demo=$1
 dir=$2
@@ -18,7 +20,7 @@ fail() {
 run() {
 	out=$1
 	shift
-	"$demo" "$@" >"$out" 2>&1 || fail "exit status $? for: $demo $*"
+	${DEMO_WRAPPER:-} "$demo" "$@" >"$out" 2>&1 || fail "exit status $? for: $demo $*"
 }
 
 run "$dir/demo-memory.out" --memory

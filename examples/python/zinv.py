@@ -302,6 +302,7 @@ _SIGNATURES = {
     "inv_event_items": (POINTER(_Record), [_P]),
     "inv_subscribe": (ctypes.c_int, [POINTER(c_uint64), _P, c_uint32, _EVENT_FN, _P]),
     "inv_unsubscribe": (ctypes.c_int, [_P, c_uint64]),
+    "inv_journal_entry_events": (ctypes.c_int, [_P, _PU, _EVENT_FN, _P]),
 }
 
 
@@ -315,11 +316,21 @@ for _name, (_res, _args) in _SIGNATURES.items():
     _fn.restype, _fn.argtypes = _res, _args
     setattr(_f, _name[4:], _fn)  # _f.apply_changes, _f.org_open, ...
 
+
+
+class _SqliteOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint32), ("sync", c_int32), ("busy_timeout_ms", c_int32),
+                ("read_only", c_int32)]
+
+
 if _sqlite is not None:
     try:
+        _f.sqlite_options_init = _sqlite.inv_sqlite_options_init
+        _f.sqlite_options_init.restype = ctypes.c_int
+        _f.sqlite_options_init.argtypes = [POINTER(_SqliteOptions), c_uint32]
         _f.store_open_sqlite = _sqlite.inv_store_open_sqlite
         _f.store_open_sqlite.restype = ctypes.c_int
-        _f.store_open_sqlite.argtypes = [POINTER(_P), c_char_p, c_void_p,
+        _f.store_open_sqlite.argtypes = [POINTER(_P), c_char_p, POINTER(_SqliteOptions),
                                          POINTER(_StoreOptions)]
     except AttributeError:
         _sqlite = None
@@ -423,6 +434,15 @@ def _record(r):
                   None if loc == _NIL else loc, r.quantity, r.before, r.after, bool(r.low))
 
 
+def _event(event):
+    """Copy an event: it and its items live only during the callback."""
+    items = _f.event_items(event)
+    return Event(_EVENT_TYPES.get(_f.event_get_type(event)),
+                 _from_c_uuid(_f.event_org_uuid(event).contents),
+                 _entry(_f.event_entry(event)),
+                 [_record(items[i]) for i in range(_f.event_item_count(event))])
+
+
 def _entry(e):
     recs = _f.journal_entry_records(e)
     key = _f.journal_entry_idempotency_key(e)
@@ -476,12 +496,22 @@ class Store:
         return cls(_f.store_open_memory, **kwargs)
 
     @classmethod
-    def sqlite(cls, path, **kwargs):
-        """A store in the SQLite database at path (created when missing)."""
+    def sqlite(cls, path, read_only=False, sync="FULL", busy_timeout_ms=5000, **kwargs):
+        """A store in the SQLite database at path (created when missing).
+
+        sync: 'FULL' (every commit survives power loss) or 'NORMAL' (survives
+        a crash of the process).  busy_timeout_ms: how long to wait for
+        another process's lock before raising Busy."""
         if _sqlite is None:
             raise RuntimeError("libzinv-sqlite is not available")
+        sopts = _SqliteOptions()
+        _check(_f.sqlite_options_init(byref(sopts), 1))
+        sopts.sync = {"FULL": 0, "NORMAL": 1}[sync]
+        sopts.busy_timeout_ms = busy_timeout_ms
+        sopts.read_only = int(bool(read_only))
         encoded = os.fsencode(path)
-        return cls(lambda out, opts: _f.store_open_sqlite(out, encoded, None, opts), **kwargs)
+        return cls(lambda out, opts: _f.store_open_sqlite(out, encoded, byref(sopts), opts),
+                   **kwargs)
 
     def _ptr(self):
         if not self._handle:
@@ -503,15 +533,7 @@ class Store:
         for t in types or ():
             mask |= 1 << _EVENT_CODES[t]
 
-        def trampoline(event, _payload):
-            # The event and its items live only during this call: convert.
-            items = _f.event_items(event)
-            callback(Event(_EVENT_TYPES.get(_f.event_get_type(event)),
-                           _from_c_uuid(_f.event_org_uuid(event).contents),
-                           _entry(_f.event_entry(event)),
-                           [_record(items[i]) for i in range(_f.event_item_count(event))]))
-
-        cb = _EVENT_FN(trampoline)
+        cb = _EVENT_FN(lambda event, _payload: callback(_event(event)))
         sub = c_uint64()
         _check(_f.subscribe(byref(sub), self._ptr(), mask, cb, None))
         with self._lock:
@@ -819,6 +841,26 @@ class Organization:
             return [_entry(_f.journal_at(j, i)) for i in range(_f.journal_count(j))]
         finally:
             _f.journal_free(j)
+
+    def journal_events(self, after=0, limit=0):
+        """The events of the journal entries after `after`, exactly as
+        subscribers saw them at commit: how an outbox consumer catches up
+        after a restart."""
+        q = _JournalQuery()
+        _check(_f.journal_query_init(byref(q), 1))
+        q.after_sequence = after
+        q.limit = limit
+        j = c_void_p()
+        _check(_f.journal_read(byref(j), self._ptr(), byref(q)))
+        events = []
+        cb = _EVENT_FN(lambda event, _payload: events.append(_event(event)))
+        org = _to_c_uuid(self.uuid)
+        try:
+            for i in range(_f.journal_count(j)):
+                _check(_f.journal_entry_events(_f.journal_at(j, i), byref(org), cb, None))
+        finally:
+            _f.journal_free(j)
+        return events
 
     def last_sequence(self):
         out = c_int64()
