@@ -139,6 +139,7 @@ check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-headers check-map check-soname check-compat
 	$(MAKE) check-install
+	$(MAKE) check-examples
 
 # The SQLite crash test with ten times the kills of `make check`.
 CRASH_KILLS ?= 500
@@ -150,7 +151,7 @@ check-asan: deps
 	$(MAKE) BUILDDIR=build/asan LIBOUT=build/asan/lib CFLAGS="$(SAN_FLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" \
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
-	    check-unit
+	    check-unit check-demo
 
 # The thread test under ThreadSanitizer: its own build of the library and
 # the test program (the path must match the sub-make's BUILDDIR exactly).
@@ -261,6 +262,43 @@ check-compat: all
 # it with pkg-config alone.
 check-install: all
 	@MAKE="$(MAKE)" CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" sh tests/install-test.sh
+
+# --------------------------------------------------------------- examples
+# Owned by examples/: the POS demo, the custom-backend template (tested as a
+# backend by tests/check_custom_backend.c) and the Python ctypes binding.
+# pos-demo uses the embedded SQLite store when libzinv-sqlite is built.
+POS_DEMO := $(BUILDDIR)/examples/pos-demo
+ifneq ($(SQLITE_SRCS),)
+POS_DEMO_CFLAGS := -DZINV_DEMO_SQLITE
+POS_DEMO_LIBS := -lzinv-sqlite $(SQLITE_LIBS)
+endif
+
+$(POS_DEMO): examples/pos-demo/pos-demo.c $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(POS_DEMO_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) $(POS_DEMO_LIBS) -lzinv $(DEP_LIBS)
+
+# The demo's database lives in $(BUILDDIR) so that `make clean` removes it.
+demo: deps
+	$(MAKE) all $(POS_DEMO)
+	$(POS_DEMO) --db $(BUILDDIR)/zinv-demo.db
+
+# Smoke test: exit status, key lines, and the same story on every store.
+check-demo: $(POS_DEMO)
+	sh examples/pos-demo/smoke.sh $(POS_DEMO) $(BUILDDIR)/examples
+
+check-python: $(LIBS_ALL)
+	cd examples/python && ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
+	    python3 -B -m unittest -v test_zinv
+
+check-examples: check-demo check-python
+
+# The demo under valgrind, on both stores (check-asan runs it under ASan).
+check-demo-valgrind: $(POS_DEMO)
+	DEMO_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1" \
+	    sh examples/pos-demo/smoke.sh $(POS_DEMO) $(BUILDDIR)/examples
+
+.PHONY: check-demo check-demo-valgrind check-python check-examples
 
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
