@@ -160,11 +160,11 @@ check-valgrind: deps
 # reference model under random workloads, injected faults and crashes.
 #   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1] [V=1]
 #   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
-SIM_SRCS := $(wildcard tests/sim/*.c)
-SIM_OBJS := $(SIM_SRCS:tests/sim/%.c=$(BUILDDIR)/sim/%.o)
+SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
+SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
 SIM_BIN := $(BUILDDIR)/sim/zinv-sim
 SIM_SQLITE := $(if $(and $(SQLITE_SRCS),$(wildcard include/zinv/sqlite.h)),1)
-SIM_CFLAGS := $(ALL_CFLAGS) -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE)
+SIM_CFLAGS := $(ALL_CFLAGS) -Itests -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE)
 SIM_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
               $(if $(SIM_SQLITE),-lzinv-sqlite $(SQLITE_LIBS)) -lzinv $(DEP_LIBS) -pthread
 SIM_RUN = $(TEST_ENV) $(SIM_BIN)
@@ -174,6 +174,10 @@ BACKEND ?= memory
 
 .PHONY: sim sim-smoke sim-ci sim-long
 $(BUILDDIR)/sim/%.o: tests/sim/%.c
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILDDIR)/sim/fault_backend.o: tests/fault_backend.c
 	@mkdir -p $(@D)
 	$(CC) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
 

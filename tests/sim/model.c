@@ -74,8 +74,14 @@ void m_init(m_model *m, const m_world *w, int default_policy)
 	for (int o = 0; o < M_MAX_ORGS; o++) {
 		m->org[o].policy = default_policy;
 		for (int v = 0; v < M_MAX_VARIANTS; v++)
-			m->org[o].owner[v] = -1;
+			m->org[o].owner[v] = m->org[o].handle_owner[v] = -1;
 	}
+}
+
+void m_org_closed(m_model *m, int o)
+{
+	for (int v = 0; v < M_MAX_VARIANTS; v++)
+		m->org[o].handle_owner[v] = -1;
 }
 
 static void entry_free(m_entry *e)
@@ -302,12 +308,18 @@ void m_events_of_entry(m_model *m, int o, const m_entry *e)
 
 /* ------------------------------------------------------------ variants */
 
+/* "A variant belongs to exactly one product, the first it is seen with":
+ * seen in a committed batch (its STORE record) or by an earlier
+ * inv_variant_get() on the open organization. */
 int m_variant_get(m_model *m, int o, int p, int v)
 {
-	const m_org *org = &m->org[o];
+	m_org *org = &m->org[o];
 
 	if (org->owner[v] >= 0 && org->owner[v] != p)
 		return INV_EMISMATCH;
+	if (org->handle_owner[v] >= 0 && org->handle_owner[v] != p)
+		return INV_EMISMATCH;
+	org->handle_owner[v] = p;
 	return 0;
 }
 
@@ -332,9 +344,14 @@ typedef struct batch {
 	int allow_empty;               /* sales: every line skipped stores nothing */
 } batch;
 
+/* What makes two batches "the same" for an idempotency key: the changes,
+ * the tracking changes, the external UUID and the reported location. */
 static int same_opts_batch(const m_opts *a, const m_opts *b)
 {
-	if (a->n_tracking != b->n_tracking)
+	if (a->n_tracking != b->n_tracking || a->has_ext != b->has_ext ||
+	    (a->has_ext && memcmp(&a->ext, &b->ext, 16) != 0))
+		return 0;
+	if ((a->ret.org < 0 ? T_STORE : a->ret.type) != (b->ret.org < 0 ? T_STORE : b->ret.type))
 		return 0;
 	for (int i = 0; i < a->n_tracking; i++)
 		if (a->tracking[i].p != b->tracking[i].p ||
@@ -355,39 +372,33 @@ static int same_changes(const m_model *m, const m_change *a, const m_change *b, 
 	return 1;
 }
 
-static int check_arguments(const m_model *m, int o, const batch *b, int64_t *index)
+static int check_options(int o, const m_opts *opts, int64_t *index)
 {
-	const m_opts *opts = b->opts;
+	if (!opts)
+		return 0;
+	if (opts->has_key) {
+		size_t len = strlen(opts->key);
 
-	(void)m;
-	if (b->n == 0 && (!opts || opts->n_tracking == 0)) {
-		*index = -1;
-		return INV_EINVAL;
+		if (len == 0 || len > M_KEY_MAX)
+			return INV_EINVAL;
 	}
-	if (opts) {
-		if (opts->has_key) {
-			size_t len = strlen(opts->key);
+	if (lref_foreign(opts->ret, o))
+		return INV_EINVAL;
+	for (int i = 0; i < opts->n_tracking; i++) {
+		int32_t a = opts->tracking[i].action;
 
-			if (len == 0 || len > M_KEY_MAX) {
-				*index = -1;
-				return INV_EINVAL;
-			}
-		}
-		if (lref_foreign(opts->ret, o)) {
-			*index = -1;
+		if (a != INV_TRACKING_START && a != INV_TRACKING_STOP) {
+			*index = i;
 			return INV_EINVAL;
 		}
-		for (int i = 0; i < opts->n_tracking; i++) {
-			int32_t a = opts->tracking[i].action;
-
-			if (a != INV_TRACKING_START && a != INV_TRACKING_STOP) {
-				*index = i;
-				return INV_EINVAL;
-			}
-		}
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		const m_change *c = &b->changes[i];
+	return 0;
+}
+
+static int check_changes(int o, const m_change *changes, size_t n, int64_t *index)
+{
+	for (size_t i = 0; i < n; i++) {
+		const m_change *c = &changes[i];
 
 		if (c->var.org < 0 || c->var.org != o || c->from.org < 0 || c->to.org < 0 ||
 		    lref_foreign(c->from, o) || lref_foreign(c->to, o) ||
@@ -399,6 +410,26 @@ static int check_arguments(const m_model *m, int o, const batch *b, int64_t *ind
 	return 0;
 }
 
+/* Arguments, in the order apply.h's callers see them checked: options,
+ * then each change, then "at least one change or tracking change". */
+static int check_arguments(const m_model *m, int o, const batch *b, int64_t *index)
+{
+	int rc;
+
+	(void)m;
+	rc = check_options(o, b->opts, index);
+	if (rc)
+		return rc;
+	if (b->allow_empty && b->n == 0)
+		return INV_EINVAL;          /* a sale needs a line */
+	rc = check_changes(o, b->changes, b->n, index);
+	if (rc)
+		return rc;
+	if (b->n == 0 && (!b->opts || b->opts->n_tracking == 0))
+		return INV_EINVAL;
+	return 0;
+}
+
 /* Running per-batch state: a scratch copy of the organization's columns. */
 typedef struct scratch {
 	int tracked[M_MAX_PRODUCTS];
@@ -407,7 +438,10 @@ typedef struct scratch {
 	int touched[M_MAX_VARIANTS];   /* order of first touch of STORE, 1-based */
 	int n_touched;
 	int order[M_MAX_VARIANTS];     /* variant by touch order */
-	int claimed[M_MAX_VARIANTS];   /* any change named it */
+	int claimed[M_MAX_VARIANTS];   /* a change moved it (not skipped) */
+	int named[M_MAX_VARIANTS];     /* order of first naming in the batch, 1-based */
+	int n_named;
+	int slot[M_MAX_VARIANTS];      /* variant by naming order */
 } scratch;
 
 static void result_balances(const m_model *m, int o, const scratch *s, const batch *b,
@@ -420,8 +454,10 @@ static void result_balances(const m_model *m, int o, const scratch *s, const bat
 	out->balances = xcalloc((size_t)s->n_touched, sizeof(inv_balance));
 	if (loc_type != T_STORE)
 		return;
-	for (int k = 0; k < s->n_touched; k++) {
-		int v = s->order[k];
+	for (int k = 0; k < s->n_named; k++) {
+		int v = s->slot[k];
+		if (!s->touched[v])
+			continue;
 		inv_balance *bal = &out->balances[out->n_balances++];
 		const m_low_stock *ls = &m->org[o].low[s->owner[v]][v];
 
@@ -467,7 +503,7 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 	if (rc)
 		return rc;
 
-	if (opts && opts->has_key && !dry) {
+	if (opts && opts->has_key) {
 		for (size_t i = 0; i < org->n_idem; i++) {
 			m_idem *id = &org->idem[i];
 
@@ -488,6 +524,14 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 	memcpy(s.tracked, org->tracked, sizeof(s.tracked));
 	memcpy(s.owner, org->owner, sizeof(s.owner));
 	memcpy(s.balance, org->balance, sizeof(s.balance));
+	for (size_t i = 0; i < b->n; i++) {
+		int v = b->changes[i].var.v;
+
+		if (!s.named[v]) {
+			s.named[v] = ++s.n_named;
+			s.slot[s.n_named - 1] = v;
+		}
+	}
 
 	size_t cap = (size_t)(opts ? opts->n_tracking : 0) + b->n + M_MAX_VARIANTS;
 	inv_journal_record *rec = xcalloc(cap, sizeof(*rec));
@@ -548,14 +592,14 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 			int64_t before = s.balance[v];
 			int64_t after = c->to.type == T_STORE ? before + c->qty : before - c->qty;
 
-			if (after > INV_QUANTITY_MAX || after < -INV_QUANTITY_MAX) {
-				*index = (int64_t)i;
-				rc = INV_ERANGE;
-				goto fail;
-			}
 			if (org->policy == INV_NEGATIVE_DENY && c->from.type == T_STORE && after < 0) {
 				*index = (int64_t)i;
 				rc = INV_EINSUFFICIENT;
+				goto fail;
+			}
+			if (after > INV_QUANTITY_MAX || after < -INV_QUANTITY_MAX) {
+				*index = (int64_t)i;
+				rc = INV_ERANGE;
 				goto fail;
 			}
 			r->location = *loc_uuid(m, o, T_STORE);
@@ -573,11 +617,14 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 	int loc_type = opts && opts->ret.org >= 0 ? opts->ret.type : T_STORE;
 	int stores_nothing = n_rec == 0;
 
-	/* Low-stock crossings: per touched variant, low before the batch
-	 * versus low after it. */
-	for (int k = 0; k < s.n_touched; k++) {
-		int v = s.order[k];
+	/* Low-stock crossings: per variant (in order of first naming) whose
+	 * balance the batch changed, low before the batch versus after it. */
+	for (int k = 0; k < s.n_named; k++) {
+		int v = s.slot[k];
 		int p = s.owner[v];
+
+		if (p < 0 || s.balance[v] == org->balance[v])
+			continue;
 		const m_low_stock *ls = &org->low[p][v];
 		int was = is_low(ls, org->balance[v]);
 		int now = is_low(ls, s.balance[v]);
@@ -591,6 +638,7 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 		r->product = w->product[p];
 		r->variant = w->variant[v];
 		r->quantity = ls->level;
+		r->before = org->balance[v];
 		r->after = s.balance[v];
 	}
 
@@ -601,9 +649,6 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 	skipped = NULL;
 
 	if (dry || stores_nothing) {
-		if (dry)
-			for (size_t k = 0; k < out->n_balances; k++)
-				out->balances[k].updated = org->updated[s.order[k]];
 		free(rec);
 		return 0;
 	}
@@ -617,15 +662,14 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 	free(rec);
 
 	memcpy(org->tracked, s.tracked, sizeof(s.tracked));
+	/* A moved variant gets its default STORE record (which pins its
+	 * owner); `updated` is the time of the last change of its balance. */
 	for (int v = 0; v < M_MAX_VARIANTS; v++) {
 		if (!s.claimed[v])
 			continue;
 		org->owner[v] = s.owner[v];
-		if (!org->has_record[v]) {
-			org->has_record[v] = 1;
-			org->updated[v] = m->now;
-		}
-		if (s.touched[v]) {
+		org->has_record[v] = 1;
+		if (s.balance[v] != org->balance[v]) {
 			org->balance[v] = s.balance[v];
 			org->updated[v] = m->now;
 		}
@@ -656,12 +700,6 @@ int m_sale(m_model *m, int o, int refund, const m_vref *vars, const int64_t *qty
 	m_change *changes = xcalloc(n, sizeof(m_change));
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	*index = -1;
-	if (n == 0) {
-		free(changes);
-		return INV_EINVAL;
-	}
 	for (size_t i = 0; i < n; i++) {
 		changes[i].var = vars[i];
 		changes[i].from.org = o;
@@ -720,14 +758,8 @@ int m_set_balance(m_model *m, int o, m_vref var, m_lref loc, int64_t balance,
 		c.to.type = reason.org >= 0 ? reason.type : T_SUPPLIER;
 		c.qty = current - balance;
 	} else {
-		/* Nothing to move: the current balance, sequence 0. */
+		/* Nothing moves: sequence 0, no balance reported. */
 		out->loc_type = T_STORE;
-		out->n_balances = 1;
-		out->balances = xcalloc(1, sizeof(inv_balance));
-		out->balances[0].product = m->world->product[var.p];
-		out->balances[0].variant = m->world->variant[var.v];
-		out->balances[0].balance = current;
-		out->balances[0].updated = org->updated[var.v];
 		return 0;
 	}
 	if (c.qty > INV_QUANTITY_MAX)

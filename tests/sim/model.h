@@ -114,6 +114,9 @@ typedef struct m_org {
 	int64_t last_sequence;
 	int tracked[M_MAX_PRODUCTS];
 	int owner[M_MAX_VARIANTS];     /* product, -1 before the first commit */
+	/* the product a variant was first resolved with by inv_variant_get()
+	 * while the organization is open: the handle map claims it too */
+	int handle_owner[M_MAX_VARIANTS];
 	int has_record[M_MAX_VARIANTS]; /* a default STORE record exists */
 	int64_t balance[M_MAX_VARIANTS];
 	int64_t updated[M_MAX_VARIANTS];
@@ -142,6 +145,9 @@ void m_clear_events(m_model *m);
 
 /* The library opened organization o and reported these location UUIDs. */
 void m_org_opened(m_model *m, int o, const inv_uuid loc[4]);
+
+/* Every handle of organization o was closed: its handle map is gone. */
+void m_org_closed(m_model *m, int o);
 
 /* Each call returns the code libzinv must return; *index the expected
  * inv_error_last()->index on failure. */

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fault_backend.h"
 #include "model.h"
 #include "prng.h"
 #include "sim.h"
@@ -54,6 +55,7 @@ typedef struct sim {
 	const sim_backend *backend;
 	inv_store *store;
 	sim_wrap *wrap;
+	void *fault;                  /* tests/fault_backend.h instance */
 	uint64_t sub_id;
 	inv_org *org[M_MAX_ORGS];
 	const inv_location *loc[M_MAX_ORGS][4];
@@ -439,22 +441,35 @@ static int compare_events(sim *s)
 
 /* ------------------------------------------------------------ calls */
 
+/*
+ * Before each call, with probability faults_per_million / 10^6, arm the
+ * fault backend to fail one of the next few backend operations; the call
+ * may use fewer, then nothing fires.  The fault PRNG is apart from the
+ * workload's, so a run with faults draws the same workload.
+ */
 static void call_begin(sim *s)
 {
 	inv_error_clear();
 	clear_got(s);
 	m_clear_events(&s->model);
-	if (s->wrap && s->cfg->faults_per_million)
-		sim_wrap_arm(s->wrap, 1);
+	s->fault_code = 0;
+	if (s->fault && s->cfg->faults_per_million &&
+	    sim_below(&s->faults, 1000000) < s->cfg->faults_per_million) {
+		uint64_t k = 1 + sim_below(&s->faults, 12);
+
+		s->fault_code = sim_below(&s->faults, 4) == 0 ? INV_EBUSY : INV_EBACKEND;
+		inv_fault_backend_fail_at(s->fault, k, s->fault_code);
+	}
 }
 
 static void call_end(sim *s, int rc)
 {
-	if (s->wrap) {
-		sim_wrap_arm(s->wrap, 0);
-		s->fired = sim_wrap_take_faults(s->wrap, &s->fault_code);
-	} else {
-		s->fired = 0;
+	s->fired = 0;
+	if (s->fault && s->fault_code) {
+		s->fired = (unsigned)inv_fault_backend_fired(s->fault, NULL);
+		inv_fault_backend_fail_at(s->fault, 0, 0);
+		if (s->fired)
+			s->stats->faults++;
 	}
 	if (rc)
 		s->stats->calls_failed++;
@@ -570,7 +585,8 @@ static m_vref pick_var(sim *s, int o)
 	if (resolve(s, o, r.p, r.v, &h) == 0 || s->failed)
 		return r;
 	/* Mismatch: use the owner's pair, which always resolves. */
-	r.p = s->model.org[o].owner[r.v];
+	r.p = s->model.org[o].owner[r.v] >= 0 ? s->model.org[o].owner[r.v]
+	                                      : s->model.org[o].handle_owner[r.v];
 	resolve(s, o, r.p, r.v, &h);
 	return r;
 }
@@ -769,7 +785,8 @@ static void full_check_org(sim *s, int o)
 
 	/* Every variant's balance, tracked or not. */
 	for (int v = 0; v < s->world.n_variants && !s->failed; v++) {
-		int p = m->org[o].owner[v] >= 0 ? m->org[o].owner[v] : s->world.home[v];
+		int p = m->org[o].owner[v] >= 0 ? m->org[o].owner[v] :
+		        m->org[o].handle_owner[v] >= 0 ? m->org[o].handle_owner[v] : s->world.home[v];
 		const inv_variant *h;
 		int64_t got = 0;
 
@@ -845,16 +862,10 @@ static void full_check_org(sim *s, int o)
 
 static void full_check(sim *s)
 {
-	int armed = s->wrap && s->cfg->faults_per_million;
-
 	if (s->failed)
 		return;
-	if (armed)
-		sim_wrap_arm(s->wrap, 0);
 	for (int o = 0; o < s->world.n_orgs && !s->failed; o++)
 		full_check_org(s, o);
-	if (s->wrap)
-		sim_wrap_take_faults(s->wrap, NULL);
 }
 
 /* ------------------------------------------------------------ store */
@@ -920,6 +931,7 @@ static int open_org(sim *s, int o)
 
 	memset(s->vh[o], 0, sizeof(s->vh[o]));
 	memset(s->loc[o], 0, sizeof(s->loc[o]));
+	m_org_closed(&s->model, o);
 	for (int tries = 0; tries < 100; tries++) {
 		inv_error_clear();
 		rc = inv_org_open(&s->org[o], s->store, &s->world.org[o]);
@@ -944,13 +956,14 @@ static void close_store(sim *s)
 	inv_store_close(s->store);
 	s->store = NULL;
 	s->wrap = NULL;
+	s->fault = NULL;
 }
 
 /* Open a store on the backend (fresh or reopened), orgs included. */
 static int open_store(sim *s, const sim_backend *b, int fresh)
 {
-	const inv_backend_ops *ops, *wops;
-	void *inst, *winst;
+	const inv_backend_ops *ops, *fops, *wops;
+	void *inst, *finst, *winst;
 	inv_store_options opts = INV_STORE_OPTIONS_INIT;
 	int rc;
 
@@ -961,12 +974,19 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 		           inv_error_last()->message);
 		return rc;
 	}
-	rc = sim_wrap_new(&s->wrap, &wops, &winst, ops, inst);
+	/* backend <- fault injector <- crash wrapper <- core */
+	rc = inv_fault_backend_wrap(&fops, &finst, ops, inst);
 	if (rc) {
 		ops->close(inst);
 		return rc;
 	}
-	sim_wrap_set_faults(s->wrap, &s->faults, s->cfg->faults_per_million);
+	s->fault = finst;
+	rc = sim_wrap_new(&s->wrap, &wops, &winst, fops, finst);
+	if (rc) {
+		fops->close(finst);
+		s->fault = NULL;
+		return rc;
+	}
 	opts.clock = sim_clock;
 	opts.clock_payload = s;
 	opts.uuid_generate = sim_uuid;
@@ -978,6 +998,7 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 		           inv_error_last()->message);
 		wops->close(winst);
 		s->wrap = NULL;
+		s->fault = NULL;
 		return rc;
 	}
 	rc = inv_subscribe(&s->sub_id, s->store, 0, on_event, s);
@@ -1783,6 +1804,7 @@ static void one_step(sim *s)
 {
 	unsigned k = (unsigned)sim_below(&s->gen, 1000);
 
+	snprintf(s->desc, sizeof(s->desc), "(drawing the arguments of step %ld)", s->step);
 	/* The clock: mostly a few ms a step, sometimes the same ms, now and
 	 * then a long pause. */
 	unsigned c = (unsigned)sim_below(&s->gen, 100);
@@ -1846,7 +1868,7 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 static void sim_fini(sim *s)
 {
 	if (s->wrap)
-		s->stats->backend_ops += sim_wrap_ops(s->wrap), s->stats->faults += sim_wrap_faults_total(s->wrap);
+		s->stats->backend_ops += sim_wrap_ops(s->wrap);
 	close_store(s);
 	clear_got(s);
 	free(s->got);

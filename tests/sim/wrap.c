@@ -1,9 +1,5 @@
 /*
- * wrap.c - counting, fault-injecting, crashing pass-through backend.
- *
- * A failed commit rolls the inner transaction back before reporting the
- * fault, so that an injected failure never leaves a half-applied write: the
- * simulator then expects the store exactly as it was.
+ * wrap.c - counting, crashing pass-through backend.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,43 +11,26 @@ struct sim_wrap {
 	inv_backend_ops ops;           /* the table handed to the core */
 	const inv_backend_ops *inner;
 	void *instance;
-	sim_prng *prng;
-	uint32_t per_million;
-	int armed;
 	uint64_t n_ops;
 	uint64_t crash_at;
 	int crash_code;
-	unsigned fired;
-	int first_code;
-	uint64_t faults_total;
 };
 
 typedef struct wtxn {
 	sim_wrap *w;
 	void *inner;
-	int dead;                      /* commit failed and rolled back already */
 } wtxn;
 
 #define W(t) (((wtxn *)(t))->w)
 #define IN(t) (((wtxn *)(t))->inner)
 
-/* Count one operation; return an injected error code or 0. */
+/* Count one operation; the crash point never returns. */
 static int step(sim_wrap *w)
 {
 	w->n_ops++;
 	if (w->crash_at && w->n_ops >= w->crash_at)
 		_exit(w->crash_code);
-	if (!w->armed || !w->per_million || !w->prng)
-		return 0;
-	if (sim_below(w->prng, 1000000) >= w->per_million)
-		return 0;
-	/* Mostly hard failures; sometimes "busy", which callers may retry. */
-	int code = sim_below(w->prng, 4) == 0 ? INV_EBUSY : INV_EBACKEND;
-	if (!w->fired)
-		w->first_code = code;
-	w->fired++;
-	w->faults_total++;
-	return inv_backend_error(code, "injected fault");
+	return 0;
 }
 
 static void w_close(void *instance)
@@ -83,32 +62,23 @@ static int w_begin(void *instance, const inv_uuid *org, int write, void **txn)
 	return 0;
 }
 
+/* A commit ends the transaction whether it succeeds or not. */
 static int w_commit(void *txn)
 {
 	wtxn *t = txn;
-	sim_wrap *w = t->w;
-	int rc = step(w);
+	int rc;
 
-	if (rc) {
-		w->inner->rollback(t->inner);
-		t->dead = 1;
-		return rc;
-	}
-	rc = w->inner->commit(t->inner);
-	if (rc) {
-		/* The inner commit failed; the core decides whether to roll back. */
-		return rc;
-	}
+	step(t->w);
+	rc = t->w->inner->commit(t->inner);
 	free(t);
-	return 0;
+	return rc;
 }
 
 static void w_rollback(void *txn)
 {
 	wtxn *t = txn;
 
-	if (!t->dead)
-		t->w->inner->rollback(t->inner);
+	t->w->inner->rollback(t->inner);
 	free(t);
 }
 
@@ -218,40 +188,13 @@ int sim_wrap_new(sim_wrap **out, const inv_backend_ops **out_ops, void **out_ins
 	return 0;
 }
 
-void sim_wrap_set_faults(sim_wrap *w, sim_prng *prng, uint32_t per_million)
-{
-	w->prng = prng;
-	w->per_million = per_million;
-}
-
-void sim_wrap_arm(sim_wrap *w, int armed)
-{
-	w->armed = armed;
-}
-
 void sim_wrap_crash_at(sim_wrap *w, uint64_t at, int code)
 {
 	w->crash_at = at ? w->n_ops + at : 0;
 	w->crash_code = code;
 }
 
-unsigned sim_wrap_take_faults(sim_wrap *w, int *first_code)
-{
-	unsigned n = w->fired;
-
-	if (first_code)
-		*first_code = w->first_code;
-	w->fired = 0;
-	w->first_code = 0;
-	return n;
-}
-
 uint64_t sim_wrap_ops(const sim_wrap *w)
 {
 	return w->n_ops;
-}
-
-uint64_t sim_wrap_faults_total(const sim_wrap *w)
-{
-	return w->faults_total;
 }
