@@ -76,6 +76,7 @@ typedef struct sim {
 	unsigned fired;
 	int fault_code;
 	int ack_fd;                   /* crash child: acknowledged steps go here */
+	uint64_t crash_op;            /* crash child: _exit at this backend op */
 	FILE *out;                    /* where divergences are reported */
 	char desc[512];
 	char names[8][64];
@@ -947,6 +948,8 @@ static int open_org(sim *s, int o)
 
 static void close_store(sim *s)
 {
+	if (s->wrap)
+		s->stats->backend_ops += sim_wrap_ops(s->wrap);
 	for (int o = 0; o < M_MAX_ORGS; o++) {
 		inv_org_close(s->org[o]);
 		s->org[o] = NULL;
@@ -1001,6 +1004,8 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 		s->fault = NULL;
 		return rc;
 	}
+	if (s->crash_op)
+		sim_wrap_crash_at(s->wrap, s->crash_op, CRASH_EXIT);
 	rc = inv_subscribe(&s->sub_id, s->store, 0, on_event, s);
 	if (rc) {
 		divergence(s, "inv_subscribe failed: %s", code_name(rc));
@@ -1778,13 +1783,28 @@ static void op_reopen_org(sim *s)
 	full_check(s);
 }
 
+/* Durable backends close and reopen the store.  Others keep it (closing
+ * would lose it) and close and reopen every organization instead, which
+ * forgets the same handles, so that a workload draws the same steps on
+ * every backend (crash runs rely on that). */
 static void op_reopen_store(sim *s)
 {
+	s->stats->reopens++;
+	if (!s->backend->durable) {
+		desc(s, "inv_org_close + inv_org_open(every org) on %s", s->backend->name);
+		for (int o = 0; o < s->world.n_orgs; o++) {
+			inv_org_close(s->org[o]);
+			s->org[o] = NULL;
+		}
+		for (int o = 0; o < s->world.n_orgs && !s->failed; o++)
+			open_org(s, o);
+		full_check(s);
+		return;
+	}
 	desc(s, "inv_store_close + inv_store_open(%s, reopen)", s->backend->name);
 	close_store(s);
 	if (open_store(s, s->backend, 0) == 0)
 		full_check(s);
-	s->stats->reopens++;
 }
 
 static void op_location_lookup(sim *s)
@@ -1839,10 +1859,8 @@ static void one_step(sim *s)
 		op_location_lookup(s);
 	else if (k < 990)
 		op_reopen_org(s);
-	else if (s->backend->durable)
-		op_reopen_store(s);
 	else
-		op_variant_get(s);
+		op_reopen_store(s);
 }
 
 /* ------------------------------------------------------------ runs */
@@ -1867,8 +1885,6 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 
 static void sim_fini(sim *s)
 {
-	if (s->wrap)
-		s->stats->backend_ops += sim_wrap_ops(s->wrap);
 	close_store(s);
 	clear_got(s);
 	free(s->got);
@@ -1961,8 +1977,11 @@ static int run_crash(const sim_config *cfg, sim_stats *stats)
 	long acked = -1;
 	int status = 0;
 
+	/* The crash point: a random step, then one of its first backend
+	 * operations (or of the next steps' when it has fewer). */
 	sim_prng_seed(&r, cfg->seed ^ UINT64_C(0xc4a5c4a5c4a5c4a5));
-	uint64_t crash_op = 1 + sim_below(&r, (uint64_t)cfg->steps * 12 + 1);
+	long crash_step = 1 + (long)sim_below(&r, (uint64_t)cfg->steps + 1);
+	uint64_t crash_op = 1 + sim_below(&r, 24);
 
 	if (pipe(fds) != 0) {
 		perror("pipe");
@@ -1991,8 +2010,12 @@ static int run_crash(const sim_config *cfg, sim_stats *stats)
 		int64_t zero = 0;
 		if (write(s.ack_fd, &zero, sizeof(zero)) != (ssize_t)sizeof(zero))
 			_exit(3);
-		sim_wrap_crash_at(s.wrap, crash_op, CRASH_EXIT);
-		run_steps(&s, 1, cfg->steps);
+		run_steps(&s, 1, crash_step - 1);
+		if (!s.failed && s.wrap) {
+			s.crash_op = crash_op;
+			sim_wrap_crash_at(s.wrap, crash_op, CRASH_EXIT);
+			run_steps(&s, crash_step, cfg->steps);
+		}
 		/* Abandon the store without closing it. */
 		_exit(s.failed ? 1 : 0);
 	}
