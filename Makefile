@@ -130,6 +130,7 @@ check-unit: $(TEST_BINS)
 check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
+	$(MAKE) sim-smoke
 
 # The SQLite crash test with ten times the kills of `make check`.
 CRASH_KILLS ?= 500
@@ -195,8 +196,8 @@ sim-smoke: $(SIM_BIN)
 
 sim-ci: $(SIM_BIN)
 	$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend all
-	$(SIM_RUN) --seed 2000 --seeds 100 --steps 300 --backend all --faults
-	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 100 --steps 300 --backend sqlite --crash)
+	$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)
 
 sim-long: $(SIM_BIN)
 	$(SIM_RUN) --seed 100000 --seeds 5000 --steps 1000 --backend all

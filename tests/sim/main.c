@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--backend") && i + 1 < argc)
 			which = argv[++i];
 		else if (!strcmp(a, "--faults")) {
-			faults = 80000;
+			faults = 200000;
 			if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9')
 				faults = (uint32_t)strtoul(argv[++i], NULL, 0);
 		} else if (!strcmp(a, "--crash"))
@@ -163,6 +163,11 @@ int main(int argc, char **argv)
 		       st.backend_ops, st.faults, st.faulted_calls, st.crashes,
 		       st.crash_unacked_survived, st.reopens, now_s() - t0,
 		       rc ? "DIVERGED" : "ok");
+		printf("  return codes:");
+		for (int c = 0; c < 16; c++)
+			if (st.by_code[c])
+				printf(" %s=%" PRIu64, c ? inv_strerror(-c) : "ok", st.by_code[c]);
+		printf("\n");
 #ifdef SIM_HAVE_SQLITE
 		if (backends[b].durable && !rc)
 			remove_db(path);

@@ -160,8 +160,15 @@ static void divergence(sim *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(s->out, fmt, ap);
 	va_end(ap);
-	fprintf(s->out, "\n  replay: make sim SEED=%" PRIu64 " STEPS=%ld BACKEND=%s%s%s\n",
-	        s->cfg->seed, s->step, s->backend->name,
+	fprintf(s->out, "\n");
+}
+
+static void print_replay(sim *s)
+{
+	if (!s->failed)
+		return;
+	fprintf(s->out, "  replay: make sim SEED=%" PRIu64 " STEPS=%ld BACKEND=%s%s%s\n",
+	        s->cfg->seed, s->step, s->cfg->backend->name,
 	        s->cfg->faults_per_million ? " FAULTS=1" : "",
 	        s->cfg->crash ? " CRASH=1" : "");
 }
@@ -456,7 +463,7 @@ static void call_begin(sim *s)
 	s->fault_code = 0;
 	if (s->fault && s->cfg->faults_per_million &&
 	    sim_below(&s->faults, 1000000) < s->cfg->faults_per_million) {
-		uint64_t k = 1 + sim_below(&s->faults, 12);
+		uint64_t k = 1 + sim_below(&s->faults, 8);
 
 		s->fault_code = sim_below(&s->faults, 4) == 0 ? INV_EBUSY : INV_EBACKEND;
 		inv_fault_backend_fail_at(s->fault, k, s->fault_code);
@@ -476,6 +483,8 @@ static void call_end(sim *s, int rc)
 		s->stats->calls_failed++;
 	else
 		s->stats->calls_ok++;
+	if (rc <= 0 && rc > -16)
+		s->stats->by_code[-rc]++;
 }
 
 static void full_check(sim *s);
@@ -589,6 +598,17 @@ static m_vref pick_var(sim *s, int o)
 	r.p = s->model.org[o].owner[r.v] >= 0 ? s->model.org[o].owner[r.v]
 	                                      : s->model.org[o].handle_owner[r.v];
 	resolve(s, o, r.p, r.v, &h);
+	return r;
+}
+
+/* Mostly a variant of a tracked product, so that long batches can
+ * succeed; untracked ones still come through now and then. */
+static m_vref pick_tracked_var(sim *s, int o)
+{
+	m_vref r = pick_var(s, o);
+
+	for (int tries = 0; tries < 8 && !s->failed && !s->model.org[o].tracked[r.p]; tries++)
+		r = pick_var(s, o);
 	return r;
 }
 
@@ -1279,9 +1299,10 @@ static void op_apply(sim *s)
 	}
 
 	size_t n = pick_batch_size(s);
+	int tracked_only = sim_chance(&s->gen, 85);
 	m_change *mc = calloc(n, sizeof(*mc));
 	for (size_t i = 0; i < n && !s->failed; i++) {
-		mc[i].var = pick_var(s, o);
+		mc[i].var = tracked_only ? pick_tracked_var(s, o) : pick_var(s, o);
 		pick_move(s, o, &mc[i]);
 		mc[i].qty = pick_qty(s);
 	}
@@ -1324,8 +1345,9 @@ static void op_sale(sim *s, int refund)
 
 	if (sim_chance(&s->gen, 1))
 		n = 0;
+	int tracked_only = sim_chance(&s->gen, 60);
 	for (size_t i = 0; i < n && !s->failed; i++) {
-		vars[i] = pick_var(s, o);
+		vars[i] = tracked_only ? pick_tracked_var(s, o) : pick_var(s, o);
 		qty[i] = sim_chance(&s->gen, 97) ? sim_range(&s->gen, 1, 5) : bad_qty(s);
 		if (sim_chance(&s->gen, 1))
 			vars[i].org = -1;
@@ -1362,7 +1384,7 @@ static void op_sale(sim *s, int refund)
 static void op_set_balance(sim *s)
 {
 	int o = pick_org(s);
-	m_vref var = pick_var(s, o);
+	m_vref var = sim_chance(&s->gen, 85) ? pick_tracked_var(s, o) : pick_var(s, o);
 	m_lref loc = { -1, 0 }, reason = { -1, 0 };
 	int64_t cur, target, expected;
 	int has_expected = 0;
@@ -1920,6 +1942,8 @@ static void start_tracking_some(sim *s)
 				call_begin(s);
 				int rc = inv_tracking_start(s->org[o], &s->world.product[p]);
 				call_end(s, rc);
+				if (faulted(s, rc))
+					continue;
 				if (expect_code(s, m_tracking_start(&s->model, o, p), -1, rc,
 				                inv_error_last()->index, inv_error_last()->message))
 					compare_events(s);
@@ -1943,6 +1967,7 @@ static int run_plain(const sim_config *cfg, sim_stats *stats)
 		}
 	}
 	failed = s.failed;
+	print_replay(&s);
 	sim_fini(&s);
 	return failed;
 }
@@ -2058,6 +2083,7 @@ static int run_crash(const sim_config *cfg, sim_stats *stats)
 
 		replay_to(&s, cfg, stats, upto);
 		if (s.failed) {
+			print_replay(&s);
 			sim_fini(&s);
 			break;
 		}
@@ -2088,12 +2114,14 @@ static int run_crash(const sim_config *cfg, sim_stats *stats)
 				full_check(&s);
 			}
 			failed = s.failed;
+			print_replay(&s);
 			sim_fini(&s);
 			break;
 		}
-		if (attempt == 1 && first) {
+		if (attempt == 1 && first)
 			fprintf(stderr, "zinv-sim: against the acknowledged steps only:%s", first);
-		}
+		if (attempt == crashed)
+			print_replay(&s);
 		sim_fini(&s);
 	}
 	free(first);

@@ -47,6 +47,7 @@ typedef struct sim_stats {
 	uint64_t crashes;             /* processes killed mid-run */
 	uint64_t crash_unacked_survived; /* in-flight step found committed */
 	uint64_t calls_ok, calls_failed;
+	uint64_t by_code[16];         /* calls by -return code (0: OK) */
 	uint64_t changes;             /* changes submitted in batches */
 	uint64_t events;
 	uint64_t reopens;
