@@ -140,6 +140,7 @@ check: deps
 	$(MAKE) check-headers check-map check-soname check-compat
 	$(MAKE) check-install
 	$(MAKE) check-examples
+	$(MAKE) sim-smoke
 
 # The SQLite crash test with ten times the kills of `make check`.
 CRASH_KILLS ?= 500
@@ -300,6 +301,55 @@ check-demo-valgrind: $(POS_DEMO)
 
 .PHONY: check-demo check-demo-valgrind check-python check-examples
 
+# -------------------------------------------------------------------- sim
+# Deterministic simulation (tests/sim/README.md): libzinv checked against a
+# reference model under random workloads, injected faults and crashes.
+#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1] [V=1]
+#   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
+SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
+SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
+SIM_BIN := $(BUILDDIR)/sim/zinv-sim
+SIM_SQLITE := $(if $(and $(SQLITE_SRCS),$(wildcard include/zinv/sqlite.h)),1)
+SIM_CFLAGS := $(ALL_CFLAGS) -Itests -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE)
+SIM_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
+              $(if $(SIM_SQLITE),-lzinv-sqlite $(SQLITE_LIBS)) -lzinv $(DEP_LIBS) -pthread
+SIM_RUN = $(TEST_ENV) $(SIM_BIN)
+SEED ?= 1
+STEPS ?= 2000
+BACKEND ?= memory
+
+.PHONY: sim sim-smoke sim-ci sim-long
+$(BUILDDIR)/sim/%.o: tests/sim/%.c
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILDDIR)/sim/fault_backend.o: tests/fault_backend.c
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(SIM_BIN): $(SIM_OBJS) $(LIBS_ALL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SIM_OBJS) $(SIM_LDLIBS)
+
+sim: $(SIM_BIN)
+	$(SIM_RUN) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
+	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(V),--verbose)
+
+sim-smoke: $(SIM_BIN)
+	$(SIM_RUN) --seed 1 --seeds 4 --steps 300 --backend all
+	$(SIM_RUN) --seed 101 --seeds 3 --steps 300 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 201 --seeds 3 --steps 300 --backend sqlite --crash)
+
+sim-ci: $(SIM_BIN)
+	$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend all
+	$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)
+
+sim-long: $(SIM_BIN)
+	$(SIM_RUN) --seed 100000 --seeds 5000 --steps 1000 --backend all
+	$(SIM_RUN) --seed 200000 --seeds 2000 --steps 1000 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 300000 --seeds 2000 --steps 1000 --backend sqlite --crash)
+# ------------------------------------------------------------------ end sim
+
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
 deps:
@@ -352,3 +402,4 @@ clean:
 	rm -rf build lib/*.so lib/*.so.* lib/*.a pkgconfig/*.pc bench-results.json
 
 -include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d)
+-include $(SIM_OBJS:.o=.d)
