@@ -67,7 +67,7 @@ LIBS_ALL += $(SQLITE_SHLIB) $(SQLITE_STLIB)
 endif
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
-        install uninstall clean
+        install uninstall clean bench bench-callgrind bench-smoke
 all: $(LIBS_ALL) pkgconfig/zinv.pc
 
 $(BUILDDIR)/lib/%.o: lib/%.c
@@ -125,6 +125,7 @@ check-unit: $(TEST_BINS)
 check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
+	$(MAKE) bench-smoke
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan: deps
@@ -144,6 +145,56 @@ check-valgrind: deps
 	@set -e; for t in $(TEST_BINS); do echo "== valgrind $$t"; \
 	    CK_FORK=no valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $$t; done
+
+# ------------------------------------------------------------------ bench
+# Benchmarks never run inside `make check` and never assert timings: check
+# only builds them and runs each case once at tiny size (bench-smoke).
+#   make bench            the full run (~5 min on 2 cores): a table on stdout
+#                         and bench-results.json; BENCH_FLAGS passes flags
+#                         (sizes: build/bench/zinv-bench --help, or the
+#                         ZINV_BENCH_* environment variables)
+#   make bench-callgrind  instructions per change of the batch-1,000 memory
+#                         and codec cases under callgrind (stable when
+#                         seconds are not)
+#   make bench-smoke      every case once at tiny size
+# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c.  Until a
+# piece it measures has landed, its libzinv column reads "-".
+BENCH_DIR := $(BUILDDIR)/bench
+BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
+BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
+BENCH_BIN := $(BENCH_DIR)/zinv-bench
+BENCH_HAVE := $(if $(wildcard lib/apply.c),-DZB_HAVE_CORE) \
+              $(if $(wildcard include/zinv/sqlite.h),-DZB_HAVE_SQLITE) \
+              $(if $(wildcard include/zinv/rest.h),-DZB_HAVE_JSON)
+BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench $(BENCH_HAVE)
+BENCH_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
+                $(if $(wildcard include/zinv/sqlite.h),-lzinv-sqlite) -lzinv \
+                $(SQLITE_LIBS) $(DEP_LIBS) -pthread
+BENCH_FLAGS ?=
+
+$(BENCH_DIR)/%.o: tests/bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BENCH_BIN): $(BENCH_OBJS) $(LIBS_ALL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(BENCH_LDLIBS)
+
+bench: $(BENCH_BIN)
+	$(BENCH_BIN) $(BENCH_FLAGS)
+
+bench-smoke: $(BENCH_BIN)
+	$(BENCH_BIN) --smoke --json $(BENCH_DIR)/smoke-results.json >$(BENCH_DIR)/smoke.log \
+	    || { cat $(BENCH_DIR)/smoke.log; exit 1; }
+	@echo "bench-smoke: every case ran once (log: $(BENCH_DIR)/smoke.log)"
+
+bench-callgrind: $(BENCH_BIN)
+	rm -f $(BENCH_DIR)/callgrind.out*
+	valgrind --tool=callgrind --collect-atstart=no \
+	    --callgrind-out-file=$(BENCH_DIR)/callgrind.out \
+	    $(BENCH_BIN) --callgrind --only memory,codec --batches 1000 \
+	    --mem-moves 200000 --codec-reps 20 --json $(BENCH_DIR)/callgrind-results.json \
+	    >$(BENCH_DIR)/callgrind.log
+	@sh tests/bench/callgrind-summary.sh $(BENCH_DIR)/callgrind.out*
 
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
@@ -173,4 +224,5 @@ uninstall:
 clean:
 	rm -rf build lib/*.so lib/*.so.* lib/*.a pkgconfig/*.pc bench-results.json
 
--include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d) \
+         $(BENCH_OBJS:.o=.d)
