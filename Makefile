@@ -62,13 +62,18 @@ SQLITE_SHLIB := $(LIBOUT)/libzinv-sqlite.so.$(VERSION)
 SQLITE_STLIB := $(LIBOUT)/libzinv-sqlite.a
 
 LIBS_ALL := $(SHLIB) $(STLIB)
+PC_ALL := pkgconfig/zinv.pc
 ifneq ($(SQLITE_SRCS),)
 LIBS_ALL += $(SQLITE_SHLIB) $(SQLITE_STLIB)
+PC_ALL += pkgconfig/zinv-sqlite.pc
 endif
+# The backend headers install with their own library, not with libzinv.
+SQLITE_HEADERS := include/zinv/sqlite.h
+CORE_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
-        install uninstall clean bench bench-callgrind bench-smoke
-all: $(LIBS_ALL) pkgconfig/zinv.pc
+        install uninstall clean
+all: $(LIBS_ALL) $(PC_ALL)
 
 $(BUILDDIR)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -159,6 +164,7 @@ check-valgrind: deps
 #   make bench-smoke      every case once at tiny size
 # zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c.  Until a
 # piece it measures has landed, its libzinv column reads "-".
+.PHONY: bench bench-callgrind bench-smoke
 BENCH_DIR := $(BUILDDIR)/bench
 BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
 BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
@@ -206,12 +212,20 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zinv $(DESTDIR)$(PKGCONFIGDIR) \
 	    $(DESTDIR)$(MANDIR)/man3
 	install -m 644 include/zinv.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 include/zinv/*.h $(DESTDIR)$(INCLUDEDIR)/zinv/
+	install -m 644 $(CORE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzinv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libzinv.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
 	install -m 644 pkgconfig/zinv.pc $(DESTDIR)$(PKGCONFIGDIR)/
+ifneq ($(SQLITE_SRCS),)
+	install -m 644 $(SQLITE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
+	install -m 755 $(SQLITE_SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libzinv-sqlite.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SQLITE_SONAME)
+	ln -sf $(SQLITE_SONAME) $(DESTDIR)$(LIBDIR)/libzinv-sqlite.so
+	install -m 644 $(SQLITE_STLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 pkgconfig/zinv-sqlite.pc $(DESTDIR)$(PKGCONFIGDIR)/
+endif
 	if ls man/man3/*.3 >/dev/null 2>&1; then install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/; fi
 
 uninstall:
@@ -219,6 +233,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/zinv
 	rm -f $(DESTDIR)$(LIBDIR)/libzinv.so* $(DESTDIR)$(LIBDIR)/libzinv.a
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc
+	rm -f $(DESTDIR)$(LIBDIR)/libzinv-sqlite.so* $(DESTDIR)$(LIBDIR)/libzinv-sqlite.a
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
 	for f in man/man3/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done
 
 clean:
