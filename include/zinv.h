@@ -18,5 +18,6 @@
 #include "zinv/lowstock.h"
 #include "zinv/journal.h"
 #include "zinv/events.h"
+#include "zinv/json.h"
 
 #endif /* ZINV_H */
