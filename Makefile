@@ -169,12 +169,11 @@ BENCH_DIR := $(BUILDDIR)/bench
 BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
 BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
 BENCH_BIN := $(BENCH_DIR)/zinv-bench
-BENCH_HAVE := $(if $(wildcard lib/apply.c),-DZB_HAVE_CORE) \
-              $(if $(wildcard include/zinv/sqlite.h),-DZB_HAVE_SQLITE) \
-              $(if $(wildcard include/zinv/rest.h),-DZB_HAVE_JSON)
+BENCH_HAVE := $(if $(wildcard lib/apply.c),-DZB_HAVE_CORE \
+                  $(if $(wildcard include/zinv/sqlite.h),-DZB_HAVE_SQLITE))
 BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench $(BENCH_HAVE)
 BENCH_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
-                $(if $(wildcard include/zinv/sqlite.h),-lzinv-sqlite) -lzinv \
+                $(if $(SQLITE_SRCS),-lzinv-sqlite) -lzinv \
                 $(SQLITE_LIBS) $(DEP_LIBS) -pthread
 BENCH_FLAGS ?=
 
