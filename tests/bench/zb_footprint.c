@@ -120,4 +120,5 @@ void zb_case_footprint(const zb_opts *o)
 	report_bytes("memory RSS, org open (handles)", lib, base, cat.count, 96, note);
 	report_bytes("memory RSS, org closed", backend, base, cat.count, 0, NULL);
 	zb_catalog_free(&cat);
+	zb_sqlite_footprint(o);
 }

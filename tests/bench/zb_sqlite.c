@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -169,8 +170,123 @@ static double base_run(zb_sqlbase *b, const zb_catalog *cat, const zb_move *move
 }
 
 #ifdef ZB_HAVE_SQLITE
-/* libzinv side: written against include/zinv/sqlite.h. */
-#endif
+typedef struct zb_sqllib {
+	inv_store *store;
+	inv_org *org;
+	const inv_variant **handles;
+	const inv_location *loc[ZB_LOC_COUNT];
+} zb_sqllib;
+
+static void lib_trim(inv_org *org)
+{
+	int64_t seq = 0;
+	ZB_CHECK(inv_journal_last_sequence(&seq, org));
+	if (seq > 0)
+		ZB_CHECK(inv_journal_trim(org, seq));
+}
+
+/* A store on `path` with every product tracked and every variant holding
+ * `start` units, loaded in batches that also start the tracking. */
+static void lib_open(zb_sqllib *l, const char *path, int full, const zb_catalog *cat,
+                     uint64_t seed, int64_t start)
+{
+	inv_sqlite_options so = INV_SQLITE_OPTIONS_INIT;
+	const size_t chunk = cat->per_product * 819;
+	inv_change *buf = malloc(chunk * sizeof *buf);
+	inv_tracking_change *tr = calloc(chunk / cat->per_product, sizeof *tr);
+	inv_uuid org_uuid;
+	uint64_t st = seed ^ 0x0f;
+
+	memset(l, 0, sizeof *l);
+	l->handles = malloc(cat->count * sizeof *l->handles);
+	if (!buf || !tr || !l->handles)
+		zb_die("malloc", INV_ENOMEM);
+	so.sync = full ? INV_SQLITE_SYNC_FULL : INV_SQLITE_SYNC_NORMAL;
+	zb_uuid_random(&org_uuid, &st);
+	ZB_CHECK(inv_store_open_sqlite(&l->store, path, &so, NULL));
+	ZB_CHECK(inv_org_open(&l->org, l->store, &org_uuid));
+	ZB_CHECK(inv_location_by_type(&l->loc[ZB_STORE], l->org, INV_LOCATION_STORE));
+	ZB_CHECK(inv_location_by_type(&l->loc[ZB_SOLD], l->org, INV_LOCATION_SOLD));
+	ZB_CHECK(inv_location_by_type(&l->loc[ZB_SUPPLIER], l->org, INV_LOCATION_SUPPLIER));
+	for (size_t i = 0; i < cat->count; i += chunk) {
+		size_t n = cat->count - i < chunk ? cat->count - i : chunk;
+		size_t np = (n + cat->per_product - 1) / cat->per_product;
+		inv_apply_options ao = INV_APPLY_OPTIONS_INIT;
+		for (size_t p = 0; p < np; p++) {
+			tr[p].product = cat->products[i / cat->per_product + p];
+			tr[p].action = INV_TRACKING_START;
+		}
+		for (size_t j = 0; j < n; j++) {
+			ZB_CHECK(inv_variant_get(&l->handles[i + j], l->org,
+			                         &cat->products[(i + j) / cat->per_product],
+			                         &cat->variants[i + j]));
+			buf[j].variant = l->handles[i + j];
+			buf[j].from = l->loc[ZB_SUPPLIER];
+			buf[j].to = l->loc[ZB_STORE];
+			buf[j].quantity = start;
+		}
+		ao.tracking = tr;
+		ao.tracking_count = np;
+		ZB_CHECK(inv_apply_changes(NULL, l->org, buf, n, &ao));
+	}
+	lib_trim(l->org);
+	free(buf);
+	free(tr);
+}
+
+static void lib_close(zb_sqllib *l)
+{
+	free(l->handles);
+	inv_org_close(l->org);
+	inv_store_close(l->store);
+	memset(l, 0, sizeof *l);
+}
+
+static double lib_run(const zb_opts *o, zb_sqllib *l, const zb_move *moves, size_t nmoves,
+                      size_t batch)
+{
+	inv_change *buf = malloc(batch * sizeof *buf);
+	uint64_t t0;
+
+	(void)o;
+	if (!buf)
+		zb_die("malloc", INV_ENOMEM);
+	t0 = zb_now_ns();
+	for (size_t done = 0; done < nmoves;) {
+		size_t n = nmoves - done < batch ? nmoves - done : batch;
+		for (size_t j = 0; j < n; j++) {
+			const zb_move *m = &moves[done + j];
+			buf[j].variant = l->handles[m->variant];
+			buf[j].from = l->loc[m->from];
+			buf[j].to = l->loc[m->to];
+			buf[j].quantity = m->quantity;
+		}
+		ZB_CHECK(inv_apply_changes(NULL, l->org, buf, n, NULL));
+		done += n;
+	}
+	t0 = zb_now_ns() - t0;
+	/* Journal rows are history an outbox consumer trims; outside the
+	 * clock, as the baseline keeps none. */
+	lib_trim(l->org);
+	free(buf);
+	return (double)nmoves * 1e9 / (double)t0;
+}
+
+static void lib_verify(zb_sqllib *l, zb_sqlbase *b, const zb_catalog *cat)
+{
+	for (size_t i = 0; i < cat->count; i++) {
+		int64_t got = 0, want;
+		int found;
+		ZB_CHECK(inv_balance_get(&got, l->org, l->handles[i], NULL));
+		want = base_balance(b, &cat->variants[i], &found);
+		if (!found || want != got) {
+			fprintf(stderr, "zinv-bench: sqlite: variant %zu: libzinv balance %lld, "
+			        "baseline %lld\n", i, (long long)got, (long long)want);
+			exit(1);
+		}
+	}
+}
+#endif /* ZB_HAVE_SQLITE */
 
 static void rm_db(const char *path)
 {
@@ -184,21 +300,99 @@ static void rm_db(const char *path)
 	unlink(p);
 }
 
+static void make_tmpdir(char *tmpl, size_t size, const char *dir)
+{
+	if (strlen(dir) > size - 32) {
+		fprintf(stderr, "zinv-bench: --dir too long\n");
+		exit(2);
+	}
+	snprintf(tmpl, size, "%s/zinv-bench-XXXXXX", dir);
+	if (!mkdtemp(tmpl)) {
+		perror("zinv-bench: mkdtemp");
+		exit(1);
+	}
+}
+
+/* Bytes of the database and its WAL. */
+static double file_bytes(const char *path)
+{
+	char wal[1200];
+	struct stat sb;
+	double n = 0;
+	if (stat(path, &sb) == 0)
+		n += (double)sb.st_size;
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	if (stat(wal, &sb) == 0)
+		n += (double)sb.st_size;
+	return n;
+}
+
+static void vacuum(const char *path)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		sql_die(db, path);
+	sql_exec(db, "VACUUM");
+	sql_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	sqlite3_close(db);
+}
+
+static void report_file(const char *name, double lib, double base, size_t n, const char *note)
+{
+	zb_row r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.group, sizeof r.group, "footprint");
+	snprintf(r.name, sizeof r.name, "%s", name);
+	snprintf(r.unit, sizeof r.unit, "B/variant");
+	snprintf(r.note, sizeof r.note, "%s", note ? note : "");
+	r.lib = lib / (double)n;
+	r.base = base / (double)n;
+	zb_report(&r);
+}
+
+void zb_sqlite_footprint(const zb_opts *o)
+{
+	char tmpl[1024], path[1100], note[96];
+	double base, base_vac, lib = ZB_NAN, lib_vac = ZB_NAN;
+	zb_catalog cat;
+	zb_sqlbase b;
+
+	make_tmpdir(tmpl, sizeof tmpl, o->dir);
+	if (zb_catalog_init(&cat, o->fp_sql_variants, 10, o->seed) != 0)
+		zb_die("footprint setup", INV_ENOMEM);
+	snprintf(path, sizeof path, "%s/baseline.db", tmpl);
+	base_open(&b, path, 0, &cat);
+	base_close(&b);
+	base = file_bytes(path);
+	vacuum(path);
+	base_vac = file_bytes(path);
+	rm_db(path);
+#ifdef ZB_HAVE_SQLITE
+	{
+		zb_sqllib l;
+		snprintf(path, sizeof path, "%s/libzinv.db", tmpl);
+		lib_open(&l, path, 0, &cat, o->seed, ZB_START_BALANCE);
+		lib_close(&l);
+		lib = file_bytes(path);
+		vacuum(path);
+		lib_vac = file_bytes(path);
+		rm_db(path);
+	}
+#endif
+	snprintf(note, sizeof note, "%zu variants loaded, journal trimmed", cat.count);
+	report_file("SQLite file", lib, base, cat.count, note);
+	report_file("SQLite file after VACUUM", lib_vac, base_vac, cat.count, NULL);
+	rmdir(tmpl);
+	zb_catalog_free(&cat);
+}
+
 void zb_case_sqlite(const zb_opts *o)
 {
 	char tmpl[1024], path[1100];
 	zb_catalog cat;
 	zb_move *moves = NULL;
 
-	if (strlen(o->dir) > sizeof tmpl - 32) {
-		fprintf(stderr, "zinv-bench: --dir too long\n");
-		exit(2);
-	}
-	snprintf(tmpl, sizeof tmpl, "%s/zinv-bench-XXXXXX", o->dir);
-	if (!mkdtemp(tmpl)) {
-		perror("zinv-bench: mkdtemp");
-		exit(1);
-	}
+	make_tmpdir(tmpl, sizeof tmpl, o->dir);
 	if (zb_catalog_init(&cat, o->sql_variants, 10, o->seed) != 0 ||
 	    !(moves = zb_moves_new(o->sql_moves, o->sql_variants, o->seed)))
 		zb_die("sqlite case setup", INV_ENOMEM);
@@ -210,7 +404,7 @@ void zb_case_sqlite(const zb_opts *o)
 		zb_sqllib l;
 		char lpath[1100];
 		snprintf(lpath, sizeof lpath, "%s/libzinv-%s.db", tmpl, full ? "full" : "normal");
-		lib_open(&l, lpath, full, &cat, o->seed);
+		lib_open(&l, lpath, full, &cat, o->seed, ZB_START_BALANCE);
 #endif
 		for (size_t i = 0; i < o->batch_count; i++) {
 			size_t bs = o->batches[i];
