@@ -1,0 +1,1093 @@
+/*
+ * apply.c - the batch engine: inv_apply_changes(), sales, refunds,
+ * set-balance and tracking changes all run through run_batch(), so that
+ * atomicity, the journal, idempotency and events have one implementation.
+ *
+ * A batch on one organization holds the organization's write lock from the
+ * backend's begin() until its events are delivered, so batches commit and
+ * announce in one order.  Under that lock the engine may use the scratch
+ * fields of variant and product handles: a batch numbers itself (`gen`) and
+ * a handle whose `gen` is current already has its slot, which is how the
+ * engine avoids hashing and allocating per change.
+ */
+#include <stdlib.h>
+
+#include "core_int.h"
+
+struct inv_result {
+	int64_t sequence;
+	int32_t replayed;
+	const inv_location *location;
+	inv_balance *balances;
+	size_t count;
+	size_t *skipped;
+	size_t skipped_count;
+};
+
+/* What a public call asks the engine to do. */
+struct batch {
+	enum inv__batch_kind kind;
+	const inv_change *changes;
+	size_t count;
+	const inv_apply_options *opts;
+	const inv_location *result_location;
+	/* inv_set_balance() only: its one change is computed in the transaction */
+	inv_change set_change;
+	const inv_location *set_location;
+	const inv_location *set_reason;
+	int64_t set_balance;
+	const int64_t *set_expected;
+};
+
+static const inv_apply_options default_options = INV_APPLY_OPTIONS_INIT;
+
+int inv_apply_options_init(inv_apply_options *opts, uint32_t version)
+{
+	if (!opts)
+		return inv__error(INV_EINVAL, -1, "opts", "options are NULL");
+	if (version != INV_APPLY_OPTIONS_VERSION)
+		return inv__error(INV_EVERSION, -1, "version",
+		                  "apply options version %u is not supported", version);
+	*opts = default_options;
+	return 0;
+}
+
+/* ----------------------------------------------------------- validation */
+
+static int validate_options(inv_org *org, const inv_apply_options *o)
+{
+	size_t i;
+
+	if (o->version != INV_APPLY_OPTIONS_VERSION)
+		return inv__error(INV_EVERSION, -1, "version",
+		                  "apply options version %u is not supported", o->version);
+	if (o->idempotency_key) {
+		size_t len = strnlen(o->idempotency_key, 256);
+
+		if (len == 0 || len > 255)
+			return inv__error(INV_EINVAL, -1, "idempotency_key",
+			                  "an idempotency key is 1 to 255 bytes");
+	}
+	if (o->return_location && !inv__org_owns(org, o->return_location))
+		return inv__error(INV_EINVAL, -1, "return_location",
+		                  "the location belongs to another organization");
+	if (o->tracking_count && !o->tracking)
+		return inv__error(INV_EINVAL, -1, "tracking", "tracking changes are NULL");
+	for (i = 0; i < o->tracking_count; i++)
+		if (o->tracking[i].action != INV_TRACKING_START &&
+		    o->tracking[i].action != INV_TRACKING_STOP)
+			return inv__error(INV_EINVAL, (int64_t)i, "tracking",
+			                  "unknown tracking action %d", (int)o->tracking[i].action);
+	return 0;
+}
+
+static int validate_changes(inv_org *org, const inv_change *changes, size_t count)
+{
+	size_t i;
+
+	if (count > INV_BATCH_MAX)
+		return inv__error(INV_ETOOBIG, -1, "changes",
+		                  "a batch holds at most %d changes", INV_BATCH_MAX);
+	if (count && !changes)
+		return inv__error(INV_EINVAL, -1, "changes", "changes are NULL");
+	for (i = 0; i < count; i++) {
+		const inv_change *c = &changes[i];
+		int64_t idx = (int64_t)i;
+
+		if (!c->variant || c->variant->org != org)
+			return inv__error(INV_EINVAL, idx, "variant", c->variant ?
+			                  "the variant handle belongs to another organization" :
+			                  "the variant is NULL");
+		if (!inv__org_owns(org, c->from))
+			return inv__error(INV_EINVAL, idx, "from", c->from ?
+			                  "the location belongs to another organization" :
+			                  "the location is NULL");
+		if (!inv__org_owns(org, c->to))
+			return inv__error(INV_EINVAL, idx, "to", c->to ?
+			                  "the location belongs to another organization" :
+			                  "the location is NULL");
+		if (c->quantity < 1 || c->quantity > INV_QUANTITY_MAX)
+			return inv__error(INV_EINVAL, idx, "quantity",
+			                  "a change is 1 to 2^53-1 units, not %lld",
+			                  (long long)c->quantity);
+		if (c->from == c->to)
+			return inv__error(INV_EINVAL, idx, "to",
+			                  "a change moves between two different locations");
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- fingerprint */
+
+/* Four independent 64-bit lanes give the 32 bytes the backend stores; an
+ * accidental collision would need all four to agree.  Not cryptographic:
+ * keys are scoped to one organization, which chooses its own batches. */
+struct fingerprint {
+	uint64_t h[4];
+};
+
+static const uint64_t fp_mul[4] = {
+	UINT64_C(0x9e3779b97f4a7c15), UINT64_C(0xc2b2ae3d27d4eb4f),
+	UINT64_C(0x165667b19e3779f9), UINT64_C(0xff51afd7ed558ccd),
+};
+
+static void fp_word(struct fingerprint *f, uint64_t w)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		uint64_t h = (f->h[i] ^ w) * fp_mul[i];
+
+		f->h[i] = h ^ (h >> (29 + i));
+	}
+}
+
+static void fp_uuid(struct fingerprint *f, const inv_uuid *u)
+{
+	uint64_t a = 0, b = 0;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		a = a << 8 | u->bytes[i];
+		b = b << 8 | u->bytes[8 + i];
+	}
+	fp_word(f, a);
+	fp_word(f, b);
+}
+
+static void fp_opt_uuid(struct fingerprint *f, const inv_uuid *u)
+{
+	fp_word(f, u != NULL);
+	if (u)
+		fp_uuid(f, u);
+}
+
+static void fingerprint_batch(const struct batch *b, uint8_t out[32])
+{
+	struct fingerprint f = { { 1, 2, 3, 4 } };
+	const inv_apply_options *o = b->opts;
+	size_t i;
+	int l, k;
+
+	fp_word(&f, (uint64_t)b->kind);
+	fp_word(&f, b->count);
+	for (i = 0; i < b->count; i++) {
+		const inv_change *c = &b->changes[i];
+
+		fp_uuid(&f, &c->variant->product->node.key);
+		fp_uuid(&f, &c->variant->node.key);
+		fp_uuid(&f, &c->from->uuid);
+		fp_uuid(&f, &c->to->uuid);
+		fp_word(&f, (uint64_t)c->quantity);
+	}
+	fp_word(&f, o->tracking_count);
+	for (i = 0; i < o->tracking_count; i++) {
+		fp_uuid(&f, &o->tracking[i].product);
+		fp_word(&f, (uint64_t)o->tracking[i].action);
+	}
+	fp_opt_uuid(&f, o->external_uuid);
+	fp_uuid(&f, &b->result_location->uuid);
+	if (b->kind == INV__BATCH_SET_BALANCE) {
+		fp_uuid(&f, &b->set_change.variant->product->node.key);
+		fp_uuid(&f, &b->set_change.variant->node.key);
+		fp_uuid(&f, &b->set_location->uuid);
+		fp_uuid(&f, &b->set_reason->uuid);
+		fp_word(&f, (uint64_t)b->set_balance);
+		fp_word(&f, b->set_expected != NULL);
+		fp_word(&f, b->set_expected ? (uint64_t)*b->set_expected : 0);
+	}
+	for (l = 0; l < 4; l++) {
+		uint64_t h = f.h[l] ^ (uint64_t)l;
+
+		h ^= h >> 33;
+		h *= UINT64_C(0xff51afd7ed558ccd);
+		h ^= h >> 33;
+		h *= UINT64_C(0xc4ceb9fe1a85ec53);
+		h ^= h >> 33;
+		for (k = 0; k < 8; k++)
+			out[l * 8 + k] = (uint8_t)(h >> (8 * k));
+	}
+}
+
+/* ---------------------------------------------------- stored result blob */
+
+/* Layout (little-endian): "ZIR1", sequence, location UUID, balance count,
+ * balances (product, variant, balance, updated), skipped count, skipped. */
+#define BLOB_MAGIC "ZIR1"
+#define BLOB_BALANCE_SIZE (16 + 16 + 8 + 8)
+
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint8_t *result_encode(const inv_result *r, size_t *len)
+{
+	size_t n = 4 + 8 + 16 + 8 + r->count * BLOB_BALANCE_SIZE + 8 + r->skipped_count * 8, i;
+	uint8_t *blob = malloc(n), *p = blob;
+
+	if (!blob)
+		return NULL;
+	memcpy(p, BLOB_MAGIC, 4);
+	p = put_u64(p + 4, (uint64_t)r->sequence);
+	memcpy(p, r->location->uuid.bytes, 16);
+	p = put_u64(p + 16, r->count);
+	for (i = 0; i < r->count; i++) {
+		memcpy(p, r->balances[i].product.bytes, 16);
+		memcpy(p + 16, r->balances[i].variant.bytes, 16);
+		p = put_u64(p + 32, (uint64_t)r->balances[i].balance);
+		p = put_u64(p, (uint64_t)r->balances[i].updated);
+	}
+	p = put_u64(p, r->skipped_count);
+	for (i = 0; i < r->skipped_count; i++)
+		p = put_u64(p, r->skipped[i]);
+	*len = n;
+	return blob;
+}
+
+static int result_decode(inv_result **out, inv_org *org, const uint8_t *p, size_t len)
+{
+	inv_result *r;
+	inv_uuid loc;
+	uint64_t count, skipped;
+	size_t i;
+
+	if (len < 4 + 8 + 16 + 8 + 8 || memcmp(p, BLOB_MAGIC, 4) != 0)
+		goto corrupt;
+	count = get_u64(p + 28);
+	if (count > (len - 44) / BLOB_BALANCE_SIZE)
+		goto corrupt;
+	skipped = get_u64(p + 36 + count * BLOB_BALANCE_SIZE);
+	if (skipped > (len - 44 - count * BLOB_BALANCE_SIZE) / 8 ||
+	    len != 44 + count * BLOB_BALANCE_SIZE + skipped * 8)
+		goto corrupt;
+	memcpy(loc.bytes, p + 12, 16);
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+	r->sequence = (int64_t)get_u64(p + 4);
+	r->replayed = 1;
+	r->location = inv__org_location(org, &loc);
+	r->count = count;
+	r->skipped_count = skipped;
+	r->balances = count ? calloc(count, sizeof(*r->balances)) : NULL;
+	r->skipped = skipped ? calloc(skipped, sizeof(*r->skipped)) : NULL;
+	if ((count && !r->balances) || (skipped && !r->skipped)) {
+		inv_result_free(r);
+		return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+	}
+	if (!r->location) {
+		inv_result_free(r);
+		goto corrupt;
+	}
+	p += 36;
+	for (i = 0; i < count; i++, p += BLOB_BALANCE_SIZE) {
+		memcpy(r->balances[i].product.bytes, p, 16);
+		memcpy(r->balances[i].variant.bytes, p + 16, 16);
+		r->balances[i].balance = (int64_t)get_u64(p + 32);
+		r->balances[i].updated = (int64_t)get_u64(p + 40);
+	}
+	p += 8;
+	for (i = 0; i < skipped; i++, p += 8)
+		r->skipped[i] = (size_t)get_u64(p);
+	*out = r;
+	return 0;
+corrupt:
+	return inv__error(INV_EFORMAT, -1, NULL, "a stored idempotent result is corrupt");
+}
+
+struct idem_hit {
+	uint8_t fingerprint[32];
+	uint8_t *blob;
+	size_t len;
+	int failed;
+};
+
+static int copy_idem(const inv_idempotency_record *rec, void *payload)
+{
+	struct idem_hit *hit = payload;
+
+	memcpy(hit->fingerprint, rec->fingerprint, 32);
+	hit->len = rec->result_len;
+	hit->blob = malloc(rec->result_len ? rec->result_len : 1);
+	if (!hit->blob) {
+		hit->failed = 1;
+		return 1;
+	}
+	if (rec->result_len)
+		memcpy(hit->blob, rec->result, rec->result_len);
+	return 0;
+}
+
+/* -------------------------------------------------------------- results */
+
+void inv_result_free(inv_result *result)
+{
+	if (!result)
+		return;
+	free(result->balances);
+	free(result->skipped);
+	free(result);
+}
+
+int64_t inv_result_sequence(const inv_result *result)
+{
+	return result ? result->sequence : 0;
+}
+
+int inv_result_replayed(const inv_result *result)
+{
+	return result ? result->replayed : 0;
+}
+
+const inv_location *inv_result_location(const inv_result *result)
+{
+	return result ? result->location : NULL;
+}
+
+size_t inv_result_count(const inv_result *result)
+{
+	return result ? result->count : 0;
+}
+
+const inv_balance *inv_result_balances(const inv_result *result)
+{
+	return result ? result->balances : NULL;
+}
+
+size_t inv_result_skipped_count(const inv_result *result)
+{
+	return result ? result->skipped_count : 0;
+}
+
+const size_t *inv_result_skipped(const inv_result *result)
+{
+	return result ? result->skipped : NULL;
+}
+
+/* --------------------------------------------------------------- engine */
+
+int inv__tracking_read(inv_org *org, void *txn, const inv_uuid *product, int32_t *tracked)
+{
+	int rc = inv__ops(org)->tracking_get(txn, &org->node.key, product, tracked);
+
+	if (rc == INV_ENOTFOUND) {
+		*tracked = 0;
+		return 0;
+	}
+	if (rc)
+		return inv__error_keep(rc, -1, "cannot read the tracking state");
+	*tracked = *tracked != 0;
+	return 0;
+}
+
+/* The product's tracking state as of this point of the batch. */
+static int product_state(inv_org *org, void *txn, inv__product *p)
+{
+	int rc;
+
+	if (p->gen == org->gen)
+		return 0;
+	rc = inv__tracking_read(org, txn, &p->node.key, &p->tracked);
+	if (rc)
+		return rc;
+	p->gen = org->gen;
+	p->tracking_dirty = 0;
+	return 0;
+}
+
+static int scratch_reserve(inv_org *org, size_t changes, size_t records)
+{
+	inv__scratch *sc = &org->scratch;
+	size_t cap = sc->slot_cap;
+
+	if (changes > cap) {
+		size_t c;
+
+		c = cap;
+		if (inv__grow(&sc->slots, &c, changes, sizeof(*sc->slots)))
+			goto nomem;
+		c = cap;
+		if (inv__grow(&sc->keys, &c, changes, sizeof(*sc->keys)))
+			goto nomem;
+		c = cap;
+		if (inv__grow(&sc->recs, &c, changes, sizeof(*sc->recs)))
+			goto nomem;
+		c = cap;
+		if (inv__grow(&sc->found, &c, changes, sizeof(*sc->found)))
+			goto nomem;
+		c = cap;
+		if (inv__grow(&sc->skipped, &c, changes, sizeof(*sc->skipped)))
+			goto nomem;
+		sc->slot_cap = c;
+		sc->skipped_cap = c;
+	}
+	if (inv__grow(&sc->jrecs, &sc->jrec_cap, records, sizeof(*sc->jrecs)))
+		goto nomem;
+	return 0;
+nomem:
+	return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+}
+
+/* Give every distinct variant of the batch a slot and load its default
+ * STORE record: one backend round trip when the backend has batch forms. */
+static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t *nslots)
+{
+	const inv_backend_ops *ops = inv__ops(org);
+	inv__scratch *sc = &org->scratch;
+	const inv_uuid *store = &inv__default_store(org)->uuid;
+	uint64_t gen = org->gen;
+	size_t i, n = 0;
+	int rc;
+
+	for (i = 0; i < b->count; i++) {
+		inv_variant *v = (inv_variant *)b->changes[i].variant;
+
+		if (v->gen == gen)
+			continue;
+		v->gen = gen;
+		v->slot = (uint32_t)n;
+		sc->slots[n] = (inv__slot){ .variant = v, .first_index = i };
+		sc->keys[n].location = *store;
+		sc->keys[n].variant = v->node.key;
+		n++;
+		rc = product_state(org, txn, v->product);
+		if (rc)
+			return rc;
+	}
+	if (ops->variant_get_many && n) {
+		rc = ops->variant_get_many(txn, &org->node.key, n, sc->keys, sc->recs, sc->found);
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot read the variants");
+	} else {
+		for (i = 0; i < n; i++) {
+			rc = ops->variant_get(txn, &org->node.key, store, &sc->keys[i].variant,
+			                      &sc->recs[i]);
+			if (rc && rc != INV_ENOTFOUND)
+				return inv__error_keep(rc, -1, "cannot read the variants");
+			sc->found[i] = rc == 0;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		inv__slot *s = &sc->slots[i];
+
+		s->found = sc->found[i] != 0;
+		s->before = s->balance = s->found ? sc->recs[i].balance : 0;
+		if (!s->found)
+			sc->recs[i].updated = 0;
+	}
+	*nslots = n;
+	return 0;
+}
+
+static int owner_mismatch(const inv_org *org, const inv__slot *s, int64_t index)
+{
+	const inv_uuid *owner = &org->scratch.recs[s->variant->slot].product;
+	char text[37];
+
+	inv_uuid_format(owner, text);
+	return inv__error(INV_EMISMATCH, index, "variant",
+	                  "the variant belongs to product %s", text);
+}
+
+static int slot_mismatch(const inv_org *org, const inv__slot *s)
+{
+	return s->found && !inv__uuid_eq(&org->scratch.recs[s->variant->slot].product,
+	                                 &s->variant->product->node.key);
+}
+
+/* inv_set_balance(): turn the target into a move, now that the current
+ * balance is known.  Leaves b->count 0 when there is nothing to move. */
+static int plan_set_balance(inv_org *org, struct batch *b)
+{
+	const inv__slot *s = &org->scratch.slots[0];
+	int64_t diff;
+
+	if (slot_mismatch(org, s))
+		return owner_mismatch(org, s, -1);
+	if (!s->variant->product->tracked)
+		return inv__error(INV_ENOTTRACKED, -1, "product", "the product is not tracked");
+	if (b->set_expected && *b->set_expected != s->balance)
+		return inv__error(INV_ECONFLICT, -1, "expected",
+		                  "the balance is %lld, not the expected %lld",
+		                  (long long)s->balance, (long long)*b->set_expected);
+	diff = b->set_balance - s->balance;
+	if (diff == 0) {
+		b->count = 0;
+		return 0;
+	}
+	if (diff > INV_QUANTITY_MAX || diff < -INV_QUANTITY_MAX)
+		return inv__error(INV_ERANGE, -1, "balance",
+		                  "the difference to the current balance is too large");
+	if (diff > 0) {
+		b->set_change.from = &org->locations[INV__LOC_SUPPLIER];
+		b->set_change.to = b->set_location;
+		b->set_change.quantity = diff;
+	} else {
+		b->set_change.from = b->set_location;
+		b->set_change.to = b->set_reason;
+		b->set_change.quantity = -diff;
+	}
+	return 0;
+}
+
+/* Run the moves in order against running balances, writing MOVE records. */
+static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
+                     size_t *nrec, size_t *nskipped)
+{
+	inv__scratch *sc = &org->scratch;
+	int skip_untracked = b->kind == INV__BATCH_SALE || b->kind == INV__BATCH_REFUND;
+	size_t i, r = *nrec, k = 0;
+
+	for (i = 0; i < b->count; i++) {
+		const inv_change *c = &b->changes[i];
+		inv_variant *v = (inv_variant *)c->variant;
+		inv__slot *s = &sc->slots[v->slot];
+		inv_journal_record *jr;
+		int64_t idx = (int64_t)i;
+		int64_t bal = s->balance;
+		const inv_location *side = NULL;
+
+		if (slot_mismatch(org, s))
+			return owner_mismatch(org, s, idx);
+		if (!v->product->tracked) {
+			if (skip_untracked) {
+				sc->skipped[k++] = i;
+				continue;
+			}
+			return inv__error(INV_ENOTTRACKED, idx, "product", "the product is not tracked");
+		}
+		if (c->from->type == INV_LOCATION_STORE) {
+			side = c->from;
+			bal -= c->quantity;
+			if (policy == INV_NEGATIVE_DENY && bal < 0)
+				return inv__error(INV_EINSUFFICIENT, idx, "quantity",
+				                  "the balance is %lld, the change takes %lld",
+				                  (long long)s->balance, (long long)c->quantity);
+			if (bal < -INV_QUANTITY_MAX)
+				return inv__error(INV_ERANGE, idx, "quantity",
+				                  "the balance would go below -(2^53-1)");
+		} else if (c->to->type == INV_LOCATION_STORE) {
+			side = c->to;
+			bal += c->quantity;
+			if (bal > INV_QUANTITY_MAX)
+				return inv__error(INV_ERANGE, idx, "quantity",
+				                  "the balance would exceed 2^53-1");
+		}
+		jr = &sc->jrecs[r++];
+		memset(jr, 0, sizeof(*jr));
+		jr->kind = INV_RECORD_MOVE;
+		jr->product = v->product->node.key;
+		jr->variant = v->node.key;
+		jr->from = c->from->uuid;
+		jr->to = c->to->uuid;
+		jr->quantity = c->quantity;
+		s->moved = 1;
+		if (side) {
+			jr->location = side->uuid;
+			jr->before = s->balance;
+			jr->after = bal;
+			s->balance = bal;
+			s->touched = 1;
+		}
+	}
+	*nrec = r;
+	*nskipped = k;
+	return 0;
+}
+
+/* LOW_STOCK records for every variant whose balance crossed its level. */
+static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *nrec)
+{
+	const inv_backend_ops *ops = inv__ops(org);
+	inv__scratch *sc = &org->scratch;
+	const inv_location *store = inv__default_store(org);
+	size_t i, r = *nrec;
+
+	for (i = 0; i < nslots; i++) {
+		inv__slot *s = &sc->slots[i];
+		inv_low_stock_record ls;
+		int low_before, low_after, rc;
+		inv_journal_record *jr;
+
+		if (s->balance == s->before)
+			continue;
+		rc = ops->low_stock_get(txn, &org->node.key, &store->uuid,
+		                        &s->variant->product->node.key, &s->variant->node.key, &ls);
+		if (rc == INV_ENOTFOUND || (rc == 0 && !ls.has_level))
+			continue;
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot read the low-stock level");
+		low_before = s->before < ls.level;
+		low_after = s->balance < ls.level;
+		if (low_before == low_after)
+			continue;
+		jr = &sc->jrecs[r++];
+		memset(jr, 0, sizeof(*jr));
+		jr->kind = INV_RECORD_LOW_STOCK;
+		jr->low = low_after;
+		jr->product = s->variant->product->node.key;
+		jr->variant = s->variant->node.key;
+		jr->location = store->uuid;
+		jr->quantity = ls.level;
+		jr->before = s->before;
+		jr->after = s->balance;
+	}
+	*nrec = r;
+	return 0;
+}
+
+static int build_result(inv_result **out, inv_org *org, const struct batch *b,
+                        size_t nslots, size_t nskipped, int64_t now)
+{
+	inv__scratch *sc = &org->scratch;
+	inv_result *r = calloc(1, sizeof(*r));
+	size_t i, n = 0;
+
+	if (!r)
+		goto nomem;
+	r->location = b->result_location;
+	/* Only the default STORE holds balances today. */
+	if (r->location == inv__default_store(org)) {
+		for (i = 0; i < nslots; i++)
+			n += sc->slots[i].touched;
+		if (n && !(r->balances = calloc(n, sizeof(*r->balances))))
+			goto nomem;
+		for (i = 0, n = 0; i < nslots; i++) {
+			const inv__slot *s = &sc->slots[i];
+			inv_balance *bal;
+
+			if (!s->touched)
+				continue;
+			bal = &r->balances[n++];
+			bal->product = s->variant->product->node.key;
+			bal->variant = s->variant->node.key;
+			bal->balance = s->balance;
+			bal->updated = s->balance != s->before ? now : sc->recs[i].updated;
+		}
+		r->count = n;
+	}
+	if (nskipped) {
+		r->skipped = malloc(nskipped * sizeof(*r->skipped));
+		if (!r->skipped)
+			goto nomem;
+		memcpy(r->skipped, sc->skipped, nskipped * sizeof(*r->skipped));
+		r->skipped_count = nskipped;
+	}
+	*out = r;
+	return 0;
+nomem:
+	inv_result_free(r);
+	return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+}
+
+/* Store the batch: balances, tracking, the org's sequence, the journal entry
+ * and the idempotency key, all in the caller's transaction. */
+static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t nslots,
+                       inv_org_record *orec, const inv_journal_entry_record *entry,
+                       const inv_result *result, const uint8_t *fp)
+{
+	const inv_backend_ops *ops = inv__ops(org);
+	inv__scratch *sc = &org->scratch;
+	const inv_apply_options *o = b->opts;
+	size_t i, n = 0;
+	int rc;
+
+	/* Compact the changed records to the front of recs[] in place. */
+	for (i = 0; i < nslots; i++) {
+		const inv__slot *s = &sc->slots[i];
+		inv_variant_record *rec = &sc->recs[n];
+		int64_t updated = sc->recs[i].updated;
+
+		/* A move without a STORE side still pins the variant's owner. */
+		if (s->balance == s->before && (s->found || !s->moved))
+			continue;
+		rec->location = inv__default_store(org)->uuid;
+		rec->variant = s->variant->node.key;
+		rec->product = s->variant->product->node.key;
+		rec->balance = s->balance;
+		rec->updated = s->balance != s->before ? entry->time : updated;
+		n++;
+	}
+	if (ops->variant_put_many && n) {
+		rc = ops->variant_put_many(txn, &org->node.key, n, sc->recs);
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot store the balances");
+	} else {
+		for (i = 0; i < n; i++) {
+			rc = ops->variant_put(txn, &org->node.key, &sc->recs[i]);
+			if (rc)
+				return inv__error_keep(rc, -1, "cannot store the balances");
+		}
+	}
+	for (i = 0; i < o->tracking_count; i++) {
+		inv__product *p;
+
+		rc = inv__org_product(&p, org, &o->tracking[i].product);
+		if (rc)
+			return rc;
+		if (!p->tracking_dirty)
+			continue;
+		p->tracking_dirty = 0;
+		rc = ops->tracking_put(txn, &org->node.key, &p->node.key, p->tracked);
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot store the tracking state");
+	}
+	orec->last_sequence = entry->sequence;
+	rc = ops->org_put(txn, orec);
+	if (rc)
+		return inv__error_keep(rc, -1, "cannot store the organization");
+	rc = ops->journal_append(txn, &org->node.key, entry);
+	if (rc)
+		return inv__error_keep(rc, -1, "cannot append to the journal");
+	if (o->idempotency_key) {
+		inv_idempotency_record irec = { .key = o->idempotency_key,
+		                                .sequence = entry->sequence };
+		uint8_t *blob;
+
+		memcpy(irec.fingerprint, fp, 32);
+		blob = result_encode(result, &irec.result_len);
+		if (!blob)
+			return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+		irec.result = blob;
+		rc = ops->idempotency_put(txn, &org->node.key, &irec);
+		free(blob);
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot store the idempotency key");
+	}
+	return 0;
+}
+
+/* Apply the tracking changes in order, writing TRACKING_* records. */
+static int run_tracking(inv_org *org, void *txn, const inv_apply_options *o, size_t *nrec)
+{
+	inv__scratch *sc = &org->scratch;
+	size_t i, r = *nrec;
+	int rc;
+
+	for (i = 0; i < o->tracking_count; i++) {
+		const inv_tracking_change *t = &o->tracking[i];
+		inv_journal_record *jr;
+		inv__product *p;
+
+		rc = inv__org_product(&p, org, &t->product);
+		if (rc)
+			return rc;
+		rc = product_state(org, txn, p);
+		if (rc)
+			return rc;
+		if (t->action == INV_TRACKING_START && p->tracked)
+			continue;
+		if (t->action == INV_TRACKING_STOP && !p->tracked)
+			return inv__error(INV_ENOTTRACKED, (int64_t)i, "tracking",
+			                  "the product is not tracked");
+		p->tracked = t->action == INV_TRACKING_START;
+		p->tracking_dirty = 1;
+		jr = &sc->jrecs[r++];
+		memset(jr, 0, sizeof(*jr));
+		jr->kind = p->tracked ? INV_RECORD_TRACKING_STARTED : INV_RECORD_TRACKING_STOPPED;
+		jr->product = t->product;
+	}
+	*nrec = r;
+	return 0;
+}
+
+static int replay(inv_result **out, inv_org *org, struct idem_hit *hit, const uint8_t *fp)
+{
+	inv_result *r = NULL;
+	int rc;
+
+	if (hit->failed)
+		return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+	if (memcmp(hit->fingerprint, fp, 32) != 0)
+		return inv__error(INV_ECONFLICT, -1, "idempotency_key",
+		                  "the idempotency key was used for another batch");
+	rc = result_decode(&r, org, hit->blob, hit->len);
+	if (rc)
+		return rc;
+	*out = r;
+	return 0;
+}
+
+static int run_batch(inv_result **out, inv_org *org, struct batch *b)
+{
+	const inv_backend_ops *ops = inv__ops(org);
+	const inv_apply_options *o = b->opts;
+	inv__scratch *sc = &org->scratch;
+	inv_journal_entry_record entry;
+	struct idem_hit hit = { .blob = NULL };
+	inv_result *result = NULL;
+	inv_org_record orec;
+	uint8_t fp[32];
+	size_t nslots = 0, nrec = 0, nskipped = 0;
+	void *txn;
+	int rc;
+
+	if (o->idempotency_key)
+		fingerprint_batch(b, fp);
+	rc = inv__org_lock_write(org);
+	if (rc)
+		return rc;
+	rc = inv__org_begin(org, 1, &txn);
+	if (rc)
+		goto unlock;
+
+	if (o->idempotency_key) {
+		rc = ops->idempotency_get(txn, &org->node.key, o->idempotency_key, copy_idem, &hit);
+		if (rc == 0 || hit.failed) {
+			rc = replay(&result, org, &hit, fp);
+			goto rollback;
+		}
+		if (rc != INV_ENOTFOUND) {
+			rc = inv__error_keep(rc, -1, "cannot read the idempotency key");
+			goto rollback;
+		}
+	}
+	rc = ops->org_get(txn, &org->node.key, &orec);
+	if (rc) {
+		rc = inv__error_keep(rc, -1, "cannot read the organization");
+		goto rollback;
+	}
+	org->gen++;
+	rc = scratch_reserve(org, b->count, o->tracking_count + 2 * b->count);
+	if (rc)
+		goto rollback;
+	rc = run_tracking(org, txn, o, &nrec);
+	if (rc)
+		goto rollback;
+	rc = load_variants(org, txn, b, &nslots);
+	if (rc)
+		goto rollback;
+	if (b->kind == INV__BATCH_SET_BALANCE) {
+		rc = plan_set_balance(org, b);
+		if (rc)
+			goto rollback;
+	}
+	rc = run_moves(org, b, orec.negative_policy, &nrec, &nskipped);
+	if (rc)
+		goto rollback;
+	rc = low_stock_crossings(org, txn, nslots, &nrec);
+	if (rc)
+		goto rollback;
+
+	memset(&entry, 0, sizeof(entry));
+	entry.sequence = nrec && !o->dry_run ? orec.last_sequence + 1 : 0;
+	entry.time = inv__store_now(org->store);
+	if (o->external_uuid) {
+		entry.has_external_uuid = 1;
+		entry.external_uuid = *o->external_uuid;
+	}
+	if (o->user_uuid) {
+		entry.has_user_uuid = 1;
+		entry.user_uuid = *o->user_uuid;
+	}
+	if (o->client_uuid) {
+		entry.has_client_uuid = 1;
+		entry.client_uuid = *o->client_uuid;
+	}
+	entry.idempotency_key = o->idempotency_key;
+	entry.record_count = nrec;
+	entry.records = sc->jrecs;
+
+	rc = build_result(&result, org, b, nslots, nskipped, entry.time);
+	if (rc)
+		goto rollback;
+	result->sequence = entry.sequence;
+	if (entry.sequence == 0) /* a dry run, or nothing to store */
+		goto rollback;
+	rc = store_batch(org, txn, b, nslots, &orec, &entry, result, fp);
+	if (rc)
+		goto rollback;
+	rc = inv__org_commit(org, txn);
+	if (rc)
+		goto unlock;
+	if (inv__events_wanted(org->store)) {
+		inv_journal_entry je = { entry };
+
+		inv__events_dispatch(org->store, &org->node.key, &je);
+	}
+	goto unlock;
+
+rollback:
+	ops->rollback(txn);
+unlock:
+	inv__org_unlock_write(org);
+	free(hit.blob);
+	if (rc) {
+		inv_result_free(result);
+		return rc;
+	}
+	if (out)
+		*out = result;
+	else
+		inv_result_free(result);
+	return 0;
+}
+
+/* ------------------------------------------------------------ public API */
+
+static int begin_call(inv_result **out, inv_org *org, const inv_apply_options **opts,
+                      struct batch *b, enum inv__batch_kind kind)
+{
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!org)
+		return inv__error(INV_EINVAL, -1, "org", "org is NULL");
+	if (!*opts)
+		*opts = &default_options;
+	rc = validate_options(org, *opts);
+	if (rc)
+		return rc;
+	memset(b, 0, sizeof(*b));
+	b->kind = kind;
+	b->opts = *opts;
+	b->result_location = (*opts)->return_location ? (*opts)->return_location
+	                                              : inv__default_store(org);
+	return 0;
+}
+
+int inv_apply_changes(inv_result **out, inv_org *org, const inv_change *changes,
+                      size_t count, const inv_apply_options *opts)
+{
+	struct batch b;
+	int rc = begin_call(out, org, &opts, &b, INV__BATCH_APPLY);
+
+	if (rc)
+		return rc;
+	rc = validate_changes(org, changes, count);
+	if (rc)
+		return rc;
+	if (count == 0 && opts->tracking_count == 0)
+		return inv__error(INV_EINVAL, -1, "changes", "a batch needs at least one change");
+	b.changes = changes;
+	b.count = count;
+	return run_batch(out, org, &b);
+}
+
+/* Sales and refunds are batches of moves between the default STORE and
+ * SOLD; a short one is built on the stack. */
+static int record_lines(inv_result **out, inv_org *org, const inv_sale_line *lines,
+                        size_t count, const inv_apply_options *opts,
+                        enum inv__batch_kind kind)
+{
+	inv_change local[16], *changes = local;
+	const inv_location *store, *sold;
+	struct batch b;
+	size_t i;
+	int rc = begin_call(out, org, &opts, &b, kind);
+
+	if (rc)
+		return rc;
+	if (count == 0)
+		return inv__error(INV_EINVAL, -1, "lines", "a sale needs at least one line");
+	if (!lines)
+		return inv__error(INV_EINVAL, -1, "lines", "lines are NULL");
+	if (count > INV_BATCH_MAX)
+		return inv__error(INV_ETOOBIG, -1, "lines",
+		                  "a batch holds at most %d lines", INV_BATCH_MAX);
+	if (count > sizeof(local) / sizeof(local[0])) {
+		changes = malloc(count * sizeof(*changes));
+		if (!changes)
+			return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+	}
+	store = inv__default_store(org);
+	sold = &org->locations[INV__LOC_SOLD];
+	for (i = 0; i < count; i++) {
+		changes[i].variant = lines[i].variant;
+		changes[i].from = kind == INV__BATCH_SALE ? store : sold;
+		changes[i].to = kind == INV__BATCH_SALE ? sold : store;
+		changes[i].quantity = lines[i].quantity;
+	}
+	rc = validate_changes(org, changes, count);
+	if (rc == 0) {
+		b.changes = changes;
+		b.count = count;
+		rc = run_batch(out, org, &b);
+	}
+	if (changes != local)
+		free(changes);
+	return rc;
+}
+
+int inv_record_sale(inv_result **out, inv_org *org, const inv_sale_line *lines,
+                    size_t count, const inv_apply_options *opts)
+{
+	return record_lines(out, org, lines, count, opts, INV__BATCH_SALE);
+}
+
+int inv_record_refund(inv_result **out, inv_org *org, const inv_sale_line *lines,
+                      size_t count, const inv_apply_options *opts)
+{
+	return record_lines(out, org, lines, count, opts, INV__BATCH_REFUND);
+}
+
+int inv_set_balance(inv_result **out, inv_org *org, const inv_variant *variant,
+                    const inv_location *location, int64_t balance,
+                    const int64_t *expected, const inv_location *reason,
+                    const inv_apply_options *opts)
+{
+	struct batch b;
+	int rc = begin_call(out, org, &opts, &b, INV__BATCH_SET_BALANCE);
+
+	if (rc)
+		return rc;
+	if (!variant || variant->org != org)
+		return inv__error(INV_EINVAL, -1, "variant", variant ?
+		                  "the variant handle belongs to another organization" :
+		                  "the variant is NULL");
+	if (!location)
+		location = inv__default_store(org);
+	if (!inv__org_owns(org, location) || location->type != INV_LOCATION_STORE)
+		return inv__error(INV_EINVAL, -1, "location",
+		                  "the location is not a STORE of this organization");
+	if (!reason)
+		reason = &org->locations[INV__LOC_SUPPLIER];
+	if (!inv__org_owns(org, reason) || reason->type == INV_LOCATION_STORE)
+		return inv__error(INV_EINVAL, -1, "reason",
+		                  "the reason is SOLD, BIN or SUPPLIER of this organization");
+	if (balance < -INV_QUANTITY_MAX || balance > INV_QUANTITY_MAX)
+		return inv__error(INV_EINVAL, -1, "balance", "a balance is within +-(2^53-1)");
+	b.set_change.variant = variant;
+	b.set_change.from = location;
+	b.set_change.to = reason;
+	b.set_change.quantity = 1;
+	b.set_location = location;
+	b.set_reason = reason;
+	b.set_balance = balance;
+	b.set_expected = expected;
+	b.changes = &b.set_change;
+	b.count = 1;
+	return run_batch(out, org, &b);
+}
+
+int inv__apply_tracking(inv_org *org, const inv_uuid *product, int32_t action)
+{
+	inv_apply_options opts = INV_APPLY_OPTIONS_INIT;
+	inv_tracking_change t = { .action = action };
+
+	if (!org)
+		return inv__error(INV_EINVAL, -1, "org", "org is NULL");
+	if (!product)
+		return inv__error(INV_EINVAL, -1, "product", "product is NULL");
+	t.product = *product;
+	opts.tracking = &t;
+	opts.tracking_count = 1;
+	return inv_apply_changes(NULL, org, NULL, 0, &opts);
+}

@@ -1,0 +1,233 @@
+/*
+ * core_int.h - the core's shared internals: store, organization, handles,
+ * the batch engine's entry point, journal entries and event dispatch.
+ */
+#ifndef ZINV_CORE_INT_H
+#define ZINV_CORE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <zinv.h>
+#include <zinv/backend.h>
+
+#include "error_int.h"
+
+/* ------------------------------------------------------------ UUID maps */
+
+/* An intrusive chained hash map keyed by UUID.  Nodes embed inv__map_node as
+ * their first member and stay where they are, so pointers to them are stable
+ * handles. */
+typedef struct inv__map_node {
+	struct inv__map_node *next;
+	inv_uuid key;
+} inv__map_node;
+
+typedef struct inv__map {
+	inv__map_node **buckets;
+	size_t mask;   /* bucket count - 1 (a power of two), 0 when empty */
+	size_t count;
+} inv__map;
+
+inv__map_node *inv__map_find(const inv__map *map, const inv_uuid *key);
+/* Insert a node whose key is set; INV_ENOMEM when the table cannot grow. */
+int inv__map_insert(inv__map *map, inv__map_node *node);
+void inv__map_remove(inv__map *map, inv__map_node *node);
+/* Free the bucket array; call `free_node` on each node first when not NULL. */
+void inv__map_dispose(inv__map *map, void (*free_node)(inv__map_node *));
+
+static inline int inv__uuid_eq(const inv_uuid *a, const inv_uuid *b)
+{
+	return memcmp(a->bytes, b->bytes, 16) == 0;
+}
+
+static inline int inv__uuid_is_nil(const inv_uuid *u)
+{
+	static const inv_uuid nil;
+	return memcmp(u->bytes, nil.bytes, 16) == 0;
+}
+
+/* --------------------------------------------------------------- store */
+
+typedef struct inv__subscriber {
+	uint64_t id;
+	uint32_t mask;
+	inv_event_fn fn;
+	void *payload;
+} inv__subscriber;
+
+struct inv_store {
+	const inv_backend_ops *ops;
+	void *instance;
+	inv_store_options opts;
+
+	pthread_mutex_t orgs_lock;  /* the registry below */
+	inv__map orgs;              /* org UUID -> struct inv_org */
+
+	pthread_mutex_t subs_lock;  /* the subscribers below */
+	inv__subscriber *subs;
+	size_t sub_count, sub_cap;
+	uint64_t next_sub_id;
+};
+
+int64_t inv__store_now(const inv_store *store);
+void inv__store_new_uuid(const inv_store *store, inv_uuid *out);
+
+/* Remove `org` from the registry (the caller holds orgs_lock). */
+void inv__store_forget_org(inv_store *store, struct inv_org *org);
+
+/* --------------------------------------------------------- organization */
+
+/* A product as the batch engine sees it: interned per organization so that
+ * variant handles can point at it and a batch caches its tracking state
+ * without hashing. */
+typedef struct inv__product {
+	inv__map_node node;         /* key: product UUID */
+	/* scratch of the batch engine, guarded by the org's write lock */
+	uint64_t gen;               /* batch that loaded `tracked` */
+	int32_t tracked;
+	int32_t tracking_dirty;
+} inv__product;
+
+struct inv_location {
+	struct inv_org *org;
+	inv_uuid uuid;
+	int32_t type;
+	int32_t is_default;
+};
+
+struct inv_variant {
+	inv__map_node node;         /* key: variant UUID */
+	struct inv_org *org;
+	inv__product *product;
+	/* scratch of the batch engine, guarded by the org's write lock */
+	uint64_t gen;               /* batch that assigned `slot` */
+	uint32_t slot;
+};
+
+/* Per-batch working memory, kept on the organization and reused so that a
+ * batch allocates nothing per change.  Guarded by the org's write lock. */
+typedef struct inv__slot {
+	inv_variant *variant;
+	size_t first_index;         /* first change naming the variant */
+	int64_t before;             /* STORE balance before the batch */
+	int64_t balance;            /* running STORE balance */
+	int32_t found;              /* a record exists in the default STORE */
+	int16_t touched;            /* a move had a STORE side */
+	int16_t moved;              /* a move named the variant */
+} inv__slot;
+
+typedef struct inv__scratch {
+	inv__slot *slots;
+	inv_variant_key *keys;
+	inv_variant_record *recs;
+	int32_t *found;
+	size_t slot_cap;
+	inv_journal_record *jrecs;
+	size_t jrec_cap;
+	size_t *skipped;
+	size_t skipped_cap;
+	inv_change *changes;        /* sales and refunds build their moves here */
+	size_t change_cap;
+} inv__scratch;
+
+enum { INV__LOC_STORE, INV__LOC_SOLD, INV__LOC_BIN, INV__LOC_SUPPLIER, INV__LOC_COUNT };
+
+struct inv_org {
+	inv__map_node node;         /* key: org UUID, in the store's registry */
+	inv_store *store;
+	int refs;                   /* guarded by store->orgs_lock */
+
+	/* Serializes this organization's writes in the process.  Error-checking,
+	 * so that a write from inside an event callback (which runs while the
+	 * lock is held) fails with INV_EBUSY instead of deadlocking. */
+	pthread_mutex_t write_lock;
+
+	inv_location locations[INV__LOC_COUNT]; /* STORE, SOLD, BIN, SUPPLIER */
+
+	pthread_mutex_t handles_lock; /* the two maps below */
+	inv__map variants;          /* variant UUID -> inv_variant */
+	inv__map products;          /* product UUID -> inv__product */
+
+	uint64_t gen;               /* batch counter; guarded by write_lock */
+	inv__scratch scratch;       /* guarded by write_lock */
+};
+
+static inline const inv_backend_ops *inv__ops(const inv_org *org)
+{
+	return org->store->ops;
+}
+
+static inline const inv_location *inv__default_store(const inv_org *org)
+{
+	return &org->locations[INV__LOC_STORE];
+}
+
+/* 1 when `loc` is a location of `org`. */
+static inline int inv__org_owns(const inv_org *org, const inv_location *loc)
+{
+	return loc && loc->org == org;
+}
+
+/* Free an organization object (registry already updated). */
+void inv__org_free(inv_org *org);
+
+/* Take the write lock: INV_EBUSY from inside an event callback of `org`. */
+int inv__org_lock_write(inv_org *org);
+void inv__org_unlock_write(inv_org *org);
+
+/* Begin a transaction on the org, recording a backend failure. */
+int inv__org_begin(inv_org *org, int write, void **txn);
+/* Commit; on failure the backend's message is kept. */
+int inv__org_commit(inv_org *org, void *txn);
+
+/* The interned product (created when absent); INV_ENOMEM. */
+int inv__org_product(inv__product **out, inv_org *org, const inv_uuid *product);
+
+/* The location of `org` with this UUID, or NULL. */
+const inv_location *inv__org_location(const inv_org *org, const inv_uuid *uuid);
+
+/* Grow *buf (of *cap elements of `size`) to hold `need`; INV_ENOMEM. */
+int inv__grow(void *buf, size_t *cap, size_t need, size_t size);
+
+/* --------------------------------------------------------------- engine */
+
+enum inv__batch_kind {
+	INV__BATCH_APPLY = 1,
+	INV__BATCH_SALE = 2,
+	INV__BATCH_REFUND = 3,
+	INV__BATCH_SET_BALANCE = 4
+};
+
+/* tracking.c uses the engine so that tracking changes are journaled and
+ * announced by the same code as moves. */
+int inv__apply_tracking(inv_org *org, const inv_uuid *product, int32_t action);
+
+/* Read the tracking state of a product in a transaction (0 when never set). */
+int inv__tracking_read(inv_org *org, void *txn, const inv_uuid *product, int32_t *tracked);
+
+/* The tracked products, sorted by UUID bytes, in the caller's transaction;
+ * free *out. */
+int inv__tracking_list(inv_uuid **out, size_t *count, inv_org *org, void *txn);
+
+/* -------------------------------------------------------------- journal */
+
+struct inv_journal_entry {
+	inv_journal_entry_record rec;
+};
+
+/* ---------------------------------------------------------------- events */
+
+/* Call `fn` with each event of `entry` (journal.h order). */
+int inv__events_build(const inv_journal_entry *entry, const inv_uuid *org_uuid,
+                      inv_event_fn fn, void *payload);
+
+/* Deliver the events of a just-committed entry to the store's subscribers. */
+void inv__events_dispatch(inv_store *store, const inv_uuid *org_uuid,
+                          const inv_journal_entry *entry);
+
+/* 1 when the store has at least one subscriber (a hint, read under lock). */
+int inv__events_wanted(inv_store *store);
+
+#endif /* ZINV_CORE_INT_H */

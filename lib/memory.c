@@ -1,0 +1,1415 @@
+/*
+ * memory.c - the built-in memory backend.
+ *
+ * Concurrency: one pthread rwlock per instance.  A write transaction holds it
+ * exclusively, a read transaction shares it, so a reader always sees
+ * committed state and needs no snapshot machinery.
+ *
+ * Transactions write in place and keep an undo log (the old value, or
+ * "absent") per write; rollback replays it backwards, commit drops it.  Every
+ * write reserves its undo entry and any table growth before it changes
+ * anything, so a failed allocation leaves the write undone and the log still
+ * able to undo the earlier ones.  Undo never allocates.
+ *
+ * Variant records, the bulk of the data, live in a dense array (56 bytes
+ * each: the location is an index into a small per-organization table of
+ * location UUIDs) indexed by an open-addressing table of 8-byte slots.  That
+ * keeps a million variants under 80 bytes each and lets a rolled-back insert
+ * be undone by popping the last record.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zinv/backend.h>
+
+#define BACKEND_NAME "memory"
+
+/* ------------------------------------------------------------- hashing */
+
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= UINT64_C(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64_C(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return x;
+}
+
+static inline uint64_t load64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+	const unsigned char *b = p;
+	uint64_t h = seed ^ (n * UINT64_C(0x9e3779b97f4a7c15));
+
+	for (; n >= 8; n -= 8, b += 8)
+		h = mix64(h ^ load64(b));
+	if (n) {
+		uint64_t tail = 0;
+
+		memcpy(&tail, b, n);
+		h = mix64(h ^ tail ^ UINT64_C(0x5851f42d4c957f2d));
+	}
+	return h;
+}
+
+/* Stored hashes have the top bit set, so 0 marks an empty slot and the low
+ * bits still pick the home slot (tables stay below 2^31 slots). */
+static inline uint32_t slot_hash(uint64_t h)
+{
+	return (uint32_t)h | UINT32_C(0x80000000);
+}
+
+/* Linear probing: is `home` outside the cyclic range (hole, pos]?  Then the
+ * entry at `pos` may move back into the hole. */
+static inline int may_shift(size_t home, size_t hole, size_t pos)
+{
+	return hole <= pos ? (home <= hole || home > pos)
+	                   : (home <= hole && home > pos);
+}
+
+/* -------------------------------------------- fixed-size entry tables */
+
+/*
+ * An open-addressing table of fixed-size entries whose first `ksize` bytes
+ * are the key.  With ksize 0 the entry is a struct idem_item pointer and the
+ * key a C string (the idempotency table).
+ */
+struct ftab {
+	unsigned char *entries;
+	uint32_t *hashes;           /* 0: empty */
+	size_t cap;                 /* power of two, or 0 */
+	size_t count;
+	uint32_t esize;
+	uint32_t ksize;
+};
+
+struct idem_item {
+	uint8_t fingerprint[32];
+	int64_t sequence;
+	size_t result_len;
+	size_t key_len;
+	char data[];                /* key, NUL, result */
+};
+
+static void ftab_init(struct ftab *t, uint32_t esize, uint32_t ksize)
+{
+	memset(t, 0, sizeof(*t));
+	t->esize = esize;
+	t->ksize = ksize;
+}
+
+static void ftab_free(struct ftab *t)
+{
+	free(t->entries);
+	free(t->hashes);
+	t->entries = NULL;
+	t->hashes = NULL;
+	t->cap = t->count = 0;
+}
+
+static inline void *ftab_at(const struct ftab *t, size_t i)
+{
+	return t->entries + i * t->esize;
+}
+
+static int ftab_key_eq(const struct ftab *t, size_t i, const void *key)
+{
+	if (t->ksize)
+		return memcmp(ftab_at(t, i), key, t->ksize) == 0;
+	struct idem_item *item;
+
+	memcpy(&item, ftab_at(t, i), sizeof(item));
+	return strcmp(item->data, key) == 0;
+}
+
+static uint32_t ftab_hash(const struct ftab *t, const void *key)
+{
+	if (t->ksize)
+		return slot_hash(hash_bytes(key, t->ksize, 0));
+	return slot_hash(hash_bytes(key, strlen(key), 1));
+}
+
+/* The slot holding `key`, or SIZE_MAX. */
+static size_t ftab_find(const struct ftab *t, const void *key, uint32_t h)
+{
+	if (!t->count)
+		return SIZE_MAX;
+	size_t mask = t->cap - 1;
+
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		if (t->hashes[i] == 0)
+			return SIZE_MAX;
+		if (t->hashes[i] == h && ftab_key_eq(t, i, key))
+			return i;
+	}
+}
+
+/* Make room for one more entry (load at most 3/4).  -1 on ENOMEM, table
+ * unchanged. */
+static int ftab_reserve(struct ftab *t)
+{
+	if ((t->count + 1) * 4 <= t->cap * 3)
+		return 0;
+	size_t ncap = t->cap ? t->cap * 2 : 16;
+	unsigned char *ne = malloc(ncap * t->esize);
+	uint32_t *nh = calloc(ncap, sizeof(*nh));
+
+	if (!ne || !nh) {
+		free(ne);
+		free(nh);
+		return -1;
+	}
+	for (size_t i = 0; i < t->cap; i++) {
+		if (!t->hashes[i])
+			continue;
+		size_t j = t->hashes[i] & (ncap - 1);
+
+		while (nh[j])
+			j = (j + 1) & (ncap - 1);
+		nh[j] = t->hashes[i];
+		memcpy(ne + j * t->esize, ftab_at(t, i), t->esize);
+	}
+	free(t->entries);
+	free(t->hashes);
+	t->entries = ne;
+	t->hashes = nh;
+	t->cap = ncap;
+	return 0;
+}
+
+/* Insert an entry known to be absent, after ftab_reserve(). */
+static void *ftab_insert(struct ftab *t, const void *entry, uint32_t h)
+{
+	size_t mask = t->cap - 1;
+	size_t i = h & mask;
+
+	while (t->hashes[i])
+		i = (i + 1) & mask;
+	t->hashes[i] = h;
+	memcpy(ftab_at(t, i), entry, t->esize);
+	t->count++;
+	return ftab_at(t, i);
+}
+
+/* Backward-shift deletion: no tombstones, and never allocates. */
+static void ftab_remove_at(struct ftab *t, size_t hole)
+{
+	size_t mask = t->cap - 1;
+
+	for (size_t pos = (hole + 1) & mask; t->hashes[pos]; pos = (pos + 1) & mask) {
+		if (may_shift(t->hashes[pos] & mask, hole, pos)) {
+			t->hashes[hole] = t->hashes[pos];
+			memcpy(ftab_at(t, hole), ftab_at(t, pos), t->esize);
+			hole = pos;
+		}
+	}
+	t->hashes[hole] = 0;
+	t->count--;
+}
+
+/* ------------------------------------------------------ variant table */
+
+struct vrec {
+	inv_uuid variant;
+	inv_uuid product;
+	int64_t balance;
+	int64_t updated;
+	uint32_t loc;               /* index into morg.vlocs */
+	uint32_t reserved;
+};
+
+struct vslot {
+	uint32_t hash;              /* 0: empty */
+	uint32_t index;             /* into vtab.recs */
+};
+
+struct vtab {
+	struct vrec *recs;
+	size_t count, reccap;
+	struct vslot *slots;
+	size_t cap;
+};
+
+static inline uint32_t vkey_hash(uint32_t loc, const inv_uuid *variant)
+{
+	uint64_t a = load64(variant->bytes), b = load64(variant->bytes + 8);
+
+	return slot_hash(mix64(a ^ mix64(b ^ ((uint64_t)loc << 32 | loc))));
+}
+
+/* The slot of (loc, variant), or SIZE_MAX. */
+static size_t vtab_find(const struct vtab *t, uint32_t loc, const inv_uuid *variant,
+                        uint32_t h)
+{
+	if (!t->count)
+		return SIZE_MAX;
+	size_t mask = t->cap - 1;
+
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		const struct vslot *s = &t->slots[i];
+
+		if (s->hash == 0)
+			return SIZE_MAX;
+		if (s->hash == h) {
+			const struct vrec *r = &t->recs[s->index];
+
+			if (r->loc == loc && memcmp(&r->variant, variant, sizeof(*variant)) == 0)
+				return i;
+		}
+	}
+}
+
+static int vtab_reserve(struct vtab *t)
+{
+	if (t->count == t->reccap) {
+		size_t ncap = t->reccap ? t->reccap * 2 : 64;
+
+		if (ncap > UINT32_MAX)
+			return -1;
+		struct vrec *nr = realloc(t->recs, ncap * sizeof(*nr));
+
+		if (!nr)
+			return -1;
+		t->recs = nr;
+		t->reccap = ncap;
+	}
+	if ((t->count + 1) * 4 > t->cap * 3) {
+		size_t ncap = t->cap ? t->cap * 2 : 128;
+		struct vslot *ns = calloc(ncap, sizeof(*ns));
+
+		if (!ns)
+			return -1;
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->slots[i].hash)
+				continue;
+			size_t j = t->slots[i].hash & (ncap - 1);
+
+			while (ns[j].hash)
+				j = (j + 1) & (ncap - 1);
+			ns[j] = t->slots[i];
+		}
+		free(t->slots);
+		t->slots = ns;
+		t->cap = ncap;
+	}
+	return 0;
+}
+
+static struct vrec *vtab_insert(struct vtab *t, const struct vrec *rec, uint32_t h)
+{
+	size_t mask = t->cap - 1;
+	size_t i = h & mask;
+
+	while (t->slots[i].hash)
+		i = (i + 1) & mask;
+	t->slots[i].hash = h;
+	t->slots[i].index = (uint32_t)t->count;
+	t->recs[t->count] = *rec;
+	return &t->recs[t->count++];
+}
+
+/* Undo the last insert: inserts are undone in reverse, so the record to
+ * drop is always the last one. */
+static void vtab_pop(struct vtab *t)
+{
+	struct vrec *r = &t->recs[t->count - 1];
+	size_t hole = vtab_find(t, r->loc, &r->variant, vkey_hash(r->loc, &r->variant));
+	size_t mask = t->cap - 1;
+
+	for (size_t pos = (hole + 1) & mask; t->slots[pos].hash; pos = (pos + 1) & mask) {
+		if (may_shift(t->slots[pos].hash & mask, hole, pos)) {
+			t->slots[hole] = t->slots[pos];
+			hole = pos;
+		}
+	}
+	t->slots[hole].hash = 0;
+	t->count--;
+}
+
+/* ------------------------------------------------------- organizations */
+
+struct tracking_entry {
+	inv_uuid product;
+	int32_t tracked;
+	int32_t reserved;
+};
+
+/* The key of a low-stock record is its first 48 bytes. */
+#define LOW_KEY_SIZE (3 * sizeof(inv_uuid))
+
+/* A journal entry and its records and key, in one allocation; `rec` points
+ * into it, so it is lent to readers as is. */
+struct jentry {
+	inv_journal_entry_record rec;
+};
+
+struct morg {
+	inv_org_record rec;
+	int has_rec;
+	inv_location_record *locs;
+	size_t nlocs, caplocs;
+	struct ftab tracking;       /* struct tracking_entry */
+	inv_uuid *vlocs;            /* locations named by variant records */
+	uint32_t nvlocs, capvlocs;
+	struct vtab variants;
+	struct ftab low;            /* inv_low_stock_record */
+	struct ftab idem;           /* struct idem_item * */
+	struct jentry **journal;    /* live entries are [jhead, jcount) */
+	size_t jhead, jcount, jcap;
+};
+
+struct org_entry {
+	inv_uuid uuid;
+	struct morg *org;
+};
+
+/* ---------------------------------------------------- transactions */
+
+enum undo_kind {
+	U_ORG_NEW,          /* org container created */
+	U_ORG_REC,          /* org record replaced (or first set) */
+	U_LOC_ADD,
+	U_LOC_SET,
+	U_TRACK_NEW,
+	U_TRACK_SET,
+	U_VAR_NEW,
+	U_VAR_SET,
+	U_LOW_NEW,
+	U_LOW_SET,
+	U_LOW_DEL,
+	U_JOURNAL_APPEND,
+	U_JOURNAL_TRIM,
+	U_IDEM_NEW,
+	U_IDEM_SET
+};
+
+struct undo {
+	enum undo_kind kind;
+	int flag;                   /* U_ORG_REC: had a record */
+	struct morg *org;
+	union {
+		inv_org_record org_rec;
+		struct {
+			size_t index;
+			inv_location_record rec;
+		} loc;
+		struct tracking_entry track;
+		struct {
+			size_t index;
+			struct vrec rec;
+		} var;
+		inv_low_stock_record low;
+		struct {
+			size_t old_head, new_head;
+		} trim;
+		struct idem_item *idem; /* U_IDEM_SET: the replaced item */
+	} u;
+};
+
+struct minst;
+
+struct mtxn {
+	struct minst *inst;
+	int write;
+	struct undo *log;
+	size_t nlog, caplog;
+};
+
+struct minst {
+	pthread_rwlock_t lock;
+	struct ftab orgs;           /* struct org_entry */
+	struct mtxn wtxn;           /* the one write transaction */
+	struct mtxn rtxn;           /* shared by all readers: never written */
+};
+
+/* Undo logs above this many entries are released at the end of a
+ * transaction rather than kept for the next one. */
+#define UNDO_KEEP 4096
+
+static int oom(const char *message)
+{
+	return inv_backend_error(INV_ENOMEM, message);
+}
+
+/* Room for `n` more undo entries. */
+static int undo_reserve_n(struct mtxn *tx, size_t n)
+{
+	if (tx->caplog - tx->nlog >= n)
+		return 0;
+	size_t ncap = tx->caplog ? tx->caplog * 2 : 64;
+
+	while (ncap - tx->nlog < n)
+		ncap *= 2;
+	struct undo *nl = realloc(tx->log, ncap * sizeof(*nl));
+
+	if (!nl)
+		return oom("memory backend: out of memory growing the undo log");
+	tx->log = nl;
+	tx->caplog = ncap;
+	return 0;
+}
+
+static int undo_reserve(struct mtxn *tx)
+{
+	return undo_reserve_n(tx, 1);
+}
+
+static struct undo *undo_push(struct mtxn *tx, enum undo_kind kind, struct morg *org)
+{
+	struct undo *u = &tx->log[tx->nlog++];
+
+	u->kind = kind;
+	u->org = org;
+	u->flag = 0;
+	return u;
+}
+
+static void morg_free(struct morg *o)
+{
+	if (!o)
+		return;
+	free(o->locs);
+	ftab_free(&o->tracking);
+	free(o->vlocs);
+	free(o->variants.recs);
+	free(o->variants.slots);
+	ftab_free(&o->low);
+	for (size_t i = 0; i < o->idem.cap; i++) {
+		if (o->idem.hashes[i]) {
+			struct idem_item *item;
+
+			memcpy(&item, ftab_at(&o->idem, i), sizeof(item));
+			free(item);
+		}
+	}
+	ftab_free(&o->idem);
+	for (size_t i = o->jhead; i < o->jcount; i++)
+		free(o->journal[i]);
+	free(o->journal);
+	free(o);
+}
+
+static struct morg *org_find(const struct minst *m, const inv_uuid *uuid)
+{
+	size_t i = ftab_find(&m->orgs, uuid, ftab_hash(&m->orgs, uuid));
+
+	if (i == SIZE_MAX)
+		return NULL;
+	return ((struct org_entry *)ftab_at(&m->orgs, i))->org;
+}
+
+static void org_remove(struct minst *m, const inv_uuid *uuid)
+{
+	size_t i = ftab_find(&m->orgs, uuid, ftab_hash(&m->orgs, uuid));
+
+	if (i != SIZE_MAX)
+		ftab_remove_at(&m->orgs, i);
+}
+
+/*
+ * The organization for a write, created empty when unknown so that a backend
+ * without foreign keys behaves the same.  Reserves one undo entry for the
+ * caller's write.
+ */
+static int org_for_write(struct mtxn *tx, const inv_uuid *uuid, struct morg **out)
+{
+	if (!tx->write)
+		return inv_backend_error(INV_EBACKEND,
+		                         "memory backend: write in a read transaction");
+	struct minst *m = tx->inst;
+	struct morg *o = org_find(m, uuid);
+
+	if (o) {
+		*out = o;
+		return undo_reserve(tx);
+	}
+	/* Two undo entries: the creation and the caller's write. */
+	if (undo_reserve_n(tx, 2) < 0)
+		return INV_ENOMEM;
+	if (ftab_reserve(&m->orgs) < 0)
+		return oom("memory backend: out of memory adding an organization");
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return oom("memory backend: out of memory adding an organization");
+	ftab_init(&o->tracking, sizeof(struct tracking_entry), sizeof(inv_uuid));
+	ftab_init(&o->low, sizeof(inv_low_stock_record), LOW_KEY_SIZE);
+	ftab_init(&o->idem, sizeof(struct idem_item *), 0);
+	o->rec.org = *uuid;
+
+	struct org_entry e = { *uuid, o };
+
+	ftab_insert(&m->orgs, &e, ftab_hash(&m->orgs, uuid));
+	undo_push(tx, U_ORG_NEW, o);
+	*out = o;
+	return 0;
+}
+
+static void undo_one(struct mtxn *tx, struct undo *u)
+{
+	struct morg *o = u->org;
+	size_t i;
+
+	switch (u->kind) {
+	case U_ORG_NEW:
+		org_remove(tx->inst, &o->rec.org);
+		morg_free(o);
+		break;
+	case U_ORG_REC:
+		o->rec = u->u.org_rec;
+		o->has_rec = u->flag;
+		break;
+	case U_LOC_ADD:
+		o->nlocs--;
+		break;
+	case U_LOC_SET:
+		o->locs[u->u.loc.index] = u->u.loc.rec;
+		break;
+	case U_TRACK_NEW:
+		i = ftab_find(&o->tracking, &u->u.track.product,
+		              ftab_hash(&o->tracking, &u->u.track.product));
+		ftab_remove_at(&o->tracking, i);
+		break;
+	case U_TRACK_SET:
+		i = ftab_find(&o->tracking, &u->u.track.product,
+		              ftab_hash(&o->tracking, &u->u.track.product));
+		memcpy(ftab_at(&o->tracking, i), &u->u.track, sizeof(u->u.track));
+		break;
+	case U_VAR_NEW:
+		vtab_pop(&o->variants);
+		break;
+	case U_VAR_SET:
+		o->variants.recs[u->u.var.index] = u->u.var.rec;
+		break;
+	case U_LOW_NEW:
+		i = ftab_find(&o->low, &u->u.low, ftab_hash(&o->low, &u->u.low));
+		ftab_remove_at(&o->low, i);
+		break;
+	case U_LOW_SET:
+		i = ftab_find(&o->low, &u->u.low, ftab_hash(&o->low, &u->u.low));
+		memcpy(ftab_at(&o->low, i), &u->u.low, sizeof(u->u.low));
+		break;
+	case U_LOW_DEL:
+		/* The delete left the table's capacity, so this cannot fail. */
+		ftab_insert(&o->low, &u->u.low, ftab_hash(&o->low, &u->u.low));
+		break;
+	case U_JOURNAL_APPEND:
+		free(o->journal[--o->jcount]);
+		break;
+	case U_JOURNAL_TRIM:
+		o->jhead = u->u.trim.old_head;
+		break;
+	case U_IDEM_NEW:
+	case U_IDEM_SET: {
+		/* Both kinds hold an item with the key: the new one or the
+		 * replaced one. */
+		const char *key = u->u.idem->data;
+		struct idem_item *cur;
+
+		i = ftab_find(&o->idem, key, ftab_hash(&o->idem, key));
+		memcpy(&cur, ftab_at(&o->idem, i), sizeof(cur));
+		if (u->kind == U_IDEM_NEW) {
+			ftab_remove_at(&o->idem, i);
+		} else {
+			memcpy(ftab_at(&o->idem, i), &u->u.idem, sizeof(u->u.idem));
+		}
+		free(cur);
+		break;
+	}
+	}
+}
+
+static void undo_log_reset(struct mtxn *tx)
+{
+	tx->nlog = 0;
+	if (tx->caplog > UNDO_KEEP) {
+		free(tx->log);
+		tx->log = NULL;
+		tx->caplog = 0;
+	}
+}
+
+static int mem_begin(void *instance, const inv_uuid *org, int write, void **txn)
+{
+	struct minst *m = instance;
+	int rc;
+
+	(void)org;
+	rc = write ? pthread_rwlock_wrlock(&m->lock) : pthread_rwlock_rdlock(&m->lock);
+	if (rc != 0)
+		return inv_backend_error(INV_EBUSY, "memory backend: cannot take the instance lock");
+	*txn = write ? &m->wtxn : &m->rtxn;
+	return 0;
+}
+
+static void journal_compact(struct morg *o)
+{
+	if (o->jhead == 0)
+		return;
+	memmove(o->journal, o->journal + o->jhead,
+	        (o->jcount - o->jhead) * sizeof(*o->journal));
+	o->jcount -= o->jhead;
+	o->jhead = 0;
+}
+
+static int mem_commit(void *txn)
+{
+	struct mtxn *tx = txn;
+
+	if (tx->write) {
+		/* Trimmed entries and replaced items were kept for rollback;
+		 * free them now, and only then compact (indices shift). */
+		for (size_t i = 0; i < tx->nlog; i++) {
+			struct undo *u = &tx->log[i];
+
+			if (u->kind == U_JOURNAL_TRIM) {
+				for (size_t j = u->u.trim.old_head; j < u->u.trim.new_head; j++)
+					free(u->org->journal[j]);
+			} else if (u->kind == U_IDEM_SET) {
+				free(u->u.idem);
+			}
+		}
+		for (size_t i = 0; i < tx->nlog; i++)
+			if (tx->log[i].kind == U_JOURNAL_TRIM)
+				journal_compact(tx->log[i].org);
+		undo_log_reset(tx);
+	}
+	pthread_rwlock_unlock(&tx->inst->lock);
+	return 0;
+}
+
+static void mem_rollback(void *txn)
+{
+	struct mtxn *tx = txn;
+
+	if (tx->write) {
+		while (tx->nlog > 0)
+			undo_one(tx, &tx->log[--tx->nlog]);
+		undo_log_reset(tx);
+	}
+	pthread_rwlock_unlock(&tx->inst->lock);
+}
+
+/* ----------------------------------------------------- organizations */
+
+static int mem_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+
+	if (!o || !o->has_rec)
+		return INV_ENOTFOUND;
+	*out = o->rec;
+	return 0;
+}
+
+static int mem_org_put(void *txn, const inv_org_record *rec)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, &rec->org, &o);
+
+	if (rc < 0)
+		return rc;
+	struct undo *u = undo_push(tx, U_ORG_REC, o);
+
+	u->u.org_rec = o->rec;
+	u->flag = o->has_rec;
+	o->rec = *rec;
+	o->has_rec = 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------- locations */
+
+static int mem_location_scan(void *txn, const inv_uuid *org,
+                             inv_location_record_fn fn, void *payload)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+
+	if (!o)
+		return 0;
+	for (size_t i = 0; i < o->nlocs; i++) {
+		int rc = fn(&o->locs[i], payload);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int mem_location_put(void *txn, const inv_uuid *org, const inv_location_record *rec)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < o->nlocs; i++) {
+		if (memcmp(&o->locs[i].uuid, &rec->uuid, sizeof(rec->uuid)) == 0) {
+			struct undo *u = undo_push(tx, U_LOC_SET, o);
+
+			u->u.loc.index = i;
+			u->u.loc.rec = o->locs[i];
+			o->locs[i] = *rec;
+			return 0;
+		}
+	}
+	if (o->nlocs == o->caplocs) {
+		size_t ncap = o->caplocs ? o->caplocs * 2 : 4;
+		inv_location_record *nl = realloc(o->locs, ncap * sizeof(*nl));
+
+		if (!nl)
+			return oom("memory backend: out of memory adding a location");
+		o->locs = nl;
+		o->caplocs = ncap;
+	}
+	undo_push(tx, U_LOC_ADD, o);
+	o->locs[o->nlocs++] = *rec;
+	return 0;
+}
+
+/* ----------------------------------------------------------- tracking */
+
+static int mem_tracking_get(void *txn, const inv_uuid *org, const inv_uuid *product,
+                            int32_t *tracked)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+
+	if (!o)
+		return INV_ENOTFOUND;
+	size_t i = ftab_find(&o->tracking, product, ftab_hash(&o->tracking, product));
+
+	if (i == SIZE_MAX)
+		return INV_ENOTFOUND;
+	*tracked = ((struct tracking_entry *)ftab_at(&o->tracking, i))->tracked;
+	return 0;
+}
+
+static int mem_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *product,
+                            int32_t tracked)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	uint32_t h = ftab_hash(&o->tracking, product);
+	size_t i = ftab_find(&o->tracking, product, h);
+
+	if (i != SIZE_MAX) {
+		struct tracking_entry *e = ftab_at(&o->tracking, i);
+		struct undo *u = undo_push(tx, U_TRACK_SET, o);
+
+		u->u.track = *e;
+		e->tracked = tracked;
+		return 0;
+	}
+	if (ftab_reserve(&o->tracking) < 0)
+		return oom("memory backend: out of memory growing the tracking table");
+	struct tracking_entry e = { *product, tracked, 0 };
+	struct undo *u = undo_push(tx, U_TRACK_NEW, o);
+
+	u->u.track = e;
+	ftab_insert(&o->tracking, &e, h);
+	return 0;
+}
+
+static int mem_tracking_scan(void *txn, const inv_uuid *org,
+                             inv_tracking_record_fn fn, void *payload)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+
+	if (!o)
+		return 0;
+	for (size_t i = 0; i < o->tracking.cap; i++) {
+		if (!o->tracking.hashes[i])
+			continue;
+		const struct tracking_entry *e = ftab_at(&o->tracking, i);
+		int rc = fn(&e->product, e->tracked, payload);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------------- variants */
+
+/* Index of a location among the variant records' locations, or UINT32_MAX. */
+static uint32_t vloc_find(const struct morg *o, const inv_uuid *location)
+{
+	for (uint32_t i = 0; i < o->nvlocs; i++)
+		if (memcmp(&o->vlocs[i], location, sizeof(*location)) == 0)
+			return i;
+	return UINT32_MAX;
+}
+
+/* Interned location UUIDs are never removed, not even by rollback: an
+ * unused one costs 16 bytes and no record refers to it. */
+static int vloc_intern(struct morg *o, const inv_uuid *location, uint32_t *out)
+{
+	uint32_t i = vloc_find(o, location);
+
+	if (i == UINT32_MAX) {
+		if (o->nvlocs == o->capvlocs) {
+			uint32_t ncap = o->capvlocs ? o->capvlocs * 2 : 4;
+			inv_uuid *nv = realloc(o->vlocs, ncap * sizeof(*nv));
+
+			if (!nv)
+				return oom("memory backend: out of memory adding a location");
+			o->vlocs = nv;
+			o->capvlocs = ncap;
+		}
+		i = o->nvlocs++;
+		o->vlocs[i] = *location;
+	}
+	*out = i;
+	return 0;
+}
+
+static void vrec_export(const struct morg *o, const struct vrec *r, inv_variant_record *out)
+{
+	out->location = o->vlocs[r->loc];
+	out->variant = r->variant;
+	out->product = r->product;
+	out->balance = r->balance;
+	out->updated = r->updated;
+}
+
+static int mem_variant_get(void *txn, const inv_uuid *org, const inv_uuid *location,
+                           const inv_uuid *variant, inv_variant_record *out)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+
+	if (!o)
+		return INV_ENOTFOUND;
+	uint32_t loc = vloc_find(o, location);
+
+	if (loc == UINT32_MAX)
+		return INV_ENOTFOUND;
+	size_t i = vtab_find(&o->variants, loc, variant, vkey_hash(loc, variant));
+
+	if (i == SIZE_MAX)
+		return INV_ENOTFOUND;
+	vrec_export(o, &o->variants.recs[o->variants.slots[i].index], out);
+	return 0;
+}
+
+/* One put; the caller has reserved its undo entry. */
+static int variant_put_one(struct mtxn *tx, struct morg *o, const inv_variant_record *rec)
+{
+	uint32_t loc = 0;
+	int rc = vloc_intern(o, &rec->location, &loc);
+
+	if (rc < 0)
+		return rc;
+	uint32_t h = vkey_hash(loc, &rec->variant);
+	size_t i = vtab_find(&o->variants, loc, &rec->variant, h);
+	struct vrec nr = {
+		.variant = rec->variant,
+		.product = rec->product,
+		.balance = rec->balance,
+		.updated = rec->updated,
+		.loc = loc,
+	};
+
+	if (i != SIZE_MAX) {
+		size_t index = o->variants.slots[i].index;
+		struct undo *u = undo_push(tx, U_VAR_SET, o);
+
+		u->u.var.index = index;
+		u->u.var.rec = o->variants.recs[index];
+		o->variants.recs[index] = nr;
+		return 0;
+	}
+	if (vtab_reserve(&o->variants) < 0)
+		return oom("memory backend: out of memory growing the variant table");
+	undo_push(tx, U_VAR_NEW, o);
+	vtab_insert(&o->variants, &nr, h);
+	return 0;
+}
+
+static int mem_variant_put(void *txn, const inv_uuid *org, const inv_variant_record *rec)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	return variant_put_one(tx, o, rec);
+}
+
+static int mem_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
+                            const inv_uuid *product, inv_variant_record_fn fn, void *payload)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+	uint32_t loc = UINT32_MAX;
+
+	if (!o)
+		return 0;
+	if (location) {
+		loc = vloc_find(o, location);
+		if (loc == UINT32_MAX)
+			return 0;
+	}
+	for (size_t i = 0; i < o->variants.count; i++) {
+		const struct vrec *r = &o->variants.recs[i];
+
+		if (location && r->loc != loc)
+			continue;
+		if (product && memcmp(&r->product, product, sizeof(*product)) != 0)
+			continue;
+		inv_variant_record out;
+
+		vrec_export(o, r, &out);
+		int rc = fn(&out, payload);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int mem_variant_get_many(void *txn, const inv_uuid *org, size_t count,
+                                const inv_variant_key *keys, inv_variant_record *out,
+                                int32_t *found)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+	const inv_uuid *last_location = NULL;
+	uint32_t loc = UINT32_MAX;
+
+	for (size_t k = 0; k < count; k++) {
+		found[k] = 0;
+		if (!o)
+			continue;
+		/* Batches name few locations: look each up once per run. */
+		if (!last_location || memcmp(last_location, &keys[k].location,
+		                             sizeof(inv_uuid)) != 0) {
+			last_location = &keys[k].location;
+			loc = vloc_find(o, last_location);
+		}
+		if (loc == UINT32_MAX)
+			continue;
+		size_t i = vtab_find(&o->variants, loc, &keys[k].variant,
+		                     vkey_hash(loc, &keys[k].variant));
+
+		if (i == SIZE_MAX)
+			continue;
+		vrec_export(o, &o->variants.recs[o->variants.slots[i].index], &out[k]);
+		found[k] = 1;
+	}
+	return 0;
+}
+
+static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
+                                const inv_variant_record *recs)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, org, &o);
+
+	for (size_t k = 0; rc == 0 && k < count; k++) {
+		rc = k ? undo_reserve(tx) : 0;
+		if (rc == 0)
+			rc = variant_put_one(tx, o, &recs[k]);
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------- low stock */
+
+static int mem_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *location,
+                             const inv_uuid *product, const inv_uuid *variant,
+                             inv_low_stock_record *out)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+	unsigned char key[LOW_KEY_SIZE];
+
+	if (!o)
+		return INV_ENOTFOUND;
+	memcpy(key, location, sizeof(inv_uuid));
+	memcpy(key + sizeof(inv_uuid), product, sizeof(inv_uuid));
+	memcpy(key + 2 * sizeof(inv_uuid), variant, sizeof(inv_uuid));
+	size_t i = ftab_find(&o->low, key, ftab_hash(&o->low, key));
+
+	if (i == SIZE_MAX)
+		return INV_ENOTFOUND;
+	memcpy(out, ftab_at(&o->low, i), sizeof(*out));
+	return 0;
+}
+
+static int mem_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_record *rec)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	uint32_t h = ftab_hash(&o->low, rec);
+	size_t i = ftab_find(&o->low, rec, h);
+
+	if (i != SIZE_MAX) {
+		struct undo *u = undo_push(tx, U_LOW_SET, o);
+
+		memcpy(&u->u.low, ftab_at(&o->low, i), sizeof(u->u.low));
+		memcpy(ftab_at(&o->low, i), rec, sizeof(*rec));
+		return 0;
+	}
+	if (ftab_reserve(&o->low) < 0)
+		return oom("memory backend: out of memory growing the low-stock table");
+	struct undo *u = undo_push(tx, U_LOW_NEW, o);
+
+	u->u.low = *rec;
+	ftab_insert(&o->low, rec, h);
+	return 0;
+}
+
+static int mem_low_stock_delete(void *txn, const inv_uuid *org, const inv_uuid *location,
+                                const inv_uuid *product, const inv_uuid *variant)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	unsigned char key[LOW_KEY_SIZE];
+
+	if (!tx->write)
+		return inv_backend_error(INV_EBACKEND,
+		                         "memory backend: write in a read transaction");
+	o = org_find(tx->inst, org);
+	if (!o)
+		return 0;
+	memcpy(key, location, sizeof(inv_uuid));
+	memcpy(key + sizeof(inv_uuid), product, sizeof(inv_uuid));
+	memcpy(key + 2 * sizeof(inv_uuid), variant, sizeof(inv_uuid));
+	size_t i = ftab_find(&o->low, key, ftab_hash(&o->low, key));
+
+	if (i == SIZE_MAX)
+		return 0;
+	int rc = undo_reserve(tx);
+
+	if (rc < 0)
+		return rc;
+	struct undo *u = undo_push(tx, U_LOW_DEL, o);
+
+	memcpy(&u->u.low, ftab_at(&o->low, i), sizeof(u->u.low));
+	ftab_remove_at(&o->low, i);
+	return 0;
+}
+
+static int mem_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
+                              const inv_uuid *product, inv_low_stock_record_fn fn,
+                              void *payload)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+
+	if (!o)
+		return 0;
+	for (size_t i = 0; i < o->low.cap; i++) {
+		if (!o->low.hashes[i])
+			continue;
+		const inv_low_stock_record *r = ftab_at(&o->low, i);
+
+		if (location && memcmp(&r->location, location, sizeof(*location)) != 0)
+			continue;
+		if (product && memcmp(&r->product, product, sizeof(*product)) != 0)
+			continue;
+		int rc = fn(r, payload);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ journal */
+
+static int mem_journal_append(void *txn, const inv_uuid *org,
+                              const inv_journal_entry_record *rec)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	if (o->jcount > o->jhead && o->journal[o->jcount - 1]->rec.sequence >= rec->sequence)
+		return inv_backend_error(INV_EBACKEND,
+		                         "memory backend: journal sequence not increasing");
+	if (rec->record_count > (SIZE_MAX - sizeof(struct jentry) - 256) /
+	                        sizeof(inv_journal_record))
+		return oom("memory backend: journal entry too large");
+	if (o->jcount == o->jcap) {
+		size_t ncap = o->jcap ? o->jcap * 2 : 64;
+		struct jentry **nj = realloc(o->journal, ncap * sizeof(*nj));
+
+		if (!nj)
+			return oom("memory backend: out of memory growing the journal");
+		o->journal = nj;
+		o->jcap = ncap;
+	}
+	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
+	size_t rec_bytes = rec->record_count * sizeof(inv_journal_record);
+	struct jentry *e = malloc(sizeof(*e) + rec_bytes + key_len);
+
+	if (!e)
+		return oom("memory backend: out of memory appending to the journal");
+	e->rec = *rec;
+	inv_journal_record *records = (inv_journal_record *)(e + 1);
+
+	if (rec_bytes)
+		memcpy(records, rec->records, rec_bytes);
+	e->rec.records = rec->record_count ? records : NULL;
+	if (key_len) {
+		char *key = (char *)records + rec_bytes;
+
+		memcpy(key, rec->idempotency_key, key_len);
+		e->rec.idempotency_key = key;
+	}
+	undo_push(tx, U_JOURNAL_APPEND, o);
+	o->journal[o->jcount++] = e;
+	return 0;
+}
+
+/* Index of the first live entry with sequence > after. */
+static size_t journal_lower(const struct morg *o, int64_t after)
+{
+	size_t lo = o->jhead, hi = o->jcount;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (o->journal[mid]->rec.sequence <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int mem_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t limit,
+                            inv_journal_entry_record_fn fn, void *payload)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+
+	if (!o)
+		return 0;
+	size_t i = journal_lower(o, after);
+	size_t end = o->jcount;
+
+	if (limit && end - i > limit)
+		end = i + limit;
+	for (; i < end; i++) {
+		int rc = fn(&o->journal[i]->rec, payload);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int mem_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+
+	if (!tx->write)
+		return inv_backend_error(INV_EBACKEND,
+		                         "memory backend: write in a read transaction");
+	o = org_find(tx->inst, org);
+	if (!o)
+		return 0;
+	size_t new_head = journal_lower(o, up_to);
+
+	if (new_head == o->jhead)
+		return 0;
+	int rc = undo_reserve(tx);
+
+	if (rc < 0)
+		return rc;
+	/* The entries are freed at commit, so that rollback can restore them. */
+	struct undo *u = undo_push(tx, U_JOURNAL_TRIM, o);
+
+	u->u.trim.old_head = o->jhead;
+	u->u.trim.new_head = new_head;
+	o->jhead = new_head;
+	return 0;
+}
+
+/* -------------------------------------------------------- idempotency */
+
+static int mem_idempotency_get(void *txn, const inv_uuid *org, const char *key,
+                               inv_idempotency_record_fn fn, void *payload)
+{
+	struct mtxn *tx = txn;
+	struct morg *o = org_find(tx->inst, org);
+
+	if (!o)
+		return INV_ENOTFOUND;
+	size_t i = ftab_find(&o->idem, key, ftab_hash(&o->idem, key));
+
+	if (i == SIZE_MAX)
+		return INV_ENOTFOUND;
+	struct idem_item *item;
+
+	memcpy(&item, ftab_at(&o->idem, i), sizeof(item));
+	inv_idempotency_record rec = {
+		.key = item->data,
+		.sequence = item->sequence,
+		.result = item->data + item->key_len + 1,
+		.result_len = item->result_len,
+	};
+
+	memcpy(rec.fingerprint, item->fingerprint, sizeof(rec.fingerprint));
+	return fn(&rec, payload);
+}
+
+static int mem_idempotency_put(void *txn, const inv_uuid *org,
+                               const inv_idempotency_record *rec)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	if (!rec->key || (!rec->result && rec->result_len))
+		return inv_backend_error(INV_EBACKEND, "memory backend: idempotency record without key");
+	size_t key_len = strlen(rec->key);
+
+	if (rec->result_len > SIZE_MAX - sizeof(struct idem_item) - key_len - 1)
+		return oom("memory backend: idempotency result too large");
+	uint32_t h = ftab_hash(&o->idem, rec->key);
+	size_t i = ftab_find(&o->idem, rec->key, h);
+
+	if (i == SIZE_MAX && ftab_reserve(&o->idem) < 0)
+		return oom("memory backend: out of memory growing the idempotency table");
+	struct idem_item *item = malloc(sizeof(*item) + key_len + 1 + rec->result_len);
+
+	if (!item)
+		return oom("memory backend: out of memory storing an idempotency key");
+	memcpy(item->fingerprint, rec->fingerprint, sizeof(item->fingerprint));
+	item->sequence = rec->sequence;
+	item->result_len = rec->result_len;
+	item->key_len = key_len;
+	memcpy(item->data, rec->key, key_len + 1);
+	if (rec->result_len)
+		memcpy(item->data + key_len + 1, rec->result, rec->result_len);
+
+	if (i != SIZE_MAX) {
+		struct undo *u = undo_push(tx, U_IDEM_SET, o);
+
+		memcpy(&u->u.idem, ftab_at(&o->idem, i), sizeof(u->u.idem));
+		memcpy(ftab_at(&o->idem, i), &item, sizeof(item));
+	} else {
+		struct undo *u = undo_push(tx, U_IDEM_NEW, o);
+
+		u->u.idem = item;
+		ftab_insert(&o->idem, &item, h);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static int mem_control(void *instance, int op, void *arg)
+{
+	(void)instance;
+	(void)arg;
+	(void)op;
+	return inv_backend_error(INV_ENOTFOUND, "memory backend: unknown control op");
+}
+
+static void mem_close(void *instance)
+{
+	struct minst *m = instance;
+
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->orgs.cap; i++)
+		if (m->orgs.hashes[i])
+			morg_free(((struct org_entry *)ftab_at(&m->orgs, i))->org);
+	ftab_free(&m->orgs);
+	free(m->wtxn.log);
+	pthread_rwlock_destroy(&m->lock);
+	free(m);
+}
+
+static const inv_backend_ops memory_ops = {
+	.version = INV_BACKEND_VERSION,
+	.name = BACKEND_NAME,
+	.close = mem_close,
+	.begin = mem_begin,
+	.commit = mem_commit,
+	.rollback = mem_rollback,
+	.org_get = mem_org_get,
+	.org_put = mem_org_put,
+	.location_scan = mem_location_scan,
+	.location_put = mem_location_put,
+	.tracking_get = mem_tracking_get,
+	.tracking_put = mem_tracking_put,
+	.tracking_scan = mem_tracking_scan,
+	.variant_get = mem_variant_get,
+	.variant_put = mem_variant_put,
+	.variant_scan = mem_variant_scan,
+	.low_stock_get = mem_low_stock_get,
+	.low_stock_put = mem_low_stock_put,
+	.low_stock_delete = mem_low_stock_delete,
+	.low_stock_scan = mem_low_stock_scan,
+	.journal_append = mem_journal_append,
+	.journal_read = mem_journal_read,
+	.journal_trim = mem_journal_trim,
+	.idempotency_get = mem_idempotency_get,
+	.idempotency_put = mem_idempotency_put,
+	.variant_get_many = mem_variant_get_many,
+	.variant_put_many = mem_variant_put_many,
+	.control = mem_control,
+};
+
+const inv_backend_ops *inv_memory_backend_ops(void)
+{
+	return &memory_ops;
+}
+
+int inv_memory_backend_new(void **instance)
+{
+	struct minst *m;
+
+	if (!instance)
+		return inv_backend_error(INV_EINVAL, "memory backend: instance is NULL");
+	*instance = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return oom("memory backend: out of memory creating an instance");
+	if (pthread_rwlock_init(&m->lock, NULL) != 0) {
+		free(m);
+		return inv_backend_error(INV_ENOMEM, "memory backend: cannot create the lock");
+	}
+	ftab_init(&m->orgs, sizeof(struct org_entry), sizeof(inv_uuid));
+	m->wtxn.inst = m;
+	m->wtxn.write = 1;
+	m->rtxn.inst = m;
+	m->rtxn.write = 0;
+	*instance = m;
+	return 0;
+}

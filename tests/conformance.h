@@ -1,0 +1,56 @@
+/*
+ * conformance.h - the storage backend conformance suite.
+ *
+ * One Check suite that any backend (the built-in memory backend, SQLite, a
+ * user's own) must pass.  It tests every operation of <zinv/backend.h> at
+ * the ops level (records round-trip, INV_ENOTFOUND rules, scans, journal
+ * order, batch forms agree with single ones, rollback discards every kind of
+ * write, commit keeps them, read transactions see committed data,
+ * durability across reopen) and, through the core, that a batch failing at
+ * any backend operation leaves the stored state exactly as it was.
+ *
+ * Usage, in a tests/check_<backend>.c:
+ *
+ *	static int open_mine(const inv_backend_ops **ops, void **inst, void *ctx)
+ *	{
+ *		*ops = my_backend_ops();
+ *		return my_backend_new(inst);
+ *	}
+ *	static const struct inv_conformance_target mine = { .open = open_mine };
+ *	...
+ *	srunner_add_suite(sr, inv_conformance_suite("mine", &mine));
+ */
+#ifndef ZINV_TESTS_CONFORMANCE_H
+#define ZINV_TESTS_CONFORMANCE_H
+
+#include <check.h>
+#include <zinv.h>
+#include <zinv/backend.h>
+
+struct inv_conformance_target {
+	/* Mandatory: open a fresh, empty backend instance.  Called once per
+	 * test (in the test's own process when Check forks). */
+	int (*open)(const inv_backend_ops **ops, void **instance, void *ctx);
+
+	/* Optional, for durable backends: close *instance and open the same
+	 * storage again, returning the new instance in *instance.  The suite
+	 * then checks that committed data survived and rolled-back data did
+	 * not.  NULL: persistence tests are skipped. */
+	int (*reopen)(const inv_backend_ops **ops, void **instance, void *ctx);
+
+	/* Optional: release an instance from open()/reopen() and whatever
+	 * storage it used (temporary files).  NULL: ops->close(instance). */
+	void (*close)(const inv_backend_ops *ops, void *instance, void *ctx);
+
+	/* Passed to the three functions above. */
+	void *ctx;
+};
+
+/*
+ * A suite named `name` running every conformance test against `target`.
+ * The target is copied; a program may build suites for several targets
+ * (at most 16).
+ */
+Suite *inv_conformance_suite(const char *name, const struct inv_conformance_target *target);
+
+#endif /* ZINV_TESTS_CONFORMANCE_H */
