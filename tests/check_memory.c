@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "conformance.h"
+#include "fault_backend.h"
 
 static int open_memory(const inv_backend_ops **ops, void **instance, void *ctx)
 {
@@ -15,6 +16,23 @@ static int open_memory(const inv_backend_ops **ops, void **instance, void *ctx)
 }
 
 static const struct inv_conformance_target memory_target = { .open = open_memory };
+
+/* The fault wrapper with no fault armed must be invisible. */
+static int open_wrapped_memory(const inv_backend_ops **ops, void **instance, void *ctx)
+{
+	const inv_backend_ops *inner_ops;
+	void *inner;
+	int rc = open_memory(&inner_ops, &inner, ctx);
+
+	if (rc)
+		return rc;
+	rc = inv_fault_backend_wrap(ops, instance, inner_ops, inner);
+	if (rc)
+		inner_ops->close(inner);
+	return rc;
+}
+
+static const struct inv_conformance_target wrapped_target = { .open = open_wrapped_memory };
 
 static void open_mem(const inv_backend_ops **ops, void **inst)
 {
@@ -123,6 +141,7 @@ int main(void)
 	int failed;
 
 	srunner_add_suite(sr, inv_conformance_suite("conformance/memory", &memory_target));
+	srunner_add_suite(sr, inv_conformance_suite("conformance/fault(memory)", &wrapped_target));
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
