@@ -72,7 +72,7 @@ SQLITE_HEADERS := include/zinv/sqlite.h
 CORE_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
-        install uninstall clean
+        check-crash install uninstall clean
 all: $(LIBS_ALL) $(PC_ALL)
 
 $(BUILDDIR)/lib/%.o: lib/%.c
@@ -131,6 +131,11 @@ check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
 	$(MAKE) bench-smoke
+
+# The SQLite crash test with ten times the kills of `make check`.
+CRASH_KILLS ?= 500
+check-crash: all $(BUILDDIR)/tests/check_sqlite_crash
+	CRASH_KILLS=$(CRASH_KILLS) $(BUILDDIR)/tests/check_sqlite_crash
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan: deps

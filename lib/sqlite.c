@@ -52,9 +52,6 @@
 
 #include <zinv/sqlite.h>
 
-/* inv_store_open() is the core's, which is not on this branch yet: weak
- * until it is, so that the library links. */
-#pragma weak inv_store_open
 #define SQ_APPLICATION_ID 0x7A696E76 /* "zinv" */
 
 /* Migration steps: steps[i] takes a database from user_version i to i + 1.
@@ -294,26 +291,68 @@ static int code_of(int rc)
 	}
 }
 
+/* Words for the failures an operator must act on; SQLite's own are vaguer. */
+static const char *describe(int rc)
+{
+	switch (rc) {
+	case SQLITE_FULL:
+		return "the disk is full";
+	case SQLITE_IOERR_WRITE:
+		return "cannot write the file (disk full, file size limit or I/O error)";
+	case SQLITE_IOERR_FSYNC:
+	case SQLITE_IOERR_DIR_FSYNC:
+		return "cannot flush the file to disk";
+	case SQLITE_IOERR_READ:
+	case SQLITE_IOERR_SHORT_READ:
+		return "cannot read the file";
+	case SQLITE_IOERR_TRUNCATE:
+		return "cannot truncate the file";
+	default:
+		return NULL;
+	}
+}
+
+/* SQLite reports the errno of the moment it notices, which can be stale;
+ * only reasons that fit a failed open or write are worth repeating. */
+static int plausible_errno(int err)
+{
+	switch (err) {
+	case ENOSPC:
+	case EFBIG:
+	case EDQUOT:
+	case EIO:
+	case EACCES:
+	case EROFS:
+	case EPERM:
+	case ENOENT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /*
  * Record a SQLite failure as the caller's error detail.  Disk and I/O errors
- * carry the system's reason (ENOSPC, EFBIG, EIO), which is what an operator
- * needs to act on.
+ * carry the system's reason (ENOSPC, EFBIG, EIO) when SQLite has it, which
+ * is what an operator needs to act on.
  */
 static int sq_fail(sqlite3 *db, int rc, const char *what)
 {
 	char msg[480];
 	char sys[128] = "";
-	const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	const char *detail = describe(rc);
 	int code = code_of(rc);
 	int err = db ? sqlite3_system_errno(db) : 0;
 
+	if (!detail)
+		detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
 	if (((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR ||
-	     (rc & 0xff) == SQLITE_CANTOPEN) && err != 0) {
+	     (rc & 0xff) == SQLITE_CANTOPEN) && plausible_errno(err)) {
 		char buf[96];
 
 		if (strerror_r(err, buf, sizeof(buf)) != 0)
 			snprintf(buf, sizeof(buf), "errno %d", err);
-		snprintf(sys, sizeof(sys), " (%s)", buf);
+		snprintf(sys, sizeof(sys), ": %s", buf);
 	}
 	snprintf(msg, sizeof(msg), "sqlite: %s: %s%s%s", what, detail, sys,
 	         code == INV_EBUSY ? "; retry" : "");
@@ -496,8 +535,14 @@ static int sq_commit(void *txn)
 	err = txn_check(in);
 	if (!err)
 		err = stmt_run(in, in->stmt[ST_COMMIT], "commit");
-	if (err)
+	if (err) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
+		         inv_error_last()->message);
 		txn_abort(in);
+		inv_backend_error(err, msg);
+	}
 	txn_end(in);
 	return err;
 }

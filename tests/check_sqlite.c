@@ -22,6 +22,8 @@
 #include <zinv.h>
 #include <zinv/sqlite.h>
 
+#include "conformance.h"
+
 /* ------------------------------------------------------------ helpers */
 
 static char tmpdir[64];
@@ -804,6 +806,54 @@ START_TEST(test_write_in_read_transaction_is_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------ conformance */
+
+/* Where a conformance target keeps its file: a fresh directory per test. */
+struct target_ctx {
+	int on_disk;
+	char dir[64];
+	char path[128];
+};
+
+static int target_open(const inv_backend_ops **ops, void **inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+
+	if (!c->on_disk)
+		return inv_sqlite_backend_open(ops, inst, ":memory:", NULL);
+	snprintf(c->dir, sizeof(c->dir), "/tmp/zinv-conf-XXXXXX");
+	if (!mkdtemp(c->dir))
+		return INV_EBACKEND;
+	snprintf(c->path, sizeof(c->path), "%s/store.db", c->dir);
+	return inv_sqlite_backend_open(ops, inst, c->path, NULL);
+}
+
+static int target_reopen(const inv_backend_ops **ops, void **inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+
+	(*ops)->close(*inst);
+	*inst = NULL;
+	return inv_sqlite_backend_open(ops, inst, c->path, NULL);
+}
+
+static void target_close(const inv_backend_ops *ops, void *inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+	char cmd[128];
+
+	if (inst)
+		ops->close(inst);
+	if (c->on_disk) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", c->dir);
+	}
+}
+
+static struct target_ctx file_ctx = { 1, "", "" };
+static struct target_ctx memory_ctx = { 0, "", "" };
+
 /* ------------------------------------------------------------ runner */
 
 static Suite *sqlite_suite(void)
@@ -840,8 +890,18 @@ static Suite *sqlite_suite(void)
 
 int main(void)
 {
+	const struct inv_conformance_target file_target = {
+		.open = target_open, .reopen = target_reopen, .close = target_close,
+		.ctx = &file_ctx,
+	};
+	const struct inv_conformance_target memory_target = {
+		.open = target_open, .close = target_close, .ctx = &memory_ctx,
+	};
 	SRunner *sr = srunner_create(sqlite_suite());
 	int failed;
+
+	srunner_add_suite(sr, inv_conformance_suite("conformance/sqlite-file", &file_target));
+	srunner_add_suite(sr, inv_conformance_suite("conformance/sqlite-memory", &memory_target));
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
