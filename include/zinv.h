@@ -19,5 +19,6 @@
 #include "zinv/journal.h"
 #include "zinv/events.h"
 #include "zinv/json.h"
+#include "zinv/rest.h"
 
 #endif /* ZINV_H */
