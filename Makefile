@@ -141,6 +141,7 @@ check: deps
 	$(MAKE) check-install
 	$(MAKE) check-examples
 	$(MAKE) sim-smoke
+	$(MAKE) bench-smoke
 
 # The SQLite crash test with ten times the kills of `make check`.
 CRASH_KILLS ?= 500
@@ -350,6 +351,56 @@ sim-long: $(SIM_BIN)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 300000 --seeds 2000 --steps 1000 --backend sqlite --crash)
 # ------------------------------------------------------------------ end sim
 
+# ------------------------------------------------------------------ bench
+# Benchmarks never run inside `make check` and never assert timings: check
+# only builds them and runs each case once at tiny size (bench-smoke).
+#   make bench            the full run (~5 min on 2 cores): a table on stdout
+#                         and bench-results.json; BENCH_FLAGS passes flags
+#                         (sizes: build/bench/zinv-bench --help, or the
+#                         ZINV_BENCH_* environment variables)
+#   make bench-callgrind  instructions per change of the batch-1,000 memory
+#                         and codec cases under callgrind (stable when
+#                         seconds are not)
+#   make bench-smoke      every case once at tiny size
+# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c.  Until a
+# piece it measures has landed, its libzinv column reads "-".
+.PHONY: bench bench-callgrind bench-smoke
+BENCH_DIR := $(BUILDDIR)/bench
+BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
+BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
+BENCH_BIN := $(BENCH_DIR)/zinv-bench
+BENCH_HAVE := $(if $(wildcard lib/apply.c),-DZB_HAVE_CORE \
+                  $(if $(wildcard include/zinv/sqlite.h),-DZB_HAVE_SQLITE))
+BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench $(BENCH_HAVE)
+BENCH_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
+                $(if $(SQLITE_SRCS),-lzinv-sqlite) -lzinv \
+                $(SQLITE_LIBS) $(DEP_LIBS) -pthread
+BENCH_FLAGS ?=
+
+$(BENCH_DIR)/%.o: tests/bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BENCH_BIN): $(BENCH_OBJS) $(LIBS_ALL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(BENCH_LDLIBS)
+
+bench: $(BENCH_BIN)
+	$(BENCH_BIN) $(BENCH_FLAGS)
+
+bench-smoke: $(BENCH_BIN)
+	$(BENCH_BIN) --smoke --json $(BENCH_DIR)/smoke-results.json >$(BENCH_DIR)/smoke.log \
+	    || { cat $(BENCH_DIR)/smoke.log; exit 1; }
+	@echo "bench-smoke: every case ran once (log: $(BENCH_DIR)/smoke.log)"
+
+bench-callgrind: $(BENCH_BIN)
+	rm -f $(BENCH_DIR)/callgrind.out*
+	valgrind --tool=callgrind --collect-atstart=no \
+	    --callgrind-out-file=$(BENCH_DIR)/callgrind.out \
+	    $(BENCH_BIN) --callgrind --only memory,codec --batches 1000 \
+	    --mem-moves 200000 --codec-reps 20 --json $(BENCH_DIR)/callgrind-results.json \
+	    >$(BENCH_DIR)/callgrind.log
+	@sh tests/bench/callgrind-summary.sh $(BENCH_DIR)/callgrind.out*
+
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
 deps:
@@ -401,5 +452,5 @@ uninstall:
 clean:
 	rm -rf build lib/*.so lib/*.so.* lib/*.a pkgconfig/*.pc bench-results.json
 
--include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d)
--include $(SIM_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d) \
+         $(SIM_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)
