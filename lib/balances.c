@@ -112,7 +112,7 @@ static int read_balances(struct collect *c, inv_org *org, void *txn,
 	if (rc)
 		return rc;
 	c->tracked = tracked;
-	if (q->products) {
+	if (q->products && q->product_count) {
 		/* Each product asked for once; collect_balance() drops the
 		 * untracked ones. */
 		inv_uuid *wanted = malloc(q->product_count * sizeof(*wanted));
@@ -132,7 +132,7 @@ static int read_balances(struct collect *c, inv_org *org, void *txn,
 			                       collect_balance, c);
 		}
 		free(wanted);
-	} else if (c->tracked_count) {
+	} else if (c->tracked_count && !q->products) {
 		rc = ops->variant_scan(txn, &org->node.key, &loc->uuid, NULL, collect_balance, c);
 	}
 	free(tracked);
