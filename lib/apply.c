@@ -1113,7 +1113,12 @@ int inv_set_balance(inv_result **out, inv_org *org, const inv_variant *variant,
 	b.set_expected = expected;
 	b.changes = &b.set_change;
 	b.count = 1;
-	return run_batch(out, org, &b);
+	rc = run_batch(out, org, &b);
+	/* The engine names its one computed change (index 0); the caller
+	 * passed no array to point into. */
+	if (rc)
+		inv__error_set_index(-1);
+	return rc;
 }
 
 int inv__apply_tracking(inv_org *org, const inv_uuid *product, int32_t action)

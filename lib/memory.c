@@ -18,6 +18,7 @@
  * be undone by popping the last record.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,44 @@ static inline int may_shift(size_t home, size_t hole, size_t pos)
 {
 	return hole <= pos ? (home <= hole || home > pos)
 	                   : (home <= hole && home > pos);
+}
+
+/* -------------------------------------------------------- allocation */
+
+/*
+ * Control op INV_MEMORY_CONTROL_FAIL_ALLOC (arg: const uint64_t *k) makes
+ * the k-th allocation from now fail (0 disarms), so that tests can prove
+ * that ENOMEM anywhere leaves nothing half-written.
+ */
+#define INV_MEMORY_CONTROL_FAIL_ALLOC 0x4d454d01
+
+struct alloc_hook {
+	_Atomic uint64_t fail_in;   /* allocations until one fails; 0: never */
+};
+
+static int alloc_fails(struct alloc_hook *h)
+{
+	uint64_t n = atomic_load_explicit(&h->fail_in, memory_order_relaxed);
+
+	if (n == 0)
+		return 0;
+	atomic_store_explicit(&h->fail_in, n - 1, memory_order_relaxed);
+	return n == 1;
+}
+
+static void *h_malloc(struct alloc_hook *h, size_t n)
+{
+	return alloc_fails(h) ? NULL : malloc(n);
+}
+
+static void *h_calloc(struct alloc_hook *h, size_t n, size_t size)
+{
+	return alloc_fails(h) ? NULL : calloc(n, size);
+}
+
+static void *h_realloc(struct alloc_hook *h, void *p, size_t n)
+{
+	return alloc_fails(h) ? NULL : realloc(p, n);
 }
 
 /* -------------------------------------------- fixed-size entry tables */
@@ -155,13 +194,13 @@ static size_t ftab_find(const struct ftab *t, const void *key, uint32_t h)
 
 /* Make room for one more entry (load at most 3/4).  -1 on ENOMEM, table
  * unchanged. */
-static int ftab_reserve(struct ftab *t)
+static int ftab_reserve(struct alloc_hook *h, struct ftab *t)
 {
 	if ((t->count + 1) * 4 <= t->cap * 3)
 		return 0;
 	size_t ncap = t->cap ? t->cap * 2 : 16;
-	unsigned char *ne = malloc(ncap * t->esize);
-	uint32_t *nh = calloc(ncap, sizeof(*nh));
+	unsigned char *ne = h_malloc(h, ncap * t->esize);
+	uint32_t *nh = h_calloc(h, ncap, sizeof(*nh));
 
 	if (!ne || !nh) {
 		free(ne);
@@ -304,12 +343,12 @@ static inline size_t ptab_home(const struct vtab *t, uint32_t slot, size_t mask)
 	return product_hash(&t->recs[slot - 1].product) & mask;
 }
 
-static int ptab_reserve(struct vtab *t)
+static int ptab_reserve(struct alloc_hook *h, struct vtab *t)
 {
 	if ((t->pcount + 1) * 4 <= t->pcap * 3)
 		return 0;
 	size_t ncap = t->pcap ? t->pcap * 2 : 64;
-	uint32_t *ns = calloc(ncap, sizeof(*ns));
+	uint32_t *ns = h_calloc(h, ncap, sizeof(*ns));
 
 	if (!ns)
 		return -1;
@@ -408,14 +447,14 @@ static void ptab_relink(struct vtab *t, uint32_t index, uint32_t pred)
 	t->recs[index].next = next;
 }
 
-static int vtab_reserve(struct vtab *t)
+static int vtab_reserve(struct alloc_hook *h, struct vtab *t)
 {
 	if (t->count == t->reccap) {
 		size_t ncap = t->reccap ? t->reccap * 2 : 64;
 
 		if (ncap >= VNONE)
 			return -1;
-		struct vrec *nr = realloc(t->recs, ncap * sizeof(*nr));
+		struct vrec *nr = h_realloc(h, t->recs, ncap * sizeof(*nr));
 
 		if (!nr)
 			return -1;
@@ -424,7 +463,7 @@ static int vtab_reserve(struct vtab *t)
 	}
 	if ((t->count + 1) * 4 > t->cap * 3) {
 		size_t ncap = t->cap ? t->cap * 2 : 128;
-		struct vslot *ns = calloc(ncap, sizeof(*ns));
+		struct vslot *ns = h_calloc(h, ncap, sizeof(*ns));
 
 		if (!ns)
 			return -1;
@@ -441,7 +480,7 @@ static int vtab_reserve(struct vtab *t)
 		t->slots = ns;
 		t->cap = ncap;
 	}
-	return ptab_reserve(t);
+	return ptab_reserve(h, t);
 }
 
 static void vtab_insert(struct vtab *t, const struct vrec *rec, uint32_t h)
@@ -504,6 +543,7 @@ struct jentry {
 };
 
 struct morg {
+	struct alloc_hook *hook;    /* the instance's */
 	inv_org_record rec;
 	int has_rec;
 	inv_location_record *locs;
@@ -579,6 +619,7 @@ struct mtxn {
 
 struct minst {
 	pthread_rwlock_t lock;
+	struct alloc_hook hook;
 	struct ftab orgs;           /* struct org_entry */
 	struct mtxn wtxn;           /* the one write transaction */
 	struct mtxn rtxn;           /* shared by all readers: never written */
@@ -602,7 +643,7 @@ static int undo_reserve_n(struct mtxn *tx, size_t n)
 
 	while (ncap - tx->nlog < n)
 		ncap *= 2;
-	struct undo *nl = realloc(tx->log, ncap * sizeof(*nl));
+	struct undo *nl = h_realloc(&tx->inst->hook, tx->log, ncap * sizeof(*nl));
 
 	if (!nl)
 		return oom("memory backend: out of memory growing the undo log");
@@ -687,15 +728,16 @@ static int org_for_write(struct mtxn *tx, const inv_uuid *uuid, struct morg **ou
 	/* Two undo entries: the creation and the caller's write. */
 	if (undo_reserve_n(tx, 2) < 0)
 		return INV_ENOMEM;
-	if (ftab_reserve(&m->orgs) < 0)
+	if (ftab_reserve(&m->hook, &m->orgs) < 0)
 		return oom("memory backend: out of memory adding an organization");
-	o = calloc(1, sizeof(*o));
+	o = h_calloc(&m->hook, 1, sizeof(*o));
 	if (!o)
 		return oom("memory backend: out of memory adding an organization");
 	ftab_init(&o->tracking, sizeof(struct tracking_entry), sizeof(inv_uuid));
 	ftab_init(&o->low, sizeof(inv_low_stock_record), LOW_KEY_SIZE);
 	ftab_init(&o->idem, sizeof(struct idem_item *), 0);
 	o->rec.org = *uuid;
+	o->hook = &m->hook;
 
 	struct org_entry e = { *uuid, o };
 
@@ -931,7 +973,7 @@ static int mem_location_put(void *txn, const inv_uuid *org, const inv_location_r
 	}
 	if (o->nlocs == o->caplocs) {
 		size_t ncap = o->caplocs ? o->caplocs * 2 : 4;
-		inv_location_record *nl = realloc(o->locs, ncap * sizeof(*nl));
+		inv_location_record *nl = h_realloc(o->hook, o->locs, ncap * sizeof(*nl));
 
 		if (!nl)
 			return oom("memory backend: out of memory adding a location");
@@ -981,7 +1023,7 @@ static int mem_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *prod
 		e->tracked = tracked;
 		return 0;
 	}
-	if (ftab_reserve(&o->tracking) < 0)
+	if (ftab_reserve(o->hook, &o->tracking) < 0)
 		return oom("memory backend: out of memory growing the tracking table");
 	struct tracking_entry e = { *product, tracked, 0 };
 	struct undo *u = undo_push(tx, U_TRACK_NEW, o);
@@ -1031,7 +1073,7 @@ static int vloc_intern(struct morg *o, const inv_uuid *location, uint32_t *out)
 	if (i == UINT32_MAX) {
 		if (o->nvlocs == o->capvlocs) {
 			uint32_t ncap = o->capvlocs ? o->capvlocs * 2 : 4;
-			inv_uuid *nv = realloc(o->vlocs, ncap * sizeof(*nv));
+			inv_uuid *nv = h_realloc(o->hook, o->vlocs, ncap * sizeof(*nv));
 
 			if (!nv)
 				return oom("memory backend: out of memory adding a location");
@@ -1093,7 +1135,7 @@ static int variant_put_one(struct mtxn *tx, struct morg *o, const inv_variant_re
 
 		/* The core never changes a variant's product, but the contract
 		 * allows it; the product index must follow. */
-		if (moved && ptab_reserve(t) < 0)
+		if (moved && ptab_reserve(o->hook, t) < 0)
 			return oom("memory backend: out of memory growing the product index");
 		struct undo *u = undo_push(tx, moved ? U_VAR_MOVE : U_VAR_SET, o);
 
@@ -1108,7 +1150,7 @@ static int variant_put_one(struct mtxn *tx, struct morg *o, const inv_variant_re
 			ptab_push(t, index);
 		return 0;
 	}
-	if (vtab_reserve(t) < 0)
+	if (vtab_reserve(o->hook, t) < 0)
 		return oom("memory backend: out of memory growing the variant table");
 	struct vrec nr = {
 		.variant = rec->variant,
@@ -1266,7 +1308,7 @@ static int mem_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock
 		memcpy(ftab_at(&o->low, i), rec, sizeof(*rec));
 		return 0;
 	}
-	if (ftab_reserve(&o->low) < 0)
+	if (ftab_reserve(o->hook, &o->low) < 0)
 		return oom("memory backend: out of memory growing the low-stock table");
 	struct undo *u = undo_push(tx, U_LOW_NEW, o);
 
@@ -1351,7 +1393,7 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 		return oom("memory backend: journal entry too large");
 	if (o->jcount == o->jcap) {
 		size_t ncap = o->jcap ? o->jcap * 2 : 64;
-		struct jentry **nj = realloc(o->journal, ncap * sizeof(*nj));
+		struct jentry **nj = h_realloc(o->hook, o->journal, ncap * sizeof(*nj));
 
 		if (!nj)
 			return oom("memory backend: out of memory growing the journal");
@@ -1360,7 +1402,7 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 	}
 	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
 	size_t rec_bytes = rec->record_count * sizeof(inv_journal_record);
-	struct jentry *e = malloc(sizeof(*e) + rec_bytes + key_len);
+	struct jentry *e = h_malloc(o->hook, sizeof(*e) + rec_bytes + key_len);
 
 	if (!e)
 		return oom("memory backend: out of memory appending to the journal");
@@ -1493,9 +1535,9 @@ static int mem_idempotency_put(void *txn, const inv_uuid *org,
 	uint32_t h = ftab_hash(&o->idem, rec->key);
 	size_t i = ftab_find(&o->idem, rec->key, h);
 
-	if (i == SIZE_MAX && ftab_reserve(&o->idem) < 0)
+	if (i == SIZE_MAX && ftab_reserve(o->hook, &o->idem) < 0)
 		return oom("memory backend: out of memory growing the idempotency table");
-	struct idem_item *item = malloc(sizeof(*item) + key_len + 1 + rec->result_len);
+	struct idem_item *item = h_malloc(o->hook, sizeof(*item) + key_len + 1 + rec->result_len);
 
 	if (!item)
 		return oom("memory backend: out of memory storing an idempotency key");
@@ -1525,9 +1567,14 @@ static int mem_idempotency_put(void *txn, const inv_uuid *org,
 
 static int mem_control(void *instance, int op, void *arg)
 {
-	(void)instance;
-	(void)arg;
-	(void)op;
+	struct minst *m = instance;
+
+	if (op == INV_MEMORY_CONTROL_FAIL_ALLOC) {
+		if (!arg)
+			return inv_backend_error(INV_EINVAL, "memory backend: control arg is NULL");
+		atomic_store(&m->hook.fail_in, *(const uint64_t *)arg);
+		return 0;
+	}
 	return inv_backend_error(INV_ENOTFOUND, "memory backend: unknown control op");
 }
 

@@ -15,7 +15,19 @@ static int open_memory(const inv_backend_ops **ops, void **instance, void *ctx)
 	return inv_memory_backend_new(instance);
 }
 
-static const struct inv_conformance_target memory_target = { .open = open_memory };
+/* The memory backend's allocation-failure hook (see lib/memory.c). */
+#define INV_MEMORY_CONTROL_FAIL_ALLOC 0x4d454d01
+
+static int fail_alloc_memory(const inv_backend_ops *ops, void *instance, uint64_t k, void *ctx)
+{
+	(void)ctx;
+	return ops->control(instance, INV_MEMORY_CONTROL_FAIL_ALLOC, &k);
+}
+
+static const struct inv_conformance_target memory_target = {
+	.open = open_memory,
+	.fail_alloc = fail_alloc_memory,
+};
 
 /* The fault wrapper with no fault armed must be invisible. */
 static int open_wrapped_memory(const inv_backend_ops **ops, void **instance, void *ctx)

@@ -1618,6 +1618,47 @@ START_TEST(test_fault_wrapper_passes_everything_through)
 }
 END_TEST
 
+START_TEST(test_enomem_anywhere_leaves_nothing_half_written)
+{
+	struct fx f;
+	struct snapshot before, after;
+	uint64_t k;
+
+	for (k = 1; k < 10000; k++) {
+		fx_open(&f, _i);
+		if (!f.t->fail_alloc) {
+			fx_close(&f);
+			return;
+		}
+		populate(&f);
+		snapshot_take(&f, &f.org, populate_keys, &before);
+		OK(f.t->fail_alloc(f.ops, f.inst, k, f.t->ctx));
+		inv_error_clear();
+		int rc = run_write_everything(&f);
+
+		OK(f.t->fail_alloc(f.ops, f.inst, 0, f.t->ctx));
+		if (rc == 0) {
+			/* Past the last allocation: every one has failed once. */
+			snapshot_free(&before);
+			fx_close(&f);
+			break;
+		}
+		ck_assert_msg(rc == INV_ENOMEM, "allocation %llu: expected %d, got %d (%s)",
+		              (unsigned long long)k, INV_ENOMEM, rc, inv_error_last()->message);
+		ck_assert_int_eq(inv_error_last()->code, INV_ENOMEM);
+		snapshot_take(&f, &f.org, populate_keys, &after);
+		snapshot_assert_eq(&before, &after, "after ENOMEM and rollback");
+		snapshot_free(&before);
+		snapshot_free(&after);
+		/* And it still works. */
+		OK(run_write_everything(&f));
+		fx_close(&f);
+	}
+	if (f.t->fail_alloc)
+		ck_assert_uint_gt(k, 5);
+}
+END_TEST
+
 /* ================================================= through the core */
 
 /*
@@ -1937,6 +1978,7 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	add(ops, test_committed_data_survives_reopen, i);
 	add(ops, test_fault_wrapper_passes_everything_through, i);
 	add(ops, test_failure_at_any_operation_leaves_state_unchanged, i);
+	add(ops, test_enomem_anywhere_leaves_nothing_half_written, i);
 	suite_add_tcase(s, ops);
 
 	TCase *core = tcase_create("core");
