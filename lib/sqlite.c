@@ -1377,6 +1377,11 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 		                "(open it with read_only set to read it)");
 	if ((err = classify(in->db, &kind, &version)))
 		return err;
+	/* Before any write, so that creating the schema already uses it. */
+	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?
+	                "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+	                "set the sync mode")))
+		return err;
 	if (opts->read_only) {
 		if (kind == FILE_EMPTY)
 			return sq_error(INV_EFORMAT, "not a libzinv database (empty file)");
@@ -1392,10 +1397,6 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 		if (version != SQ_SCHEMA_VERSION && (err = migrate(in->db)))
 			return err;
 	}
-	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?
-	                "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
-	                "set the sync mode")))
-		return err;
 	for (i = 0; i < ST_COUNT; i++) {
 		rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                        &in->stmt[i], NULL);

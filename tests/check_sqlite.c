@@ -23,6 +23,7 @@
 #include <zinv/sqlite.h>
 
 #include "conformance.h"
+#include "fault_backend.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -815,17 +816,33 @@ struct target_ctx {
 	char path[128];
 };
 
+/* NORMAL: the suite commits thousands of times, and what it checks
+ * (reopen included) does not depend on surviving a power cut. */
+static const inv_sqlite_options target_opts = {
+	INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_NORMAL, 5000, 0
+};
+
+/* The suite opens hundreds of fresh files: on tmpfs when there is one,
+ * since what it checks does not need a disk (the crash tests use one). */
+static const char *conformance_dir(void)
+{
+	struct stat st;
+
+	return stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+	       access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+}
+
 static int target_open(const inv_backend_ops **ops, void **inst, void *ctx)
 {
 	struct target_ctx *c = ctx;
 
 	if (!c->on_disk)
-		return inv_sqlite_backend_open(ops, inst, ":memory:", NULL);
-	snprintf(c->dir, sizeof(c->dir), "/tmp/zinv-conf-XXXXXX");
+		return inv_sqlite_backend_open(ops, inst, ":memory:", &target_opts);
+	snprintf(c->dir, sizeof(c->dir), "%s/zinv-conf-XXXXXX", conformance_dir());
 	if (!mkdtemp(c->dir))
 		return INV_EBACKEND;
 	snprintf(c->path, sizeof(c->path), "%s/store.db", c->dir);
-	return inv_sqlite_backend_open(ops, inst, c->path, NULL);
+	return inv_sqlite_backend_open(ops, inst, c->path, &target_opts);
 }
 
 static int target_reopen(const inv_backend_ops **ops, void **inst, void *ctx)
@@ -834,24 +851,46 @@ static int target_reopen(const inv_backend_ops **ops, void **inst, void *ctx)
 
 	(*ops)->close(*inst);
 	*inst = NULL;
-	return inv_sqlite_backend_open(ops, inst, c->path, NULL);
+	return inv_sqlite_backend_open(ops, inst, c->path, &target_opts);
 }
 
 static void target_close(const inv_backend_ops *ops, void *inst, void *ctx)
 {
 	struct target_ctx *c = ctx;
-	char cmd[128];
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	char path[160];
+	size_t i;
 
 	if (inst)
 		ops->close(inst);
-	if (c->on_disk) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", c->dir);
+	if (!c->on_disk)
+		return;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", c->path, suffixes[i]);
+		unlink(path);
 	}
+	if (rmdir(c->dir) != 0)
+		fprintf(stderr, "cannot remove %s: %s\n", c->dir, strerror(errno));
+}
+
+/* The fault wrapper with no fault armed must be invisible on SQLite too
+ * (the suite's own fault tests already wrap the file target). */
+static int target_open_wrapped(const inv_backend_ops **ops, void **inst, void *ctx)
+{
+	const inv_backend_ops *inner_ops;
+	void *inner;
+	int rc = target_open(&inner_ops, &inner, ctx);
+
+	if (rc)
+		return rc;
+	rc = inv_fault_backend_wrap(ops, inst, inner_ops, inner);
+	if (rc)
+		inner_ops->close(inner);
+	return rc;
 }
 
 static struct target_ctx file_ctx = { 1, "", "" };
+static struct target_ctx wrapped_ctx = { 0, "", "" };
 static struct target_ctx memory_ctx = { 0, "", "" };
 
 /* ------------------------------------------------------------ runner */
@@ -897,11 +936,16 @@ int main(void)
 	const struct inv_conformance_target memory_target = {
 		.open = target_open, .close = target_close, .ctx = &memory_ctx,
 	};
+	const struct inv_conformance_target wrapped_target = {
+		.open = target_open_wrapped, .close = target_close, .ctx = &wrapped_ctx,
+	};
 	SRunner *sr = srunner_create(sqlite_suite());
 	int failed;
 
 	srunner_add_suite(sr, inv_conformance_suite("conformance/sqlite-file", &file_target));
 	srunner_add_suite(sr, inv_conformance_suite("conformance/sqlite-memory", &memory_target));
+	srunner_add_suite(sr, inv_conformance_suite("conformance/fault(sqlite-memory)",
+	                                            &wrapped_target));
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
