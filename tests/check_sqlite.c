@@ -480,6 +480,35 @@ START_TEST(test_read_only_directory_is_ereadonly_and_untouched)
 }
 END_TEST
 
+static int open_in_read_only_directory_is_ereadonly(void)
+{
+	int rc = open_code(dbpath, NULL);
+
+	if (rc != INV_EREADONLY) {
+		fprintf(stderr, "expected %d, got %d (%s)\n", INV_EREADONLY, rc,
+		        inv_error_last()->message);
+		return 1;
+	}
+	if (!strstr(inv_error_last()->message, "directory")) {
+		fprintf(stderr, "unclear message: %s\n", inv_error_last()->message);
+		return 2;
+	}
+	return 0;
+}
+
+START_TEST(test_writable_file_in_read_only_directory_is_ereadonly_and_untouched)
+{
+	struct file_image img;
+
+	make_store_file(dbpath);
+	ck_assert_int_eq(chmod(dbpath, 0666), 0);
+	ck_assert_int_eq(chmod(tmpdir, 0555), 0);
+	img = file_read(dbpath);
+	ck_assert_int_eq(as_unprivileged(open_in_read_only_directory_is_ereadonly), 0);
+	assert_file_unchanged(dbpath, &img);
+}
+END_TEST
+
 START_TEST(test_read_only_open_of_missing_file_fails_without_creating_it)
 {
 	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
@@ -750,6 +779,28 @@ START_TEST(test_journal_round_trips_entries_and_records)
 }
 END_TEST
 
+START_TEST(test_journal_rejects_non_increasing_sequence)
+{
+	struct backend b = backend_open(":memory:");
+	inv_uuid org = uuid_n(1);
+	inv_journal_entry_record e;
+	void *txn = begin(&b, 1);
+
+	memset(&e, 0, sizeof(e));
+	e.sequence = 5;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), 0);
+	e.sequence = 5;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), INV_EBACKEND);
+	e.sequence = 4;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), INV_EBACKEND);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "not increasing"));
+	e.sequence = 6;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), 0);
+	commit(&b, txn);
+	backend_close(&b);
+}
+END_TEST
+
 static int copy_idempotency(const inv_idempotency_record *rec, void *payload)
 {
 	inv_idempotency_record *out = payload;
@@ -914,6 +965,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_sync_normal_is_accepted);
 	tcase_add_test(tc, test_read_only_file_is_ereadonly_and_untouched);
 	tcase_add_test(tc, test_read_only_directory_is_ereadonly_and_untouched);
+	tcase_add_test(tc, test_writable_file_in_read_only_directory_is_ereadonly_and_untouched);
 	tcase_add_test(tc, test_read_only_open_of_missing_file_fails_without_creating_it);
 	tcase_add_test(tc, test_write_lock_held_elsewhere_is_ebusy_and_retryable);
 	tcase_add_test(tc, test_second_begin_on_same_thread_is_ebusy_not_deadlock);
@@ -921,6 +973,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_batch_forms_agree_with_single_operations);
 	tcase_add_test(tc, test_scan_may_reenter_the_same_scan_from_its_callback);
 	tcase_add_test(tc, test_journal_round_trips_entries_and_records);
+	tcase_add_test(tc, test_journal_rejects_non_increasing_sequence);
 	tcase_add_test(tc, test_idempotency_result_may_be_large);
 	tcase_add_test(tc, test_write_in_read_transaction_is_refused);
 	suite_add_tcase(s, tc);
