@@ -461,6 +461,21 @@ START_TEST(test_read_only_file_is_ereadonly_and_untouched)
 }
 END_TEST
 
+/* Even a process the kernel lets write anything (root) leaves alone a
+ * file whose owner took its write permission away. */
+START_TEST(test_write_protected_file_is_ereadonly_even_for_root)
+{
+	struct file_image img;
+
+	make_store_file(dbpath);
+	ck_assert_int_eq(chmod(dbpath, 0444), 0);
+	img = file_read(dbpath);
+	ck_assert_int_eq(open_read_write_is_ereadonly(), 0);
+	ck_assert_int_eq(open_read_only_reads(), 0);
+	assert_file_unchanged(dbpath, &img);
+}
+END_TEST
+
 START_TEST(test_read_only_directory_is_ereadonly_and_untouched)
 {
 	struct file_image img;
@@ -1063,6 +1078,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_options_version_is_checked);
 	tcase_add_test(tc, test_sync_normal_is_accepted);
 	tcase_add_test(tc, test_read_only_file_is_ereadonly_and_untouched);
+	tcase_add_test(tc, test_write_protected_file_is_ereadonly_even_for_root);
 	tcase_add_test(tc, test_read_only_directory_is_ereadonly_and_untouched);
 	tcase_add_test(tc, test_writable_file_in_read_only_directory_is_ereadonly_and_untouched);
 	tcase_add_test(tc, test_read_only_open_of_missing_file_fails_without_creating_it);
