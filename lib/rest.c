@@ -415,6 +415,7 @@ static void dispatch(struct inv__rest_ctx *ctx)
 
 	if (!req->authenticated) {
 		inv__rest_error(ctx, 401, "UNAUTHORIZED", NULL, 0, "no or unknown bearer token");
+		inv__rest_header(ctx, "WWW-Authenticate", "Bearer");
 		return;
 	}
 	ctx->query = req->query ? req->query : qmark ? qmark + 1 : NULL;
