@@ -1,0 +1,79 @@
+/*
+ * zinv/sqlite.h - the durable embedded store: libzinv-sqlite.
+ *
+ * A storage backend keeping a store in one SQLite database file (WAL mode).
+ * Link with `pkg-config --libs zinv-sqlite`; libzinv itself stays free of
+ * SQLite.  Several processes may open the same file: write batches take the
+ * database's write lock (BEGIN IMMEDIATE), so they never interleave, and a
+ * lock held longer than the busy timeout fails the call with INV_EBUSY,
+ * which the caller may retry.  See inv_sqlite(3) for the schema.
+ */
+#ifndef ZINV_SQLITE_H
+#define ZINV_SQLITE_H
+
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How hard a commit waits for the disk (PRAGMA synchronous). */
+typedef enum inv_sqlite_sync {
+	INV_SQLITE_SYNC_FULL = 0,   /* every commit survives power loss (default) */
+	INV_SQLITE_SYNC_NORMAL = 1  /* survives a crash of the process; a power loss
+	                               may undo the last commits, never corrupts */
+} inv_sqlite_sync;
+
+/*
+ * Options of the SQLite backend; a versioned struct.  Initialize with
+ * INV_SQLITE_OPTIONS_INIT or inv_sqlite_options_init(), then set members.
+ */
+typedef struct inv_sqlite_options {
+	uint32_t version;           /* INV_SQLITE_OPTIONS_VERSION */
+	int32_t sync;               /* inv_sqlite_sync */
+	int32_t busy_timeout_ms;    /* wait this long for another process's lock
+	                               before INV_EBUSY; 0: fail at once */
+	int32_t read_only;          /* open for reading only: writes fail with
+	                               INV_EREADONLY and the file is never changed.
+	                               Where the WAL index (-shm) cannot be
+	                               created, the file is read as immutable:
+	                               later commits of other processes are not
+	                               seen by this instance */
+	/* members above are valid for version 1 */
+} inv_sqlite_options;
+
+#define INV_SQLITE_OPTIONS_VERSION 1
+#define INV_SQLITE_OPTIONS_INIT \
+	{ INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_FULL, 5000, 0 }
+
+/* Fill *opts with defaults for `version`; INV_EVERSION if unknown. */
+INV_EXTERN int inv_sqlite_options_init(inv_sqlite_options *opts, uint32_t version);
+
+/*
+ * Open the database at `path` (":memory:" for a private in-memory database)
+ * as a backend instance for inv_store_open(); `opts` may be NULL.  A missing
+ * or empty file is created with the schema (unless read_only).  The instance
+ * belongs to the caller until inv_store_open() succeeds; release an unused
+ * one with (*ops)->close(*instance).
+ * Codes: INV_EFORMAT when the file is not a libzinv database, is corrupt, or
+ * has a newer schema (the file is left untouched); INV_EREADONLY when the
+ * file cannot be written and read_only is not set; INV_EBUSY when another
+ * process holds the database longer than the busy timeout.
+ */
+INV_EXTERN int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
+                                       const char *path, const inv_sqlite_options *opts);
+
+/*
+ * Open a store on the database at `path`: inv_sqlite_backend_open() followed
+ * by inv_store_open().  Either options pointer may be NULL.  Close the store
+ * with inv_store_close().
+ */
+INV_EXTERN int inv_store_open_sqlite(inv_store **out, const char *path,
+                                     const inv_sqlite_options *sqlite_opts,
+                                     const inv_store_options *store_opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZINV_SQLITE_H */

@@ -1,0 +1,1531 @@
+/*
+ * sqlite.c - libzinv-sqlite: the storage vtable on one SQLite database.
+ *
+ * Schema (version 1, PRAGMA user_version = 1, PRAGMA application_id =
+ * 0x7A696E76 "zinv").  UUIDs are 16-byte BLOBs in RFC 4122 byte order; in
+ * journal records a nil UUID (a side that does not apply) is stored as NULL.
+ * Quantities, balances and times (ms since the epoch) are INTEGERs.
+ *
+ *   organizations   (org PK, last_sequence, negative_policy)
+ *   locations       (org, uuid) PK, type, is_default
+ *   tracking        (org, product) PK, tracked
+ *   variants        (org, location, variant) PK, product, balance, updated
+ *                   + index variants_by_product (org, product, location)
+ *   low_stock       (org, location, product, variant) PK, level (NULL: unset),
+ *                   alert
+ *   journal_entries (org, sequence) PK, time, external_uuid, user_uuid,
+ *                   client_uuid, idempotency_key (all nullable), record_count
+ *   journal_records (org, sequence, idx) PK, kind, low, product, variant,
+ *                   from_location, to_location, location, quantity,
+ *                   before_balance, after_balance
+ *   idempotency_keys (org, key) UNIQUE, fingerprint, sequence, result
+ *
+ * Every table but idempotency_keys is WITHOUT ROWID: their keys are the
+ * natural composite keys the operations look up by, so the row lives in the
+ * key's B-tree and a lookup is one descent.  idempotency_keys keeps a rowid
+ * because its result BLOB may be hundreds of KiB, which WITHOUT ROWID tables
+ * handle badly.
+ *
+ * The file is in WAL mode: readers keep a snapshot while a writer commits,
+ * and a commit is one append to the WAL.  A write transaction is BEGIN
+ * IMMEDIATE, which takes the database's single write lock up front, so
+ * batches of any organization never interleave, across processes too, and
+ * a lock that cannot be had within the busy timeout is INV_EBUSY instead of
+ * a deadlock discovered halfway.
+ *
+ * One connection per instance.  Threads sharing an instance are serialized
+ * by a mutex held from begin() to commit()/rollback(), because a SQLite
+ * connection has one transaction at a time.
+ *
+ * Opening never writes to a file it refuses: the file is classified with
+ * reads only (empty, ours at a known version, ours but newer, foreign,
+ * garbage), and only an empty file or one of ours is given the schema,
+ * migrated, or switched to WAL.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include <zinv/sqlite.h>
+
+#define SQ_APPLICATION_ID 0x7A696E76 /* "zinv" */
+
+/* Migration steps: steps[i] takes a database from user_version i to i + 1.
+ * Version 1 is the first schema, applied to an empty file.  Append a step
+ * for each new version; never edit a released one. */
+static const char *const migration_steps[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE organizations ("
+	"  org BLOB NOT NULL PRIMARY KEY,"
+	"  last_sequence INTEGER NOT NULL,"
+	"  negative_policy INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE locations ("
+	"  org BLOB NOT NULL,"
+	"  uuid BLOB NOT NULL,"
+	"  type INTEGER NOT NULL,"
+	"  is_default INTEGER NOT NULL,"
+	"  PRIMARY KEY (org, uuid)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE tracking ("
+	"  org BLOB NOT NULL,"
+	"  product BLOB NOT NULL,"
+	"  tracked INTEGER NOT NULL,"
+	"  PRIMARY KEY (org, product)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE variants ("
+	"  org BLOB NOT NULL,"
+	"  location BLOB NOT NULL,"
+	"  variant BLOB NOT NULL,"
+	"  product BLOB NOT NULL,"
+	"  balance INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  PRIMARY KEY (org, location, variant)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX variants_by_product ON variants (org, product, location);"
+	"CREATE TABLE low_stock ("
+	"  org BLOB NOT NULL,"
+	"  location BLOB NOT NULL,"
+	"  product BLOB NOT NULL,"
+	"  variant BLOB NOT NULL,"
+	"  level INTEGER,"
+	"  alert INTEGER NOT NULL,"
+	"  PRIMARY KEY (org, location, product, variant)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE journal_entries ("
+	"  org BLOB NOT NULL,"
+	"  sequence INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  external_uuid BLOB,"
+	"  user_uuid BLOB,"
+	"  client_uuid BLOB,"
+	"  idempotency_key TEXT,"
+	"  record_count INTEGER NOT NULL,"
+	"  PRIMARY KEY (org, sequence)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE journal_records ("
+	"  org BLOB NOT NULL,"
+	"  sequence INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  kind INTEGER NOT NULL,"
+	"  low INTEGER NOT NULL,"
+	"  product BLOB,"
+	"  variant BLOB,"
+	"  from_location BLOB,"
+	"  to_location BLOB,"
+	"  location BLOB,"
+	"  quantity INTEGER NOT NULL,"
+	"  before_balance INTEGER NOT NULL,"
+	"  after_balance INTEGER NOT NULL,"
+	"  PRIMARY KEY (org, sequence, idx)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE idempotency_keys ("
+	"  org BLOB NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  fingerprint BLOB NOT NULL,"
+	"  sequence INTEGER NOT NULL,"
+	"  result BLOB NOT NULL,"
+	"  UNIQUE (org, key)"
+	");",
+};
+
+#define SQ_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
+
+/* Every statement the operations run, prepared once at open. */
+enum sq_stmt_id {
+	ST_BEGIN_READ,
+	ST_BEGIN_WRITE,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_ORG_GET,
+	ST_ORG_PUT,
+	ST_LOCATION_SCAN,
+	ST_LOCATION_PUT,
+	ST_TRACKING_GET,
+	ST_TRACKING_PUT,
+	ST_TRACKING_SCAN,
+	ST_VARIANT_GET,
+	ST_VARIANT_UPDATE,
+	ST_VARIANT_PUT,
+	ST_VARIANT_SCAN_ALL,
+	ST_VARIANT_SCAN_LOCATION,
+	ST_VARIANT_SCAN_PRODUCT,
+	ST_VARIANT_SCAN_BOTH,
+	ST_LOW_STOCK_GET,
+	ST_LOW_STOCK_PUT,
+	ST_LOW_STOCK_DELETE,
+	ST_LOW_STOCK_SCAN_LOCATION,
+	ST_LOW_STOCK_SCAN_PRODUCT,
+	ST_ENTRY_INSERT,
+	ST_RECORD_INSERT,
+	ST_ENTRY_READ,
+	ST_RECORD_READ,
+	ST_ENTRY_TRIM,
+	ST_RECORD_TRIM,
+	ST_IDEMPOTENCY_GET,
+	ST_IDEMPOTENCY_PUT,
+	ST_COUNT
+};
+
+#define VARIANT_COLUMNS "location, variant, product, balance, updated"
+#define LOW_STOCK_COLUMNS "location, product, variant, level, alert"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN_READ] = "BEGIN",
+	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_ORG_GET] =
+		"SELECT last_sequence, negative_policy FROM organizations WHERE org = ?1",
+	[ST_ORG_PUT] =
+		"INSERT INTO organizations (org, last_sequence, negative_policy) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (org) DO UPDATE SET last_sequence = excluded.last_sequence,"
+		" negative_policy = excluded.negative_policy",
+	[ST_LOCATION_SCAN] =
+		"SELECT uuid, type, is_default FROM locations WHERE org = ?1",
+	[ST_LOCATION_PUT] =
+		"INSERT INTO locations (org, uuid, type, is_default) VALUES (?1, ?2, ?3, ?4)"
+		" ON CONFLICT (org, uuid) DO UPDATE SET type = excluded.type,"
+		" is_default = excluded.is_default",
+	[ST_TRACKING_GET] =
+		"SELECT tracked FROM tracking WHERE org = ?1 AND product = ?2",
+	[ST_TRACKING_PUT] =
+		"INSERT INTO tracking (org, product, tracked) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (org, product) DO UPDATE SET tracked = excluded.tracked",
+	[ST_TRACKING_SCAN] =
+		"SELECT product, tracked FROM tracking WHERE org = ?1",
+	[ST_VARIANT_GET] =
+		"SELECT " VARIANT_COLUMNS " FROM variants"
+		" WHERE org = ?1 AND location = ?2 AND variant = ?3",
+	[ST_VARIANT_UPDATE] =
+		"UPDATE variants SET product = ?4, balance = ?5, updated = ?6"
+		" WHERE org = ?1 AND location = ?2 AND variant = ?3",
+	[ST_VARIANT_PUT] =
+		"INSERT INTO variants (org, " VARIANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+		" ON CONFLICT (org, location, variant) DO UPDATE SET product = excluded.product,"
+		" balance = excluded.balance, updated = excluded.updated",
+	[ST_VARIANT_SCAN_ALL] =
+		"SELECT " VARIANT_COLUMNS " FROM variants WHERE org = ?1",
+	[ST_VARIANT_SCAN_LOCATION] =
+		"SELECT " VARIANT_COLUMNS " FROM variants WHERE org = ?1 AND location = ?2",
+	[ST_VARIANT_SCAN_PRODUCT] =
+		"SELECT " VARIANT_COLUMNS " FROM variants WHERE org = ?1 AND product = ?3",
+	[ST_VARIANT_SCAN_BOTH] =
+		"SELECT " VARIANT_COLUMNS " FROM variants"
+		" WHERE org = ?1 AND location = ?2 AND product = ?3",
+	[ST_LOW_STOCK_GET] =
+		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock"
+		" WHERE org = ?1 AND location = ?2 AND product = ?3 AND variant = ?4",
+	[ST_LOW_STOCK_PUT] =
+		"INSERT INTO low_stock (org, " LOW_STOCK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+		" ON CONFLICT (org, location, product, variant) DO UPDATE SET"
+		" level = excluded.level, alert = excluded.alert",
+	[ST_LOW_STOCK_DELETE] =
+		"DELETE FROM low_stock"
+		" WHERE org = ?1 AND location = ?2 AND product = ?3 AND variant = ?4",
+	[ST_LOW_STOCK_SCAN_LOCATION] =
+		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock WHERE org = ?1 AND location = ?2",
+	[ST_LOW_STOCK_SCAN_PRODUCT] =
+		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock"
+		" WHERE org = ?1 AND location = ?2 AND product = ?3",
+	[ST_ENTRY_INSERT] =
+		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
+		" client_uuid, idempotency_key, record_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_RECORD_INSERT] =
+		"INSERT INTO journal_records (org, sequence, idx, kind, low, product, variant,"
+		" from_location, to_location, location, quantity, before_balance, after_balance)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	[ST_ENTRY_READ] =
+		"SELECT sequence, time, external_uuid, user_uuid, client_uuid, idempotency_key,"
+		" record_count FROM journal_entries WHERE org = ?1 AND sequence > ?2"
+		" ORDER BY sequence LIMIT ?3",
+	[ST_RECORD_READ] =
+		"SELECT kind, low, product, variant, from_location, to_location, location,"
+		" quantity, before_balance, after_balance FROM journal_records"
+		" WHERE org = ?1 AND sequence = ?2 ORDER BY idx",
+	[ST_ENTRY_TRIM] =
+		"DELETE FROM journal_entries WHERE org = ?1 AND sequence <= ?2",
+	[ST_RECORD_TRIM] =
+		"DELETE FROM journal_records WHERE org = ?1 AND sequence <= ?2",
+	[ST_IDEMPOTENCY_GET] =
+		"SELECT fingerprint, sequence, result FROM idempotency_keys"
+		" WHERE org = ?1 AND key = ?2",
+	[ST_IDEMPOTENCY_PUT] =
+		"INSERT INTO idempotency_keys (org, key, fingerprint, sequence, result)"
+		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (org, key) DO UPDATE SET"
+		" fingerprint = excluded.fingerprint, sequence = excluded.sequence,"
+		" result = excluded.result",
+};
+
+/*
+ * The instance is also the transaction handle: its connection has exactly
+ * one transaction at a time, and the mutex makes it one thread's.
+ */
+typedef struct sq_instance {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	int read_only;
+	int in_txn;
+	int txn_write;
+	sqlite3_stmt *stmt[ST_COUNT];
+} sq_instance;
+
+/* ------------------------------------------------------------ errors */
+
+static int code_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return INV_EBUSY;
+	case SQLITE_NOMEM:
+		return INV_ENOMEM;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return INV_EREADONLY;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return INV_EFORMAT;
+	default:
+		return INV_EBACKEND;
+	}
+}
+
+/* Words for the failures an operator must act on; SQLite's own are vaguer. */
+static const char *describe(int rc)
+{
+	switch (rc) {
+	case SQLITE_FULL:
+		return "the disk is full";
+	case SQLITE_IOERR_WRITE:
+		return "cannot write the file (disk full, file size limit or I/O error)";
+	case SQLITE_IOERR_FSYNC:
+	case SQLITE_IOERR_DIR_FSYNC:
+		return "cannot flush the file to disk";
+	case SQLITE_IOERR_READ:
+	case SQLITE_IOERR_SHORT_READ:
+		return "cannot read the file";
+	case SQLITE_IOERR_TRUNCATE:
+		return "cannot truncate the file";
+	default:
+		return NULL;
+	}
+}
+
+/* SQLite reports the errno of the moment it notices, which can be stale;
+ * only reasons that fit a failed open or write are worth repeating. */
+static int plausible_errno(int err)
+{
+	switch (err) {
+	case ENOSPC:
+	case EFBIG:
+	case EDQUOT:
+	case EIO:
+	case EACCES:
+	case EROFS:
+	case EPERM:
+	case ENOENT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Record a SQLite failure as the caller's error detail.  Disk and I/O errors
+ * carry the system's reason (ENOSPC, EFBIG, EIO) when SQLite has it, which
+ * is what an operator needs to act on.
+ */
+static int sq_fail(sqlite3 *db, int rc, const char *what)
+{
+	char msg[480];
+	char sys[128] = "";
+	const char *detail = describe(rc);
+	int code = code_of(rc);
+	int err = db ? sqlite3_system_errno(db) : 0;
+
+	if (!detail)
+		detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	if (((rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR ||
+	     (rc & 0xff) == SQLITE_CANTOPEN) && plausible_errno(err)) {
+		char buf[96];
+
+		if (strerror_r(err, buf, sizeof(buf)) != 0)
+			snprintf(buf, sizeof(buf), "errno %d", err);
+		snprintf(sys, sizeof(sys), ": %s", buf);
+	}
+	snprintf(msg, sizeof(msg), "sqlite: %s: %s%s%s", what, detail, sys,
+	         code == INV_EBUSY ? "; retry" : "");
+	return inv_backend_error(code, msg);
+}
+
+static int sq_error(int code, const char *message)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "sqlite: %s", message);
+	return inv_backend_error(code, msg);
+}
+
+/* ------------------------------------------------------------ statements */
+
+/*
+ * The prepared statement `id`, or a fresh copy when the prepared one is in
+ * the middle of a scan whose callback re-entered the same operation.
+ */
+static int stmt_acquire(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt **out)
+{
+	int rc;
+
+	if (!sqlite3_stmt_busy(in->stmt[id])) {
+		*out = in->stmt[id];
+		return 0;
+	}
+	rc = sqlite3_prepare_v2(in->db, stmt_sql[id], -1, out, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(in->db, rc, "prepare");
+	return 0;
+}
+
+static void stmt_release(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt *st)
+{
+	if (st == in->stmt[id])
+		sqlite3_reset(st);
+	else
+		sqlite3_finalize(st);
+}
+
+/* Step a statement that returns no rows, then reset it. */
+static int stmt_run(sq_instance *in, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc != SQLITE_DONE) {
+		int err = sq_fail(in->db, rc, what);
+
+		sqlite3_reset(st);
+		return err;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+static int bind_uuid(sqlite3_stmt *st, int i, const inv_uuid *u)
+{
+	return sqlite3_bind_blob(st, i, u->bytes, (int)sizeof(u->bytes), SQLITE_STATIC);
+}
+
+static int is_nil(const inv_uuid *u)
+{
+	static const inv_uuid nil;
+
+	return memcmp(u->bytes, nil.bytes, sizeof(nil.bytes)) == 0;
+}
+
+/* A UUID that may be absent: NULL in the database. */
+static int bind_uuid_opt(sqlite3_stmt *st, int i, const inv_uuid *u)
+{
+	if (!u || is_nil(u))
+		return sqlite3_bind_null(st, i);
+	return bind_uuid(st, i, u);
+}
+
+/* Read a UUID column; NULL reads as the nil UUID.  Anything but 16 bytes
+ * means the file was altered behind our back. */
+static int column_uuid(sqlite3_stmt *st, int col, inv_uuid *out)
+{
+	const void *p = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col);
+
+	if (!p && n == 0) {
+		memset(out->bytes, 0, sizeof(out->bytes));
+		return 0;
+	}
+	if (n != (int)sizeof(out->bytes))
+		return sq_error(INV_EFORMAT, "corrupt row: a UUID column is not 16 bytes");
+	memcpy(out->bytes, p, sizeof(out->bytes));
+	return 0;
+}
+
+/* ------------------------------------------------------------ transactions */
+
+/*
+ * SQLite rolls a transaction back by itself after some errors (SQLITE_FULL,
+ * SQLITE_IOERR, SQLITE_NOMEM).  Without this check the next statements of
+ * the batch would run in autocommit mode and store a partial batch.
+ */
+static int txn_check(sq_instance *in)
+{
+	if (!in->in_txn)
+		return sq_error(INV_EINVAL, "no transaction is open");
+	if (sqlite3_get_autocommit(in->db))
+		return sq_error(INV_EBACKEND,
+		                "the transaction was rolled back after an earlier error");
+	return 0;
+}
+
+static int txn_check_write(sq_instance *in)
+{
+	int err = txn_check(in);
+
+	if (err)
+		return err;
+	if (!in->txn_write)
+		return sq_error(INV_EINVAL, "write in a read transaction");
+	return 0;
+}
+
+static int sq_begin(void *instance, const inv_uuid *org, int write, void **txn)
+{
+	sq_instance *in = instance;
+	sqlite3_stmt *st;
+	int rc;
+
+	(void)org; /* the write lock is database-wide, stronger than per org */
+	if (!in || !txn)
+		return sq_error(INV_EINVAL, "begin: NULL argument");
+	if (write && in->read_only)
+		return sq_error(INV_EREADONLY, "the database was opened read-only");
+	rc = pthread_mutex_lock(&in->lock);
+	if (rc == EDEADLK)
+		return sq_error(INV_EBUSY, "this thread already has a transaction open");
+	if (rc != 0)
+		return sq_error(INV_EBACKEND, "cannot lock the connection");
+	st = in->stmt[write ? ST_BEGIN_WRITE : ST_BEGIN_READ];
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		int err = sq_fail(in->db, rc, write ? "begin write" : "begin read");
+
+		sqlite3_reset(st);
+		pthread_mutex_unlock(&in->lock);
+		return err;
+	}
+	sqlite3_reset(st);
+	in->in_txn = 1;
+	in->txn_write = write ? 1 : 0;
+	*txn = in;
+	return 0;
+}
+
+/* End the SQLite transaction, whatever state an error left it in. */
+static void txn_abort(sq_instance *in)
+{
+	if (!sqlite3_get_autocommit(in->db)) {
+		sqlite3_step(in->stmt[ST_ROLLBACK]);
+		sqlite3_reset(in->stmt[ST_ROLLBACK]);
+	}
+}
+
+static void txn_end(sq_instance *in)
+{
+	in->in_txn = 0;
+	in->txn_write = 0;
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* Commit ends the transaction whether it succeeds or not: on failure every
+ * write of the transaction is discarded, as rollback() would. */
+static int sq_commit(void *txn)
+{
+	sq_instance *in = txn;
+	int err;
+
+	if (!in || !in->in_txn)
+		return sq_error(INV_EINVAL, "commit: no transaction is open");
+	err = txn_check(in);
+	if (!err)
+		err = stmt_run(in, in->stmt[ST_COMMIT], "commit");
+	if (err) {
+		char msg[600];
+
+		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
+		         inv_error_last()->message);
+		txn_abort(in);
+		inv_backend_error(err, msg);
+	}
+	txn_end(in);
+	return err;
+}
+
+static void sq_rollback(void *txn)
+{
+	sq_instance *in = txn;
+
+	if (!in || !in->in_txn)
+		return;
+	txn_abort(in);
+	txn_end(in);
+}
+
+/* ------------------------------------------------------------ organizations */
+
+static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_ORG_GET];
+	int rc, err = txn_check(in);
+
+	if (err)
+		return err;
+	bind_uuid(st, 1, org);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->org = *org;
+		out->last_sequence = sqlite3_column_int64(st, 0);
+		out->negative_policy = sqlite3_column_int(st, 1);
+		out->reserved = 0;
+	} else if (rc == SQLITE_DONE) {
+		err = INV_ENOTFOUND;
+	} else {
+		err = sq_fail(in->db, rc, "read organization");
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+static int sq_org_put(void *txn, const inv_org_record *rec)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_ORG_PUT];
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	bind_uuid(st, 1, &rec->org);
+	sqlite3_bind_int64(st, 2, rec->last_sequence);
+	sqlite3_bind_int(st, 3, rec->negative_policy);
+	return stmt_run(in, st, "write organization");
+}
+
+/* ------------------------------------------------------------ locations */
+
+static int sq_location_scan(void *txn, const inv_uuid *org,
+                            inv_location_record_fn fn, void *payload)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st;
+	int rc, err = txn_check(in);
+
+	if (err || (err = stmt_acquire(in, ST_LOCATION_SCAN, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		inv_location_record rec;
+
+		if ((err = column_uuid(st, 0, &rec.uuid)))
+			break;
+		rec.type = sqlite3_column_int(st, 1);
+		rec.is_default = sqlite3_column_int(st, 2);
+		if ((err = fn(&rec, payload)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sq_fail(in->db, rc, "scan locations");
+	stmt_release(in, ST_LOCATION_SCAN, st);
+	return err;
+}
+
+static int sq_location_put(void *txn, const inv_uuid *org, const inv_location_record *rec)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_LOCATION_PUT];
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, &rec->uuid);
+	sqlite3_bind_int(st, 3, rec->type);
+	sqlite3_bind_int(st, 4, rec->is_default);
+	return stmt_run(in, st, "write location");
+}
+
+/* ------------------------------------------------------------ tracking */
+
+static int sq_tracking_get(void *txn, const inv_uuid *org, const inv_uuid *product,
+                           int32_t *tracked)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_TRACKING_GET];
+	int rc, err = txn_check(in);
+
+	if (err)
+		return err;
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, product);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*tracked = sqlite3_column_int(st, 0);
+	else if (rc == SQLITE_DONE)
+		err = INV_ENOTFOUND;
+	else
+		err = sq_fail(in->db, rc, "read tracking");
+	sqlite3_reset(st);
+	return err;
+}
+
+static int sq_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *product,
+                           int32_t tracked)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_TRACKING_PUT];
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, product);
+	sqlite3_bind_int(st, 3, tracked);
+	return stmt_run(in, st, "write tracking");
+}
+
+static int sq_tracking_scan(void *txn, const inv_uuid *org,
+                            inv_tracking_record_fn fn, void *payload)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st;
+	int rc, err = txn_check(in);
+
+	if (err || (err = stmt_acquire(in, ST_TRACKING_SCAN, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		inv_uuid product;
+
+		if ((err = column_uuid(st, 0, &product)))
+			break;
+		if ((err = fn(&product, sqlite3_column_int(st, 1), payload)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sq_fail(in->db, rc, "scan tracking");
+	stmt_release(in, ST_TRACKING_SCAN, st);
+	return err;
+}
+
+/* ------------------------------------------------------------ variants */
+
+/* Columns in VARIANT_COLUMNS order. */
+static int variant_row(sqlite3_stmt *st, inv_variant_record *out)
+{
+	int err;
+
+	if ((err = column_uuid(st, 0, &out->location)) ||
+	    (err = column_uuid(st, 1, &out->variant)) ||
+	    (err = column_uuid(st, 2, &out->product)))
+		return err;
+	out->balance = sqlite3_column_int64(st, 3);
+	out->updated = sqlite3_column_int64(st, 4);
+	return 0;
+}
+
+/* One lookup with the prepared statement; 1 found, 0 not found, < 0 error. */
+static int variant_lookup(sq_instance *in, const inv_uuid *org, const inv_uuid *location,
+                          const inv_uuid *variant, inv_variant_record *out)
+{
+	sqlite3_stmt *st = in->stmt[ST_VARIANT_GET];
+	int rc, ret;
+
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, location);
+	bind_uuid(st, 3, variant);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		ret = variant_row(st, out);
+		if (ret == 0)
+			ret = 1;
+	} else if (rc == SQLITE_DONE) {
+		ret = 0;
+	} else {
+		ret = sq_fail(in->db, rc, "read variant");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+static void bind_variant(sqlite3_stmt *st, const inv_uuid *org, const inv_variant_record *rec)
+{
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, &rec->location);
+	bind_uuid(st, 3, &rec->variant);
+	bind_uuid(st, 4, &rec->product);
+	sqlite3_bind_int64(st, 5, rec->balance);
+	sqlite3_bind_int64(st, 6, rec->updated);
+}
+
+/*
+ * A batch mostly rewrites balances that exist, so UPDATE first: it is one
+ * B-tree descent, where an upsert searches once to insert and again to
+ * update.  A new record costs the UPDATE's empty descent and the INSERT.
+ */
+static int variant_store(sq_instance *in, const inv_uuid *org, const inv_variant_record *rec)
+{
+	sqlite3_stmt *st = in->stmt[ST_VARIANT_UPDATE];
+	int err;
+
+	bind_variant(st, org, rec);
+	if ((err = stmt_run(in, st, "write variant")))
+		return err;
+	if (sqlite3_changes(in->db) > 0)
+		return 0;
+	st = in->stmt[ST_VARIANT_PUT];
+	bind_variant(st, org, rec);
+	return stmt_run(in, st, "write variant");
+}
+
+static int sq_variant_get(void *txn, const inv_uuid *org, const inv_uuid *location,
+                          const inv_uuid *variant, inv_variant_record *out)
+{
+	sq_instance *in = txn;
+	int ret = txn_check(in);
+
+	if (ret)
+		return ret;
+	ret = variant_lookup(in, org, location, variant, out);
+	return ret == 1 ? 0 : ret == 0 ? INV_ENOTFOUND : ret;
+}
+
+static int sq_variant_put(void *txn, const inv_uuid *org, const inv_variant_record *rec)
+{
+	sq_instance *in = txn;
+	int err = txn_check_write(in);
+
+	return err ? err : variant_store(in, org, rec);
+}
+
+static int sq_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
+                           const inv_uuid *product, inv_variant_record_fn fn, void *payload)
+{
+	sq_instance *in = txn;
+	enum sq_stmt_id id = location ? (product ? ST_VARIANT_SCAN_BOTH : ST_VARIANT_SCAN_LOCATION)
+	                              : (product ? ST_VARIANT_SCAN_PRODUCT : ST_VARIANT_SCAN_ALL);
+	sqlite3_stmt *st;
+	int rc, err = txn_check(in);
+
+	if (err || (err = stmt_acquire(in, id, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	if (location)
+		bind_uuid(st, 2, location);
+	if (product)
+		bind_uuid(st, 3, product);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		inv_variant_record rec;
+
+		if ((err = variant_row(st, &rec)) || (err = fn(&rec, payload)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sq_fail(in->db, rc, "scan variants");
+	stmt_release(in, id, st);
+	return err;
+}
+
+/* The batch forms loop one prepared statement: inside one transaction a
+ * step costs a B-tree descent and nothing else, so a batch of 1,000 needs no
+ * statement preparation and no extra round trip. */
+static int sq_variant_get_many(void *txn, const inv_uuid *org, size_t count,
+                               const inv_variant_key *keys, inv_variant_record *out,
+                               int32_t *found)
+{
+	sq_instance *in = txn;
+	int ret = txn_check(in);
+	size_t i;
+
+	if (ret)
+		return ret;
+	for (i = 0; i < count; i++) {
+		ret = variant_lookup(in, org, &keys[i].location, &keys[i].variant, &out[i]);
+		if (ret < 0)
+			return ret;
+		found[i] = ret;
+	}
+	return 0;
+}
+
+static int sq_variant_put_many(void *txn, const inv_uuid *org, size_t count,
+                               const inv_variant_record *recs)
+{
+	sq_instance *in = txn;
+	int err = txn_check_write(in);
+	size_t i;
+
+	for (i = 0; !err && i < count; i++)
+		err = variant_store(in, org, &recs[i]);
+	return err;
+}
+
+/* ------------------------------------------------------------ low stock */
+
+/* Columns in LOW_STOCK_COLUMNS order. */
+static int low_stock_row(sqlite3_stmt *st, inv_low_stock_record *out)
+{
+	int err;
+
+	if ((err = column_uuid(st, 0, &out->location)) ||
+	    (err = column_uuid(st, 1, &out->product)) ||
+	    (err = column_uuid(st, 2, &out->variant)))
+		return err;
+	out->has_level = sqlite3_column_type(st, 3) != SQLITE_NULL;
+	out->level = out->has_level ? sqlite3_column_int64(st, 3) : 0;
+	out->alert = sqlite3_column_int(st, 4);
+	return 0;
+}
+
+static void bind_low_stock_key(sqlite3_stmt *st, const inv_uuid *org,
+                               const inv_uuid *location, const inv_uuid *product,
+                               const inv_uuid *variant)
+{
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, location);
+	bind_uuid(st, 3, product);
+	bind_uuid(st, 4, variant);
+}
+
+static int sq_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *location,
+                            const inv_uuid *product, const inv_uuid *variant,
+                            inv_low_stock_record *out)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_GET];
+	int rc, err = txn_check(in);
+
+	if (err)
+		return err;
+	bind_low_stock_key(st, org, location, product, variant);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		err = low_stock_row(st, out);
+	else if (rc == SQLITE_DONE)
+		err = INV_ENOTFOUND;
+	else
+		err = sq_fail(in->db, rc, "read low-stock entry");
+	sqlite3_reset(st);
+	return err;
+}
+
+static int sq_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_record *rec)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_PUT];
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	bind_low_stock_key(st, org, &rec->location, &rec->product, &rec->variant);
+	if (rec->has_level)
+		sqlite3_bind_int64(st, 5, rec->level);
+	else
+		sqlite3_bind_null(st, 5);
+	sqlite3_bind_int(st, 6, rec->alert);
+	return stmt_run(in, st, "write low-stock entry");
+}
+
+static int sq_low_stock_delete(void *txn, const inv_uuid *org, const inv_uuid *location,
+                               const inv_uuid *product, const inv_uuid *variant)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_DELETE];
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	bind_low_stock_key(st, org, location, product, variant);
+	return stmt_run(in, st, "delete low-stock entry");
+}
+
+static int sq_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
+                             const inv_uuid *product, inv_low_stock_record_fn fn,
+                             void *payload)
+{
+	sq_instance *in = txn;
+	enum sq_stmt_id id = product ? ST_LOW_STOCK_SCAN_PRODUCT : ST_LOW_STOCK_SCAN_LOCATION;
+	sqlite3_stmt *st;
+	int rc, err = txn_check(in);
+
+	if (err || (err = stmt_acquire(in, id, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, location);
+	if (product)
+		bind_uuid(st, 3, product);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		inv_low_stock_record rec;
+
+		if ((err = low_stock_row(st, &rec)) || (err = fn(&rec, payload)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sq_fail(in->db, rc, "scan low-stock entries");
+	stmt_release(in, id, st);
+	return err;
+}
+
+/* ------------------------------------------------------------ journal */
+
+static int record_store(sq_instance *in, const inv_uuid *org, int64_t sequence,
+                        size_t idx, const inv_journal_record *r)
+{
+	sqlite3_stmt *st = in->stmt[ST_RECORD_INSERT];
+
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, sequence);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)idx);
+	sqlite3_bind_int(st, 4, r->kind);
+	sqlite3_bind_int(st, 5, r->low);
+	bind_uuid_opt(st, 6, &r->product);
+	bind_uuid_opt(st, 7, &r->variant);
+	bind_uuid_opt(st, 8, &r->from);
+	bind_uuid_opt(st, 9, &r->to);
+	bind_uuid_opt(st, 10, &r->location);
+	sqlite3_bind_int64(st, 11, r->quantity);
+	sqlite3_bind_int64(st, 12, r->before);
+	sqlite3_bind_int64(st, 13, r->after);
+	return stmt_run(in, st, "append journal record");
+}
+
+static int sq_journal_append(void *txn, const inv_uuid *org,
+                             const inv_journal_entry_record *rec)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_ENTRY_INSERT];
+	int err = txn_check_write(in);
+	size_t i;
+
+	if (err)
+		return err;
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, rec->sequence);
+	sqlite3_bind_int64(st, 3, rec->time);
+	bind_uuid_opt(st, 4, rec->has_external_uuid ? &rec->external_uuid : NULL);
+	bind_uuid_opt(st, 5, rec->has_user_uuid ? &rec->user_uuid : NULL);
+	bind_uuid_opt(st, 6, rec->has_client_uuid ? &rec->client_uuid : NULL);
+	if (rec->idempotency_key)
+		sqlite3_bind_text(st, 7, rec->idempotency_key, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)rec->record_count);
+	if ((err = stmt_run(in, st, "append journal entry")))
+		return err;
+	for (i = 0; !err && i < rec->record_count; i++)
+		err = record_store(in, org, rec->sequence, i, &rec->records[i]);
+	return err;
+}
+
+/* A UUID column that is NULL when absent: sets *has accordingly. */
+static int column_uuid_opt(sqlite3_stmt *st, int col, inv_uuid *out, int32_t *has)
+{
+	*has = sqlite3_column_type(st, col) != SQLITE_NULL;
+	return column_uuid(st, col, out);
+}
+
+/* Read the records of one entry into a buffer grown as needed. */
+static int journal_records_read(sq_instance *in, const inv_uuid *org, int64_t sequence,
+                                inv_journal_record **buf, size_t *cap, size_t *count)
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+	int rc, err;
+
+	if ((err = stmt_acquire(in, ST_RECORD_READ, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, sequence);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		inv_journal_record *r;
+
+		if (n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			inv_journal_record *nbuf = realloc(*buf, ncap * sizeof(*nbuf));
+
+			if (!nbuf) {
+				err = sq_error(INV_ENOMEM, "out of memory reading the journal");
+				break;
+			}
+			*buf = nbuf;
+			*cap = ncap;
+		}
+		r = &(*buf)[n];
+		r->kind = sqlite3_column_int(st, 0);
+		r->low = sqlite3_column_int(st, 1);
+		if ((err = column_uuid(st, 2, &r->product)) ||
+		    (err = column_uuid(st, 3, &r->variant)) ||
+		    (err = column_uuid(st, 4, &r->from)) ||
+		    (err = column_uuid(st, 5, &r->to)) ||
+		    (err = column_uuid(st, 6, &r->location)))
+			break;
+		r->quantity = sqlite3_column_int64(st, 7);
+		r->before = sqlite3_column_int64(st, 8);
+		r->after = sqlite3_column_int64(st, 9);
+		n++;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sq_fail(in->db, rc, "read journal records");
+	stmt_release(in, ST_RECORD_READ, st);
+	*count = n;
+	return err;
+}
+
+static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t limit,
+                           inv_journal_entry_record_fn fn, void *payload)
+{
+	sq_instance *in = txn;
+	inv_journal_record *records = NULL;
+	size_t cap = 0;
+	sqlite3_stmt *st;
+	int rc, err = txn_check(in);
+
+	if (err || (err = stmt_acquire(in, ST_ENTRY_READ, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int64(st, 3, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		inv_journal_entry_record e;
+		size_t stored_count;
+
+		memset(&e, 0, sizeof(e));
+		e.sequence = sqlite3_column_int64(st, 0);
+		e.time = sqlite3_column_int64(st, 1);
+		if ((err = column_uuid_opt(st, 2, &e.external_uuid, &e.has_external_uuid)) ||
+		    (err = column_uuid_opt(st, 3, &e.user_uuid, &e.has_user_uuid)) ||
+		    (err = column_uuid_opt(st, 4, &e.client_uuid, &e.has_client_uuid)))
+			break;
+		e.idempotency_key = (const char *)sqlite3_column_text(st, 5);
+		stored_count = (size_t)sqlite3_column_int64(st, 6);
+		if ((err = journal_records_read(in, org, e.sequence, &records, &cap,
+		                                &e.record_count)))
+			break;
+		if (e.record_count != stored_count) {
+			err = sq_error(INV_EFORMAT, "corrupt journal: an entry is missing records");
+			break;
+		}
+		e.records = records;
+		if ((err = fn(&e, payload)))
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sq_fail(in->db, rc, "read journal");
+	stmt_release(in, ST_ENTRY_READ, st);
+	free(records);
+	return err;
+}
+
+static int sq_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st;
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	st = in->stmt[ST_RECORD_TRIM];
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, up_to);
+	if ((err = stmt_run(in, st, "trim journal records")))
+		return err;
+	st = in->stmt[ST_ENTRY_TRIM];
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, up_to);
+	return stmt_run(in, st, "trim journal");
+}
+
+/* ------------------------------------------------------------ idempotency */
+
+static int sq_idempotency_get(void *txn, const inv_uuid *org, const char *key,
+                              inv_idempotency_record_fn fn, void *payload)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st;
+	int rc, err = txn_check(in);
+
+	if (err || (err = stmt_acquire(in, ST_IDEMPOTENCY_GET, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		inv_idempotency_record rec;
+		const void *fp = sqlite3_column_blob(st, 0);
+
+		if (sqlite3_column_bytes(st, 0) != (int)sizeof(rec.fingerprint)) {
+			err = sq_error(INV_EFORMAT, "corrupt idempotency key: bad fingerprint");
+		} else {
+			rec.key = key;
+			memcpy(rec.fingerprint, fp, sizeof(rec.fingerprint));
+			rec.sequence = sqlite3_column_int64(st, 1);
+			rec.result = sqlite3_column_blob(st, 2);
+			rec.result_len = (size_t)sqlite3_column_bytes(st, 2);
+			err = fn(&rec, payload);
+		}
+	} else if (rc == SQLITE_DONE) {
+		err = INV_ENOTFOUND;
+	} else {
+		err = sq_fail(in->db, rc, "read idempotency key");
+	}
+	stmt_release(in, ST_IDEMPOTENCY_GET, st);
+	return err;
+}
+
+static int sq_idempotency_put(void *txn, const inv_uuid *org,
+                              const inv_idempotency_record *rec)
+{
+	sq_instance *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_IDEMPOTENCY_PUT];
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	if (rec->result_len > INT32_MAX)
+		return sq_error(INV_ETOOBIG, "idempotency result too large");
+	bind_uuid(st, 1, org);
+	sqlite3_bind_text(st, 2, rec->key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, rec->fingerprint, (int)sizeof(rec->fingerprint), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, rec->sequence);
+	/* a zero-length result is still a value, never NULL */
+	sqlite3_bind_blob(st, 5, rec->result_len ? rec->result : "", (int)rec->result_len,
+	                  SQLITE_STATIC);
+	return stmt_run(in, st, "write idempotency key");
+}
+
+/* ------------------------------------------------------------ instance */
+
+static void disconnect(sq_instance *in)
+{
+	int i;
+
+	for (i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(in->stmt[i]);
+		in->stmt[i] = NULL;
+	}
+	sqlite3_close(in->db);
+	in->db = NULL;
+}
+
+static void sq_close(void *instance)
+{
+	sq_instance *in = instance;
+
+	if (!in)
+		return;
+	disconnect(in);
+	pthread_mutex_destroy(&in->lock);
+	free(in);
+}
+
+static int sq_control(void *instance, int op, void *arg)
+{
+	(void)instance;
+	(void)arg;
+	(void)op;
+	return INV_ENOTFOUND;
+}
+
+static const inv_backend_ops sqlite_ops = {
+	.version = INV_BACKEND_VERSION,
+	.name = "sqlite",
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.org_get = sq_org_get,
+	.org_put = sq_org_put,
+	.location_scan = sq_location_scan,
+	.location_put = sq_location_put,
+	.tracking_get = sq_tracking_get,
+	.tracking_put = sq_tracking_put,
+	.tracking_scan = sq_tracking_scan,
+	.variant_get = sq_variant_get,
+	.variant_put = sq_variant_put,
+	.variant_scan = sq_variant_scan,
+	.low_stock_get = sq_low_stock_get,
+	.low_stock_put = sq_low_stock_put,
+	.low_stock_delete = sq_low_stock_delete,
+	.low_stock_scan = sq_low_stock_scan,
+	.journal_append = sq_journal_append,
+	.journal_read = sq_journal_read,
+	.journal_trim = sq_journal_trim,
+	.idempotency_get = sq_idempotency_get,
+	.idempotency_put = sq_idempotency_put,
+	.variant_get_many = sq_variant_get_many,
+	.variant_put_many = sq_variant_put_many,
+	.control = sq_control,
+};
+
+/* ------------------------------------------------------------ opening */
+
+/* Run one statement of the open sequence that returns at most an integer. */
+static int pragma_int(sqlite3 *db, const char *sql, int *out, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return sq_fail(db, rc, what);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (out)
+			*out = sqlite3_column_int(st, 0);
+		rc = SQLITE_DONE;
+	}
+	if (rc != SQLITE_DONE) {
+		int err = sq_fail(db, rc, what);
+
+		sqlite3_finalize(st);
+		return err;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int exec(sqlite3 *db, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : sq_fail(db, rc, what);
+}
+
+enum file_kind { FILE_EMPTY, FILE_OURS };
+
+/*
+ * Classify the database with reads only.  0 with *kind and *version set for
+ * a file we may use; INV_EFORMAT for one we must leave alone.
+ */
+static int classify(sqlite3 *db, enum file_kind *kind, int *version)
+{
+	int app_id = 0, objects = 0, err;
+
+	err = pragma_int(db, "PRAGMA application_id", &app_id, "read the file header");
+	if (!err)
+		err = pragma_int(db, "PRAGMA user_version", version, "read the file header");
+	if (!err)
+		err = pragma_int(db, "SELECT count(*) FROM sqlite_schema", &objects,
+		                 "read the schema");
+	if (err == INV_EFORMAT)
+		return sq_error(INV_EFORMAT, "not a database file, or a corrupt one");
+	if (err)
+		return err;
+	if (app_id == 0 && *version == 0 && objects == 0) {
+		*kind = FILE_EMPTY;
+		return 0;
+	}
+	if (app_id != SQ_APPLICATION_ID)
+		return sq_error(INV_EFORMAT, "not a libzinv database (foreign application_id)");
+	if (*version > SQ_SCHEMA_VERSION) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg),
+		         "schema version %d is newer than this library's %d", *version,
+		         SQ_SCHEMA_VERSION);
+		return sq_error(INV_EFORMAT, msg);
+	}
+	*kind = FILE_OURS;
+	return 0;
+}
+
+/*
+ * Bring the schema to SQ_SCHEMA_VERSION inside one write transaction,
+ * re-reading the version under the lock: another process may have created
+ * or migrated the file since classify() looked.
+ */
+static int migrate(sqlite3 *db)
+{
+	enum file_kind kind;
+	int version = 0, err;
+	char sql[96];
+
+	if ((err = exec(db, "BEGIN IMMEDIATE", "lock the database to create the schema")))
+		return err;
+	err = classify(db, &kind, &version);
+	for (; !err && version < SQ_SCHEMA_VERSION; version++)
+		err = exec(db, migration_steps[version], "create or migrate the schema");
+	if (!err) {
+		snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; PRAGMA user_version = %d",
+		         SQ_APPLICATION_ID, SQ_SCHEMA_VERSION);
+		err = exec(db, sql, "write the schema version");
+	}
+	if (!err)
+		err = exec(db, "COMMIT", "commit the schema");
+	if (err && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+static int options_check(const inv_sqlite_options *opts)
+{
+	if (opts->version < 1 || opts->version > INV_SQLITE_OPTIONS_VERSION)
+		return sq_error(INV_EVERSION, "unsupported inv_sqlite_options version");
+	if (opts->sync != INV_SQLITE_SYNC_FULL && opts->sync != INV_SQLITE_SYNC_NORMAL)
+		return sq_error(INV_EINVAL, "sync must be INV_SQLITE_SYNC_FULL or _NORMAL");
+	if (opts->busy_timeout_ms < 0)
+		return sq_error(INV_EINVAL, "busy_timeout_ms must not be negative");
+	return 0;
+}
+
+static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
+{
+	enum file_kind kind;
+	int version = 0, err, i, rc;
+	int is_memory = strcmp(sqlite3_db_filename(in->db, "main"), "") == 0;
+
+	if (!opts->read_only && sqlite3_db_readonly(in->db, "main") == 1)
+		return sq_error(INV_EREADONLY, "the database file is not writable "
+		                "(open it with read_only set to read it)");
+	if ((err = classify(in->db, &kind, &version)))
+		return err;
+	if (opts->read_only) {
+		if (kind == FILE_EMPTY)
+			return sq_error(INV_EFORMAT, "not a libzinv database (empty file)");
+		if (version != SQ_SCHEMA_VERSION)
+			return sq_error(INV_EFORMAT, "an older schema that a read-only open "
+			                "cannot migrate");
+	} else {
+		/* WAL before the schema, so that even the first commit is a WAL
+		 * append; on a file already in WAL mode this writes nothing. */
+		if (!is_memory && (err = exec(in->db, "PRAGMA journal_mode = WAL",
+		                              "switch to WAL mode")))
+			return err;
+		if (version != SQ_SCHEMA_VERSION && (err = migrate(in->db)))
+			return err;
+	}
+	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?
+	                "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+	                "set the sync mode")))
+		return err;
+	for (i = 0; i < ST_COUNT; i++) {
+		rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                        &in->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return sq_fail(in->db, rc, "prepare statements");
+	}
+	return 0;
+}
+
+int inv_sqlite_options_init(inv_sqlite_options *opts, uint32_t version)
+{
+	static const inv_sqlite_options defaults = INV_SQLITE_OPTIONS_INIT;
+
+	if (!opts)
+		return sq_error(INV_EINVAL, "options: NULL");
+	if (version != INV_SQLITE_OPTIONS_VERSION)
+		return sq_error(INV_EVERSION, "unsupported inv_sqlite_options version");
+	*opts = defaults;
+	return 0;
+}
+
+/*
+ * "file:" URI of `path` with immutable=1, for a read-only open that cannot
+ * create the WAL index (read-only media or directory).
+ */
+static char *immutable_uri(const char *path)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(path);
+	char *uri = malloc(3 * n + 32), *p;
+
+	if (!uri)
+		return NULL;
+	/* an absolute path goes after an empty authority ("file:///..."), so
+	 * that a path starting with "//" is never read as a host name */
+	p = uri + sprintf(uri, path[0] == '/' ? "file://" : "file:");
+	for (; *path; path++) {
+		unsigned char c = (unsigned char)*path;
+
+		if (c == '%' || c == '?' || c == '#' || c <= ' ' || c >= 0x7f) {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	strcpy(p, "?immutable=1");
+	return uri;
+}
+
+static int db_connect(sq_instance *in, const char *path, const inv_sqlite_options *opts)
+{
+	/* NOMUTEX: our own mutex already serializes every use of the
+	 * connection, from begin() to the end of the transaction. */
+	int flags = (in->read_only ? SQLITE_OPEN_READONLY
+	                           : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+	            SQLITE_OPEN_NOMUTEX;
+	int rc;
+
+	if (strncmp(path, "file:", 5) == 0)
+		flags |= SQLITE_OPEN_URI;
+	rc = sqlite3_open_v2(path, &in->db, flags, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(in->db, rc, "open the database");
+	sqlite3_extended_result_codes(in->db, 1);
+	sqlite3_busy_timeout(in->db, opts->busy_timeout_ms);
+	return instance_prepare(in, opts);
+}
+
+int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
+                            const char *path, const inv_sqlite_options *opts)
+{
+	static const inv_sqlite_options defaults = INV_SQLITE_OPTIONS_INIT;
+	pthread_mutexattr_t attr;
+	sq_instance *in;
+	int rc, err;
+
+	if (!ops || !instance || !path)
+		return sq_error(INV_EINVAL, "open: NULL argument");
+	if (!opts)
+		opts = &defaults;
+	if ((err = options_check(opts)))
+		return err;
+	in = calloc(1, sizeof(*in));
+	if (!in)
+		return sq_error(INV_ENOMEM, "out of memory");
+	/* Error-checking, so that a second begin() on the thread that holds the
+	 * transaction reports INV_EBUSY instead of deadlocking. */
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	rc = pthread_mutex_init(&in->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	if (rc != 0) {
+		free(in);
+		return sq_error(INV_ENOMEM, "cannot create the connection mutex");
+	}
+	in->read_only = opts->read_only ? 1 : 0;
+	err = db_connect(in, path, opts);
+	if (err == INV_EREADONLY && in->read_only && strncmp(path, "file:", 5) != 0) {
+		/* A WAL database needs its -shm index even to be read; where it
+		 * cannot be created, read the file as immutable instead. */
+		char *uri = immutable_uri(path);
+
+		disconnect(in);
+		err = uri ? db_connect(in, uri, opts) : sq_error(INV_ENOMEM, "out of memory");
+		free(uri);
+	}
+	if (err) {
+		sq_close(in);
+		return err;
+	}
+	*ops = &sqlite_ops;
+	*instance = in;
+	return 0;
+}
+
+int inv_store_open_sqlite(inv_store **out, const char *path,
+                          const inv_sqlite_options *sqlite_opts,
+                          const inv_store_options *store_opts)
+{
+	const inv_backend_ops *ops;
+	void *instance;
+	int err;
+
+	if (!out)
+		return sq_error(INV_EINVAL, "open: NULL argument");
+	if ((err = inv_sqlite_backend_open(&ops, &instance, path, sqlite_opts)))
+		return err;
+	if ((err = inv_store_open(out, ops, instance, store_opts)))
+		ops->close(instance);
+	return err;
+}

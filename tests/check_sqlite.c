@@ -1,0 +1,910 @@
+/*
+ * check_sqlite.c - libzinv-sqlite: file format rules, refusal without
+ * modification, read-only files, locking, and the backend operations
+ * specific to SQL storage (batch forms, nested scans, threads).
+ *
+ * Crash safety, concurrent processes and full disk are in
+ * check_sqlite_crash.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <sqlite3.h>
+#include <zinv.h>
+#include <zinv/sqlite.h>
+
+#include "conformance.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static char tmpdir[64];
+static char dbpath[128];
+
+static void setup_dir(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/zinv-sqlite-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	/* others may enter: the read-only tests drop root privileges */
+	chmod(tmpdir, 0755);
+	snprintf(dbpath, sizeof(dbpath), "%s/store.db", tmpdir);
+}
+
+static void remove_dir(void)
+{
+	char cmd[128];
+
+	chmod(tmpdir, 0755);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmpdir);
+}
+
+static inv_uuid uuid_n(unsigned n)
+{
+	inv_uuid u;
+
+	memset(&u, 0, sizeof(u));
+	u.bytes[0] = 0x42;
+	u.bytes[12] = (uint8_t)(n >> 24);
+	u.bytes[13] = (uint8_t)(n >> 16);
+	u.bytes[14] = (uint8_t)(n >> 8);
+	u.bytes[15] = (uint8_t)n;
+	return u;
+}
+
+/* The whole file, to prove that a refused file was not touched. */
+struct file_image {
+	char *bytes;
+	size_t len;
+	int exists;
+};
+
+static struct file_image file_read(const char *path)
+{
+	struct file_image img = { NULL, 0, 0 };
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	if (!f)
+		return img;
+	img.exists = 1;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	img.len = (size_t)n;
+	img.bytes = malloc(img.len + 1);
+	ck_assert_ptr_nonnull(img.bytes);
+	ck_assert_uint_eq(fread(img.bytes, 1, img.len, f), img.len);
+	fclose(f);
+	return img;
+}
+
+static void assert_file_unchanged(const char *path, struct file_image *before)
+{
+	struct file_image after = file_read(path);
+
+	ck_assert_int_eq(after.exists, before->exists);
+	ck_assert_uint_eq(after.len, before->len);
+	ck_assert_msg(after.len == 0 || memcmp(after.bytes, before->bytes, after.len) == 0,
+	              "%s: bytes changed", path);
+	free(after.bytes);
+	free(before->bytes);
+}
+
+static void file_write(const char *path, const void *bytes, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(bytes, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+/* Plain SQL on a file, with the system's SQLite, as another program would. */
+static void sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
+	              msg ? msg : "?");
+	sqlite3_close(db);
+}
+
+static int sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int v = -1;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+struct backend {
+	const inv_backend_ops *ops;
+	void *inst;
+};
+
+static struct backend backend_open(const char *path)
+{
+	struct backend b = { NULL, NULL };
+	int rc = inv_sqlite_backend_open(&b.ops, &b.inst, path, NULL);
+
+	ck_assert_msg(rc == 0, "open %s: expected 0, got %d (%s)", path, rc,
+	              inv_error_last()->message);
+	return b;
+}
+
+static void backend_close(struct backend *b)
+{
+	b->ops->close(b->inst);
+	b->inst = NULL;
+}
+
+static void *begin(struct backend *b, int write)
+{
+	void *txn = NULL;
+	int rc = b->ops->begin(b->inst, NULL, write, &txn);
+
+	ck_assert_msg(rc == 0, "begin: expected 0, got %d (%s)", rc, inv_error_last()->message);
+	return txn;
+}
+
+static void commit(struct backend *b, void *txn)
+{
+	int rc = b->ops->commit(txn);
+
+	ck_assert_msg(rc == 0, "commit: expected 0, got %d (%s)", rc, inv_error_last()->message);
+}
+
+/* Store one organization record so that a file has content. */
+static void put_org(struct backend *b, unsigned n, int64_t last_sequence)
+{
+	inv_org_record rec = { uuid_n(n), last_sequence, INV_NEGATIVE_ALLOW, 0 };
+	void *txn = begin(b, 1);
+
+	ck_assert_int_eq(b->ops->org_put(txn, &rec), 0);
+	commit(b, txn);
+}
+
+static int64_t get_org_sequence(struct backend *b, unsigned n)
+{
+	inv_org_record rec;
+	inv_uuid org = uuid_n(n);
+	void *txn = begin(b, 0);
+	int rc = b->ops->org_get(txn, &org, &rec);
+
+	b->ops->rollback(txn);
+	return rc == 0 ? rec.last_sequence : rc;
+}
+
+static void make_store_file(const char *path)
+{
+	struct backend b = backend_open(path);
+
+	put_org(&b, 1, 7);
+	backend_close(&b);
+}
+
+static int open_code(const char *path, const inv_sqlite_options *opts)
+{
+	const inv_backend_ops *ops = NULL;
+	void *inst = NULL;
+	int rc = inv_sqlite_backend_open(&ops, &inst, path, opts);
+
+	if (rc == 0)
+		ops->close(inst);
+	return rc;
+}
+
+/*
+ * Run `fn` in a child process without root's power to write anything, so
+ * that file permissions mean what they say; returns the child's exit status.
+ */
+static int as_unprivileged(int (*fn)(void))
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+			_exit(99);
+		_exit(fn());
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* ------------------------------------------------------------ file format */
+
+START_TEST(test_new_file_gets_schema_application_id_and_wal)
+{
+	make_store_file(dbpath);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA application_id"), 0x7A696E76);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 1);
+	{
+		sqlite3 *db;
+		sqlite3_stmt *st;
+
+		ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+		                 SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+		ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+	}
+	ck_assert_int_eq(sql_int(dbpath, "SELECT last_sequence FROM organizations"), 7);
+}
+END_TEST
+
+START_TEST(test_empty_file_gets_schema)
+{
+	struct backend b;
+
+	file_write(dbpath, "", 0);
+	b = backend_open(dbpath);
+	put_org(&b, 1, 3);
+	backend_close(&b);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 1);
+}
+END_TEST
+
+START_TEST(test_committed_data_survives_reopen)
+{
+	struct backend b = backend_open(dbpath);
+	inv_org_record rec = { uuid_n(2), 5, INV_NEGATIVE_DENY, 0 };
+	void *txn;
+
+	put_org(&b, 1, 9);
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->org_put(txn, &rec), 0);
+	b.ops->rollback(txn);
+	backend_close(&b);
+
+	b = backend_open(dbpath);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 9);
+	ck_assert_int_eq(get_org_sequence(&b, 2), INV_ENOTFOUND);
+	backend_close(&b);
+}
+END_TEST
+
+START_TEST(test_garbage_file_is_eformat_and_untouched)
+{
+	char junk[8192];
+	struct file_image img;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 7919u >> 3);
+	file_write(dbpath, junk, sizeof(junk));
+	img = file_read(dbpath);
+	rc = open_code(dbpath, NULL);
+	ck_assert_int_eq(rc, INV_EFORMAT);
+	ck_assert_int_eq(inv_error_last()->code, INV_EFORMAT);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "not a database"));
+	assert_file_unchanged(dbpath, &img);
+}
+END_TEST
+
+START_TEST(test_short_text_file_is_eformat_and_untouched)
+{
+	static const char text[] = "hello, this is not a database\n";
+	struct file_image img;
+
+	file_write(dbpath, text, sizeof(text) - 1);
+	img = file_read(dbpath);
+	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
+	assert_file_unchanged(dbpath, &img);
+}
+END_TEST
+
+START_TEST(test_foreign_sqlite_database_is_eformat_and_untouched)
+{
+	struct file_image img;
+	char wal[160];
+
+	sql_exec(dbpath, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);"
+	                 "INSERT INTO customers (name) VALUES ('ada');");
+	img = file_read(dbpath);
+	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "not a libzinv database"));
+	assert_file_unchanged(dbpath, &img);
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	ck_assert_msg(!exists(wal), "a refused file was switched to WAL");
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM customers"), 1);
+}
+END_TEST
+
+START_TEST(test_foreign_application_id_is_eformat)
+{
+	struct file_image img;
+
+	sql_exec(dbpath, "PRAGMA application_id = 1234; PRAGMA user_version = 1;"
+	                 "CREATE TABLE organizations (x);");
+	img = file_read(dbpath);
+	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
+	assert_file_unchanged(dbpath, &img);
+}
+END_TEST
+
+START_TEST(test_newer_schema_is_eformat_and_untouched)
+{
+	struct file_image img;
+
+	make_store_file(dbpath);
+	sql_exec(dbpath, "PRAGMA user_version = 2");
+	img = file_read(dbpath);
+	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "newer"));
+	assert_file_unchanged(dbpath, &img);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
+}
+END_TEST
+
+START_TEST(test_options_version_is_checked)
+{
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+	inv_sqlite_options init;
+
+	ck_assert_int_eq(inv_sqlite_options_init(&init, INV_SQLITE_OPTIONS_VERSION), 0);
+	ck_assert_int_eq(init.version, opts.version);
+	ck_assert_int_eq(init.sync, INV_SQLITE_SYNC_FULL);
+	ck_assert_int_eq(init.busy_timeout_ms, opts.busy_timeout_ms);
+	ck_assert_int_eq(init.read_only, 0);
+	ck_assert_int_eq(inv_sqlite_options_init(&init, 99), INV_EVERSION);
+	opts.version = 99;
+	ck_assert_int_eq(open_code(dbpath, &opts), INV_EVERSION);
+	opts.version = INV_SQLITE_OPTIONS_VERSION;
+	opts.sync = 7;
+	ck_assert_int_eq(open_code(dbpath, &opts), INV_EINVAL);
+	ck_assert(!exists(dbpath));
+}
+END_TEST
+
+START_TEST(test_sync_normal_is_accepted)
+{
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+	const inv_backend_ops *ops;
+	void *inst;
+
+	opts.sync = INV_SQLITE_SYNC_NORMAL;
+	ck_assert_int_eq(inv_sqlite_backend_open(&ops, &inst, dbpath, &opts), 0);
+	ck_assert_str_eq(ops->name, "sqlite");
+	ck_assert_int_eq(ops->version, INV_BACKEND_VERSION);
+	ops->close(inst);
+}
+END_TEST
+
+/* ------------------------------------------------------------ read-only */
+
+static int open_read_write_is_ereadonly(void)
+{
+	int rc = open_code(dbpath, NULL);
+
+	if (rc != INV_EREADONLY) {
+		fprintf(stderr, "open read-write: expected %d, got %d (%s)\n", INV_EREADONLY, rc,
+		        inv_error_last()->message);
+		return 1;
+	}
+	if (!strstr(inv_error_last()->message, "not writable")) {
+		fprintf(stderr, "unclear message: %s\n", inv_error_last()->message);
+		return 2;
+	}
+	return 0;
+}
+
+static int open_read_only_reads(void)
+{
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+	struct backend b = { NULL, NULL };
+	void *txn = NULL;
+	int rc;
+
+	opts.read_only = 1;
+	rc = inv_sqlite_backend_open(&b.ops, &b.inst, dbpath, &opts);
+	if (rc != 0) {
+		fprintf(stderr, "open read-only: expected 0, got %d (%s)\n", rc,
+		        inv_error_last()->message);
+		return 1;
+	}
+	if (get_org_sequence(&b, 1) != 7) {
+		fprintf(stderr, "read-only read: expected 7\n");
+		return 2;
+	}
+	rc = b.ops->begin(b.inst, NULL, 1, &txn);
+	if (rc != INV_EREADONLY) {
+		fprintf(stderr, "write begin: expected %d, got %d\n", INV_EREADONLY, rc);
+		return 3;
+	}
+	backend_close(&b);
+	return 0;
+}
+
+START_TEST(test_read_only_file_is_ereadonly_and_untouched)
+{
+	struct file_image img;
+
+	make_store_file(dbpath);
+	ck_assert_int_eq(chmod(dbpath, 0444), 0);
+	img = file_read(dbpath);
+	ck_assert_int_eq(as_unprivileged(open_read_write_is_ereadonly), 0);
+	ck_assert_int_eq(as_unprivileged(open_read_only_reads), 0);
+	assert_file_unchanged(dbpath, &img);
+}
+END_TEST
+
+START_TEST(test_read_only_directory_is_ereadonly_and_untouched)
+{
+	struct file_image img;
+	char wal[160], shm[160];
+
+	make_store_file(dbpath);
+	ck_assert_int_eq(chmod(dbpath, 0444), 0);
+	ck_assert_int_eq(chmod(tmpdir, 0555), 0);
+	img = file_read(dbpath);
+	ck_assert_int_eq(as_unprivileged(open_read_write_is_ereadonly), 0);
+	ck_assert_int_eq(as_unprivileged(open_read_only_reads), 0);
+	assert_file_unchanged(dbpath, &img);
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	snprintf(shm, sizeof(shm), "%s-shm", dbpath);
+	ck_assert(!exists(wal));
+	ck_assert(!exists(shm));
+}
+END_TEST
+
+START_TEST(test_read_only_open_of_missing_file_fails_without_creating_it)
+{
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+	int rc;
+
+	opts.read_only = 1;
+	rc = open_code(dbpath, &opts);
+	ck_assert_int_eq(rc, INV_EBACKEND);
+	ck_assert(!exists(dbpath));
+}
+END_TEST
+
+/* ------------------------------------------------------------ locking */
+
+START_TEST(test_write_lock_held_elsewhere_is_ebusy_and_retryable)
+{
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+	struct backend a, b = { NULL, NULL };
+	void *ta, *tb = NULL;
+	int rc;
+
+	a = backend_open(dbpath);
+	opts.busy_timeout_ms = 50;
+	ck_assert_int_eq(inv_sqlite_backend_open(&b.ops, &b.inst, dbpath, &opts), 0);
+	ta = begin(&a, 1);
+	rc = b.ops->begin(b.inst, NULL, 1, &tb);
+	ck_assert_int_eq(rc, INV_EBUSY);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "retry"));
+	/* a reader still sees the last committed snapshot meanwhile */
+	tb = begin(&b, 0);
+	b.ops->rollback(tb);
+	a.ops->rollback(ta);
+	tb = begin(&b, 1);
+	commit(&b, tb);
+	backend_close(&a);
+	backend_close(&b);
+}
+END_TEST
+
+START_TEST(test_second_begin_on_same_thread_is_ebusy_not_deadlock)
+{
+	struct backend b = backend_open(":memory:");
+	void *t1 = begin(&b, 0), *t2 = NULL;
+
+	ck_assert_int_eq(b.ops->begin(b.inst, NULL, 1, &t2), INV_EBUSY);
+	b.ops->rollback(t1);
+	backend_close(&b);
+}
+END_TEST
+
+/* Threads sharing one instance take turns; no increment is lost. */
+struct thread_arg {
+	struct backend *b;
+	int rounds;
+	int failures;
+};
+
+static void *increment_thread(void *p)
+{
+	struct thread_arg *a = p;
+	inv_uuid org = uuid_n(1);
+	int i;
+
+	for (i = 0; i < a->rounds; i++) {
+		inv_org_record rec;
+		void *txn;
+
+		if (a->b->ops->begin(a->b->inst, &org, 1, &txn) != 0 ||
+		    a->b->ops->org_get(txn, &org, &rec) != 0) {
+			a->failures++;
+			continue;
+		}
+		rec.last_sequence++;
+		if (a->b->ops->org_put(txn, &rec) != 0) {
+			a->b->ops->rollback(txn);
+			a->failures++;
+			continue;
+		}
+		if (a->b->ops->commit(txn) != 0)
+			a->failures++;
+	}
+	return NULL;
+}
+
+START_TEST(test_threads_on_one_instance_are_serialized)
+{
+	struct backend b = backend_open(dbpath);
+	struct thread_arg args[4];
+	pthread_t th[4];
+	int i;
+
+	put_org(&b, 1, 0);
+	for (i = 0; i < 4; i++) {
+		args[i] = (struct thread_arg){ &b, 200, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, increment_thread, &args[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].failures, 0);
+	}
+	ck_assert_int_eq(get_org_sequence(&b, 1), 800);
+	backend_close(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ operations */
+
+START_TEST(test_batch_forms_agree_with_single_operations)
+{
+	struct backend b = backend_open(":memory:");
+	enum { N = 1000 };
+	inv_uuid org = uuid_n(1), loc = uuid_n(2);
+	inv_variant_record *recs = calloc(N, sizeof(*recs));
+	inv_variant_record *got = calloc(N + 1, sizeof(*got));
+	inv_variant_key *keys = calloc(N + 1, sizeof(*keys));
+	int32_t found[N + 1];
+	void *txn;
+	int i;
+
+	ck_assert_ptr_nonnull(recs);
+	for (i = 0; i < N; i++) {
+		recs[i].location = loc;
+		recs[i].variant = uuid_n(1000 + (unsigned)i);
+		recs[i].product = uuid_n(5000 + (unsigned)i / 10);
+		recs[i].balance = (int64_t)i * 3 - 500;
+		recs[i].updated = 1700000000000 + i;
+		keys[i].location = loc;
+		keys[i].variant = recs[i].variant;
+	}
+	keys[N].location = loc;
+	keys[N].variant = uuid_n(999999);
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->variant_put_many(txn, &org, N, recs), 0);
+	commit(&b, txn);
+
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->variant_get_many(txn, &org, N + 1, keys, got, found), 0);
+	for (i = 0; i < N; i++) {
+		inv_variant_record one;
+
+		ck_assert_int_eq(found[i], 1);
+		ck_assert_int_eq(got[i].balance, recs[i].balance);
+		ck_assert_int_eq(got[i].updated, recs[i].updated);
+		ck_assert_mem_eq(got[i].product.bytes, recs[i].product.bytes, 16);
+		ck_assert_int_eq(b.ops->variant_get(txn, &org, &loc, &recs[i].variant, &one), 0);
+		ck_assert_int_eq(one.balance, recs[i].balance);
+	}
+	ck_assert_int_eq(found[N], 0);
+	b.ops->rollback(txn);
+	backend_close(&b);
+	free(recs);
+	free(got);
+	free(keys);
+}
+END_TEST
+
+static int count_and_nest(const inv_location_record *rec, void *payload)
+{
+	void **ctx = payload;
+	struct backend *b = ctx[0];
+	int *n = ctx[2];
+	int inner = 0;
+	void *inner_ctx[3] = { NULL, NULL, &inner };
+
+	(void)rec;
+	(*n)++;
+	if (ctx[1]) {
+		/* the same scan, from inside its own callback */
+		inv_uuid org = uuid_n(1);
+
+		ck_assert_int_eq(b->ops->location_scan(ctx[1], &org, count_and_nest, inner_ctx), 0);
+		ck_assert_int_eq(inner, 4);
+	}
+	return 0;
+}
+
+START_TEST(test_scan_may_reenter_the_same_scan_from_its_callback)
+{
+	struct backend b = backend_open(":memory:");
+	inv_uuid org = uuid_n(1);
+	void *txn = begin(&b, 1);
+	int n = 0;
+	void *ctx[3] = { &b, txn, &n };
+	unsigned i;
+
+	for (i = 0; i < 4; i++) {
+		inv_location_record rec = { uuid_n(10 + i), (int32_t)i + 1, i == 0 };
+
+		ck_assert_int_eq(b.ops->location_put(txn, &org, &rec), 0);
+	}
+	ck_assert_int_eq(b.ops->location_scan(txn, &org, count_and_nest, ctx), 0);
+	ck_assert_int_eq(n, 4);
+	commit(&b, txn);
+	backend_close(&b);
+}
+END_TEST
+
+struct journal_seen {
+	int entries;
+	int64_t last;
+	size_t records;
+	int keys;
+};
+
+static int journal_count(const inv_journal_entry_record *e, void *payload)
+{
+	struct journal_seen *s = payload;
+
+	ck_assert_int_gt(e->sequence, s->last);
+	s->last = e->sequence;
+	s->entries++;
+	s->records += e->record_count;
+	if (e->idempotency_key) {
+		ck_assert_str_eq(e->idempotency_key, "key-2");
+		s->keys++;
+	}
+	if (e->record_count) {
+		ck_assert_int_eq(e->records[0].kind, INV_RECORD_MOVE);
+		ck_assert_int_eq(e->records[e->record_count - 1].after,
+		                 (int64_t)e->record_count * 10);
+	}
+	return 0;
+}
+
+START_TEST(test_journal_round_trips_entries_and_records)
+{
+	struct backend b = backend_open(":memory:");
+	inv_uuid org = uuid_n(1);
+	inv_journal_record recs[5];
+	struct journal_seen seen = { 0, 0, 0, 0 };
+	void *txn = begin(&b, 1);
+	int i;
+
+	memset(recs, 0, sizeof(recs));
+	for (i = 0; i < 5; i++) {
+		recs[i].kind = INV_RECORD_MOVE;
+		recs[i].product = uuid_n(100);
+		recs[i].variant = uuid_n(200);
+		recs[i].from = uuid_n(300);
+		recs[i].to = uuid_n(301);
+		recs[i].location = uuid_n(300);
+		recs[i].quantity = 1;
+	}
+	for (i = 1; i <= 5; i++) {
+		inv_journal_entry_record e;
+
+		memset(&e, 0, sizeof(e));
+		e.sequence = i;
+		e.time = 1000 * i;
+		e.idempotency_key = i == 2 ? "key-2" : NULL;
+		e.record_count = (size_t)i;
+		recs[i - 1].after = (int64_t)i * 10;
+		e.records = recs;
+		ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), 0);
+	}
+	ck_assert_int_eq(b.ops->journal_read(txn, &org, 1, 3, journal_count, &seen), 0);
+	ck_assert_int_eq(seen.entries, 3);
+	ck_assert_int_eq(seen.last, 4);
+	ck_assert_uint_eq(seen.records, 2 + 3 + 4);
+	ck_assert_int_eq(seen.keys, 1);
+	ck_assert_int_eq(b.ops->journal_trim(txn, &org, 3), 0);
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(b.ops->journal_read(txn, &org, 0, 0, journal_count, &seen), 0);
+	ck_assert_int_eq(seen.entries, 2);
+	ck_assert_uint_eq(seen.records, 9);
+	commit(&b, txn);
+	backend_close(&b);
+}
+END_TEST
+
+static int copy_idempotency(const inv_idempotency_record *rec, void *payload)
+{
+	inv_idempotency_record *out = payload;
+
+	*out = *rec;
+	out->result = NULL;
+	return 0;
+}
+
+START_TEST(test_idempotency_result_may_be_large)
+{
+	struct backend b = backend_open(dbpath);
+	inv_uuid org = uuid_n(1);
+	size_t len = 300 * 1024;
+	char *blob = malloc(len);
+	inv_idempotency_record rec, got;
+	void *txn;
+
+	ck_assert_ptr_nonnull(blob);
+	memset(blob, 'x', len);
+	memset(&rec, 0, sizeof(rec));
+	rec.key = "big";
+	rec.fingerprint[0] = 9;
+	rec.sequence = 4;
+	rec.result = blob;
+	rec.result_len = len;
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->idempotency_put(txn, &org, &rec), 0);
+	commit(&b, txn);
+	backend_close(&b);
+	b = backend_open(dbpath);
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->idempotency_get(txn, &org, "big", copy_idempotency, &got), 0);
+	ck_assert_uint_eq(got.result_len, len);
+	ck_assert_int_eq(got.sequence, 4);
+	ck_assert_int_eq(got.fingerprint[0], 9);
+	ck_assert_int_eq(b.ops->idempotency_get(txn, &org, "other", copy_idempotency, &got),
+	                 INV_ENOTFOUND);
+	b.ops->rollback(txn);
+	backend_close(&b);
+	free(blob);
+}
+END_TEST
+
+START_TEST(test_write_in_read_transaction_is_refused)
+{
+	struct backend b = backend_open(":memory:");
+	inv_org_record rec = { uuid_n(1), 1, 0, 0 };
+	void *txn = begin(&b, 0);
+
+	ck_assert_int_eq(b.ops->org_put(txn, &rec), INV_EINVAL);
+	b.ops->rollback(txn);
+	ck_assert_int_eq(get_org_sequence(&b, 1), INV_ENOTFOUND);
+	backend_close(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ conformance */
+
+/* Where a conformance target keeps its file: a fresh directory per test. */
+struct target_ctx {
+	int on_disk;
+	char dir[64];
+	char path[128];
+};
+
+static int target_open(const inv_backend_ops **ops, void **inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+
+	if (!c->on_disk)
+		return inv_sqlite_backend_open(ops, inst, ":memory:", NULL);
+	snprintf(c->dir, sizeof(c->dir), "/tmp/zinv-conf-XXXXXX");
+	if (!mkdtemp(c->dir))
+		return INV_EBACKEND;
+	snprintf(c->path, sizeof(c->path), "%s/store.db", c->dir);
+	return inv_sqlite_backend_open(ops, inst, c->path, NULL);
+}
+
+static int target_reopen(const inv_backend_ops **ops, void **inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+
+	(*ops)->close(*inst);
+	*inst = NULL;
+	return inv_sqlite_backend_open(ops, inst, c->path, NULL);
+}
+
+static void target_close(const inv_backend_ops *ops, void *inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+	char cmd[128];
+
+	if (inst)
+		ops->close(inst);
+	if (c->on_disk) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", c->dir);
+	}
+}
+
+static struct target_ctx file_ctx = { 1, "", "" };
+static struct target_ctx memory_ctx = { 0, "", "" };
+
+/* ------------------------------------------------------------ runner */
+
+static Suite *sqlite_suite(void)
+{
+	Suite *s = suite_create("sqlite");
+	TCase *tc = tcase_create("file");
+
+	tcase_add_checked_fixture(tc, setup_dir, remove_dir);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_new_file_gets_schema_application_id_and_wal);
+	tcase_add_test(tc, test_empty_file_gets_schema);
+	tcase_add_test(tc, test_committed_data_survives_reopen);
+	tcase_add_test(tc, test_garbage_file_is_eformat_and_untouched);
+	tcase_add_test(tc, test_short_text_file_is_eformat_and_untouched);
+	tcase_add_test(tc, test_foreign_sqlite_database_is_eformat_and_untouched);
+	tcase_add_test(tc, test_foreign_application_id_is_eformat);
+	tcase_add_test(tc, test_newer_schema_is_eformat_and_untouched);
+	tcase_add_test(tc, test_options_version_is_checked);
+	tcase_add_test(tc, test_sync_normal_is_accepted);
+	tcase_add_test(tc, test_read_only_file_is_ereadonly_and_untouched);
+	tcase_add_test(tc, test_read_only_directory_is_ereadonly_and_untouched);
+	tcase_add_test(tc, test_read_only_open_of_missing_file_fails_without_creating_it);
+	tcase_add_test(tc, test_write_lock_held_elsewhere_is_ebusy_and_retryable);
+	tcase_add_test(tc, test_second_begin_on_same_thread_is_ebusy_not_deadlock);
+	tcase_add_test(tc, test_threads_on_one_instance_are_serialized);
+	tcase_add_test(tc, test_batch_forms_agree_with_single_operations);
+	tcase_add_test(tc, test_scan_may_reenter_the_same_scan_from_its_callback);
+	tcase_add_test(tc, test_journal_round_trips_entries_and_records);
+	tcase_add_test(tc, test_idempotency_result_may_be_large);
+	tcase_add_test(tc, test_write_in_read_transaction_is_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	const struct inv_conformance_target file_target = {
+		.open = target_open, .reopen = target_reopen, .close = target_close,
+		.ctx = &file_ctx,
+	};
+	const struct inv_conformance_target memory_target = {
+		.open = target_open, .close = target_close, .ctx = &memory_ctx,
+	};
+	SRunner *sr = srunner_create(sqlite_suite());
+	int failed;
+
+	srunner_add_suite(sr, inv_conformance_suite("conformance/sqlite-file", &file_target));
+	srunner_add_suite(sr, inv_conformance_suite("conformance/sqlite-memory", &memory_target));
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
