@@ -11,16 +11,11 @@
 void inv__rest_v1_locations(struct inv__rest_ctx *ctx)
 {
 	inv_json_location locs[8];
-	size_t i, n = inv_org_location_count(ctx->org);
-	char *body;
-	size_t len;
-	int rc;
+	size_t n = inv__rest_locations(ctx, locs, 8);
+	char *body = NULL;
+	size_t len = 0;
+	int rc = inv_json_encode_locations(&body, &len, locs, n);
 
-	if (n > 8)
-		n = 8;
-	for (i = 0; i < n; i++)
-		locs[i] = inv__rest_location_value(inv_org_location_at(ctx->org, i));
-	rc = inv_json_encode_locations(&body, &len, locs, n);
 	inv__rest_json(ctx, rc, body, len);
 }
 
@@ -42,9 +37,9 @@ static size_t intersect(inv_uuid *tracked, size_t n, const inv_uuid *wanted, siz
 }
 
 /*
- * Answer a status object of `loc`: its non-zero balances (of `products`
- * when count_products is not SIZE_MAX), with trackedProducts when
- * `with_tracked`.
+ * Answer a status object of `loc`: its non-zero balances, of every tracked
+ * product when `all_products`, else of `products` only; with
+ * trackedProducts (limited the same way) when `with_tracked`.
  */
 static void status_answer(struct inv__rest_ctx *ctx, const inv_location *loc,
                           const inv_uuid *products, size_t product_count, int all_products,
@@ -55,8 +50,8 @@ static void status_answer(struct inv__rest_ctx *ctx, const inv_location *loc,
 	inv_uuid *tracked = NULL;
 	size_t nbal = 0, ntracked = 0;
 	inv_json_location lv = inv__rest_location_value(loc);
-	char *body;
-	size_t len;
+	char *body = NULL;
+	size_t len = 0;
 	int rc = 0;
 
 	inv_balance_query_init(&q, INV_BALANCE_QUERY_VERSION);
@@ -91,7 +86,7 @@ void inv__rest_v1_location_balances(struct inv__rest_ctx *ctx)
 void inv__rest_v1_type_balances(struct inv__rest_ctx *ctx)
 {
 	const inv_location *loc = NULL;
-	size_t len;
+	size_t len = 0;
 	const char *type = inv__rest_query(ctx, "type", &len);
 	int t;
 
@@ -215,8 +210,8 @@ static const inv_location *return_location(struct inv__rest_ctx *ctx, int has,
 
 static void answer_result(struct inv__rest_ctx *ctx, inv_result *result)
 {
-	char *body;
-	size_t len;
+	char *body = NULL;
+	size_t len = 0;
 	int rc = inv_json_encode_result(&body, &len, result);
 
 	inv_result_free(result);
@@ -318,8 +313,8 @@ void inv__rest_v2_bulk(struct inv__rest_ctx *ctx)
 	if (nt == 0 && b->change_count == 0) {
 		/* Nothing to store: answer the empty change list. */
 		inv_json_location lv = inv__rest_location_value(opts.return_location);
-		char *body;
-		size_t len;
+		char *body = NULL;
+		size_t len = 0;
 
 		rc = inv_json_encode_status(&body, &len, &lv, NULL, 0, NULL, 0);
 		inv__rest_json(ctx, rc, body, len);
