@@ -19,21 +19,44 @@ void inv__rest_v1_locations(struct inv__rest_ctx *ctx)
 	inv__rest_json(ctx, rc, body, len);
 }
 
-/* Keep the products of `tracked` that appear in `wanted` (both small or
- * sorted; the filter read names at most 10,000). */
-static size_t intersect(inv_uuid *tracked, size_t n, const inv_uuid *wanted, size_t m)
+static int uuid_cmp(const void *a, const void *b)
 {
-	size_t i, j, k = 0;
+	return inv_uuid_compare(a, b);
+}
 
+/*
+ * The requested products that are tracked, sorted and without repeats, as
+ * trackedProducts lists them.  Asks per requested product rather than
+ * intersecting with the full tracked list, which may be far longer.
+ */
+static int tracked_among(inv_uuid **out, size_t *count, inv_org *org, const inv_uuid *wanted,
+                         size_t n)
+{
+	inv_uuid *list = malloc((n ? n : 1) * sizeof(*list));
+	size_t i, k = 0;
+
+	*out = NULL;
+	*count = 0;
+	if (!list)
+		return INV_ENOMEM;
+	memcpy(list, wanted, n * sizeof(*list));
+	qsort(list, n, sizeof(*list), uuid_cmp);
 	for (i = 0; i < n; i++) {
-		for (j = 0; j < m; j++) {
-			if (inv_uuid_compare(&tracked[i], &wanted[j]) == 0) {
-				tracked[k++] = tracked[i];
-				break;
-			}
+		int on = 0, rc;
+
+		if (k > 0 && inv_uuid_compare(&list[k - 1], &list[i]) == 0)
+			continue;
+		rc = inv_tracking_get(&on, org, &list[i]);
+		if (rc) {
+			free(list);
+			return rc;
 		}
+		if (on)
+			list[k++] = list[i];
 	}
-	return k;
+	*out = list;
+	*count = k;
+	return 0;
 }
 
 /*
@@ -61,11 +84,10 @@ static void status_answer(struct inv__rest_ctx *ctx, const inv_location *loc,
 	/* An empty product list reads nothing (NULL would mean "all"). */
 	if (all_products || product_count > 0)
 		rc = inv_balances_read(&bal, &nbal, NULL, ctx->org, &q);
-	if (rc == 0 && with_tracked) {
-		rc = inv_tracking_list(&tracked, &ntracked, ctx->org);
-		if (rc == 0 && !all_products)
-			ntracked = intersect(tracked, ntracked, products, product_count);
-	}
+	if (rc == 0 && with_tracked)
+		rc = all_products ? inv_tracking_list(&tracked, &ntracked, ctx->org)
+		                  : tracked_among(&tracked, &ntracked, ctx->org, products,
+		                                  product_count);
 	if (rc == 0)
 		rc = inv_json_encode_status(&body, &len, &lv, bal, nbal,
 		                            with_tracked ? (tracked ? tracked : &lv.uuid) : NULL,
