@@ -74,8 +74,8 @@ PC_FILES += pkgconfig/zinv-sqlite.pc
 endif
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
-        install uninstall clean check-install check-abi check-exports check-map \
-        check-headers check-soname abi-check abi-dump check-man check-compat check-crash
+        check-crash install uninstall clean fuzz check-install check-abi check-exports \
+        check-map check-headers check-soname abi-check abi-dump check-man check-compat
 all: $(LIBS_ALL) $(PC_FILES)
 
 $(BUILDDIR)/lib/%.o: lib/%.c
@@ -139,6 +139,9 @@ check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-headers check-map check-soname check-compat
 	$(MAKE) check-install
+	$(MAKE) check-examples
+	$(MAKE) sim-smoke
+	$(MAKE) bench-smoke
 
 # The SQLite crash test with ten times the kills of `make check`.
 CRASH_KILLS ?= 500
@@ -150,16 +153,15 @@ check-asan: deps
 	$(MAKE) BUILDDIR=build/asan LIBOUT=build/asan/lib CFLAGS="$(SAN_FLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" \
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
-	    check-unit
+	    check-unit check-demo
 
-# ThreadSanitizer cannot be combined with ASan, so the threads test gets its
-# own build tree; only check_threads is worth the slower instrumented run.
+# The thread test under ThreadSanitizer: its own build of the library and
+# the test program (the path must match the sub-make's BUILDDIR exactly).
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 check-tsan: deps
-	@if [ ! -f tests/check_threads.c ]; then echo "check-tsan: no tests/check_threads.c yet, nothing to run"; exit 0; fi; \
 	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="$(TSAN_FLAGS)" \
-	    LDFLAGS="-fsanitize=thread" build/tsan/tests/check_threads && \
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 CK_FORK=no build/tsan/tests/check_threads
+	    LDFLAGS="-fsanitize=thread" build/tsan/tests/check_threads
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no build/tsan/tests/check_threads
 
 # Every test program, and the 1.0 compatibility program, under memcheck: any
 # error or leak fails.  check_sqlite_crash is left out: it SIGKILLs a writer
@@ -173,6 +175,40 @@ check-valgrind: deps
 	$(MAKE) all $(TEST_BINS) check-compat
 	@set -e; for t in $(filter-out $(VALGRIND_SKIP),$(TEST_BINS)) $(COMPAT_BIN); do \
 	    echo "== valgrind $$t"; CK_FORK=no LD_LIBRARY_PATH=$(LIBOUT) $(VALGRIND) $$t; done
+
+# ------------------------------------------------------------------- fuzz
+# tests/fuzz/fuzz_<name>.c: libFuzzer targets (one per decoder, one for the
+# dispatcher), built with clang into their own BUILDDIR and run for
+# FUZZ_SECONDS each, seeded from tests/data and tests/fuzz/seeds/<name>.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:lib/%.c=$(FUZZ_DIR)/lib/%.o)
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
+               -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined $(DEP_CFLAGS) -pthread
+
+$(FUZZ_DIR)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DINV_BUILDING_LIBRARY -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(DEP_LIBS)
+
+.PRECIOUS: $(FUZZ_DIR)/lib/%.o
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for b in $(FUZZ_BINS); do n=$$(basename $$b .c); n=$${n#fuzz_}; \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+	    seeds=tests/data; [ -d tests/fuzz/seeds/$$n ] && seeds=tests/fuzz/seeds/$$n; \
+	    echo "== $$b ($(FUZZ_SECONDS)s)"; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$n- $(FUZZ_DIR)/corpus/$$n $$seeds \
+	        > $(FUZZ_DIR)/$$n.log 2>&1 || { tail -n 60 $(FUZZ_DIR)/$$n.log; exit 1; }; \
+	    grep -E "^Done|stat::number_of_executed_units" $(FUZZ_DIR)/$$n.log; \
+	done
 
 # ------------------------------------------------------------------- ABI
 # Mechanical checks of what the libraries promise; tests/abi/abi.sh does the
@@ -236,6 +272,142 @@ check-compat: all
 check-install: all
 	@MAKE="$(MAKE)" CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" sh tests/install-test.sh
 
+# --------------------------------------------------------------- examples
+# Owned by examples/: the POS demo, the custom-backend template (tested as a
+# backend by tests/check_custom_backend.c) and the Python ctypes binding.
+# pos-demo uses the embedded SQLite store when libzinv-sqlite is built.
+POS_DEMO := $(BUILDDIR)/examples/pos-demo
+ifneq ($(SQLITE_SRCS),)
+POS_DEMO_CFLAGS := -DZINV_DEMO_SQLITE
+POS_DEMO_LIBS := -lzinv-sqlite $(SQLITE_LIBS)
+endif
+
+$(POS_DEMO): examples/pos-demo/pos-demo.c $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(POS_DEMO_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) $(POS_DEMO_LIBS) -lzinv $(DEP_LIBS)
+
+# The demo's database lives in $(BUILDDIR) so that `make clean` removes it.
+demo: deps
+	$(MAKE) all $(POS_DEMO)
+	$(POS_DEMO) --db $(BUILDDIR)/zinv-demo.db
+
+# Smoke test: exit status, key lines, and the same story on every store.
+check-demo: $(POS_DEMO)
+	sh examples/pos-demo/smoke.sh $(POS_DEMO) $(BUILDDIR)/examples
+
+check-python: $(LIBS_ALL)
+	cd examples/python && ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
+	    python3 -B -m unittest -v test_zinv
+
+check-examples: check-demo check-python
+
+# The demo under valgrind, on both stores (check-asan runs it under ASan).
+check-demo-valgrind: $(POS_DEMO)
+	DEMO_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1" \
+	    sh examples/pos-demo/smoke.sh $(POS_DEMO) $(BUILDDIR)/examples
+
+.PHONY: check-demo check-demo-valgrind check-python check-examples
+
+# -------------------------------------------------------------------- sim
+# Deterministic simulation (tests/sim/README.md): libzinv checked against a
+# reference model under random workloads, injected faults and crashes.
+#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1] [V=1]
+#   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
+SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
+SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
+SIM_BIN := $(BUILDDIR)/sim/zinv-sim
+SIM_SQLITE := $(if $(and $(SQLITE_SRCS),$(wildcard include/zinv/sqlite.h)),1)
+SIM_CFLAGS := $(ALL_CFLAGS) -Itests -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE)
+SIM_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
+              $(if $(SIM_SQLITE),-lzinv-sqlite $(SQLITE_LIBS)) -lzinv $(DEP_LIBS) -pthread
+SIM_RUN = $(TEST_ENV) $(SIM_BIN)
+SEED ?= 1
+STEPS ?= 2000
+BACKEND ?= memory
+
+.PHONY: sim sim-smoke sim-ci sim-long
+$(BUILDDIR)/sim/%.o: tests/sim/%.c
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILDDIR)/sim/fault_backend.o: tests/fault_backend.c
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(SIM_BIN): $(SIM_OBJS) $(LIBS_ALL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SIM_OBJS) $(SIM_LDLIBS)
+
+sim: $(SIM_BIN)
+	$(SIM_RUN) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
+	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(V),--verbose)
+
+sim-smoke: $(SIM_BIN)
+	$(SIM_RUN) --seed 1 --seeds 4 --steps 300 --backend all
+	$(SIM_RUN) --seed 101 --seeds 3 --steps 300 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 201 --seeds 3 --steps 300 --backend sqlite --crash)
+
+sim-ci: $(SIM_BIN)
+	$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend all
+	$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)
+
+sim-long: $(SIM_BIN)
+	$(SIM_RUN) --seed 100000 --seeds 5000 --steps 1000 --backend all
+	$(SIM_RUN) --seed 200000 --seeds 2000 --steps 1000 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 300000 --seeds 2000 --steps 1000 --backend sqlite --crash)
+# ------------------------------------------------------------------ end sim
+
+# ------------------------------------------------------------------ bench
+# Benchmarks never run inside `make check` and never assert timings: check
+# only builds them and runs each case once at tiny size (bench-smoke).
+#   make bench            the full run (~5 min on 2 cores): a table on stdout
+#                         and bench-results.json; BENCH_FLAGS passes flags
+#                         (sizes: build/bench/zinv-bench --help, or the
+#                         ZINV_BENCH_* environment variables)
+#   make bench-callgrind  instructions per change of the batch-1,000 memory
+#                         and codec cases under callgrind (stable when
+#                         seconds are not)
+#   make bench-smoke      every case once at tiny size
+# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c.  Until a
+# piece it measures has landed, its libzinv column reads "-".
+.PHONY: bench bench-callgrind bench-smoke
+BENCH_DIR := $(BUILDDIR)/bench
+BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
+BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
+BENCH_BIN := $(BENCH_DIR)/zinv-bench
+BENCH_HAVE := $(if $(wildcard lib/apply.c),-DZB_HAVE_CORE \
+                  $(if $(wildcard include/zinv/sqlite.h),-DZB_HAVE_SQLITE))
+BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench $(BENCH_HAVE)
+BENCH_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
+                $(if $(SQLITE_SRCS),-lzinv-sqlite) -lzinv \
+                $(SQLITE_LIBS) $(DEP_LIBS) -pthread
+BENCH_FLAGS ?=
+
+$(BENCH_DIR)/%.o: tests/bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BENCH_BIN): $(BENCH_OBJS) $(LIBS_ALL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(BENCH_LDLIBS)
+
+bench: $(BENCH_BIN)
+	$(BENCH_BIN) $(BENCH_FLAGS)
+
+bench-smoke: $(BENCH_BIN)
+	$(BENCH_BIN) --smoke --json $(BENCH_DIR)/smoke-results.json >$(BENCH_DIR)/smoke.log \
+	    || { cat $(BENCH_DIR)/smoke.log; exit 1; }
+	@echo "bench-smoke: every case ran once (log: $(BENCH_DIR)/smoke.log)"
+
+bench-callgrind: $(BENCH_BIN)
+	rm -f $(BENCH_DIR)/callgrind.out*
+	valgrind --tool=callgrind --collect-atstart=no \
+	    --callgrind-out-file=$(BENCH_DIR)/callgrind.out \
+	    $(BENCH_BIN) --callgrind --only memory,codec --batches 1000 \
+	    --mem-moves 200000 --codec-reps 20 --json $(BENCH_DIR)/callgrind-results.json \
+	    >$(BENCH_DIR)/callgrind.log
+	@sh tests/bench/callgrind-summary.sh $(BENCH_DIR)/callgrind.out*
+
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
 deps:
@@ -287,4 +459,5 @@ uninstall:
 clean:
 	rm -rf build lib/*.so lib/*.so.* lib/*.a pkgconfig/*.pc bench-results.json
 
--include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d) \
+         $(SIM_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)

@@ -102,11 +102,6 @@ int inv_store_open(inv_store **out, const inv_backend_ops *ops, void *instance,
 	return 0;
 }
 
-/* Until the memory backend (lib/memory.c) lands on this branch, link
- * without it.  TEMPORARY: removed by the merge of the memory backend. */
-#pragma weak inv_memory_backend_ops
-#pragma weak inv_memory_backend_new
-
 int inv_store_open_memory(inv_store **out, const inv_store_options *opts)
 {
 	const inv_backend_ops *ops;
@@ -116,8 +111,6 @@ int inv_store_open_memory(inv_store **out, const inv_store_options *opts)
 	if (!out)
 		return inv__error(INV_EINVAL, -1, "out", "out is NULL");
 	*out = NULL;
-	if (!inv_memory_backend_ops)
-		return inv__error(INV_ENOTFOUND, -1, NULL, "no memory backend in this build");
 	ops = inv_memory_backend_ops();
 	rc = inv_memory_backend_new(&instance);
 	if (rc)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "conformance.h"
+#include "fault_backend.h"
 
 #define MAX_TARGETS 16
 
@@ -81,10 +82,13 @@ static void fx_commit(struct fx *f, void *txn)
 	ck_assert_msg(rc == 0, "commit: %d (%s)", rc, inv_error_last()->message);
 }
 
+/* Not ck_assert: that reports progress to the parent process on every
+ * call, which dominates the loops below. */
 #define OK(expr) do { \
 	int ok_rc_ = (expr); \
-	ck_assert_msg(ok_rc_ == 0, "%s: expected 0, got %d (%s)", #expr, ok_rc_, \
-	              inv_error_last()->message); \
+	if (ok_rc_ != 0) \
+		ck_abort_msg("%s: expected 0, got %d (%s)", #expr, ok_rc_, \
+		             inv_error_last()->message); \
 } while (0)
 
 /* ------------------------------------------------------ record makers */
@@ -733,6 +737,70 @@ START_TEST(test_variant_scan_filters_by_location_and_product)
 }
 END_TEST
 
+/* Scan by product with records moving between products (the contract lets
+ * a put change a record's product) and rolled back. */
+START_TEST(test_variant_scan_by_product_follows_overwrites)
+{
+	struct fx f;
+	struct collect c;
+	struct snapshot before, after;
+	inv_uuid p1 = mkuuid(TAG_PRODUCT, 1), p2 = mkuuid(TAG_PRODUCT, 2);
+	inv_uuid p8 = mkuuid(TAG_PRODUCT, 8);
+
+	fx_open(&f, _i);
+	populate(&f);
+	snapshot_take(&f, &f.org, NULL, &before);
+	void *txn = fx_begin(&f, 1);
+	/* Middle, head and tail of product 1's records move to product 8. */
+	inv_variant_record r12 = var_rec(1, 8, 12, 1), r11 = var_rec(1, 8, 11, 2);
+	inv_variant_record r13 = var_rec(1, 8, 13, 3), r21 = var_rec(1, 1, 21, 4);
+
+	OK(f.ops->variant_put(txn, &f.org, &r12));
+	OK(f.ops->variant_put(txn, &f.org, &r11));
+	OK(f.ops->variant_put(txn, &f.org, &r13));
+	OK(f.ops->variant_put(txn, &f.org, &r21));
+	c.n = 0;
+	OK(f.ops->variant_scan(txn, &f.org, NULL, &p8, collect_variant, &c));
+	ck_assert_int_eq(c.n, 3);
+	c.n = 0;
+	OK(f.ops->variant_scan(txn, &f.org, NULL, &p1, collect_variant, &c));
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_mem_eq(&c.recs[0], &r21, sizeof(r21));
+	c.n = 0;
+	OK(f.ops->variant_scan(txn, &f.org, NULL, &p2, collect_variant, &c));
+	ck_assert_int_eq(c.n, 2);
+	f.ops->rollback(txn);
+	snapshot_take(&f, &f.org, NULL, &after);
+	snapshot_assert_eq(&before, &after, "after rollback");
+	snapshot_free(&after);
+
+	txn = fx_begin(&f, 0);
+	c.n = 0;
+	OK(f.ops->variant_scan(txn, &f.org, NULL, &p1, collect_variant, &c));
+	ck_assert_int_eq(c.n, 3);
+	c.n = 0;
+	OK(f.ops->variant_scan(txn, &f.org, NULL, &p8, collect_variant, &c));
+	ck_assert_int_eq(c.n, 0);
+	fx_commit(&f, txn);
+
+	txn = fx_begin(&f, 1);
+	OK(f.ops->variant_put(txn, &f.org, &r12));
+	OK(f.ops->variant_put(txn, &f.org, &r21));
+	fx_commit(&f, txn);
+	txn = fx_begin(&f, 0);
+	c.n = 0;
+	OK(f.ops->variant_scan(txn, &f.org, NULL, &p1, collect_variant, &c));
+	ck_assert_int_eq(c.n, 3);
+	c.n = 0;
+	OK(f.ops->variant_scan(txn, &f.org, NULL, &p8, collect_variant, &c));
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_mem_eq(&c.recs[0], &r12, sizeof(r12));
+	fx_commit(&f, txn);
+	snapshot_free(&before);
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_scans_stop_on_nonzero_return_and_return_it)
 {
 	struct fx f;
@@ -1134,8 +1202,15 @@ END_TEST
 
 /* ====================================================== transactions */
 
+/* Return the first failure, for the fault tests. */
+#define TRY(expr) do { \
+	int try_rc_ = (expr); \
+	if (try_rc_) \
+		return try_rc_; \
+} while (0)
+
 /* Every kind of write, on top of populate(). */
-static void write_everything(struct fx *f, void *txn)
+static int write_everything(struct fx *f, void *txn)
 {
 	inv_org_record o = org_rec(&f->org, 3, INV_NEGATIVE_DENY);
 	inv_uuid other = mkuuid(TAG_ORG, 2);
@@ -1147,34 +1222,34 @@ static void write_everything(struct fx *f, void *txn)
 	inv_uuid v21 = mkuuid(TAG_VARIANT, 21);
 	struct jbuf j;
 
-	OK(f->ops->org_put(txn, &o));
-	OK(f->ops->org_put(txn, &o2));
-	OK(f->ops->location_put(txn, &f->org, &l5));
-	OK(f->ops->location_put(txn, &f->org, &l2));
-	OK(f->ops->tracking_put(txn, &f->org, &p1, 0));
-	OK(f->ops->tracking_put(txn, &f->org, &p9, 1));
+	TRY(f->ops->org_put(txn, &o));
+	TRY(f->ops->org_put(txn, &o2));
+	TRY(f->ops->location_put(txn, &f->org, &l5));
+	TRY(f->ops->location_put(txn, &f->org, &l2));
+	TRY(f->ops->tracking_put(txn, &f->org, &p1, 0));
+	TRY(f->ops->tracking_put(txn, &f->org, &p9, 1));
 	for (unsigned i = 0; i < 300; i++) {
 		/* New records (enough to grow any table) and overwrites. */
 		inv_variant_record r = var_rec(1 + i % 2, 9, 900 + i, i);
 
-		OK(f->ops->variant_put(txn, &f->org, &r));
+		TRY(f->ops->variant_put(txn, &f->org, &r));
 	}
 	inv_variant_record r = var_rec(1, 1, 11, -5);
 
-	OK(f->ops->variant_put(txn, &f->org, &r));
+	TRY(f->ops->variant_put(txn, &f->org, &r));
 	r = var_rec(1, 1, 12, 0);
 	r.updated = 1;
 	if (f->ops->variant_put_many)
-		OK(f->ops->variant_put_many(txn, &f->org, 1, &r));
+		TRY(f->ops->variant_put_many(txn, &f->org, 1, &r));
 	inv_low_stock_record l = low_rec(1, 1, 11, 50, 1);
 
-	OK(f->ops->low_stock_put(txn, &f->org, &l));
+	TRY(f->ops->low_stock_put(txn, &f->org, &l));
 	l = low_rec(1, 3, 31, 1, 0);
-	OK(f->ops->low_stock_put(txn, &f->org, &l));
-	OK(f->ops->low_stock_delete(txn, &f->org, &loc1, &p2, &v21));
-	OK(f->ops->journal_trim(txn, &f->org, 1));
+	TRY(f->ops->low_stock_put(txn, &f->org, &l));
+	TRY(f->ops->low_stock_delete(txn, &f->org, &loc1, &p2, &v21));
+	TRY(f->ops->journal_trim(txn, &f->org, 1));
 	jbuf_make(&j, 3, 3, "key-new");
-	OK(f->ops->journal_append(txn, &f->org, &j.rec));
+	TRY(f->ops->journal_append(txn, &f->org, &j.rec));
 
 	inv_idempotency_record ir;
 
@@ -1183,12 +1258,13 @@ static void write_everything(struct fx *f, void *txn)
 	ir.sequence = 3;
 	ir.result = "x";
 	ir.result_len = 1;
-	OK(f->ops->idempotency_put(txn, &f->org, &ir));
+	TRY(f->ops->idempotency_put(txn, &f->org, &ir));
 	ir.key = "key-2";
 	ir.sequence = 2;
 	ir.result = "replaced";
 	ir.result_len = 8;
-	OK(f->ops->idempotency_put(txn, &f->org, &ir));
+	TRY(f->ops->idempotency_put(txn, &f->org, &ir));
+	return 0;
 }
 
 START_TEST(test_rollback_discards_every_kind_of_write)
@@ -1202,7 +1278,7 @@ START_TEST(test_rollback_discards_every_kind_of_write)
 	snapshot_take(&f, &f.org, populate_keys, &before);
 	void *txn = fx_begin(&f, 1);
 
-	write_everything(&f, txn);
+	OK(write_everything(&f, txn));
 	f.ops->rollback(txn);
 	snapshot_take(&f, &f.org, populate_keys, &after);
 	snapshot_assert_eq(&before, &after, "after rollback");
@@ -1215,7 +1291,7 @@ START_TEST(test_rollback_discards_every_kind_of_write)
 
 	/* And the backend still works after it. */
 	txn = fx_begin(&f, 1);
-	write_everything(&f, txn);
+	OK(write_everything(&f, txn));
 	fx_commit(&f, txn);
 	fx_close(&f);
 }
@@ -1230,7 +1306,7 @@ START_TEST(test_rollback_of_a_fresh_store_leaves_it_empty)
 	snapshot_take(&f, &f.org, populate_keys, &before);
 	void *txn = fx_begin(&f, 1);
 
-	write_everything(&f, txn);
+	OK(write_everything(&f, txn));
 	f.ops->rollback(txn);
 	snapshot_take(&f, &f.org, populate_keys, &after);
 	snapshot_assert_eq(&before, &after, "after rollback");
@@ -1249,7 +1325,7 @@ START_TEST(test_commit_keeps_every_kind_of_write)
 	populate(&f);
 	void *txn = fx_begin(&f, 1);
 
-	write_everything(&f, txn);
+	OK(write_everything(&f, txn));
 	fx_commit(&f, txn);
 	snapshot_take(&f, &f.org, populate_keys, &after);
 	/* Spot checks against what write_everything() wrote. */
@@ -1266,7 +1342,7 @@ START_TEST(test_commit_keeps_every_kind_of_write)
 	fx_open(&f, _i);
 	populate(&f);
 	txn = fx_begin(&f, 1);
-	write_everything(&f, txn);
+	OK(write_everything(&f, txn));
 	fx_commit(&f, txn);
 	snapshot_take(&f, &f.org, populate_keys, &again);
 	snapshot_assert_eq(&after, &again, "same writes");
@@ -1379,6 +1455,13 @@ START_TEST(test_many_variants_survive_growth_and_rollback)
 
 	OK(f.ops->variant_scan(txn, &f.org, NULL, NULL, count_variant, &c));
 	ck_assert_int_eq(c.calls, N);
+	for (unsigned p = N / 4 - 2; p < N / 4 + 2; p++) {
+		inv_uuid prod = mkuuid(TAG_PRODUCT, p);
+
+		c = (struct counter){ 0, 0 };
+		OK(f.ops->variant_scan(txn, &f.org, NULL, &prod, count_variant, &c));
+		ck_assert_int_eq(c.calls, p < N / 4 ? 4 : 0);
+	}
 	fx_commit(&f, txn);
 	fx_close(&f);
 }
@@ -1399,7 +1482,7 @@ START_TEST(test_committed_data_survives_reopen)
 	populate(&f);
 	void *txn = fx_begin(&f, 1);
 
-	write_everything(&f, txn);
+	OK(write_everything(&f, txn));
 	fx_commit(&f, txn);
 	snapshot_take(&f, &f.org, populate_keys, &before);
 	/* A rolled-back transaction leaves no trace either. */
@@ -1416,6 +1499,433 @@ START_TEST(test_committed_data_survives_reopen)
 	snapshot_free(&before);
 	snapshot_free(&after);
 	fx_close(&f);
+}
+END_TEST
+
+/* ============================================== faults at the ops level */
+
+/* Wrap the target's backend in the fault injector; fx_unwrap() undoes it
+ * so that the target's own close runs. */
+struct wrapped {
+	const inv_backend_ops *inner_ops;
+	void *inner_inst;
+};
+
+static void fx_wrap(struct fx *f, struct wrapped *w)
+{
+	w->inner_ops = f->ops;
+	w->inner_inst = f->inst;
+	OK(inv_fault_backend_wrap(&f->ops, &f->inst, w->inner_ops, w->inner_inst));
+}
+
+static void fx_unwrap(struct fx *f, struct wrapped *w)
+{
+	inv_fault_backend_free(f->inst);
+	f->ops = w->inner_ops;
+	f->inst = w->inner_inst;
+}
+
+/* One write transaction of every kind of write, as the core would run it:
+ * a failed begin or commit ends it, any other failure rolls back. */
+static int run_write_everything(struct fx *f)
+{
+	void *txn = NULL;
+	int rc = f->ops->begin(f->inst, &f->org, 1, &txn);
+
+	if (rc)
+		return rc;
+	rc = write_everything(f, txn);
+	if (rc) {
+		f->ops->rollback(txn);
+		return rc;
+	}
+	return f->ops->commit(txn);
+}
+
+START_TEST(test_failure_at_any_operation_leaves_state_unchanged)
+{
+	struct fx f;
+	struct wrapped w;
+	struct snapshot before, after, reference;
+	uint64_t n;
+
+	/* Count the operations, and keep the state of a clean run. */
+	fx_open(&f, _i);
+	populate(&f);
+	fx_wrap(&f, &w);
+	inv_fault_backend_reset_count(f.inst);
+	OK(run_write_everything(&f));
+	n = inv_fault_backend_count(f.inst);
+	snapshot_take(&f, &f.org, populate_keys, &reference);
+	fx_unwrap(&f, &w);
+	fx_close(&f);
+	ck_assert_uint_gt(n, 300);
+
+	for (uint64_t k = 1; k <= n; k++) {
+		const char *op = NULL;
+
+		fx_open(&f, _i);
+		populate(&f);
+		snapshot_take(&f, &f.org, populate_keys, &before);
+		fx_wrap(&f, &w);
+		inv_fault_backend_fail_at(f.inst, k, 0);
+		int rc = run_write_everything(&f);
+
+		ck_assert_msg(inv_fault_backend_fired(f.inst, &op), "fault %llu did not fire",
+		              (unsigned long long)k);
+		ck_assert_msg(rc == INV_EBACKEND, "fault at op %llu (%s): expected %d, got %d",
+		              (unsigned long long)k, op, INV_EBACKEND, rc);
+		fx_unwrap(&f, &w);
+		snapshot_take(&f, &f.org, populate_keys, &after);
+		snapshot_assert_eq(&before, &after, op);
+		snapshot_free(&after);
+		/* The backend works normally afterwards. */
+		OK(run_write_everything(&f));
+		snapshot_take(&f, &f.org, populate_keys, &after);
+		snapshot_assert_eq(&reference, &after, "clean run after a fault");
+		snapshot_free(&before);
+		snapshot_free(&after);
+		fx_close(&f);
+	}
+	snapshot_free(&reference);
+}
+END_TEST
+
+START_TEST(test_fault_wrapper_passes_everything_through)
+{
+	struct fx f;
+	struct wrapped w;
+	struct snapshot direct, wrapped;
+
+	fx_open(&f, _i);
+	populate(&f);
+	OK(run_write_everything(&f));
+	snapshot_take(&f, &f.org, populate_keys, &direct);
+	fx_close(&f);
+
+	fx_open(&f, _i);
+	fx_wrap(&f, &w);
+	populate(&f);
+	OK(run_write_everything(&f));
+	snapshot_take(&f, &f.org, populate_keys, &wrapped);
+	ck_assert_int_eq(inv_fault_backend_fired(f.inst, NULL), 0);
+	ck_assert_uint_gt(inv_fault_backend_count(f.inst), 300);
+	fx_unwrap(&f, &w);
+	snapshot_assert_eq(&direct, &wrapped, "through the fault wrapper");
+	snapshot_free(&direct);
+	snapshot_free(&wrapped);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_enomem_anywhere_leaves_nothing_half_written)
+{
+	struct fx f;
+	struct snapshot before, after;
+	uint64_t k;
+
+	for (k = 1; k < 10000; k++) {
+		fx_open(&f, _i);
+		if (!f.t->fail_alloc) {
+			fx_close(&f);
+			return;
+		}
+		populate(&f);
+		snapshot_take(&f, &f.org, populate_keys, &before);
+		OK(f.t->fail_alloc(f.ops, f.inst, k, f.t->ctx));
+		inv_error_clear();
+		int rc = run_write_everything(&f);
+
+		OK(f.t->fail_alloc(f.ops, f.inst, 0, f.t->ctx));
+		if (rc == 0) {
+			/* Past the last allocation: every one has failed once. */
+			snapshot_free(&before);
+			fx_close(&f);
+			break;
+		}
+		ck_assert_msg(rc == INV_ENOMEM, "allocation %llu: expected %d, got %d (%s)",
+		              (unsigned long long)k, INV_ENOMEM, rc, inv_error_last()->message);
+		ck_assert_int_eq(inv_error_last()->code, INV_ENOMEM);
+		snapshot_take(&f, &f.org, populate_keys, &after);
+		snapshot_assert_eq(&before, &after, "after ENOMEM and rollback");
+		snapshot_free(&before);
+		snapshot_free(&after);
+		/* And it still works. */
+		OK(run_write_everything(&f));
+		fx_close(&f);
+	}
+	if (f.t->fail_alloc)
+		ck_assert_uint_gt(k, 5);
+}
+END_TEST
+
+/* ================================================= through the core */
+
+/*
+ * A store on the target's backend, wrapped in the fault injector, with a
+ * fixed clock and counting UUID generator so that two runs on two fresh
+ * backends store byte-identical state.
+ */
+struct core_fx {
+	struct fx f;
+	struct wrapped w;
+	inv_store *store;
+	inv_org *org;
+	unsigned uuids;
+};
+
+static int64_t fixed_clock(void *payload)
+{
+	(void)payload;
+	return INT64_C(1764583200000);
+}
+
+static void counting_uuid(inv_uuid *out, void *payload)
+{
+	unsigned *n = payload;
+
+	*out = mkuuid(TAG_OTHER + 1, ++*n);
+}
+
+/* The store closes the wrapper; the wrapper must close the inner instance
+ * through the target. */
+static void core_close_inner(const inv_backend_ops *ops, void *inst, void *ctx)
+{
+	const struct inv_conformance_target *t = ctx;
+
+	if (t->close)
+		t->close(ops, inst, t->ctx);
+	else
+		ops->close(inst);
+}
+
+static inv_uuid P1, P2, V1, V2, V3;
+
+static void core_ids(void)
+{
+	P1 = mkuuid(TAG_PRODUCT, 1);
+	P2 = mkuuid(TAG_PRODUCT, 2);
+	V1 = mkuuid(TAG_VARIANT, 11);
+	V2 = mkuuid(TAG_VARIANT, 12);
+	V3 = mkuuid(TAG_VARIANT, 21);
+}
+
+static const inv_location *loc_of(struct core_fx *c, inv_location_type type)
+{
+	const inv_location *l = NULL;
+
+	OK(inv_location_by_type(&l, c->org, type));
+	return l;
+}
+
+/* Open a store and set up: P1 tracked, V1 = 10 and V2 = 5 in STORE, a
+ * low-stock level of 8 on V1, one idempotency key. */
+static void core_open(struct core_fx *c, int index)
+{
+	inv_store_options opts = INV_STORE_OPTIONS_INIT;
+	const inv_variant *v1, *v2;
+	inv_result *res = NULL;
+	int64_t level = 8;
+
+	memset(c, 0, sizeof(*c));
+	core_ids();
+	fx_open(&c->f, index);
+	fx_wrap(&c->f, &c->w);
+	inv_fault_backend_on_close(c->f.inst, core_close_inner, (void *)c->f.t);
+	opts.clock = fixed_clock;
+	opts.uuid_generate = counting_uuid;
+	opts.uuid_payload = &c->uuids;
+	OK(inv_store_open(&c->store, c->f.ops, c->f.inst, &opts));
+	OK(inv_org_open(&c->org, c->store, &c->f.org));
+	OK(inv_tracking_start(c->org, &P1));
+	OK(inv_variant_get(&v1, c->org, &P1, &V1));
+	OK(inv_variant_get(&v2, c->org, &P1, &V2));
+
+	inv_change ch[2] = {
+		{ v1, loc_of(c, INV_LOCATION_SUPPLIER), loc_of(c, INV_LOCATION_STORE), 10 },
+		{ v2, loc_of(c, INV_LOCATION_SUPPLIER), loc_of(c, INV_LOCATION_STORE), 5 },
+	};
+	inv_apply_options ao = INV_APPLY_OPTIONS_INIT;
+
+	ao.idempotency_key = "setup";
+	OK(inv_apply_changes(&res, c->org, ch, 2, &ao));
+	inv_result_free(res);
+	OK(inv_low_stock_set(c->org, loc_of(c, INV_LOCATION_STORE), &P1, &V1, &level, 1));
+}
+
+static void core_close(struct core_fx *c)
+{
+	inv_org_close(c->org);
+	inv_store_close(c->store);
+}
+
+/* The scenario batch: start tracking P2, a sale crossing V1's low-stock
+ * level, stock in for V3, a move to BIN, under an idempotency key. */
+static int core_scenario(struct core_fx *c, int64_t *sequence)
+{
+	const inv_variant *v1, *v2, *v3;
+	inv_result *res = NULL;
+	inv_tracking_change tc = { P2, INV_TRACKING_START, 0 };
+	inv_uuid ext = mkuuid(TAG_OTHER, 77);
+	inv_apply_options ao = INV_APPLY_OPTIONS_INIT;
+	int rc;
+
+	TRY(inv_variant_get(&v1, c->org, &P1, &V1));
+	TRY(inv_variant_get(&v2, c->org, &P1, &V2));
+	TRY(inv_variant_get(&v3, c->org, &P2, &V3));
+
+	inv_change ch[3] = {
+		{ v1, loc_of(c, INV_LOCATION_STORE), loc_of(c, INV_LOCATION_SOLD), 3 },
+		{ v3, loc_of(c, INV_LOCATION_SUPPLIER), loc_of(c, INV_LOCATION_STORE), 4 },
+		{ v2, loc_of(c, INV_LOCATION_STORE), loc_of(c, INV_LOCATION_BIN), 1 },
+	};
+
+	ao.idempotency_key = "scenario";
+	ao.external_uuid = &ext;
+	ao.tracking = &tc;
+	ao.tracking_count = 1;
+	rc = inv_apply_changes(&res, c->org, ch, 3, &ao);
+	if (rc == 0 && sequence)
+		*sequence = inv_result_sequence(res);
+	inv_result_free(res);
+	return rc;
+}
+
+static const char *const core_keys[] = { "setup", "scenario", NULL };
+
+/* What the public API says, beyond the raw records. */
+struct core_view {
+	int64_t last_sequence;
+	int64_t v1, v2, v3;
+	int tracked_p2;
+};
+
+static void core_view_take(struct core_fx *c, struct core_view *v)
+{
+	const inv_variant *h;
+	const inv_location *store = loc_of(c, INV_LOCATION_STORE);
+
+	memset(v, 0, sizeof(*v));
+	OK(inv_journal_last_sequence(&v->last_sequence, c->org));
+	OK(inv_variant_get(&h, c->org, &P1, &V1));
+	OK(inv_balance_get(&v->v1, c->org, h, store));
+	OK(inv_variant_get(&h, c->org, &P1, &V2));
+	OK(inv_balance_get(&v->v2, c->org, h, store));
+	OK(inv_variant_get(&h, c->org, &P2, &V3));
+	int rc = inv_balance_get(&v->v3, c->org, h, store);
+
+	ck_assert_msg(rc == 0 || rc == INV_ENOTTRACKED, "balance of V3: %d", rc);
+	OK(inv_tracking_get(&v->tracked_p2, c->org, &P2));
+}
+
+static void core_view_assert_eq(const struct core_view *a, const struct core_view *b,
+                                const char *when)
+{
+	ck_assert_msg(a->last_sequence == b->last_sequence,
+	              "%s: last sequence: expected %lld, got %lld", when,
+	              (long long)a->last_sequence, (long long)b->last_sequence);
+	ck_assert_msg(a->v1 == b->v1 && a->v2 == b->v2 && a->v3 == b->v3,
+	              "%s: balances: expected %lld/%lld/%lld, got %lld/%lld/%lld", when,
+	              (long long)a->v1, (long long)a->v2, (long long)a->v3,
+	              (long long)b->v1, (long long)b->v2, (long long)b->v3);
+	ck_assert_msg(a->tracked_p2 == b->tracked_p2, "%s: tracking of P2: expected %d, got %d",
+	              when, a->tracked_p2, b->tracked_p2);
+}
+
+START_TEST(test_core_batch_round_trips_through_the_backend)
+{
+	struct core_fx c;
+	struct core_view v;
+	int64_t seq = 0;
+
+	core_open(&c, _i);
+	OK(core_scenario(&c, &seq));
+	ck_assert_int_gt(seq, 0);
+	core_view_take(&c, &v);
+	ck_assert_int_eq(v.last_sequence, seq);
+	ck_assert_int_eq(v.v1, 7);
+	ck_assert_int_eq(v.v2, 4);
+	ck_assert_int_eq(v.v3, 4);
+	ck_assert_int_eq(v.tracked_p2, 1);
+
+	/* The crossing of V1's level is stored, and the idempotency key. */
+	inv_low_stock ls;
+
+	OK(inv_low_stock_get(&ls, c.org, loc_of(&c, INV_LOCATION_STORE), &P1, &V1));
+	ck_assert_int_eq(ls.level, 8);
+	struct snapshot s;
+
+	snapshot_take(&c.f, &c.f.org, core_keys, &s);
+	ck_assert_msg(s.sect[6].len > 2 * sizeof(int) + 64, "idempotency keys not stored");
+	snapshot_free(&s);
+
+	/* Replaying the key stores nothing new. */
+	int64_t again = 0;
+
+	OK(core_scenario(&c, &again));
+	ck_assert_int_eq(again, seq);
+	core_view_take(&c, &v);
+	ck_assert_int_eq(v.last_sequence, seq);
+	ck_assert_int_eq(v.v1, 7);
+	core_close(&c);
+}
+END_TEST
+
+START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
+{
+	struct core_fx c;
+	struct snapshot before, after, reference;
+	struct core_view vbefore, vafter, vreference;
+	uint64_t n;
+
+	/* Count the scenario's operations and keep its clean outcome.  Every
+	 * run takes the same steps before the batch: what the core caches
+	 * (resolved variants) changes which operations the batch needs. */
+	core_open(&c, _i);
+	core_view_take(&c, &vbefore);
+	inv_fault_backend_reset_count(c.f.inst);
+	OK(core_scenario(&c, NULL));
+	n = inv_fault_backend_count(c.f.inst);
+	snapshot_take(&c.f, &c.f.org, core_keys, &reference);
+	core_view_take(&c, &vreference);
+	core_close(&c);
+	ck_assert_uint_gt(n, 2);
+
+	for (uint64_t k = 1; k <= n; k++) {
+		const char *op = NULL;
+		char when[96];
+
+		core_open(&c, _i);
+		snapshot_take(&c.f, &c.f.org, core_keys, &before);
+		core_view_take(&c, &vbefore);
+		inv_fault_backend_fail_at(c.f.inst, k, 0);
+		int rc = core_scenario(&c, NULL);
+
+		ck_assert_msg(inv_fault_backend_fired(c.f.inst, &op), "fault %llu of %llu did not fire",
+		              (unsigned long long)k, (unsigned long long)n);
+		snprintf(when, sizeof(when), "fault at operation %llu of %llu (%s)",
+		         (unsigned long long)k, (unsigned long long)n, op);
+		ck_assert_msg(rc < 0, "%s: the batch succeeded", when);
+		ck_assert_msg(strstr(inv_error_last()->message, "injected failure") != NULL,
+		              "%s: the backend's message is lost: \"%s\"", when,
+		              inv_error_last()->message);
+		snapshot_take(&c.f, &c.f.org, core_keys, &after);
+		snapshot_assert_eq(&before, &after, when);
+		core_view_take(&c, &vafter);
+		core_view_assert_eq(&vbefore, &vafter, when);
+		snapshot_free(&after);
+
+		/* The same batch then succeeds and stores what a clean run does. */
+		OK(core_scenario(&c, NULL));
+		snapshot_take(&c.f, &c.f.org, core_keys, &after);
+		snapshot_assert_eq(&reference, &after, "retry after the fault");
+		core_view_take(&c, &vafter);
+		core_view_assert_eq(&vreference, &vafter, "retry after the fault");
+		snapshot_free(&before);
+		snapshot_free(&after);
+		core_close(&c);
+	}
+	snapshot_free(&reference);
 }
 END_TEST
 
@@ -1449,6 +1959,7 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	add(ops, test_variant_get_of_unknown_record_is_enotfound, i);
 	add(ops, test_variant_put_then_get_round_trips_every_field, i);
 	add(ops, test_variant_scan_filters_by_location_and_product, i);
+	add(ops, test_variant_scan_by_product_follows_overwrites, i);
 	add(ops, test_scans_stop_on_nonzero_return_and_return_it, i);
 	add(ops, test_variant_get_many_agrees_with_variant_get, i);
 	add(ops, test_variant_put_many_agrees_with_variant_put, i);
@@ -1465,6 +1976,16 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	add(ops, test_control_rejects_unknown_ops, i);
 	add(ops, test_many_variants_survive_growth_and_rollback, i);
 	add(ops, test_committed_data_survives_reopen, i);
+	add(ops, test_fault_wrapper_passes_everything_through, i);
+	add(ops, test_failure_at_any_operation_leaves_state_unchanged, i);
+	add(ops, test_enomem_anywhere_leaves_nothing_half_written, i);
 	suite_add_tcase(s, ops);
+
+	TCase *core = tcase_create("core");
+
+	tcase_set_timeout(core, 120);
+	add(core, test_core_batch_round_trips_through_the_backend, i);
+	add(core, test_core_batch_failing_at_any_backend_operation_changes_nothing, i);
+	suite_add_tcase(s, core);
 	return s;
 }
