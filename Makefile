@@ -137,7 +137,7 @@ check-unit: $(TEST_BINS)
 check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
-	$(MAKE) check-headers check-map check-soname check-compat
+	$(MAKE) check-abi
 	$(MAKE) check-install
 	$(MAKE) check-examples
 	$(MAKE) sim-smoke
