@@ -214,9 +214,9 @@ fuzz: $(FUZZ_BINS)
 # Mechanical checks of what the libraries promise; tests/abi/abi.sh does the
 # work, one subcommand per target.  Per library: the built .so, its
 # committed export list and abidw baseline, its version script, its headers
-# and its soname.  `make abi-dump` rewrites the committed lists and
-# baselines from the freshly built libraries: run it only for an intended
-# change, and commit the result with that change.
+# and its soname.  `make abi-dump` rewrites the committed lists, and the
+# baselines where the ABI differs, from the freshly built libraries: run it
+# only for an intended change, and commit the result with that change.
 ABI_SH := sh tests/abi/abi.sh
 ABI_LIBS := libzinv
 libzinv_SO := $(SHLIB)
