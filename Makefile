@@ -137,7 +137,7 @@ check-unit: $(TEST_BINS)
 check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
-	$(MAKE) check-headers check-map check-soname check-compat
+	$(MAKE) check-abi
 	$(MAKE) check-install
 	$(MAKE) check-examples
 	$(MAKE) sim-smoke
@@ -163,11 +163,18 @@ check-tsan: deps
 	    LDFLAGS="-fsanitize=thread" build/tsan/tests/check_threads
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no build/tsan/tests/check_threads
 
+# Every test program, and the 1.0 compatibility program, under memcheck: any
+# error or leak fails.  check_sqlite_crash is left out: it SIGKILLs a writer
+# on a timer, and under memcheck's slowdown the writer rarely gets past its
+# setup, so it would measure valgrind, not libzinv; check_sqlite runs the
+# same SQLite code under memcheck.
+VALGRIND_SKIP := $(BUILDDIR)/tests/check_sqlite_crash
+VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 check-valgrind: deps
-	$(MAKE) all $(TEST_BINS)
-	@set -e; for t in $(TEST_BINS); do echo "== valgrind $$t"; \
-	    CK_FORK=no valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
-	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $$t; done
+	$(MAKE) all $(TEST_BINS) check-compat
+	@set -e; for t in $(filter-out $(VALGRIND_SKIP),$(TEST_BINS)) $(COMPAT_BIN); do \
+	    echo "== valgrind $$t"; CK_FORK=no LD_LIBRARY_PATH=$(LIBOUT) $(VALGRIND) $$t; done
 
 # ------------------------------------------------------------------- fuzz
 # tests/fuzz/fuzz_<name>.c: libFuzzer targets (one per decoder, one for the
@@ -207,9 +214,9 @@ fuzz: $(FUZZ_BINS)
 # Mechanical checks of what the libraries promise; tests/abi/abi.sh does the
 # work, one subcommand per target.  Per library: the built .so, its
 # committed export list and abidw baseline, its version script, its headers
-# and its soname.  `make abi-dump` rewrites the committed lists and
-# baselines from the freshly built libraries: run it only for an intended
-# change, and commit the result with that change.
+# and its soname.  `make abi-dump` rewrites the committed lists, and the
+# baselines where the ABI differs, from the freshly built libraries: run it
+# only for an intended change, and commit the result with that change.
 ABI_SH := sh tests/abi/abi.sh
 ABI_LIBS := libzinv
 libzinv_SO := $(SHLIB)
