@@ -6,6 +6,7 @@
  * The example is compiled into this program as is, so that the template
  * users copy is exactly the code that is tested.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +82,79 @@ START_TEST(test_custom_backend_carries_a_store_end_to_end)
 }
 END_TEST
 
+/* Four tills selling one unit at a time, two per organization. */
+struct till {
+	inv_store *store;
+	inv_uuid org;
+	int failures;
+};
+
+enum { SALES = 200 };
+
+static void *till_run(void *arg)
+{
+	struct till *t = arg;
+	inv_uuid product = mkuuid(2, 1), variant = mkuuid(3, 1);
+	const inv_variant *v;
+	inv_org *org;
+	int i;
+
+	if (inv_org_open(&org, t->store, &t->org) != 0 ||
+	    inv_variant_get(&v, org, &product, &variant) != 0) {
+		t->failures = SALES;
+		return NULL;
+	}
+	for (i = 0; i < SALES; i++) {
+		inv_sale_line line = { v, 1 };
+
+		if (inv_record_sale(NULL, org, &line, 1, NULL) != 0)
+			t->failures++;
+	}
+	inv_org_close(org);
+	return NULL;
+}
+
+START_TEST(test_custom_backend_serializes_writers_so_no_sale_is_lost)
+{
+	void *instance;
+	inv_store *store;
+	struct till tills[4];
+	pthread_t threads[4];
+	inv_uuid product = mkuuid(2, 1), variant = mkuuid(3, 1);
+	int i;
+
+	ck_assert_int_eq(custom_backend_new(&instance), 0);
+	ck_assert_int_eq(inv_store_open(&store, custom_backend_ops(), instance, NULL), 0);
+	for (i = 0; i < 4; i++) {
+		inv_org *org;
+
+		tills[i] = (struct till){ store, mkuuid(1, (uint8_t)(1 + i / 2)), 0 };
+		ck_assert_int_eq(inv_org_open(&org, store, &tills[i].org), 0);
+		ck_assert_int_eq(inv_tracking_start(org, &product), 0);
+		inv_org_close(org);
+	}
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&threads[i], NULL, till_run, &tills[i]), 0);
+	for (i = 0; i < 4; i++)
+		pthread_join(threads[i], NULL);
+	for (i = 0; i < 4; i += 2) {
+		inv_org *org;
+		const inv_variant *v;
+		int64_t balance, last;
+
+		ck_assert_int_eq(tills[i].failures + tills[i + 1].failures, 0);
+		ck_assert_int_eq(inv_org_open(&org, store, &tills[i].org), 0);
+		ck_assert_int_eq(inv_variant_get(&v, org, &product, &variant), 0);
+		ck_assert_int_eq(inv_balance_get(&balance, org, v, NULL), 0);
+		ck_assert_int_eq(balance, -2 * SALES);
+		ck_assert_int_eq(inv_journal_last_sequence(&last, org), 0);
+		ck_assert_int_eq(last, 1 + 2 * SALES);
+		inv_org_close(org);
+	}
+	inv_store_close(store);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("custom-backend");
@@ -89,6 +163,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_custom_backend_carries_a_store_end_to_end);
+	tcase_add_test(tc, test_custom_backend_serializes_writers_so_no_sale_is_lost);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_add_suite(sr, inv_conformance_suite("conformance/custom", &custom_target));
