@@ -5,6 +5,7 @@ foreign-function interface.  Run with ZINV_LIBRARY naming the library:
 """
 
 import gc
+import json
 import os
 import sys
 import tempfile
@@ -339,6 +340,42 @@ class TestEvents(StoreTest):
         with self.assertRaises(zinv.NotTracked):
             self.org.apply([Change(CARD, CARD25, "SUPPLIER", "STORE", 1)])
         self.assertEqual(seen, [])
+
+
+class TestJson(StoreTest):
+    def test_rest_dispatcher_serves_the_v1_api(self):
+        r = self.store.rest("GET", "/organizations/self/locations", org=self.org.uuid)
+        self.assertEqual((r.status, r.content_type), (200, "application/json"))
+        self.assertEqual(sorted(loc["type"] for loc in r.json()),
+                         ["BIN", "SOLD", "STORE", "SUPPLIER"])
+        r = self.store.rest("POST", "/organizations/self/inventory",
+                            {"productUuid": str(COFFEE)}, org=self.org.uuid)
+        self.assertEqual(r.status, 200)
+        self.assertTrue(self.org.is_tracked(COFFEE))
+
+    def test_rest_errors_are_responses_with_wire_error_types(self):
+        r = self.store.rest("DELETE", "/organizations/self/inventory/products/%s" % MUG,
+                            org=self.org.uuid)
+        self.assertEqual((r.status, r.error_type), (400, "PRODUCT_NOT_TRACKED"))
+        r = self.store.rest("GET", "/organizations/self/locations", org=self.org.uuid,
+                            authenticated=False)
+        self.assertEqual(r.status, 401)
+        r = self.store.rest("POST", "/organizations/self/inventory", "{", org=self.org.uuid)
+        self.assertEqual(r.status, 400)
+
+    def test_events_render_as_webhook_envelopes(self):
+        seen = []
+        self.store.subscribe(seen.append, types=["BALANCE_CHANGED"], webhooks=True)
+        ext = uuid.uuid4()
+        self.stock(external_uuid=ext)
+        [envelope] = seen[0].webhooks
+        env = json.loads(envelope)
+        self.assertEqual(env["eventName"], "InventoryBalanceChanged")
+        self.assertEqual(env["organizationUuid"], str(self.org.uuid))
+        payload = json.loads(env["payload"])
+        self.assertEqual(payload["externalUuid"], str(ext))
+        after = {b["variantUuid"]: b["balance"] for b in payload["balanceAfter"]}
+        self.assertEqual(after[str(DARK)], "20")
 
 
 class TestThreads(StoreTest):
