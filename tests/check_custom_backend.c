@@ -82,6 +82,74 @@ START_TEST(test_custom_backend_carries_a_store_end_to_end)
 }
 END_TEST
 
+static int collect_sequence(const inv_journal_entry_record *rec, void *payload)
+{
+	int64_t *seqs = payload;
+
+	seqs[++seqs[0]] = rec->sequence; /* seqs[0] counts */
+	return 0;
+}
+
+static void append_entry(const inv_backend_ops *ops, void *txn, const inv_uuid *org,
+                         int64_t sequence)
+{
+	inv_journal_entry_record e;
+	inv_journal_record r;
+
+	memset(&e, 0, sizeof(e));
+	memset(&r, 0, sizeof(r));
+	r.kind = INV_RECORD_MOVE;
+	r.quantity = sequence;
+	e.sequence = sequence;
+	e.record_count = 1;
+	e.records = &r;
+	ck_assert_int_eq(ops->journal_append(txn, org, &e), 0);
+}
+
+/* The persistent journal list: a snapshot keeps its entries through a later
+ * trim and append; a new snapshot sees the trimmed, longer journal. */
+START_TEST(test_custom_backend_snapshot_survives_journal_trim)
+{
+	const inv_backend_ops *ops = custom_backend_ops();
+	inv_uuid org = mkuuid(1, 1);
+	void *instance, *w, *r1, *r2;
+	int64_t seqs[8];
+	int64_t s;
+
+	ck_assert_int_eq(custom_backend_new(&instance), 0);
+	ck_assert_int_eq(ops->begin(instance, &org, 1, &w), 0);
+	for (s = 1; s <= 3; s++)
+		append_entry(ops, w, &org, s);
+	ck_assert_int_eq(ops->commit(w), 0);
+
+	ck_assert_int_eq(ops->begin(instance, &org, 0, &r1), 0);
+	ck_assert_int_eq(ops->begin(instance, &org, 1, &w), 0);
+	ck_assert_int_eq(ops->journal_trim(w, &org, 2), 0);
+	append_entry(ops, w, &org, 4);
+	ck_assert_int_eq(ops->commit(w), 0);
+
+	seqs[0] = 0;
+	ck_assert_int_eq(ops->journal_read(r1, &org, 0, 0, collect_sequence, seqs), 0);
+	ck_assert_int_eq(seqs[0], 3);
+	ck_assert_int_eq(seqs[1], 1);
+	ck_assert_int_eq(seqs[3], 3);
+	ops->rollback(r1);
+
+	ck_assert_int_eq(ops->begin(instance, &org, 0, &r2), 0);
+	seqs[0] = 0;
+	ck_assert_int_eq(ops->journal_read(r2, &org, 0, 0, collect_sequence, seqs), 0);
+	ck_assert_int_eq(seqs[0], 2);
+	ck_assert_int_eq(seqs[1], 3);
+	ck_assert_int_eq(seqs[2], 4);
+	seqs[0] = 0;
+	ck_assert_int_eq(ops->journal_read(r2, &org, 3, 0, collect_sequence, seqs), 0);
+	ck_assert_int_eq(seqs[0], 1);
+	ck_assert_int_eq(seqs[1], 4);
+	ops->rollback(r2);
+	ops->close(instance);
+}
+END_TEST
+
 /* Four tills selling one unit at a time, two per organization. */
 struct till {
 	inv_store *store;
@@ -164,6 +232,7 @@ int main(void)
 
 	tcase_add_test(tc, test_custom_backend_carries_a_store_end_to_end);
 	tcase_add_test(tc, test_custom_backend_serializes_writers_so_no_sale_is_lost);
+	tcase_add_test(tc, test_custom_backend_snapshot_survives_journal_trim);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_add_suite(sr, inv_conformance_suite("conformance/custom", &custom_target));
