@@ -4,9 +4,11 @@ foreign-function interface.  Run with ZINV_LIBRARY naming the library:
     ZINV_LIBRARY=lib/libzinv.so.1 python3 -m unittest -v test_zinv
 """
 
+import ctypes
 import gc
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -396,6 +398,49 @@ class TestThreads(StoreTest):
             t.join()
         self.assertEqual(self.org.balance(COFFEE, DARK), 800)
         self.assertEqual(self.org.last_sequence(), 2 + 200)
+
+
+class TestAbi(unittest.TestCase):
+    """Every struct the binding declares has the C compiler's layout."""
+
+    LAYOUTS = {
+        "inv_uuid": zinv._Uuid, "inv_error": zinv._Error,
+        "inv_store_options": zinv._StoreOptions, "inv_change": zinv._Change,
+        "inv_tracking_change": zinv._TrackingChange,
+        "inv_apply_options": zinv._ApplyOptions, "inv_balance": zinv._Balance,
+        "inv_sale_line": zinv._SaleLine, "inv_balance_query": zinv._BalanceQuery,
+        "inv_low_stock": zinv._LowStock, "inv_journal_record": zinv._Record,
+        "inv_journal_query": zinv._JournalQuery, "inv_rest_request": zinv._RestRequest,
+        "inv_sqlite_options": zinv._SqliteOptions,
+    }
+
+    def test_ctypes_layouts_match_the_headers(self):
+        cc = os.environ.get("CC", "cc")
+        include = os.environ.get("ZINV_INCLUDE",
+                                 os.path.join(os.path.dirname(__file__), "..", "..", "include"))
+        lines, want = [], []
+        for cname, cls in sorted(self.LAYOUTS.items()):
+            lines.append('printf("%s %%zu\\n", sizeof(%s));' % (cname, cname))
+            want.append("%s %d" % (cname, ctypes.sizeof(cls)))
+            for fname, _ in cls._fields_:
+                cfield = fname.rstrip("_")  # from_ is `from` in C
+                lines.append('printf("%s.%s %%zu\\n", offsetof(%s, %s));'
+                             % (cname, cfield, cname, cfield))
+                want.append("%s.%s %d" % (cname, cfield, getattr(cls, fname).offset))
+        src = ("#include <stddef.h>\n#include <stdio.h>\n#include <zinv.h>\n"
+               "#include <zinv/rest.h>\n#include <zinv/sqlite.h>\n"
+               "int main(void)\n{\n%s\nreturn 0;\n}\n" % "\n".join(lines))
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "layout.c"), "w") as f:
+                f.write(src)
+            exe = os.path.join(d, "layout")
+            try:
+                subprocess.run([cc, "-I", include, "-o", exe, f.name], check=True,
+                               capture_output=True)
+            except (OSError, subprocess.CalledProcessError) as e:
+                self.skipTest("cannot compile the layout probe: %s" % e)
+            got = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+        self.assertEqual(got.split("\n")[:-1], want)
 
 
 class TestErrors(unittest.TestCase):

@@ -210,9 +210,15 @@ class _RestRequest(ctypes.Structure):
                 ("user_uuid", POINTER(_Uuid)), ("client_uuid", POINTER(_Uuid))]
 
 
+class _SqliteOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint32), ("sync", c_int32), ("busy_timeout_ms", c_int32),
+                ("read_only", c_int32)]
+
+
 # Layouts the headers freeze; a mismatch means this file is out of date.
+# (test_zinv.py compares every layout with the C compiler's.)
 assert ctypes.sizeof(_Balance) == 64 and ctypes.sizeof(_LowStock) == 48
-assert ctypes.sizeof(_Error) == 32 and ctypes.sizeof(_Change) == 32
+assert ctypes.sizeof(_Record) == 112 and ctypes.sizeof(_TrackingChange) == 24
 
 # ---------------------------------------------------------- the library
 
@@ -337,11 +343,6 @@ for _name, (_res, _args) in _SIGNATURES.items():
     _fn.restype, _fn.argtypes = _res, _args
     setattr(_f, _name[4:], _fn)  # _f.apply_changes, _f.org_open, ...
 
-
-
-class _SqliteOptions(ctypes.Structure):
-    _fields_ = [("version", c_uint32), ("sync", c_int32), ("busy_timeout_ms", c_int32),
-                ("read_only", c_int32)]
 
 
 if _sqlite is not None:
