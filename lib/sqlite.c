@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -1522,6 +1523,18 @@ static char *immutable_uri(const char *path)
 	return uri;
 }
 
+/*
+ * A file with no write permission bits is meant to stay as it is, even for
+ * a process (root) whom the kernel would let write it anyway.
+ */
+static int write_protected(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0;
+}
+
 static int db_connect(sq_instance *in, const char *path, const inv_sqlite_options *opts)
 {
 	/* NOMUTEX: our own mutex already serializes every use of the
@@ -1533,6 +1546,9 @@ static int db_connect(sq_instance *in, const char *path, const inv_sqlite_option
 
 	if (strncmp(path, "file:", 5) == 0)
 		flags |= SQLITE_OPEN_URI;
+	else if (!in->read_only && write_protected(path))
+		return sq_error(INV_EREADONLY, "the database file is not writable "
+		                "(no write permission; open it with read_only set to read it)");
 	rc = sqlite3_open_v2(path, &in->db, flags, NULL);
 	if (rc != SQLITE_OK)
 		return sq_fail(in->db, rc, "open the database");
