@@ -163,6 +163,7 @@ int main(int argc, char **argv)
 		       st.backend_ops, st.faults, st.faulted_calls, st.crashes,
 		       st.crash_unacked_survived, st.reopens, now_s() - t0,
 		       rc ? "DIVERGED" : "ok");
+		printf("  idempotent replays: %" PRIu64 "\n", st.replays);
 		printf("  return codes:");
 		for (int c = 0; c < 16; c++)
 			if (st.by_code[c])

@@ -342,6 +342,9 @@ typedef struct batch {
 	const m_opts *opts;
 	int skip_untracked;
 	int allow_empty;               /* sales: every line skipped stores nothing */
+	int kind;                      /* M_APPLY ... */
+	const m_set_args *set;         /* M_SET */
+	int key_checked;               /* M_SET looks its key up before planning */
 } batch;
 
 /* What makes two batches "the same" for an idempotency key: the changes,
@@ -483,10 +486,41 @@ static void idem_remember(m_org *org, const batch *b, const m_result *res)
 	m_idem *id = &org->idem[org->n_idem++];
 	memset(id, 0, sizeof(*id));
 	copy_key(id->key, b->opts->key);
+	id->kind = b->kind;
+	if (b->set)
+		id->set = *b->set;
 	id->n_changes = b->n;
 	id->changes = dup_array(b->changes, b->n, sizeof(m_change));
 	id->opts = *b->opts;
 	result_copy(&id->result, res);
+}
+
+/* The idempotency key of batch b: 0 when new, 1 with *out the first
+ * result, or INV_ECONFLICT when it named another batch. */
+static int idem_lookup(m_model *m, int o, const batch *b, m_result *out)
+{
+	m_org *org = &m->org[o];
+	const m_opts *opts = b->opts;
+
+	for (size_t i = 0; i < org->n_idem; i++) {
+		m_idem *id = &org->idem[i];
+
+		if (strcmp(id->key, opts->key) != 0)
+			continue;
+		int same = id->kind == b->kind && same_opts_batch(&id->opts, opts);
+
+		if (same && b->kind == M_SET)
+			same = memcmp(&id->set, b->set, sizeof(id->set)) == 0;
+		else if (same)
+			same = id->n_changes == b->n && same_changes(m, id->changes, b->changes, b->n);
+		if (same) {
+			result_copy(out, &id->result);
+			out->replayed = 1;
+			return 1;
+		}
+		return INV_ECONFLICT;
+	}
+	return 0;
 }
 
 static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result *out)
@@ -503,20 +537,10 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 	if (rc)
 		return rc;
 
-	if (opts && opts->has_key) {
-		for (size_t i = 0; i < org->n_idem; i++) {
-			m_idem *id = &org->idem[i];
-
-			if (strcmp(id->key, opts->key) != 0)
-				continue;
-			if (id->n_changes == b->n && same_opts_batch(&id->opts, opts) &&
-			    same_changes(m, id->changes, b->changes, b->n)) {
-				result_copy(out, &id->result);
-				out->replayed = 1;
-				return 0;
-			}
-			return INV_ECONFLICT;
-		}
+	if (opts && opts->has_key && !b->key_checked) {
+		rc = idem_lookup(m, o, b, out);
+		if (rc)
+			return rc == 1 ? 0 : rc;
 	}
 
 	scratch s;
@@ -689,7 +713,7 @@ fail:
 int m_apply(m_model *m, int o, const m_change *changes, size_t n,
             const m_opts *opts, int64_t *index, m_result *out)
 {
-	batch b = { changes, n, opts, 0, 0 };
+	batch b = { changes, n, opts, 0, 0, M_APPLY, NULL, 0 };
 
 	return run_batch(m, o, &b, index, out);
 }
@@ -708,7 +732,7 @@ int m_sale(m_model *m, int o, int refund, const m_vref *vars, const int64_t *qty
 		changes[i].to.type = refund ? T_STORE : T_SOLD;
 		changes[i].qty = qty[i];
 	}
-	batch b = { changes, n, opts, 1, 1 };
+	batch b = { changes, n, opts, 1, 1, refund ? M_REFUND : M_SALE, NULL, 0 };
 	rc = run_batch(m, o, &b, index, out);
 	free(changes);
 	return rc;
@@ -736,6 +760,31 @@ int m_set_balance(m_model *m, int o, m_vref var, m_lref loc, int64_t balance,
 		if (len == 0 || len > M_KEY_MAX)
 			return INV_EINVAL;
 	}
+	m_set_args set;
+	memset(&set, 0, sizeof(set));
+	set.p = var.p;
+	set.v = var.v;
+	set.loc_type = T_STORE;
+	set.reason_type = reason.org >= 0 ? reason.type : T_SUPPLIER;
+	set.balance = balance;
+	set.has_expected = expected != NULL;
+	set.expected = expected ? *expected : 0;
+
+	m_opts o2;
+	if (opts)
+		o2 = *opts;
+	else
+		memset(&o2, 0, sizeof(o2));
+	o2.ret.org = -1;
+	o2.n_tracking = 0;
+	batch b = { NULL, 0, &o2, 0, 0, M_SET, &set, 1 };
+	if (o2.has_key) {
+		int rc = idem_lookup(m, o, &b, out);
+
+		if (rc)
+			return rc == 1 ? 0 : rc;
+	}
+
 	if (org->owner[var.v] >= 0 && org->owner[var.v] != var.p)
 		return INV_EMISMATCH;
 	if (!org->tracked[var.p])
@@ -765,14 +814,8 @@ int m_set_balance(m_model *m, int o, m_vref var, m_lref loc, int64_t balance,
 	if (c.qty > INV_QUANTITY_MAX)
 		return INV_ERANGE;
 
-	m_opts o2;
-	if (opts)
-		o2 = *opts;
-	else
-		memset(&o2, 0, sizeof(o2)), o2.ret.org = -1;
-	o2.ret.org = -1;
-	o2.n_tracking = 0;
-	batch b = { &c, 1, &o2, 0, 0 };
+	b.changes = &c;
+	b.n = 1;
 	int rc = run_batch(m, o, &b, index, out);
 	*index = -1;
 	return rc;

@@ -64,12 +64,17 @@ typedef struct sim {
 	size_t n_got, cap_got;
 	got_event *got;
 
-	/* the last keyed batch, for idempotent retries */
+	/* the last keyed call, for idempotent retries */
 	int have_keyed;
+	int keyed_kind;               /* M_APPLY, M_SALE, M_REFUND, M_SET */
 	int keyed_org;
 	size_t keyed_n;
-	m_change *keyed;
+	m_change *keyed;              /* apply: changes; sale: var and qty */
 	m_opts keyed_opts;
+	m_vref keyed_var;             /* set-balance arguments */
+	m_lref keyed_loc, keyed_reason;
+	int64_t keyed_target, keyed_expected;
+	int keyed_has_expected;
 
 	long step;
 	int failed;
@@ -1116,7 +1121,7 @@ static void pick_opts(sim *s, int o, m_opts *op, int allow_key)
 		op->has_client = 1, random_uuid(&s->gen, &op->client);
 	if (sim_chance(&s->gen, 8))
 		op->dry_run = 1;
-	if (allow_key && !op->dry_run && sim_chance(&s->gen, 25)) {
+	if (allow_key && (!op->dry_run || sim_chance(&s->gen, 30)) && sim_chance(&s->gen, 25)) {
 		op->has_key = 1;
 		if (sim_chance(&s->gen, 3))
 			op->key[0] = '\0';                       /* empty: invalid */
@@ -1166,6 +1171,7 @@ static void compare_result(sim *s, inv_result *r, const m_result *mr, int o)
 		divergence(s, "success without a result");
 		return;
 	}
+	s->stats->replays += mr->replayed != 0;
 	if (!expect_i64(s, "inv_result_sequence", mr->sequence, inv_result_sequence(r)) ||
 	    !expect_i64(s, "inv_result_replayed", mr->replayed, inv_result_replayed(r)))
 		return;
@@ -1211,6 +1217,21 @@ static void describe_batch(sim *s, const char *fn, int o, const m_change *c, siz
 	     op->ret.org < 0 ? "NULL" : type_name(op->ret.type), op->ret.org, op->n_tracking);
 }
 
+/* Remember a keyed call for idempotent retries. */
+static void remember_keyed(sim *s, int kind, int o, const m_change *mc, size_t n,
+                           const m_opts *op)
+{
+	free(s->keyed);
+	s->keyed = calloc(n ? n : 1, sizeof(m_change));
+	if (n)
+		memcpy(s->keyed, mc, n * sizeof(m_change));
+	s->keyed_n = n;
+	s->keyed_opts = *op;
+	s->keyed_org = o;
+	s->keyed_kind = kind;
+	s->have_keyed = 1;
+}
+
 static void run_apply(sim *s, int o, const m_change *mc, size_t n, const m_opts *op)
 {
 	inv_change *c = calloc(n ? n : 1, sizeof(*c));
@@ -1247,16 +1268,8 @@ static void run_apply(sim *s, int o, const m_change *mc, size_t n, const m_opts 
 	if (!s->failed)
 		compare_events(s);
 	m_result_free(&mr);
-	/* Remember keyed batches for idempotent retries. */
-	if (op->has_key && !s->failed) {
-		free(s->keyed);
-		s->keyed = calloc(n ? n : 1, sizeof(m_change));
-		memcpy(s->keyed, mc, n * sizeof(m_change));
-		s->keyed_n = n;
-		s->keyed_opts = *op;
-		s->keyed_org = o;
-		s->have_keyed = 1;
-	}
+	if (op->has_key && !s->failed)
+		remember_keyed(s, M_APPLY, o, mc, n, op);
 out:
 	inv_result_free(r);
 	free(c);
@@ -1275,26 +1288,16 @@ static size_t pick_batch_size(sim *s)
 	return (size_t)sim_range(&s->gen, 201, 1000);
 }
 
+static void op_retry(sim *s);
+
 static void op_apply(sim *s)
 {
 	int o = pick_org(s);
 	m_opts op;
 
-	/* Idempotent retries of the last keyed batch: same batch (replay) or
-	 * the same key with another batch (conflict). */
+	/* Idempotent retries of the last keyed call. */
 	if (s->have_keyed && sim_chance(&s->gen, 15)) {
-		int same = sim_chance(&s->gen, 70);
-		m_change *mc = calloc(s->keyed_n ? s->keyed_n : 1, sizeof(*mc));
-
-		memcpy(mc, s->keyed, s->keyed_n * sizeof(*mc));
-		op = s->keyed_opts;
-		if (!same && s->keyed_n) {
-			size_t i = (size_t)sim_below(&s->gen, s->keyed_n);
-
-			mc[i].qty = mc[i].qty < INV_QUANTITY_MAX ? mc[i].qty + 1 : 1;
-		}
-		run_apply(s, s->keyed_org, mc, s->keyed_n, &op);
-		free(mc);
+		op_retry(s);
 		return;
 	}
 
@@ -1328,20 +1331,63 @@ static void op_apply(sim *s)
 	free(mc);
 }
 
-static void op_sale(sim *s, int refund)
+static void run_sale(sim *s, int o, int refund, const m_vref *vars, const int64_t *qty,
+                     size_t n, const m_opts *op)
 {
-	int o = pick_org(s);
-	size_t n = (size_t)sim_range(&s->gen, 1, 8);
-	m_vref vars[8];
-	int64_t qty[8];
 	inv_sale_line lines[8];
-	m_opts op;
 	inv_apply_options ao;
 	inv_tracking_change tc[8];
 	inv_result *r = NULL;
 	m_result mr;
 	int64_t mi;
 	int rc, mrc;
+
+	for (size_t i = 0; i < n; i++) {
+		lines[i].variant = vhandle(s, vars[i]);
+		lines[i].quantity = qty[i];
+		if (vars[i].org >= 0 && !lines[i].variant)
+			return;                 /* a retry whose pair no longer resolves */
+	}
+	to_lib_opts(s, op, &ao, tc);
+	desc(s, "%s(org %d, %zu lines, first V%d x%" PRId64 ", dry=%d key=%s%.20s ret=%s)",
+	     refund ? "inv_record_refund" : "inv_record_sale", o, n, n ? vars[0].v : -1,
+	     n ? qty[0] : 0, op->dry_run, op->has_key ? "\"" : "-", op->has_key ? op->key : "",
+	     op->ret.org < 0 ? "NULL" : type_name(op->ret.type));
+	s->stats->changes += n;
+	call_begin(s);
+	rc = refund ? inv_record_refund(&r, s->org[o], lines, n, &ao)
+	            : inv_record_sale(&r, s->org[o], lines, n, &ao);
+	int64_t idx = inv_error_last()->index;
+	const char *msg = inv_error_last()->message;
+	call_end(s, rc);
+	if (!faulted(s, rc)) {
+		mrc = m_sale(&s->model, o, refund, vars, qty, n, op, &mi, &mr);
+		if (expect_code(s, mrc, mi, rc, idx, msg) && rc == 0)
+			compare_result(s, r, &mr, o);
+		if (!s->failed)
+			compare_events(s);
+		m_result_free(&mr);
+	}
+	inv_result_free(r);
+	if (op->has_key && !s->failed) {
+		m_change mc[8];
+
+		memset(mc, 0, sizeof(mc));
+		for (size_t i = 0; i < n; i++) {
+			mc[i].var = vars[i];
+			mc[i].qty = qty[i];
+		}
+		remember_keyed(s, refund ? M_REFUND : M_SALE, o, mc, n, op);
+	}
+}
+
+static void op_sale(sim *s, int refund)
+{
+	int o = pick_org(s);
+	size_t n = (size_t)sim_range(&s->gen, 1, 8);
+	m_vref vars[8];
+	int64_t qty[8];
+	m_opts op;
 
 	if (sim_chance(&s->gen, 1))
 		n = 0;
@@ -1354,24 +1400,38 @@ static void op_sale(sim *s, int refund)
 	}
 	if (s->failed)
 		return;
-	pick_opts(s, o, &op, 0);
-	for (size_t i = 0; i < n; i++) {
-		lines[i].variant = vhandle(s, vars[i]);
-		lines[i].quantity = qty[i];
-	}
-	to_lib_opts(s, &op, &ao, tc);
-	desc(s, "%s(org %d, %zu lines, first V%d x%" PRId64 ", dry=%d ret=%s)",
-	     refund ? "inv_record_refund" : "inv_record_sale", o, n, n ? vars[0].v : -1,
-	     n ? qty[0] : 0, op.dry_run, op.ret.org < 0 ? "NULL" : type_name(op.ret.type));
-	s->stats->changes += n;
+	pick_opts(s, o, &op, 1);
+	run_sale(s, o, refund, vars, qty, n, &op);
+}
+
+static void run_set_balance(sim *s, int o, m_vref var, m_lref loc, int64_t target,
+                            const int64_t *expected, m_lref reason, const m_opts *op)
+{
+	inv_apply_options ao;
+	inv_tracking_change tc[8];
+	inv_result *r = NULL;
+	m_result mr;
+	int64_t mi;
+	int rc, mrc;
+	const inv_variant *h = vhandle(s, var);
+
+	if (s->failed || (var.org >= 0 && !h))
+		return;
+	to_lib_opts(s, op, &ao, tc);
+	desc(s, "inv_set_balance(org %d, %d/P%d/V%d, loc=%s@%d, %" PRId64 ", expected=%s%" PRId64
+	     ", reason=%s@%d, dry=%d key=%s%.20s) current=%" PRId64, o, var.org, var.p, var.v,
+	     loc.org < 0 ? "NULL" : type_name(loc.type), loc.org, target,
+	     expected ? "" : "none/", expected ? *expected : 0,
+	     reason.org < 0 ? "NULL" : type_name(reason.type), reason.org, op->dry_run,
+	     op->has_key ? "\"" : "-", op->has_key ? op->key : "",
+	     s->model.org[o].balance[var.v]);
 	call_begin(s);
-	rc = refund ? inv_record_refund(&r, s->org[o], lines, n, &ao)
-	            : inv_record_sale(&r, s->org[o], lines, n, &ao);
+	rc = inv_set_balance(&r, s->org[o], h, lh(s, loc), target, expected, lh(s, reason), &ao);
 	int64_t idx = inv_error_last()->index;
 	const char *msg = inv_error_last()->message;
 	call_end(s, rc);
 	if (!faulted(s, rc)) {
-		mrc = m_sale(&s->model, o, refund, vars, qty, n, &op, &mi, &mr);
+		mrc = m_set_balance(&s->model, o, var, loc, target, expected, reason, op, &mi, &mr);
 		if (expect_code(s, mrc, mi, rc, idx, msg) && rc == 0)
 			compare_result(s, r, &mr, o);
 		if (!s->failed)
@@ -1379,6 +1439,15 @@ static void op_sale(sim *s, int refund)
 		m_result_free(&mr);
 	}
 	inv_result_free(r);
+	if (op->has_key && !s->failed) {
+		remember_keyed(s, M_SET, o, NULL, 0, op);
+		s->keyed_var = var;
+		s->keyed_loc = loc;
+		s->keyed_reason = reason;
+		s->keyed_target = target;
+		s->keyed_has_expected = expected != NULL;
+		s->keyed_expected = expected ? *expected : 0;
+	}
 }
 
 static void op_set_balance(sim *s)
@@ -1389,12 +1458,6 @@ static void op_set_balance(sim *s)
 	int64_t cur, target, expected;
 	int has_expected = 0;
 	m_opts op;
-	inv_apply_options ao;
-	inv_tracking_change tc[8];
-	inv_result *r = NULL;
-	m_result mr;
-	int64_t mi;
-	int rc, mrc;
 
 	if (s->failed)
 		return;
@@ -1435,30 +1498,53 @@ static void op_set_balance(sim *s)
 		reason = (m_lref){ other_org(s, o), T_BIN };
 	if (sim_chance(&s->gen, 2))
 		var = pick_var(s, other_org(s, o));
-	pick_opts(s, o, &op, 0);
+	pick_opts(s, o, &op, 1);
 	op.ret.org = -1;
-	to_lib_opts(s, &op, &ao, tc);
-	desc(s, "inv_set_balance(org %d, %d/P%d/V%d, loc=%s@%d, %" PRId64 ", expected=%s%" PRId64
-	     ", reason=%s@%d, dry=%d) current=%" PRId64, o, var.org, var.p, var.v,
-	     loc.org < 0 ? "NULL" : type_name(loc.type), loc.org, target,
-	     has_expected ? "" : "none/", expected,
-	     reason.org < 0 ? "NULL" : type_name(reason.type), reason.org, op.dry_run, cur);
-	call_begin(s);
-	rc = inv_set_balance(&r, s->org[o], vhandle(s, var), lh(s, loc), target,
-	                     has_expected ? &expected : NULL, lh(s, reason), &ao);
-	int64_t idx = inv_error_last()->index;
-	const char *msg = inv_error_last()->message;
-	call_end(s, rc);
-	if (!faulted(s, rc)) {
-		mrc = m_set_balance(&s->model, o, var, loc, target, has_expected ? &expected : NULL,
-		                    reason, &op, &mi, &mr);
-		if (expect_code(s, mrc, mi, rc, idx, msg) && rc == 0)
-			compare_result(s, r, &mr, o);
-		if (!s->failed)
-			compare_events(s);
-		m_result_free(&mr);
+	run_set_balance(s, o, var, loc, target, has_expected ? &expected : NULL, reason, &op);
+}
+
+/* Repeat the last keyed call: the same call (a replay) or, now and then,
+ * the same key with something else changed (a conflict). */
+static void op_retry(sim *s)
+{
+	int same = sim_chance(&s->gen, 70);
+	m_opts op = s->keyed_opts;
+	size_t n = s->keyed_n;
+	m_change *mc = calloc(n ? n : 1, sizeof(*mc));
+
+	if (n)
+		memcpy(mc, s->keyed, n * sizeof(*mc));
+	if (!same && n) {
+		size_t i = (size_t)sim_below(&s->gen, n);
+
+		mc[i].qty = mc[i].qty < INV_QUANTITY_MAX ? mc[i].qty + 1 : 1;
 	}
-	inv_result_free(r);
+	switch (s->keyed_kind) {
+	case M_APPLY:
+		run_apply(s, s->keyed_org, mc, n, &op);
+		break;
+	case M_SALE:
+	case M_REFUND: {
+		m_vref vars[8];
+		int64_t qty[8];
+
+		for (size_t i = 0; i < n; i++) {
+			vars[i] = mc[i].var;
+			qty[i] = mc[i].qty;
+		}
+		run_sale(s, s->keyed_org, s->keyed_kind == M_REFUND, vars, qty, n, &op);
+		break;
+	}
+	default: {
+		int64_t target = s->keyed_target + (same ? 0 : 1);
+		int64_t expected = s->keyed_expected;
+
+		run_set_balance(s, s->keyed_org, s->keyed_var, s->keyed_loc, target,
+		                s->keyed_has_expected ? &expected : NULL, s->keyed_reason, &op);
+		break;
+	}
+	}
+	free(mc);
 }
 
 static void op_tracking(sim *s)
