@@ -1087,6 +1087,11 @@ int m_journal_read(const m_model *m, int o, const m_journal_query *q,
                    const m_entry ***out, size_t *count)
 {
 	const m_org *org = &m->org[o];
+
+	*out = NULL;
+	*count = 0;
+	if (q && q->after < 0)
+		return INV_EINVAL;
 	const m_entry **list = xcalloc(org->n_journal, sizeof(*list));
 	size_t n = 0;
 

@@ -82,6 +82,7 @@ typedef struct sim {
 	int fault_code;
 	int ack_fd;                   /* crash child: acknowledged steps go here */
 	uint64_t crash_op;            /* crash child: _exit at this backend op */
+	unsigned trim_rate;           /* 0..4: how often the journal is trimmed */
 	FILE *out;                    /* where divergences are reported */
 	char desc[512];
 	char names[8][64];
@@ -1802,6 +1803,8 @@ static void op_journal_read(sim *s)
 	memset(&mq, 0, sizeof(mq));
 	mq.product = -1;
 	q.after_sequence = mq.after = sim_chance(&s->gen, 50) ? 0 : sim_range(&s->gen, 0, last + 1);
+	if (sim_chance(&s->gen, 2))
+		q.after_sequence = mq.after = -sim_range(&s->gen, 1, 3);
 	q.limit = mq.limit = sim_chance(&s->gen, 50) ? 0 : (size_t)sim_range(&s->gen, 1, 5);
 	if (sim_chance(&s->gen, 25)) {
 		mq.product = (int)sim_below(&s->gen, (uint64_t)s->world.n_products);
@@ -1844,6 +1847,8 @@ static void op_journal_trim(sim *s)
 
 	if (sim_chance(&s->gen, 3))
 		up_to = -1;
+	else if (sim_chance(&s->gen, 5))
+		up_to = last + sim_range(&s->gen, 1, 5);
 	desc(s, "inv_journal_trim(org %d, %" PRId64 ") last=%" PRId64, o, up_to, last);
 	call_begin(s);
 	rc = inv_journal_trim(s->org[o], up_to);
@@ -1959,8 +1964,10 @@ static void one_step(sim *s)
 		op_balances_read(s);
 	else if (k < 900)
 		op_journal_read(s);
-	else if (k < 930)
+	else if (k < 930 && sim_below(&s->gen, 4) < s->trim_rate)
 		op_journal_trim(s);
+	else if (k < 930)
+		op_journal_read(s);
 	else if (k < 965)
 		op_variant_get(s);
 	else if (k < 975)
@@ -1985,6 +1992,9 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 	s->uuid_seed = cfg->seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
 	s->now = INT64_C(1764547200000) + (int64_t)sim_below(&s->gen, 1000000);
 	make_world(s);
+	/* Some runs never trim, so their journals grow past the core's read
+	 * chunk (256 entries); others trim often. */
+	s->trim_rate = (unsigned)sim_below(&s->gen, 5);
 	m_init(&s->model, &s->world,
 	       sim_chance(&s->gen, 30) ? INV_NEGATIVE_DENY : INV_NEGATIVE_ALLOW);
 	s->model.now = s->now;
