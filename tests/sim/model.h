@@ -16,7 +16,7 @@
 
 #include <zinv.h>
 
-#define M_MAX_ORGS 3
+#define M_MAX_ORGS 4
 #define M_MAX_PRODUCTS 8
 #define M_MAX_VARIANTS 24
 #define M_KEY_MAX 255

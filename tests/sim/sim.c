@@ -57,6 +57,10 @@ typedef struct sim {
 	sim_wrap *wrap;
 	void *fault;                  /* tests/fault_backend.h instance */
 	uint64_t sub_id;
+	uint64_t mask_sub_id;         /* a second subscriber, for some types */
+	uint32_t mask;
+	size_t mask_got;              /* events it received during the call */
+	int n_open;                   /* organizations 0 .. n_open-1 are open */
 	inv_org *org[M_MAX_ORGS];
 	const inv_location *loc[M_MAX_ORGS][4];
 	const inv_variant *vh[M_MAX_ORGS][M_MAX_PRODUCTS][M_MAX_VARIANTS];
@@ -240,7 +244,7 @@ static void make_world(sim *s)
 	m_world *w = &s->world;
 
 	memset(w, 0, sizeof(*w));
-	w->n_orgs = 2 + (int)sim_below(&s->gen, 2);
+	w->n_orgs = 2 + (int)sim_below(&s->gen, 3);
 	w->n_products = 2 + (int)sim_below(&s->gen, M_MAX_PRODUCTS - 1);
 	w->n_variants = w->n_products + (int)sim_below(&s->gen, (uint64_t)(M_MAX_VARIANTS - w->n_products + 1));
 	for (int i = 0; i < w->n_orgs; i++)
@@ -314,8 +318,17 @@ static void on_event(const inv_event *event, void *payload)
 		memcpy(g->ev.items, inv_event_items(event), g->ev.n_items * sizeof(inv_journal_record));
 }
 
+static void on_masked_event(const inv_event *event, void *payload)
+{
+	sim *s = payload;
+
+	(void)event;
+	s->mask_got++;
+}
+
 static void clear_got(sim *s)
 {
+	s->mask_got = 0;
 	for (size_t i = 0; i < s->n_got; i++) {
 		free(s->got[i].ev.items);
 		free(s->got[i].entry_records);
@@ -439,6 +452,13 @@ static int compare_events(sim *s)
 		                           got->entry_records, got->n_entry_records))
 			break;
 	}
+	size_t masked = 0;
+	for (size_t i = 0; i < m->n_events; i++)
+		if (!s->mask || (s->mask & INV_EVENT_MASK(m->events[i].type)))
+			masked++;
+	if (!s->failed && s->mask_sub_id && masked != s->mask_got)
+		divergence(s, "the subscriber with mask 0x%x got %zu events, expected %zu",
+		           s->mask, s->mask_got, masked);
 	if (!s->failed && m->n_events != s->n_got) {
 		divergence(s, "events: expected %zu, got %zu", m->n_events, s->n_got);
 		for (size_t i = 0; i < m->n_events; i++)
@@ -630,7 +650,7 @@ static const inv_variant *vhandle(sim *s, m_vref r)
 
 static int other_org(sim *s, int o)
 {
-	return (o + 1 + (int)sim_below(&s->gen, (uint64_t)(s->world.n_orgs - 1))) % s->world.n_orgs;
+	return (o + 1 + (int)sim_below(&s->gen, (uint64_t)(s->n_open - 1))) % s->n_open;
 }
 
 static int pick_org(sim *s)
@@ -638,7 +658,7 @@ static int pick_org(sim *s)
 	/* Most traffic on one organization, so state builds up there. */
 	if (sim_chance(&s->gen, 75))
 		return 0;
-	return (int)sim_below(&s->gen, (uint64_t)s->world.n_orgs);
+	return (int)sim_below(&s->gen, (uint64_t)s->n_open);
 }
 
 static m_lref pick_loc(sim *s, int o)
@@ -891,7 +911,7 @@ static void full_check(sim *s)
 {
 	if (s->failed)
 		return;
-	for (int o = 0; o < s->world.n_orgs && !s->failed; o++)
+	for (int o = 0; o < s->n_open && !s->failed; o++)
 		full_check_org(s, o);
 }
 
@@ -1033,11 +1053,13 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 	if (s->crash_op)
 		sim_wrap_crash_at(s->wrap, s->crash_op, CRASH_EXIT);
 	rc = inv_subscribe(&s->sub_id, s->store, 0, on_event, s);
+	if (rc == 0)
+		rc = inv_subscribe(&s->mask_sub_id, s->store, s->mask, on_masked_event, s);
 	if (rc) {
 		divergence(s, "inv_subscribe failed: %s", code_name(rc));
 		return rc;
 	}
-	for (int o = 0; o < s->world.n_orgs; o++) {
+	for (int o = 0; o < s->n_open; o++) {
 		rc = open_org(s, o);
 		if (rc)
 			return rc;
@@ -1905,11 +1927,11 @@ static void op_reopen_store(sim *s)
 	s->stats->reopens++;
 	if (!s->backend->durable) {
 		desc(s, "inv_org_close + inv_org_open(every org) on %s", s->backend->name);
-		for (int o = 0; o < s->world.n_orgs; o++) {
+		for (int o = 0; o < s->n_open; o++) {
 			inv_org_close(s->org[o]);
 			s->org[o] = NULL;
 		}
-		for (int o = 0; o < s->world.n_orgs && !s->failed; o++)
+		for (int o = 0; o < s->n_open && !s->failed; o++)
 			open_org(s, o);
 		full_check(s);
 		return;
@@ -1918,6 +1940,57 @@ static void op_reopen_store(sim *s)
 	close_store(s);
 	if (open_store(s, s->backend, 0) == 0)
 		full_check(s);
+}
+
+/* The first use of an organization: its locations are created and
+ * persisted.  Under faults the creation fails whole and is retried later. */
+static void op_open_new_org(sim *s)
+{
+	int o = s->n_open;
+	inv_org *org = NULL;
+	int rc;
+
+	desc(s, "inv_org_open(org %d) for the first time", o);
+	call_begin(s);
+	rc = inv_org_open(&org, s->store, &s->world.org[o]);
+	call_end(s, rc);
+	if (s->fired && rc) {
+		inv_org_close(org);
+		faulted(s, rc);
+		return;
+	}
+	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
+		return;
+	s->org[o] = org;
+	memset(s->vh[o], 0, sizeof(s->vh[o]));
+	m_org_closed(&s->model, o);
+	s->n_open++;
+	check_locations(s, o);
+	full_check(s);
+}
+
+/* Drop the masked subscriber and subscribe again with another mask: ids
+ * are never reused and a dropped id is unknown. */
+static void op_resubscribe(sim *s)
+{
+	uint64_t old = s->mask_sub_id, id = 0;
+	int rc;
+
+	s->mask = (uint32_t)sim_below(&s->gen, 32) & ~UINT32_C(1);
+	desc(s, "inv_unsubscribe(%" PRIu64 ") + inv_subscribe(mask 0x%x)", old, s->mask);
+	rc = inv_unsubscribe(s->store, old);
+	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
+		return;
+	rc = inv_unsubscribe(s->store, old);
+	if (!expect_code(s, INV_ENOTFOUND, -1, rc, inv_error_last()->index,
+	                 inv_error_last()->message))
+		return;
+	rc = inv_subscribe(&id, s->store, s->mask, on_masked_event, s);
+	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
+		return;
+	if (id == old || id == s->sub_id)
+		divergence(s, "inv_subscribe reused id %" PRIu64, id);
+	s->mask_sub_id = id;
 }
 
 static void op_location_lookup(sim *s)
@@ -1968,10 +2041,14 @@ static void one_step(sim *s)
 		op_journal_trim(s);
 	else if (k < 930)
 		op_journal_read(s);
+	else if (k < 936 && s->n_open < s->world.n_orgs)
+		op_open_new_org(s);
 	else if (k < 965)
 		op_variant_get(s);
-	else if (k < 975)
+	else if (k < 972)
 		op_location_lookup(s);
+	else if (k < 975)
+		op_resubscribe(s);
 	else if (k < 990)
 		op_reopen_org(s);
 	else
@@ -1995,6 +2072,10 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 	/* Some runs never trim, so their journals grow past the core's read
 	 * chunk (256 entries); others trim often. */
 	s->trim_rate = (unsigned)sim_below(&s->gen, 5);
+	/* With three or more organizations the last one is first used in the
+	 * middle of the run, where faults can hit its creation. */
+	s->n_open = s->world.n_orgs >= 3 ? s->world.n_orgs - 1 : s->world.n_orgs;
+	s->mask = (uint32_t)sim_below(&s->gen, 32) & ~UINT32_C(1);
 	m_init(&s->model, &s->world,
 	       sim_chance(&s->gen, 30) ? INV_NEGATIVE_DENY : INV_NEGATIVE_ALLOW);
 	s->model.now = s->now;
@@ -2031,7 +2112,7 @@ static void run_steps(sim *s, long from, long to)
 
 static void start_tracking_some(sim *s)
 {
-	for (int o = 0; o < s->world.n_orgs && !s->failed; o++)
+	for (int o = 0; o < s->n_open && !s->failed; o++)
 		for (int p = 0; p < s->world.n_products && !s->failed; p++)
 			if (sim_chance(&s->gen, 60)) {
 				desc(s, "setup: inv_tracking_start(org %d, P%d)", o, p);
