@@ -464,15 +464,13 @@ static void result_balances(const m_model *m, int o, const scratch *s, const bat
 		inv_balance *bal = &out->balances[out->n_balances++];
 		const m_low_stock *ls = &m->org[o].low[s->owner[v]][v];
 
+		/* Results carry no low-stock fields; `updated` is the batch's
+		 * time when the balance changed, else the stored one. */
 		bal->product = w->product[s->owner[v]];
 		bal->variant = w->variant[v];
 		bal->balance = s->balance[v];
-		bal->updated = time;
-		if (ls->exists) {
-			bal->has_low_stock_level = ls->has_level;
-			bal->low_stock_level = ls->has_level ? ls->level : 0;
-			bal->low_stock_alert = ls->alert;
-		}
+		bal->updated = s->balance[v] != m->org[o].balance[v] ? time : m->org[o].updated[v];
+		(void)ls;
 	}
 	(void)b;
 }
@@ -666,8 +664,7 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 		r->after = s.balance[v];
 	}
 
-	int64_t time = stores_nothing ? 0 : m->now;
-	result_balances(m, o, &s, b, loc_type, time, out);
+	result_balances(m, o, &s, b, loc_type, m->now, out);
 	out->skipped = skipped;
 	out->n_skipped = n_skipped;
 	skipped = NULL;

@@ -1151,6 +1151,17 @@ static void pick_opts(sim *s, int o, m_opts *op, int allow_key)
 		else if (sim_chance(&s->gen, 2)) {
 			memset(op->key, 'k', M_KEY_MAX + 1);     /* 256 bytes: invalid */
 			op->key[M_KEY_MAX + 1] = '\0';
+		} else if (sim_chance(&s->gen, 3)) {
+			memset(op->key, 'x', M_KEY_MAX);         /* 255 bytes: the longest */
+			op->key[M_KEY_MAX] = '\0';
+			op->key[0] = (char)('a' + sim_below(&s->gen, 3));
+		} else if (sim_chance(&s->gen, 5)) {
+			/* any bytes but NUL: keys are bytes, not text */
+			size_t len = (size_t)sim_range(&s->gen, 1, 12);
+
+			for (size_t i = 0; i < len; i++)
+				op->key[i] = (char)sim_range(&s->gen, 1, 255);
+			op->key[len] = '\0';
 		} else if (sim_chance(&s->gen, 50))
 			snprintf(op->key, sizeof(op->key), "key-%d", (int)sim_below(&s->gen, 6));
 		else
@@ -1209,7 +1220,7 @@ static void compare_result(sim *s, inv_result *r, const m_result *mr, int o)
 		return;
 	snprintf(what, sizeof(what), "inv_result_balances");
 	if (!compare_balances(s, what, mr->balances, mr->n_balances, inv_result_balances(r),
-	                      inv_result_count(r), 0))
+	                      inv_result_count(r), 1))
 		return;
 	size_t n = inv_result_skipped_count(r);
 	const size_t *sk = inv_result_skipped(r);
