@@ -305,7 +305,7 @@ check-demo-valgrind: $(POS_DEMO)
 # -------------------------------------------------------------------- sim
 # Deterministic simulation (tests/sim/README.md): libzinv checked against a
 # reference model under random workloads, injected faults and crashes.
-#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1] [V=1]
+#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1|KILL=1] [V=1]
 #   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
 SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
 SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
@@ -333,7 +333,7 @@ $(SIM_BIN): $(SIM_OBJS) $(LIBS_ALL)
 
 sim: $(SIM_BIN)
 	$(SIM_RUN) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
-	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(V),--verbose)
+	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(KILL),--kill) $(if $(V),--verbose)
 
 sim-smoke: $(SIM_BIN)
 	$(SIM_RUN) --seed 1 --seeds 4 --steps 300 --backend all
@@ -344,11 +344,13 @@ sim-ci: $(SIM_BIN)
 	$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend all
 	$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend all --faults
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 4000 --seeds 40 --steps 300 --backend sqlite --kill)
 
 sim-long: $(SIM_BIN)
 	$(SIM_RUN) --seed 100000 --seeds 5000 --steps 1000 --backend all
 	$(SIM_RUN) --seed 200000 --seeds 2000 --steps 1000 --backend all --faults
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 300000 --seeds 2000 --steps 1000 --backend sqlite --crash)
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 400000 --seeds 500 --steps 1000 --backend sqlite --kill)
 # ------------------------------------------------------------------ end sim
 
 # ------------------------------------------------------------------ bench

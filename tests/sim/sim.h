@@ -35,7 +35,9 @@ typedef struct sim_config {
 	 * the expected state; NULL disables crash runs. */
 	const sim_backend *replay_backend;
 	uint32_t faults_per_million;  /* injected failures per backend op */
-	int crash;                    /* 1: crash-and-recover run (durable only) */
+	int crash;                    /* 1: crash-and-recover run (durable only),
+	                                 _exit() inside a chosen backend operation;
+	                                 2: SIGKILL at a random moment instead */
 	int verbose;                  /* print every step */
 } sim_config;
 
