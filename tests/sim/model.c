@@ -440,11 +440,11 @@ typedef struct scratch {
 	int64_t balance[M_MAX_VARIANTS];
 	int touched[M_MAX_VARIANTS];   /* order of first touch of STORE, 1-based */
 	int n_touched;
-	int order[M_MAX_VARIANTS];     /* variant by touch order */
+	int order[M_MAX_VARIANTS];     /* variant by touch order: results, events */
 	int claimed[M_MAX_VARIANTS];   /* a change moved it (not skipped) */
 	int named[M_MAX_VARIANTS];     /* order of first naming in the batch, 1-based */
 	int n_named;
-	int slot[M_MAX_VARIANTS];      /* variant by naming order */
+	int slot[M_MAX_VARIANTS];      /* variant by naming order: low-stock crossings */
 } scratch;
 
 static void result_balances(const m_model *m, int o, const scratch *s, const batch *b,
@@ -457,10 +457,8 @@ static void result_balances(const m_model *m, int o, const scratch *s, const bat
 	out->balances = xcalloc((size_t)s->n_touched, sizeof(inv_balance));
 	if (loc_type != T_STORE)
 		return;
-	for (int k = 0; k < s->n_named; k++) {
-		int v = s->slot[k];
-		if (!s->touched[v])
-			continue;
+	for (int k = 0; k < s->n_touched; k++) {
+		int v = s->order[k];
 		inv_balance *bal = &out->balances[out->n_balances++];
 		const m_low_stock *ls = &m->org[o].low[s->owner[v]][v];
 
