@@ -341,8 +341,10 @@ sim-smoke: $(SIM_BIN)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 201 --seeds 3 --steps 300 --backend sqlite --crash)
 
 sim-ci: $(SIM_BIN)
-	$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend all
-	$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend all --faults
+	$(SIM_RUN) --seed 1000 --seeds 200 --steps 500 --backend memory
+	$(SIM_RUN) --seed 2000 --seeds 200 --steps 400 --backend memory --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend sqlite)
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend sqlite --faults)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 4000 --seeds 40 --steps 300 --backend sqlite --kill)
 

@@ -113,10 +113,14 @@ int main(int argc, char **argv)
 	sim_backend backends[2];
 	int n_backends = 0;
 #ifdef SIM_HAVE_SQLITE
+	/* The database goes to $TMPDIR, else to /dev/shm: the simulated
+	 * crashes are process crashes, which a RAM file system survives like
+	 * a disk, and the runs are twice as fast there. */
 	char path[4096];
 	const char *tmp = getenv("TMPDIR");
-	snprintf(path, sizeof(path), "%s/zinv-sim-%ld.db", tmp && *tmp ? tmp : "/tmp",
-	         (long)getpid());
+	if (!tmp || !*tmp)
+		tmp = access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(path, sizeof(path), "%s/zinv-sim-%ld.db", tmp, (long)getpid());
 	sim_backend sqlite = { "sqlite", sqlite_open, path, 1 };
 #endif
 
