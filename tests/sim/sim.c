@@ -48,6 +48,7 @@ typedef struct sim {
 	sim_stats *stats;
 	sim_prng gen;                 /* the workload */
 	sim_prng faults;              /* fault decisions, apart from the workload */
+	sim_prng probes;              /* calls made from event callbacks */
 	uint64_t uuid_seed, uuid_count;
 	int64_t now;
 	m_world world;
@@ -287,11 +288,46 @@ static void entry_from_lib(m_entry *e, const inv_journal_entry *je, int with_rec
 	}
 }
 
+/*
+ * Now and then a callback uses the store, as events.h allows: a read of
+ * the organization sees the batch committed, and a write to it fails with
+ * INV_EBUSY (and changes nothing, which the next full check confirms).
+ */
+static void probe_from_callback(sim *s, const inv_event *event)
+{
+	const inv_journal_entry *je = inv_event_entry(event);
+	const inv_uuid *org_uuid = inv_event_org_uuid(event);
+	int o = -1, rc;
+	int64_t last = -1;
+
+	for (int i = 0; i < s->n_open; i++)
+		if (org_uuid && memcmp(org_uuid, &s->world.org[i], 16) == 0)
+			o = i;
+	if (o < 0 || !s->org[o] || !je)
+		return;
+	if (s->fault)
+		inv_fault_backend_fail_at(s->fault, 0, 0);   /* the batch is done */
+	rc = inv_journal_last_sequence(&last, s->org[o]);
+	if (rc || last != inv_journal_entry_sequence(je)) {
+		divergence(s, "in an event callback: inv_journal_last_sequence returned %s, %" PRId64
+		           "; expected OK, %" PRId64, code_name(rc), last,
+		           inv_journal_entry_sequence(je));
+		return;
+	}
+	rc = inv_tracking_start(s->org[o], &s->world.product[0]);
+	if (rc != INV_EBUSY)
+		divergence(s, "in an event callback: a write to the same organization returned %s, "
+		           "expected EBUSY", code_name(rc));
+}
+
 static void on_event(const inv_event *event, void *payload)
 {
 	sim *s = payload;
 	got_event *g;
 	const inv_journal_entry *je = inv_event_entry(event);
+
+	if (s->n_got == 0 && sim_chance(&s->probes, 10))
+		probe_from_callback(s, event);
 
 	if (s->n_got == s->cap_got) {
 		s->cap_got = s->cap_got ? 2 * s->cap_got : 16;
@@ -2094,6 +2130,7 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 	s->out = stderr;
 	sim_prng_seed(&s->gen, cfg->seed);
 	sim_prng_seed(&s->faults, cfg->seed ^ UINT64_C(0x5eed5eed5eed5eed));
+	sim_prng_seed(&s->probes, cfg->seed ^ UINT64_C(0x9b0be59b0be59b0b));
 	s->uuid_seed = cfg->seed * UINT64_C(0x9e3779b97f4a7c15) + 1;
 	s->now = INT64_C(1764547200000) + (int64_t)sim_below(&s->gen, 1000000);
 	make_world(s);
