@@ -315,9 +315,26 @@ static void probe_from_callback(sim *s, const inv_event *event)
 		return;
 	}
 	rc = inv_tracking_start(s->org[o], &s->world.product[0]);
-	if (rc != INV_EBUSY)
+	if (rc != INV_EBUSY) {
 		divergence(s, "in an event callback: a write to the same organization returned %s, "
 		           "expected EBUSY", code_name(rc));
+		return;
+	}
+	/* Writes to other organizations are allowed: starting a product that
+	 * is tracked there already succeeds and changes nothing. */
+	for (int f = 0; f < s->n_open; f++) {
+		if (f == o || !s->org[f])
+			continue;
+		for (int p = 0; p < s->world.n_products; p++) {
+			if (!s->model.org[f].tracked[p])
+				continue;
+			rc = inv_tracking_start(s->org[f], &s->world.product[p]);
+			if (rc)
+				divergence(s, "in an event callback of org %d: inv_tracking_start on org %d "
+				           "returned %s, expected OK", o, f, code_name(rc));
+			return;
+		}
+	}
 }
 
 static void on_event(const inv_event *event, void *payload)
