@@ -153,7 +153,7 @@ check-asan: deps
 	$(MAKE) BUILDDIR=build/asan LIBOUT=build/asan/lib CFLAGS="$(SAN_FLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" \
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
-	    check-unit check-demo
+	    check-unit check-demo sim-smoke
 
 # The thread test under ThreadSanitizer: its own build of the library and
 # the test program (the path must match the sub-make's BUILDDIR exactly).
