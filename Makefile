@@ -153,7 +153,7 @@ check-asan: deps
 	$(MAKE) BUILDDIR=build/asan LIBOUT=build/asan/lib CFLAGS="$(SAN_FLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" \
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
-	    check-unit check-demo
+	    check-unit check-demo sim-smoke
 
 # The thread test under ThreadSanitizer: its own build of the library and
 # the test program (the path must match the sub-make's BUILDDIR exactly).
@@ -332,7 +332,7 @@ check-server: $(ZINV_SERVER)
 # -------------------------------------------------------------------- sim
 # Deterministic simulation (tests/sim/README.md): libzinv checked against a
 # reference model under random workloads, injected faults and crashes.
-#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1] [V=1]
+#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1|KILL=1] [V=1]
 #   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
 SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
 SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
@@ -360,7 +360,7 @@ $(SIM_BIN): $(SIM_OBJS) $(LIBS_ALL)
 
 sim: $(SIM_BIN)
 	$(SIM_RUN) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
-	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(V),--verbose)
+	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(KILL),--kill) $(if $(V),--verbose)
 
 sim-smoke: $(SIM_BIN)
 	$(SIM_RUN) --seed 1 --seeds 4 --steps 300 --backend all
@@ -368,14 +368,18 @@ sim-smoke: $(SIM_BIN)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 201 --seeds 3 --steps 300 --backend sqlite --crash)
 
 sim-ci: $(SIM_BIN)
-	$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend all
-	$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend all --faults
+	$(SIM_RUN) --seed 1000 --seeds 200 --steps 500 --backend memory
+	$(SIM_RUN) --seed 2000 --seeds 200 --steps 400 --backend memory --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend sqlite)
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend sqlite --faults)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 4000 --seeds 40 --steps 300 --backend sqlite --kill)
 
 sim-long: $(SIM_BIN)
 	$(SIM_RUN) --seed 100000 --seeds 5000 --steps 1000 --backend all
 	$(SIM_RUN) --seed 200000 --seeds 2000 --steps 1000 --backend all --faults
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 300000 --seeds 2000 --steps 1000 --backend sqlite --crash)
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 400000 --seeds 500 --steps 1000 --backend sqlite --kill)
 # ------------------------------------------------------------------ end sim
 
 # ------------------------------------------------------------------ bench
