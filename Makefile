@@ -202,9 +202,10 @@ bench-callgrind: $(BENCH_BIN)
 	valgrind --tool=callgrind --collect-atstart=no \
 	    --callgrind-out-file=$(BENCH_DIR)/callgrind.out \
 	    $(BENCH_BIN) --callgrind --only memory,codec --batches 1000 \
-	    --mem-moves 200000 --codec-reps 20 --json $(BENCH_DIR)/callgrind-results.json \
+	    --mem-moves 200000 --codec-reps 5 --json $(BENCH_DIR)/callgrind-results.json \
 	    >$(BENCH_DIR)/callgrind.log
-	@sh tests/bench/callgrind-summary.sh $(BENCH_DIR)/callgrind.out*
+	@sh tests/bench/callgrind-summary.sh $(BENCH_DIR)/callgrind.out
+	@echo "per-function profiles: callgrind_annotate $(BENCH_DIR)/callgrind.out.<n>"
 
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.

@@ -26,6 +26,7 @@ typedef struct zb_opts {
 	size_t sql_variants;
 	size_t sql_moves;
 	size_t sql_max_commits;     /* caps moves at batch size b to b * this */
+	size_t sql_seconds;         /* and each run (both sides) to about this long */
 	size_t codec_changes;       /* changes in the PUT body */
 	size_t codec_variants;      /* variants in the encoded status object */
 	size_t codec_reps;          /* repetitions of each codec measurement */

@@ -251,6 +251,7 @@ int zb_report_write_json(const zb_opts *o, const char *path)
 	json_object_set_new(cfg, "sql_variants", json_integer((json_int_t)o->sql_variants));
 	json_object_set_new(cfg, "sql_moves", json_integer((json_int_t)o->sql_moves));
 	json_object_set_new(cfg, "sql_max_commits", json_integer((json_int_t)o->sql_max_commits));
+	json_object_set_new(cfg, "sql_seconds", json_integer((json_int_t)o->sql_seconds));
 	json_object_set_new(cfg, "codec_changes", json_integer((json_int_t)o->codec_changes));
 	json_object_set_new(cfg, "codec_variants", json_integer((json_int_t)o->codec_variants));
 	json_object_set_new(cfg, "fp_variants", json_integer((json_int_t)o->fp_variants));

@@ -31,6 +31,8 @@ static const zb_size_opt size_opts[] = {
 	       "moves per batch size and sync mode, SQLite case"),
 	ZB_OPT("--sql-max-commits", "ZINV_BENCH_SQL_MAX_COMMITS", sql_max_commits,
 	       "at most this many transactions per SQLite run"),
+	ZB_OPT("--sql-seconds", "ZINV_BENCH_SQL_SECONDS", sql_seconds,
+	       "stop each SQLite run after about this long"),
 	ZB_OPT("--codec-changes", "ZINV_BENCH_CODEC_CHANGES", codec_changes,
 	       "changes in the PUT body"),
 	ZB_OPT("--codec-variants", "ZINV_BENCH_CODEC_VARIANTS", codec_variants,
@@ -97,6 +99,7 @@ static void defaults(zb_opts *o, int smoke)
 	o->sql_variants = smoke ? 500 : 100000;
 	o->sql_moves = smoke ? 2000 : 200000;
 	o->sql_max_commits = smoke ? 20 : 20000;
+	o->sql_seconds = smoke ? 5 : 12;
 	o->codec_changes = smoke ? 50 : 1000;
 	o->codec_variants = smoke ? 50 : 1000;
 	o->codec_reps = smoke ? 2 : 500;
