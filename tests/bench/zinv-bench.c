@@ -99,7 +99,7 @@ static void defaults(zb_opts *o, int smoke)
 	o->sql_variants = smoke ? 500 : 100000;
 	o->sql_moves = smoke ? 2000 : 200000;
 	o->sql_max_commits = smoke ? 20 : 20000;
-	o->sql_seconds = smoke ? 5 : 12;
+	o->sql_seconds = smoke ? 5 : 8;
 	o->codec_changes = smoke ? 50 : 1000;
 	o->codec_variants = smoke ? 50 : 1000;
 	o->codec_reps = smoke ? 2 : 500;
