@@ -64,8 +64,12 @@ void zb_catalog_free(zb_catalog *cat);
 /* `count` random moves among STORE, SOLD and SUPPLIER, quantity 1..10. */
 zb_move *zb_moves_new(size_t count, size_t variants, uint64_t seed);
 
-/* Monotonic clock in nanoseconds. */
+/* Monotonic clock in nanoseconds: for disk-bound work (SQLite). */
 uint64_t zb_now_ns(void);
+/* CPU time of the calling thread (user + system) in nanoseconds: for
+ * CPU-bound work, so that time the scheduler gives the machine's other
+ * tenants is not charged to the code under test. */
+uint64_t zb_cpu_ns(void);
 /* Resident set size in bytes, from /proc/self/statm. */
 uint64_t zb_rss_bytes(void);
 /* Give freed heap back to the system where the C library can, so that RSS

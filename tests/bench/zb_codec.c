@@ -158,9 +158,9 @@ static uint64_t time_once(const zb_opts *o, zb_work *w, size_t rep)
 {
 	uint64_t t0;
 	zb_cg_on(o);
-	t0 = zb_now_ns();
+	t0 = zb_cpu_ns();
 	w->run(w);
-	t0 = zb_now_ns() - t0;
+	t0 = zb_cpu_ns() - t0;
 	zb_cg_off(o);
 	if (w->between)
 		w->between(w, rep);
