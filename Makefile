@@ -61,19 +61,22 @@ SQLITE_OBJS := $(SQLITE_SRCS:lib/%.c=$(BUILDDIR)/lib/%.o)
 SQLITE_SHLIB := $(LIBOUT)/libzinv-sqlite.so.$(VERSION)
 SQLITE_STLIB := $(LIBOUT)/libzinv-sqlite.a
 
+# Public headers: the SQLite backend's goes with its library, all others
+# with libzinv.
+SQLITE_HEADERS := include/zinv/sqlite.h
+LIBZINV_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
+
 LIBS_ALL := $(SHLIB) $(STLIB)
-PC_ALL := pkgconfig/zinv.pc
+PC_FILES := pkgconfig/zinv.pc
 ifneq ($(SQLITE_SRCS),)
 LIBS_ALL += $(SQLITE_SHLIB) $(SQLITE_STLIB)
-PC_ALL += pkgconfig/zinv-sqlite.pc
+PC_FILES += pkgconfig/zinv-sqlite.pc
 endif
-# The backend headers install with their own library, not with libzinv.
-SQLITE_HEADERS := include/zinv/sqlite.h
-CORE_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
-        check-crash install uninstall clean
-all: $(LIBS_ALL) $(PC_ALL)
+        check-crash install uninstall clean fuzz check-install check-abi check-exports \
+        check-map check-headers check-soname abi-check abi-dump check-man check-compat
+all: $(LIBS_ALL) $(PC_FILES)
 
 $(BUILDDIR)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -120,6 +123,10 @@ $(BUILDDIR)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Keep the objects of the test programs: make would delete them as
+# intermediates and rebuild them on every run.
+.SECONDARY: $(TEST_BINS:=.o) $(TEST_SUPPORT_OBJS)
+
 $(BUILDDIR)/tests/check_%: $(BUILDDIR)/tests/check_%.o $(TEST_SUPPORT_OBJS) $(LIBS_ALL)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(TEST_LDLIBS)
 
@@ -130,6 +137,10 @@ check-unit: $(TEST_BINS)
 check: deps
 	$(MAKE) all
 	$(MAKE) check-unit
+	$(MAKE) check-headers check-map check-soname check-compat
+	$(MAKE) check-install
+	$(MAKE) check-examples
+	$(MAKE) sim-smoke
 	$(MAKE) bench-smoke
 
 # The SQLite crash test with ten times the kills of `make check`.
@@ -142,19 +153,203 @@ check-asan: deps
 	$(MAKE) BUILDDIR=build/asan LIBOUT=build/asan/lib CFLAGS="$(SAN_FLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" \
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1" \
-	    check-unit
+	    check-unit check-demo
 
+# The thread test under ThreadSanitizer: its own build of the library and
+# the test program (the path must match the sub-make's BUILDDIR exactly).
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 check-tsan: deps
-	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="-O1 -g -fsanitize=thread" \
-	    LDFLAGS="-fsanitize=thread" TEST_ENV="TSAN_OPTIONS=halt_on_error=1" \
-	    $(BUILDDIR)/../build/tsan/tests/check_threads
-	TSAN_OPTIONS=halt_on_error=1 CK_FORK=no build/tsan/tests/check_threads
+	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="$(TSAN_FLAGS)" \
+	    LDFLAGS="-fsanitize=thread" build/tsan/tests/check_threads
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no build/tsan/tests/check_threads
 
 check-valgrind: deps
 	$(MAKE) all $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== valgrind $$t"; \
 	    CK_FORK=no valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 $$t; done
+
+# ------------------------------------------------------------------- fuzz
+# tests/fuzz/fuzz_<name>.c: libFuzzer targets (one per decoder, one for the
+# dispatcher), built with clang into their own BUILDDIR and run for
+# FUZZ_SECONDS each, seeded from tests/data and tests/fuzz/seeds/<name>.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:lib/%.c=$(FUZZ_DIR)/lib/%.o)
+FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
+               -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined $(DEP_CFLAGS) -pthread
+
+$(FUZZ_DIR)/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DINV_BUILDING_LIBRARY -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(DEP_LIBS)
+
+.PRECIOUS: $(FUZZ_DIR)/lib/%.o
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for b in $(FUZZ_BINS); do n=$$(basename $$b .c); n=$${n#fuzz_}; \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+	    seeds=tests/data; [ -d tests/fuzz/seeds/$$n ] && seeds=tests/fuzz/seeds/$$n; \
+	    echo "== $$b ($(FUZZ_SECONDS)s)"; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$n- $(FUZZ_DIR)/corpus/$$n $$seeds \
+	        > $(FUZZ_DIR)/$$n.log 2>&1 || { tail -n 60 $(FUZZ_DIR)/$$n.log; exit 1; }; \
+	    grep -E "^Done|stat::number_of_executed_units" $(FUZZ_DIR)/$$n.log; \
+	done
+
+# ------------------------------------------------------------------- ABI
+# Mechanical checks of what the libraries promise; tests/abi/abi.sh does the
+# work, one subcommand per target.  Per library: the built .so, its
+# committed export list and abidw baseline, its version script, its headers
+# and its soname.  `make abi-dump` rewrites the committed lists and
+# baselines from the freshly built libraries: run it only for an intended
+# change, and commit the result with that change.
+ABI_SH := sh tests/abi/abi.sh
+ABI_LIBS := libzinv
+libzinv_SO := $(SHLIB)
+libzinv_MAP := lib/libzinv.map
+libzinv_HEADERS := include/zinv.h $(LIBZINV_HEADERS)
+libzinv_SONAME := $(SONAME)
+ifneq ($(SQLITE_SRCS),)
+ABI_LIBS += libzinv-sqlite
+libzinv-sqlite_SO := $(SQLITE_SHLIB)
+libzinv-sqlite_MAP := lib/libzinv-sqlite.map
+libzinv-sqlite_HEADERS := $(SQLITE_HEADERS)
+libzinv-sqlite_SONAME := $(SQLITE_SONAME)
+endif
+ABI_SUPPR := tests/abi/libzinv.suppr
+CXX ?= c++
+
+# Fast ones first; abidw/abidiff take a second or two per library.
+check-abi: check-headers check-map check-soname check-exports check-man abi-check check-compat
+
+check-exports: all
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) exports $($(l)_SO) tests/abi/$(l).symbols;)
+
+check-map:
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) map $($(l)_MAP) $($(l)_HEADERS);)
+
+check-headers:
+	@$(ABI_SH) headers "$(CC)" "$(CXX)" include/zinv.h $(wildcard include/zinv/*.h)
+
+check-soname: all
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) soname $($(l)_SO) $($(l)_SONAME);)
+
+abi-check: all
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) diff $($(l)_SO) tests/abi/$(l).abi $(ABI_SUPPR);)
+
+abi-dump: all
+	@set -e; $(foreach l,$(ABI_LIBS),$(ABI_SH) dump $($(l)_SO) tests/abi/$(l).abi; \
+	    $(ABI_SH) symbols $($(l)_SO) > tests/abi/$(l).symbols;)
+
+check-man: all
+	@$(ABI_SH) man man $(foreach l,$(ABI_LIBS),$($(l)_SO))
+
+# A program compiled against a copy of the 1.0 headers (tests/abi/compat/
+# include, never updated) must run unchanged against today's library.
+COMPAT_BIN := $(BUILDDIR)/tests/abi/compat
+check-compat: all
+	@mkdir -p $(dir $(COMPAT_BIN))
+	$(CC) -std=c99 -Wall -Wextra -Werror $(CFLAGS) -Itests/abi/compat/include \
+	    -o $(COMPAT_BIN) tests/abi/compat/compat.c $(LDFLAGS) -L$(LIBOUT) -lzinv
+	LD_LIBRARY_PATH=$(LIBOUT) $(COMPAT_BIN)
+
+# make install into a scratch DESTDIR, then build and run a program against
+# it with pkg-config alone.
+check-install: all
+	@MAKE="$(MAKE)" CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" sh tests/install-test.sh
+
+# --------------------------------------------------------------- examples
+# Owned by examples/: the POS demo, the custom-backend template (tested as a
+# backend by tests/check_custom_backend.c) and the Python ctypes binding.
+# pos-demo uses the embedded SQLite store when libzinv-sqlite is built.
+POS_DEMO := $(BUILDDIR)/examples/pos-demo
+ifneq ($(SQLITE_SRCS),)
+POS_DEMO_CFLAGS := -DZINV_DEMO_SQLITE
+POS_DEMO_LIBS := -lzinv-sqlite $(SQLITE_LIBS)
+endif
+
+$(POS_DEMO): examples/pos-demo/pos-demo.c $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(POS_DEMO_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) $(POS_DEMO_LIBS) -lzinv $(DEP_LIBS)
+
+# The demo's database lives in $(BUILDDIR) so that `make clean` removes it.
+demo: deps
+	$(MAKE) all $(POS_DEMO)
+	$(POS_DEMO) --db $(BUILDDIR)/zinv-demo.db
+
+# Smoke test: exit status, key lines, and the same story on every store.
+check-demo: $(POS_DEMO)
+	sh examples/pos-demo/smoke.sh $(POS_DEMO) $(BUILDDIR)/examples
+
+check-python: $(LIBS_ALL)
+	cd examples/python && ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
+	    python3 -B -m unittest -v test_zinv
+
+check-examples: check-demo check-python
+
+# The demo under valgrind, on both stores (check-asan runs it under ASan).
+check-demo-valgrind: $(POS_DEMO)
+	DEMO_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1" \
+	    sh examples/pos-demo/smoke.sh $(POS_DEMO) $(BUILDDIR)/examples
+
+.PHONY: check-demo check-demo-valgrind check-python check-examples
+
+# -------------------------------------------------------------------- sim
+# Deterministic simulation (tests/sim/README.md): libzinv checked against a
+# reference model under random workloads, injected faults and crashes.
+#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1] [V=1]
+#   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
+SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
+SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
+SIM_BIN := $(BUILDDIR)/sim/zinv-sim
+SIM_SQLITE := $(if $(and $(SQLITE_SRCS),$(wildcard include/zinv/sqlite.h)),1)
+SIM_CFLAGS := $(ALL_CFLAGS) -Itests -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE)
+SIM_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
+              $(if $(SIM_SQLITE),-lzinv-sqlite $(SQLITE_LIBS)) -lzinv $(DEP_LIBS) -pthread
+SIM_RUN = $(TEST_ENV) $(SIM_BIN)
+SEED ?= 1
+STEPS ?= 2000
+BACKEND ?= memory
+
+.PHONY: sim sim-smoke sim-ci sim-long
+$(BUILDDIR)/sim/%.o: tests/sim/%.c
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILDDIR)/sim/fault_backend.o: tests/fault_backend.c
+	@mkdir -p $(@D)
+	$(CC) $(SIM_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(SIM_BIN): $(SIM_OBJS) $(LIBS_ALL)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SIM_OBJS) $(SIM_LDLIBS)
+
+sim: $(SIM_BIN)
+	$(SIM_RUN) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
+	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(V),--verbose)
+
+sim-smoke: $(SIM_BIN)
+	$(SIM_RUN) --seed 1 --seeds 4 --steps 300 --backend all
+	$(SIM_RUN) --seed 101 --seeds 3 --steps 300 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 201 --seeds 3 --steps 300 --backend sqlite --crash)
+
+sim-ci: $(SIM_BIN)
+	$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend all
+	$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)
+
+sim-long: $(SIM_BIN)
+	$(SIM_RUN) --seed 100000 --seeds 5000 --steps 1000 --backend all
+	$(SIM_RUN) --seed 200000 --seeds 2000 --steps 1000 --backend all --faults
+	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 300000 --seeds 2000 --steps 1000 --backend sqlite --crash)
+# ------------------------------------------------------------------ end sim
 
 # ------------------------------------------------------------------ bench
 # Benchmarks never run inside `make check` and never assert timings: check
@@ -213,37 +408,50 @@ deps:
 	@sh .ci/deps
 
 # ---------------------------------------------------------------- install
+# The real name, soname and link name chain of each library, the headers, a
+# .pc file generated with the install-time PREFIX/LIBDIR/INCLUDEDIR (so that
+# `make && make install PREFIX=/usr` never installs a stale one), and the
+# man pages (.so stubs included).  libzinv-sqlite, its header and its .pc go
+# in only when it is built.
+MAN_PAGES := $(wildcard man/man3/*.3)
+INSTALL ?= install
+PC_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
 install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zinv $(DESTDIR)$(PKGCONFIGDIR) \
-	    $(DESTDIR)$(MANDIR)/man3
-	install -m 644 include/zinv.h $(DESTDIR)$(INCLUDEDIR)/
-	install -m 644 $(CORE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
-	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/zinv $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 644 include/zinv.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(LIBZINV_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
+	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzinv.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libzinv.so
-	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
-	install -m 644 pkgconfig/zinv.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	$(PC_SUBST) pkgconfig/zinv.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc
 ifneq ($(SQLITE_SRCS),)
-	install -m 644 $(SQLITE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
-	install -m 755 $(SQLITE_SHLIB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 644 $(SQLITE_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
+	$(INSTALL) -m 755 $(SQLITE_SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libzinv-sqlite.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SQLITE_SONAME)
 	ln -sf $(SQLITE_SONAME) $(DESTDIR)$(LIBDIR)/libzinv-sqlite.so
-	install -m 644 $(SQLITE_STLIB) $(DESTDIR)$(LIBDIR)/
-	install -m 644 pkgconfig/zinv-sqlite.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(INSTALL) -m 644 $(SQLITE_STLIB) $(DESTDIR)$(LIBDIR)/
+	$(PC_SUBST) pkgconfig/zinv-sqlite.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
 endif
-	if ls man/man3/*.3 >/dev/null 2>&1; then install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/; fi
+ifneq ($(MAN_PAGES),)
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
+	$(INSTALL) -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man3/
+endif
 
+# Removes exactly what install put there, whichever parts were built.
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/zinv.h
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/zinv
-	rm -f $(DESTDIR)$(LIBDIR)/libzinv.so* $(DESTDIR)$(LIBDIR)/libzinv.a
-	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc
-	rm -f $(DESTDIR)$(LIBDIR)/libzinv-sqlite.so* $(DESTDIR)$(LIBDIR)/libzinv-sqlite.a
-	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
-	for f in man/man3/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/zinv/,$(notdir $(LIBZINV_HEADERS) $(SQLITE_HEADERS)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/zinv 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libzinv.so.$(VERSION) $(SONAME) libzinv.so libzinv.a \
+	    libzinv-sqlite.so.$(VERSION) $(SQLITE_SONAME) libzinv-sqlite.so libzinv-sqlite.a)
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN_PAGES)))
 
 clean:
 	rm -rf build lib/*.so lib/*.so.* lib/*.a pkgconfig/*.pc bench-results.json
 
 -include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d) \
-         $(BENCH_OBJS:.o=.d)
+         $(SIM_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)

@@ -403,9 +403,13 @@ static int product_state(inv_org *org, void *txn, inv__product *p)
 
 	if (p->gen == org->gen)
 		return 0;
-	rc = inv__tracking_read(org, txn, &p->node.key, &p->tracked);
-	if (rc)
-		return rc;
+	if (p->epoch != org->cache_epoch) {
+		rc = inv__tracking_read(org, txn, &p->node.key, &p->committed);
+		if (rc)
+			return rc;
+		p->epoch = org->cache_epoch;
+	}
+	p->tracked = p->committed;
 	p->gen = org->gen;
 	p->tracking_dirty = 0;
 	return 0;
@@ -432,6 +436,9 @@ static int scratch_reserve(inv_org *org, size_t changes, size_t records)
 		if (inv__grow(&sc->found, &c, changes, sizeof(*sc->found)))
 			goto nomem;
 		c = cap;
+		if (inv__grow(&sc->miss, &c, changes, sizeof(*sc->miss)))
+			goto nomem;
+		c = cap;
 		if (inv__grow(&sc->skipped, &c, changes, sizeof(*sc->skipped)))
 			goto nomem;
 		sc->slot_cap = c;
@@ -444,38 +451,51 @@ nomem:
 	return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
 }
 
-/* Give every distinct variant of the batch a slot and load its default
- * STORE record: one backend round trip when the backend has batch forms. */
+/* Give every distinct variant of the batch a slot and its default-STORE
+ * record: from the handle's cache, or from the backend in one round trip
+ * when the backend has batch forms. */
 static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t *nslots)
 {
 	const inv_backend_ops *ops = inv__ops(org);
 	inv__scratch *sc = &org->scratch;
 	const inv_uuid *store = &inv__default_store(org)->uuid;
 	uint64_t gen = org->gen;
-	size_t i, n = 0;
+	size_t i, n = 0, m = 0;
 	int rc;
 
 	for (i = 0; i < b->count; i++) {
 		inv_variant *v = (inv_variant *)b->changes[i].variant;
+		inv__slot *s;
 
 		if (v->gen == gen)
 			continue;
 		v->gen = gen;
 		v->slot = (uint32_t)n;
-		sc->slots[n] = (inv__slot){ .variant = v, .first_index = i };
-		sc->keys[n].location = *store;
-		sc->keys[n].variant = v->node.key;
+		s = &sc->slots[n];
+		s->variant = v;
+		s->first_index = i;
+		s->touched = s->moved = 0;
+		s->mismatch = 0;
+		if (v->epoch == org->cache_epoch) {
+			s->found = v->found;
+			s->before = s->balance = v->balance;
+			s->updated = v->updated;
+		} else {
+			sc->keys[m].location = *store;
+			sc->keys[m].variant = v->node.key;
+			sc->miss[m++] = (uint32_t)n;
+		}
 		n++;
 		rc = product_state(org, txn, v->product);
 		if (rc)
 			return rc;
 	}
-	if (ops->variant_get_many && n) {
-		rc = ops->variant_get_many(txn, &org->node.key, n, sc->keys, sc->recs, sc->found);
+	if (ops->variant_get_many && m) {
+		rc = ops->variant_get_many(txn, &org->node.key, m, sc->keys, sc->recs, sc->found);
 		if (rc)
 			return inv__error_keep(rc, -1, "cannot read the variants");
 	} else {
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < m; i++) {
 			rc = ops->variant_get(txn, &org->node.key, store, &sc->keys[i].variant,
 			                      &sc->recs[i]);
 			if (rc && rc != INV_ENOTFOUND)
@@ -483,32 +503,35 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 			sc->found[i] = rc == 0;
 		}
 	}
-	for (i = 0; i < n; i++) {
-		inv__slot *s = &sc->slots[i];
+	for (i = 0; i < m; i++) {
+		inv__slot *s = &sc->slots[sc->miss[i]];
+		inv_variant *v = s->variant;
+		const inv_variant_record *rec = &sc->recs[i];
 
 		s->found = sc->found[i] != 0;
-		s->before = s->balance = s->found ? sc->recs[i].balance : 0;
-		if (!s->found)
-			sc->recs[i].updated = 0;
+		s->before = s->balance = s->found ? rec->balance : 0;
+		s->updated = s->found ? rec->updated : 0;
+		if (s->found && !inv__uuid_eq(&rec->product, &v->product->node.key)) {
+			s->mismatch = 1;
+			s->owner = rec->product;
+			continue; /* not cached: the batch fails if it moves it */
+		}
+		v->found = s->found;
+		v->balance = s->balance;
+		v->updated = s->updated;
+		v->epoch = org->cache_epoch;
 	}
 	*nslots = n;
 	return 0;
 }
 
-static int owner_mismatch(const inv_org *org, const inv__slot *s, int64_t index)
+static int owner_mismatch(const inv__slot *s, int64_t index)
 {
-	const inv_uuid *owner = &org->scratch.recs[s->variant->slot].product;
 	char text[37];
 
-	inv_uuid_format(owner, text);
+	inv_uuid_format(&s->owner, text);
 	return inv__error(INV_EMISMATCH, index, "variant",
 	                  "the variant belongs to product %s", text);
-}
-
-static int slot_mismatch(const inv_org *org, const inv__slot *s)
-{
-	return s->found && !inv__uuid_eq(&org->scratch.recs[s->variant->slot].product,
-	                                 &s->variant->product->node.key);
 }
 
 /* inv_set_balance(): turn the target into a move, now that the current
@@ -518,8 +541,8 @@ static int plan_set_balance(inv_org *org, struct batch *b)
 	const inv__slot *s = &org->scratch.slots[0];
 	int64_t diff;
 
-	if (slot_mismatch(org, s))
-		return owner_mismatch(org, s, -1);
+	if (s->mismatch)
+		return owner_mismatch(s, -1);
 	if (!s->variant->product->tracked)
 		return inv__error(INV_ENOTTRACKED, -1, "product", "the product is not tracked");
 	if (b->set_expected && *b->set_expected != s->balance)
@@ -563,8 +586,8 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 		int64_t bal = s->balance;
 		const inv_location *side = NULL;
 
-		if (slot_mismatch(org, s))
-			return owner_mismatch(org, s, idx);
+		if (s->mismatch)
+			return owner_mismatch(s, idx);
 		if (!v->product->tracked) {
 			if (skip_untracked) {
 				sc->skipped[k++] = i;
@@ -678,7 +701,7 @@ static int build_result(inv_result **out, inv_org *org, const struct batch *b,
 			bal->product = s->variant->product->node.key;
 			bal->variant = s->variant->node.key;
 			bal->balance = s->balance;
-			bal->updated = s->balance != s->before ? now : sc->recs[i].updated;
+			bal->updated = s->balance != s->before ? now : s->updated;
 		}
 		r->count = n;
 	}
@@ -712,7 +735,6 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 	for (i = 0; i < nslots; i++) {
 		const inv__slot *s = &sc->slots[i];
 		inv_variant_record *rec = &sc->recs[n];
-		int64_t updated = sc->recs[i].updated;
 
 		/* A move without a STORE side still pins the variant's owner. */
 		if (s->balance == s->before && (s->found || !s->moved))
@@ -721,7 +743,7 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 		rec->variant = s->variant->node.key;
 		rec->product = s->variant->product->node.key;
 		rec->balance = s->balance;
-		rec->updated = s->balance != s->before ? entry->time : updated;
+		rec->updated = s->balance != s->before ? entry->time : s->updated;
 		n++;
 	}
 	if (ops->variant_put_many && n) {
@@ -744,6 +766,7 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 		if (!p->tracking_dirty)
 			continue;
 		p->tracking_dirty = 0;
+		p->committed = p->tracked; /* the epoch moves on if the commit fails */
 		rc = ops->tracking_put(txn, &org->node.key, &p->node.key, p->tracked);
 		if (rc)
 			return inv__error_keep(rc, -1, "cannot store the tracking state");
@@ -771,6 +794,23 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 			return inv__error_keep(rc, -1, "cannot store the idempotency key");
 	}
 	return 0;
+}
+
+/* After commit: the handles' cached records are what the batch stored. */
+static void cache_committed(inv_org *org, size_t nslots, int64_t now)
+{
+	const inv__slot *s = org->scratch.slots;
+	size_t i;
+
+	for (i = 0; i < nslots; i++, s++) {
+		inv_variant *v = s->variant;
+
+		if (s->balance != s->before) {
+			v->balance = s->balance;
+			v->updated = now;
+		}
+		v->found |= s->moved;
+	}
 }
 
 /* Apply the tracking changes in order, writing TRACKING_* records. */
@@ -863,6 +903,11 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 		rc = inv__error_keep(rc, -1, "cannot read the organization");
 		goto rollback;
 	}
+	if (orec.last_sequence != org->cache_sequence) {
+		/* Someone else committed since our last batch. */
+		org->cache_epoch++;
+		org->cache_sequence = orec.last_sequence;
+	}
 	org->gen++;
 	rc = scratch_reserve(org, b->count, o->tracking_count + 2 * b->count);
 	if (rc)
@@ -904,18 +949,25 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	entry.record_count = nrec;
 	entry.records = sc->jrecs;
 
-	rc = build_result(&result, org, b, nslots, nskipped, entry.time);
-	if (rc)
-		goto rollback;
-	result->sequence = entry.sequence;
+	if (out || o->idempotency_key) {
+		rc = build_result(&result, org, b, nslots, nskipped, entry.time);
+		if (rc)
+			goto rollback;
+		result->sequence = entry.sequence;
+	}
 	if (entry.sequence == 0) /* a dry run, or nothing to store */
 		goto rollback;
 	rc = store_batch(org, txn, b, nslots, &orec, &entry, result, fp);
-	if (rc)
-		goto rollback;
-	rc = inv__org_commit(org, txn);
-	if (rc)
+	if (rc == 0)
+		rc = inv__org_commit(org, txn);
+	else
+		ops->rollback(txn);
+	if (rc) {
+		org->cache_epoch++;
 		goto unlock;
+	}
+	cache_committed(org, nslots, entry.time);
+	org->cache_sequence = entry.sequence;
 	if (inv__events_wanted(org->store)) {
 		inv_journal_entry je = { entry };
 
@@ -1074,7 +1126,12 @@ int inv_set_balance(inv_result **out, inv_org *org, const inv_variant *variant,
 	b.set_expected = expected;
 	b.changes = &b.set_change;
 	b.count = 1;
-	return run_batch(out, org, &b);
+	rc = run_batch(out, org, &b);
+	/* The engine names its one computed change (index 0); the caller
+	 * passed no array to point into. */
+	if (rc)
+		inv__error_set_index(-1);
+	return rc;
 }
 
 int inv__apply_tracking(inv_org *org, const inv_uuid *product, int32_t action)

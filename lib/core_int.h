@@ -86,8 +86,10 @@ typedef struct inv__product {
 	inv__map_node node;         /* key: product UUID */
 	/* scratch of the batch engine, guarded by the org's write lock */
 	uint64_t gen;               /* batch that loaded `tracked` */
-	int32_t tracked;
+	int32_t tracked;            /* as of this point of the batch */
 	int32_t tracking_dirty;
+	uint64_t epoch;             /* cache epoch of `committed` */
+	int32_t committed;          /* tracking state as stored */
 } inv__product;
 
 struct inv_location {
@@ -104,6 +106,10 @@ struct inv_variant {
 	/* scratch of the batch engine, guarded by the org's write lock */
 	uint64_t gen;               /* batch that assigned `slot` */
 	uint32_t slot;
+	int32_t found;              /* cached: a default-STORE record exists */
+	uint64_t epoch;             /* cache epoch of the three members around */
+	int64_t balance;            /* cached: its balance and update time */
+	int64_t updated;
 };
 
 /* Per-batch working memory, kept on the organization and reused so that a
@@ -113,16 +119,20 @@ typedef struct inv__slot {
 	size_t first_index;         /* first change naming the variant */
 	int64_t before;             /* STORE balance before the batch */
 	int64_t balance;            /* running STORE balance */
+	int64_t updated;            /* as stored before the batch */
 	int32_t found;              /* a record exists in the default STORE */
 	int16_t touched;            /* a move had a STORE side */
 	int16_t moved;              /* a move named the variant */
+	int32_t mismatch;           /* the record names another product: */
+	inv_uuid owner;             /* this one */
 } inv__slot;
 
 typedef struct inv__scratch {
 	inv__slot *slots;
-	inv_variant_key *keys;
+	inv_variant_key *keys;      /* backend I/O: the variants not cached */
 	inv_variant_record *recs;
 	int32_t *found;
+	uint32_t *miss;             /* slot of keys[i] */
 	size_t slot_cap;
 	inv_journal_record *jrecs;
 	size_t jrec_cap;
@@ -152,6 +162,15 @@ struct inv_org {
 
 	uint64_t gen;               /* batch counter; guarded by write_lock */
 	inv__scratch scratch;       /* guarded by write_lock */
+
+	/* The engine caches tracking states and default-STORE records in the
+	 * product and variant handles.  Every write of either is journaled,
+	 * so the cache is valid while the stored last_sequence equals
+	 * cache_sequence (no other writer, another process included, has
+	 * committed since); otherwise the epoch moves on and every cached
+	 * value is stale.  Guarded by write_lock. */
+	uint64_t cache_epoch;
+	int64_t cache_sequence;
 };
 
 static inline const inv_backend_ops *inv__ops(const inv_org *org)

@@ -18,6 +18,7 @@
  * be undone by popping the last record.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,44 @@ static inline int may_shift(size_t home, size_t hole, size_t pos)
 {
 	return hole <= pos ? (home <= hole || home > pos)
 	                   : (home <= hole && home > pos);
+}
+
+/* -------------------------------------------------------- allocation */
+
+/*
+ * Control op INV_MEMORY_CONTROL_FAIL_ALLOC (arg: const uint64_t *k) makes
+ * the k-th allocation from now fail (0 disarms), so that tests can prove
+ * that ENOMEM anywhere leaves nothing half-written.
+ */
+#define INV_MEMORY_CONTROL_FAIL_ALLOC 0x4d454d01
+
+struct alloc_hook {
+	_Atomic uint64_t fail_in;   /* allocations until one fails; 0: never */
+};
+
+static int alloc_fails(struct alloc_hook *h)
+{
+	uint64_t n = atomic_load_explicit(&h->fail_in, memory_order_relaxed);
+
+	if (n == 0)
+		return 0;
+	atomic_store_explicit(&h->fail_in, n - 1, memory_order_relaxed);
+	return n == 1;
+}
+
+static void *h_malloc(struct alloc_hook *h, size_t n)
+{
+	return alloc_fails(h) ? NULL : malloc(n);
+}
+
+static void *h_calloc(struct alloc_hook *h, size_t n, size_t size)
+{
+	return alloc_fails(h) ? NULL : calloc(n, size);
+}
+
+static void *h_realloc(struct alloc_hook *h, void *p, size_t n)
+{
+	return alloc_fails(h) ? NULL : realloc(p, n);
 }
 
 /* -------------------------------------------- fixed-size entry tables */
@@ -155,13 +194,13 @@ static size_t ftab_find(const struct ftab *t, const void *key, uint32_t h)
 
 /* Make room for one more entry (load at most 3/4).  -1 on ENOMEM, table
  * unchanged. */
-static int ftab_reserve(struct ftab *t)
+static int ftab_reserve(struct alloc_hook *h, struct ftab *t)
 {
 	if ((t->count + 1) * 4 <= t->cap * 3)
 		return 0;
 	size_t ncap = t->cap ? t->cap * 2 : 16;
-	unsigned char *ne = malloc(ncap * t->esize);
-	uint32_t *nh = calloc(ncap, sizeof(*nh));
+	unsigned char *ne = h_malloc(h, ncap * t->esize);
+	uint32_t *nh = h_calloc(h, ncap, sizeof(*nh));
 
 	if (!ne || !nh) {
 		free(ne);
@@ -218,13 +257,15 @@ static void ftab_remove_at(struct ftab *t, size_t hole)
 
 /* ------------------------------------------------------ variant table */
 
+#define VNONE UINT32_MAX
+
 struct vrec {
 	inv_uuid variant;
 	inv_uuid product;
 	int64_t balance;
 	int64_t updated;
 	uint32_t loc;               /* index into morg.vlocs */
-	uint32_t reserved;
+	uint32_t next;              /* next record of the same product, or VNONE */
 };
 
 struct vslot {
@@ -232,11 +273,20 @@ struct vslot {
 	uint32_t index;             /* into vtab.recs */
 };
 
+/*
+ * Records in insertion order, a (location, variant) index, and a product
+ * index: each product slot holds the newest record of the product (index +
+ * 1; 0: empty) and records chain through `next`, so that a scan by product
+ * touches only that product's records for 4 bytes per slot.  The product
+ * slot keeps no hash or key: both come from the head record.
+ */
 struct vtab {
 	struct vrec *recs;
 	size_t count, reccap;
 	struct vslot *slots;
 	size_t cap;
+	uint32_t *pslots;
+	size_t pcap, pcount;
 };
 
 static inline uint32_t vkey_hash(uint32_t loc, const inv_uuid *variant)
@@ -244,6 +294,11 @@ static inline uint32_t vkey_hash(uint32_t loc, const inv_uuid *variant)
 	uint64_t a = load64(variant->bytes), b = load64(variant->bytes + 8);
 
 	return slot_hash(mix64(a ^ mix64(b ^ ((uint64_t)loc << 32 | loc))));
+}
+
+static inline size_t product_hash(const inv_uuid *product)
+{
+	return (size_t)mix64(load64(product->bytes) ^ mix64(load64(product->bytes + 8)));
 }
 
 /* The slot of (loc, variant), or SIZE_MAX. */
@@ -268,14 +323,138 @@ static size_t vtab_find(const struct vtab *t, uint32_t loc, const inv_uuid *vari
 	}
 }
 
-static int vtab_reserve(struct vtab *t)
+/* The product slot of `product`, or SIZE_MAX. */
+static size_t ptab_find(const struct vtab *t, const inv_uuid *product)
+{
+	if (!t->pcount)
+		return SIZE_MAX;
+	size_t mask = t->pcap - 1;
+
+	for (size_t i = product_hash(product) & mask;; i = (i + 1) & mask) {
+		if (t->pslots[i] == 0)
+			return SIZE_MAX;
+		if (memcmp(&t->recs[t->pslots[i] - 1].product, product, sizeof(*product)) == 0)
+			return i;
+	}
+}
+
+static inline size_t ptab_home(const struct vtab *t, uint32_t slot, size_t mask)
+{
+	return product_hash(&t->recs[slot - 1].product) & mask;
+}
+
+static int ptab_reserve(struct alloc_hook *h, struct vtab *t)
+{
+	if ((t->pcount + 1) * 4 <= t->pcap * 3)
+		return 0;
+	size_t ncap = t->pcap ? t->pcap * 2 : 64;
+	uint32_t *ns = h_calloc(h, ncap, sizeof(*ns));
+
+	if (!ns)
+		return -1;
+	for (size_t i = 0; i < t->pcap; i++) {
+		if (!t->pslots[i])
+			continue;
+		size_t j = ptab_home(t, t->pslots[i], ncap - 1);
+
+		while (ns[j])
+			j = (j + 1) & (ncap - 1);
+		ns[j] = t->pslots[i];
+	}
+	free(t->pslots);
+	t->pslots = ns;
+	t->pcap = ncap;
+	return 0;
+}
+
+/* Make record `index` the head of its product's chain (its `product` is
+ * set; a slot is reserved). */
+static void ptab_push(struct vtab *t, uint32_t index)
+{
+	struct vrec *r = &t->recs[index];
+	size_t i = ptab_find(t, &r->product);
+
+	if (i != SIZE_MAX) {
+		r->next = t->pslots[i] - 1;
+		t->pslots[i] = index + 1;
+		return;
+	}
+	size_t mask = t->pcap - 1;
+
+	r->next = VNONE;
+	for (i = product_hash(&r->product) & mask; t->pslots[i]; i = (i + 1) & mask)
+		;
+	t->pslots[i] = index + 1;
+	t->pcount++;
+}
+
+static void ptab_remove_at(struct vtab *t, size_t hole)
+{
+	size_t mask = t->pcap - 1;
+
+	for (size_t pos = (hole + 1) & mask; t->pslots[pos]; pos = (pos + 1) & mask) {
+		if (may_shift(ptab_home(t, t->pslots[pos], mask), hole, pos)) {
+			t->pslots[hole] = t->pslots[pos];
+			hole = pos;
+		}
+	}
+	t->pslots[hole] = 0;
+	t->pcount--;
+}
+
+/* Take the head record off its product's chain. */
+static void ptab_pop_head(struct vtab *t, uint32_t index)
+{
+	const struct vrec *r = &t->recs[index];
+	size_t i = ptab_find(t, &r->product);
+
+	if (r->next == VNONE)
+		ptab_remove_at(t, i);
+	else
+		t->pslots[i] = r->next + 1;
+}
+
+/* Unlink record `index` from anywhere in its product's chain; returns its
+ * predecessor (VNONE when it was the head), for the undo log. */
+static uint32_t ptab_unlink(struct vtab *t, uint32_t index)
+{
+	size_t i = ptab_find(t, &t->recs[index].product);
+	uint32_t pred = VNONE, cur = t->pslots[i] - 1;
+
+	if (cur == index) {
+		ptab_pop_head(t, index);
+		return VNONE;
+	}
+	while (cur != index) {
+		pred = cur;
+		cur = t->recs[cur].next;
+	}
+	t->recs[pred].next = t->recs[index].next;
+	return pred;
+}
+
+/* Put record `index` back after `pred` (VNONE: as the head); its `next`
+ * is already what it was. */
+static void ptab_relink(struct vtab *t, uint32_t index, uint32_t pred)
+{
+	if (pred != VNONE) {
+		t->recs[pred].next = index;
+		return;
+	}
+	uint32_t next = t->recs[index].next;
+
+	ptab_push(t, index);
+	t->recs[index].next = next;
+}
+
+static int vtab_reserve(struct alloc_hook *h, struct vtab *t)
 {
 	if (t->count == t->reccap) {
 		size_t ncap = t->reccap ? t->reccap * 2 : 64;
 
-		if (ncap > UINT32_MAX)
+		if (ncap >= VNONE)
 			return -1;
-		struct vrec *nr = realloc(t->recs, ncap * sizeof(*nr));
+		struct vrec *nr = h_realloc(h, t->recs, ncap * sizeof(*nr));
 
 		if (!nr)
 			return -1;
@@ -284,7 +463,7 @@ static int vtab_reserve(struct vtab *t)
 	}
 	if ((t->count + 1) * 4 > t->cap * 3) {
 		size_t ncap = t->cap ? t->cap * 2 : 128;
-		struct vslot *ns = calloc(ncap, sizeof(*ns));
+		struct vslot *ns = h_calloc(h, ncap, sizeof(*ns));
 
 		if (!ns)
 			return -1;
@@ -301,30 +480,34 @@ static int vtab_reserve(struct vtab *t)
 		t->slots = ns;
 		t->cap = ncap;
 	}
-	return 0;
+	return ptab_reserve(h, t);
 }
 
-static struct vrec *vtab_insert(struct vtab *t, const struct vrec *rec, uint32_t h)
+static void vtab_insert(struct vtab *t, const struct vrec *rec, uint32_t h)
 {
 	size_t mask = t->cap - 1;
 	size_t i = h & mask;
+	uint32_t index = (uint32_t)t->count;
 
 	while (t->slots[i].hash)
 		i = (i + 1) & mask;
 	t->slots[i].hash = h;
-	t->slots[i].index = (uint32_t)t->count;
-	t->recs[t->count] = *rec;
-	return &t->recs[t->count++];
+	t->slots[i].index = index;
+	t->recs[index] = *rec;
+	t->count++;
+	ptab_push(t, index);
 }
 
 /* Undo the last insert: inserts are undone in reverse, so the record to
- * drop is always the last one. */
+ * drop is the last one, and the head of its product's chain. */
 static void vtab_pop(struct vtab *t)
 {
-	struct vrec *r = &t->recs[t->count - 1];
+	uint32_t index = (uint32_t)t->count - 1;
+	struct vrec *r = &t->recs[index];
 	size_t hole = vtab_find(t, r->loc, &r->variant, vkey_hash(r->loc, &r->variant));
 	size_t mask = t->cap - 1;
 
+	ptab_pop_head(t, index);
 	for (size_t pos = (hole + 1) & mask; t->slots[pos].hash; pos = (pos + 1) & mask) {
 		if (may_shift(t->slots[pos].hash & mask, hole, pos)) {
 			t->slots[hole] = t->slots[pos];
@@ -333,6 +516,13 @@ static void vtab_pop(struct vtab *t)
 	}
 	t->slots[hole].hash = 0;
 	t->count--;
+}
+
+static void vtab_free(struct vtab *t)
+{
+	free(t->recs);
+	free(t->slots);
+	free(t->pslots);
 }
 
 /* ------------------------------------------------------- organizations */
@@ -353,6 +543,7 @@ struct jentry {
 };
 
 struct morg {
+	struct alloc_hook *hook;    /* the instance's */
 	inv_org_record rec;
 	int has_rec;
 	inv_location_record *locs;
@@ -382,7 +573,8 @@ enum undo_kind {
 	U_TRACK_NEW,
 	U_TRACK_SET,
 	U_VAR_NEW,
-	U_VAR_SET,
+	U_VAR_SET,          /* same product */
+	U_VAR_MOVE,         /* the record's product changed */
 	U_LOW_NEW,
 	U_LOW_SET,
 	U_LOW_DEL,
@@ -404,7 +596,8 @@ struct undo {
 		} loc;
 		struct tracking_entry track;
 		struct {
-			size_t index;
+			uint32_t index;
+			uint32_t pred;      /* U_VAR_MOVE: predecessor in the old chain */
 			struct vrec rec;
 		} var;
 		inv_low_stock_record low;
@@ -426,6 +619,7 @@ struct mtxn {
 
 struct minst {
 	pthread_rwlock_t lock;
+	struct alloc_hook hook;
 	struct ftab orgs;           /* struct org_entry */
 	struct mtxn wtxn;           /* the one write transaction */
 	struct mtxn rtxn;           /* shared by all readers: never written */
@@ -449,7 +643,7 @@ static int undo_reserve_n(struct mtxn *tx, size_t n)
 
 	while (ncap - tx->nlog < n)
 		ncap *= 2;
-	struct undo *nl = realloc(tx->log, ncap * sizeof(*nl));
+	struct undo *nl = h_realloc(&tx->inst->hook, tx->log, ncap * sizeof(*nl));
 
 	if (!nl)
 		return oom("memory backend: out of memory growing the undo log");
@@ -480,8 +674,7 @@ static void morg_free(struct morg *o)
 	free(o->locs);
 	ftab_free(&o->tracking);
 	free(o->vlocs);
-	free(o->variants.recs);
-	free(o->variants.slots);
+	vtab_free(&o->variants);
 	ftab_free(&o->low);
 	for (size_t i = 0; i < o->idem.cap; i++) {
 		if (o->idem.hashes[i]) {
@@ -535,15 +728,16 @@ static int org_for_write(struct mtxn *tx, const inv_uuid *uuid, struct morg **ou
 	/* Two undo entries: the creation and the caller's write. */
 	if (undo_reserve_n(tx, 2) < 0)
 		return INV_ENOMEM;
-	if (ftab_reserve(&m->orgs) < 0)
+	if (ftab_reserve(&m->hook, &m->orgs) < 0)
 		return oom("memory backend: out of memory adding an organization");
-	o = calloc(1, sizeof(*o));
+	o = h_calloc(&m->hook, 1, sizeof(*o));
 	if (!o)
 		return oom("memory backend: out of memory adding an organization");
 	ftab_init(&o->tracking, sizeof(struct tracking_entry), sizeof(inv_uuid));
 	ftab_init(&o->low, sizeof(inv_low_stock_record), LOW_KEY_SIZE);
 	ftab_init(&o->idem, sizeof(struct idem_item *), 0);
 	o->rec.org = *uuid;
+	o->hook = &m->hook;
 
 	struct org_entry e = { *uuid, o };
 
@@ -586,8 +780,20 @@ static void undo_one(struct mtxn *tx, struct undo *u)
 	case U_VAR_NEW:
 		vtab_pop(&o->variants);
 		break;
-	case U_VAR_SET:
+	case U_VAR_SET: {
+		/* Chains may have changed around the record since. */
+		struct vrec *r = &o->variants.recs[u->u.var.index];
+		uint32_t next = r->next;
+
+		*r = u->u.var.rec;
+		r->next = next;
+		break;
+	}
+	case U_VAR_MOVE:
+		/* Later inserts into the new chain are undone: it is the head. */
+		ptab_pop_head(&o->variants, u->u.var.index);
 		o->variants.recs[u->u.var.index] = u->u.var.rec;
+		ptab_relink(&o->variants, u->u.var.index, u->u.var.pred);
 		break;
 	case U_LOW_NEW:
 		i = ftab_find(&o->low, &u->u.low, ftab_hash(&o->low, &u->u.low));
@@ -767,7 +973,7 @@ static int mem_location_put(void *txn, const inv_uuid *org, const inv_location_r
 	}
 	if (o->nlocs == o->caplocs) {
 		size_t ncap = o->caplocs ? o->caplocs * 2 : 4;
-		inv_location_record *nl = realloc(o->locs, ncap * sizeof(*nl));
+		inv_location_record *nl = h_realloc(o->hook, o->locs, ncap * sizeof(*nl));
 
 		if (!nl)
 			return oom("memory backend: out of memory adding a location");
@@ -817,7 +1023,7 @@ static int mem_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *prod
 		e->tracked = tracked;
 		return 0;
 	}
-	if (ftab_reserve(&o->tracking) < 0)
+	if (ftab_reserve(o->hook, &o->tracking) < 0)
 		return oom("memory backend: out of memory growing the tracking table");
 	struct tracking_entry e = { *product, tracked, 0 };
 	struct undo *u = undo_push(tx, U_TRACK_NEW, o);
@@ -867,7 +1073,7 @@ static int vloc_intern(struct morg *o, const inv_uuid *location, uint32_t *out)
 	if (i == UINT32_MAX) {
 		if (o->nvlocs == o->capvlocs) {
 			uint32_t ncap = o->capvlocs ? o->capvlocs * 2 : 4;
-			inv_uuid *nv = realloc(o->vlocs, ncap * sizeof(*nv));
+			inv_uuid *nv = h_realloc(o->hook, o->vlocs, ncap * sizeof(*nv));
 
 			if (!nv)
 				return oom("memory backend: out of memory adding a location");
@@ -913,34 +1119,50 @@ static int mem_variant_get(void *txn, const inv_uuid *org, const inv_uuid *locat
 /* One put; the caller has reserved its undo entry. */
 static int variant_put_one(struct mtxn *tx, struct morg *o, const inv_variant_record *rec)
 {
+	struct vtab *t = &o->variants;
 	uint32_t loc = 0;
 	int rc = vloc_intern(o, &rec->location, &loc);
 
 	if (rc < 0)
 		return rc;
 	uint32_t h = vkey_hash(loc, &rec->variant);
-	size_t i = vtab_find(&o->variants, loc, &rec->variant, h);
+	size_t i = vtab_find(t, loc, &rec->variant, h);
+
+	if (i != SIZE_MAX) {
+		uint32_t index = t->slots[i].index;
+		struct vrec *r = &t->recs[index];
+		int moved = memcmp(&r->product, &rec->product, sizeof(rec->product)) != 0;
+
+		/* The core never changes a variant's product, but the contract
+		 * allows it; the product index must follow. */
+		if (moved && ptab_reserve(o->hook, t) < 0)
+			return oom("memory backend: out of memory growing the product index");
+		struct undo *u = undo_push(tx, moved ? U_VAR_MOVE : U_VAR_SET, o);
+
+		u->u.var.index = index;
+		u->u.var.rec = *r;
+		if (moved)
+			u->u.var.pred = ptab_unlink(t, index);
+		r->product = rec->product;
+		r->balance = rec->balance;
+		r->updated = rec->updated;
+		if (moved)
+			ptab_push(t, index);
+		return 0;
+	}
+	if (vtab_reserve(o->hook, t) < 0)
+		return oom("memory backend: out of memory growing the variant table");
 	struct vrec nr = {
 		.variant = rec->variant,
 		.product = rec->product,
 		.balance = rec->balance,
 		.updated = rec->updated,
 		.loc = loc,
+		.next = VNONE,
 	};
 
-	if (i != SIZE_MAX) {
-		size_t index = o->variants.slots[i].index;
-		struct undo *u = undo_push(tx, U_VAR_SET, o);
-
-		u->u.var.index = index;
-		u->u.var.rec = o->variants.recs[index];
-		o->variants.recs[index] = nr;
-		return 0;
-	}
-	if (vtab_reserve(&o->variants) < 0)
-		return oom("memory backend: out of memory growing the variant table");
 	undo_push(tx, U_VAR_NEW, o);
-	vtab_insert(&o->variants, &nr, h);
+	vtab_insert(t, &nr, h);
 	return 0;
 }
 
@@ -960,27 +1182,38 @@ static int mem_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *loca
 {
 	struct mtxn *tx = txn;
 	struct morg *o = org_find(tx->inst, org);
-	uint32_t loc = UINT32_MAX;
+	const struct vtab *t;
+	uint32_t loc = VNONE;
+	inv_variant_record out;
+	int rc;
 
 	if (!o)
 		return 0;
+	t = &o->variants;
 	if (location) {
 		loc = vloc_find(o, location);
-		if (loc == UINT32_MAX)
+		if (loc == VNONE)
 			return 0;
 	}
-	for (size_t i = 0; i < o->variants.count; i++) {
-		const struct vrec *r = &o->variants.recs[i];
+	if (product) {
+		size_t i = ptab_find(t, product);
 
-		if (location && r->loc != loc)
+		for (uint32_t r = i == SIZE_MAX ? VNONE : t->pslots[i] - 1; r != VNONE;
+		     r = t->recs[r].next) {
+			if (location && t->recs[r].loc != loc)
+				continue;
+			vrec_export(o, &t->recs[r], &out);
+			rc = fn(&out, payload);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < t->count; i++) {
+		if (location && t->recs[i].loc != loc)
 			continue;
-		if (product && memcmp(&r->product, product, sizeof(*product)) != 0)
-			continue;
-		inv_variant_record out;
-
-		vrec_export(o, r, &out);
-		int rc = fn(&out, payload);
-
+		vrec_export(o, &t->recs[i], &out);
+		rc = fn(&out, payload);
 		if (rc)
 			return rc;
 	}
@@ -1075,7 +1308,7 @@ static int mem_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock
 		memcpy(ftab_at(&o->low, i), rec, sizeof(*rec));
 		return 0;
 	}
-	if (ftab_reserve(&o->low) < 0)
+	if (ftab_reserve(o->hook, &o->low) < 0)
 		return oom("memory backend: out of memory growing the low-stock table");
 	struct undo *u = undo_push(tx, U_LOW_NEW, o);
 
@@ -1160,7 +1393,7 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 		return oom("memory backend: journal entry too large");
 	if (o->jcount == o->jcap) {
 		size_t ncap = o->jcap ? o->jcap * 2 : 64;
-		struct jentry **nj = realloc(o->journal, ncap * sizeof(*nj));
+		struct jentry **nj = h_realloc(o->hook, o->journal, ncap * sizeof(*nj));
 
 		if (!nj)
 			return oom("memory backend: out of memory growing the journal");
@@ -1169,7 +1402,7 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 	}
 	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
 	size_t rec_bytes = rec->record_count * sizeof(inv_journal_record);
-	struct jentry *e = malloc(sizeof(*e) + rec_bytes + key_len);
+	struct jentry *e = h_malloc(o->hook, sizeof(*e) + rec_bytes + key_len);
 
 	if (!e)
 		return oom("memory backend: out of memory appending to the journal");
@@ -1302,9 +1535,9 @@ static int mem_idempotency_put(void *txn, const inv_uuid *org,
 	uint32_t h = ftab_hash(&o->idem, rec->key);
 	size_t i = ftab_find(&o->idem, rec->key, h);
 
-	if (i == SIZE_MAX && ftab_reserve(&o->idem) < 0)
+	if (i == SIZE_MAX && ftab_reserve(o->hook, &o->idem) < 0)
 		return oom("memory backend: out of memory growing the idempotency table");
-	struct idem_item *item = malloc(sizeof(*item) + key_len + 1 + rec->result_len);
+	struct idem_item *item = h_malloc(o->hook, sizeof(*item) + key_len + 1 + rec->result_len);
 
 	if (!item)
 		return oom("memory backend: out of memory storing an idempotency key");
@@ -1334,9 +1567,14 @@ static int mem_idempotency_put(void *txn, const inv_uuid *org,
 
 static int mem_control(void *instance, int op, void *arg)
 {
-	(void)instance;
-	(void)arg;
-	(void)op;
+	struct minst *m = instance;
+
+	if (op == INV_MEMORY_CONTROL_FAIL_ALLOC) {
+		if (!arg)
+			return inv_backend_error(INV_EINVAL, "memory backend: control arg is NULL");
+		atomic_store(&m->hook.fail_in, *(const uint64_t *)arg);
+		return 0;
+	}
 	return inv_backend_error(INV_ENOTFOUND, "memory backend: unknown control op");
 }
 

@@ -184,6 +184,7 @@ void inv__org_free(inv_org *org)
 	free(sc->keys);
 	free(sc->recs);
 	free(sc->found);
+	free(sc->miss);
 	free(sc->jrecs);
 	free(sc->skipped);
 	free(sc->changes);
@@ -199,6 +200,8 @@ static inv_org *org_new(inv_store *store, const inv_uuid *uuid)
 		return NULL;
 	org->node.key = *uuid;
 	org->store = store;
+	org->cache_epoch = 1;
+	org->cache_sequence = -1;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
 	pthread_mutex_init(&org->write_lock, &attr);

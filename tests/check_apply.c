@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zinv/backend.h>
+
 #include "testutil.h"
 
 static struct tu_env env;
@@ -645,6 +647,65 @@ START_TEST(test_large_batch_touches_many_variants_once_each)
 }
 END_TEST
 
+static void keep_instance(void *instance)
+{
+	(void)instance; /* the first store closes it */
+}
+
+/* Two stores on one backend instance stand in for two processes sharing a
+ * database: each must see the other's commits, whatever it cached. */
+START_TEST(test_a_second_writer_on_the_same_storage_is_seen)
+{
+	static inv_backend_ops shared_ops;
+	struct tu_env second;
+	inv_store_options o;
+	void *instance = NULL;
+	inv_uuid org = tu_uuid(1), p = tu_uuid(10), v = tu_uuid(11);
+	const inv_variant *a, *b;
+	int rc;
+
+	tu_close(&env);
+	memset(&env, 0, sizeof(env));
+	memset(&second, 0, sizeof(second));
+	env.now = second.now = TU_T0;
+	ck_assert_int_eq(inv_memory_backend_new(&instance), 0);
+	shared_ops = *inv_memory_backend_ops();
+	shared_ops.close = keep_instance;
+	tu_options(&o, &env);
+	ck_assert_int_eq(inv_store_open(&env.store, inv_memory_backend_ops(), instance, &o), 0);
+	tu_options(&o, &second);
+	second.uuid_counter = 1000;
+	ck_assert_int_eq(inv_store_open(&second.store, &shared_ops, instance, &o), 0);
+	ck_assert_int_eq(inv_org_open(&env.org, env.store, &org), 0);
+	ck_assert_int_eq(inv_org_open(&second.org, second.store, &org), 0);
+	ck_assert_mem_eq(inv_location_uuid(inv_org_location_at(second.org, 0)),
+	                 inv_location_uuid(inv_org_location_at(env.org, 0)), 16);
+	env.store_loc = inv_org_location_at(env.org, 0);
+	env.sold = inv_org_location_at(env.org, 1);
+	env.supplier = inv_org_location_at(env.org, 3);
+	second.store_loc = inv_org_location_at(second.org, 0);
+	second.sold = inv_org_location_at(second.org, 1);
+	second.supplier = inv_org_location_at(second.org, 3);
+
+	tu_track(&env, 10);
+	a = tu_variant(&env, 10, 11);
+	tu_stock(&env, a, 5);                      /* caches 5 in the first store */
+	ck_assert_int_eq(inv_variant_get(&b, second.org, &p, &v), 0);
+	tu_stock(&second, b, 2);                   /* 7, behind the first's back */
+	ck_assert_int_eq(inv_tracking_stop(second.org, &p), 0);
+	rc = tu_move(&env, a, env.store_loc, env.sold, 1);
+	tu_assert_error(rc, INV_ENOTTRACKED, 0, NULL);
+	ck_assert_int_eq(inv_tracking_start(second.org, &p), 0);
+	ck_assert_int_eq(tu_move(&env, a, env.store_loc, env.sold, 1), 0);
+	ck_assert_int_eq(tu_balance(&env, a), 6);
+	ck_assert_int_eq(tu_balance(&second, b), 6);
+	ck_assert_int_eq(tu_last_sequence(&second), 6);
+
+	inv_org_close(second.org);
+	inv_store_close(second.store);
+}
+END_TEST
+
 static Suite *apply_suite(void)
 {
 	Suite *s = suite_create("apply");
@@ -675,6 +736,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_bad_inputs_return_their_code_and_change_nothing);
 	tcase_add_test(tc, test_options_init_checks_the_version);
 	tcase_add_test(tc, test_large_batch_touches_many_variants_once_each);
+	tcase_add_test(tc, test_a_second_writer_on_the_same_storage_is_seen);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(deny, setup_deny, teardown);

@@ -951,11 +951,298 @@ START_TEST(test_constraint_names_are_the_service_enum)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ webhooks */
+
+/* The example's location UUIDs, handed out in the order the core creates
+ * an organization's locations (STORE, SOLD, BIN, SUPPLIER). */
+static void example_uuids(inv_uuid *out, void *payload)
+{
+	static const char *const ids[] = { STORE, SOLD, BIN, SUPPLIER };
+	int *next = payload;
+
+	if (*next < 4) {
+		*out = U(ids[(*next)++]);
+	} else {
+		memset(out, 0, sizeof(*out));
+		out->bytes[15] = (uint8_t)(*next)++;
+	}
+}
+
+static int64_t example_clock(void *payload)
+{
+	(void)payload;
+	return INT64_C(1796033700000); /* 2026-11-30T10:15:00.000Z */
+}
+
+struct captured {
+	int types[16];
+	char *payloads[16];
+	char *webhooks[16];
+	size_t n;
+};
+
+static void capture(const inv_event *event, void *payload)
+{
+	struct captured *c = payload;
+	size_t items = inv_event_get_type(event) == INV_EVENT_BALANCE_CHANGED
+	               ? 1 : inv_event_item_count(event), i;
+
+	for (i = 0; i < items && c->n < 16; i++) {
+		size_t len;
+
+		c->types[c->n] = inv_event_get_type(event);
+		ck_assert_int_eq(inv_json_encode_event_payload(&c->payloads[c->n], &len, event, i), 0);
+		ck_assert_uint_eq(strlen(c->payloads[c->n]), len);
+		ck_assert_int_eq(inv_json_encode_webhook(&c->webhooks[c->n], &len, event, i, NULL), 0);
+		c->n++;
+	}
+}
+
+static void captured_free(struct captured *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		inv_free(c->payloads[i]);
+		inv_free(c->webhooks[i]);
+	}
+}
+
+/* Send the example request `file`; compare the answer with `example`
+ * when not NULL. */
+static void rest_call_ex(inv_store *store, const char *method, const char *path,
+                         const char *file, int expect, const char *example)
+{
+	inv_rest_request req = INV_REST_REQUEST_INIT;
+	inv_rest_response *res = NULL;
+	inv_uuid user = U("c0a80101-9f3b-11ee-8000-0242ac120002");
+	size_t len = 0;
+	char *body = file ? slurp(file, &len) : NULL;
+
+	req.authenticated = 1;
+	req.method = method;
+	req.path = path;
+	req.body = body;
+	req.body_len = len;
+	req.organization = U(ORG);
+	req.scopes = INV_REST_SCOPE_READ | INV_REST_SCOPE_WRITE;
+	req.user_uuid = &user;
+	ck_assert_int_eq(inv_rest_handle(&res, store, &req), 0);
+	ck_assert_msg(inv_rest_response_status(res) == expect, "%s %s: %d %s", method, path,
+	              inv_rest_response_status(res), inv_rest_response_body(res, NULL));
+	if (example) {
+		size_t blen;
+		const char *text = inv_rest_response_body(res, &blen);
+
+		assert_json_equals_example(text, blen, example);
+	}
+	inv_rest_response_free(res);
+	free(body);
+}
+
+static void rest_call(inv_store *store, const char *method, const char *path, const char *file,
+                      int expect)
+{
+	rest_call_ex(store, method, path, file, expect, NULL);
+}
+
+/* The examples' scenario through the dispatcher: the events it yields are
+ * the example payload, and the answers are the example responses. */
+static inv_store *example_store(struct captured *c, int *next)
+{
+	inv_store_options opts = INV_STORE_OPTIONS_INIT;
+	inv_store *store = NULL;
+	uint64_t id;
+
+	opts.clock = example_clock;
+	opts.uuid_generate = example_uuids;
+	opts.uuid_payload = next;
+	ck_assert_int_eq(inv_store_open_memory(&store, &opts), 0);
+	ck_assert_int_eq(inv_subscribe(&id, store, 0, capture, c), 0);
+	return store;
+}
+
+START_TEST(test_golden_balance_changed_payload_from_the_scenario)
+{
+	struct captured c;
+	int next = 0;
+	inv_store *store;
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	store = example_store(&c, &next);
+	rest_call(store, "POST", "/organizations/self/v2/inventory/bulk", "bulk.request.json", 200);
+	captured_free(&c);
+	memset(&c, 0, sizeof(c));
+	rest_call(store, "PUT", "/organizations/self/inventory", "changes.request.json", 200);
+	ck_assert_uint_ge(c.n, 1);
+	for (i = 0; i < c.n && c.types[i] != INV_EVENT_BALANCE_CHANGED; i++)
+		;
+	ck_assert_uint_lt(i, c.n);
+	assert_json_equals_example(c.payloads[i], strlen(c.payloads[i]),
+	                           "InventoryBalanceChanged.payload.json");
+	captured_free(&c);
+	inv_store_close(store);
+}
+END_TEST
+
+START_TEST(test_webhook_envelope_carries_payload_as_string)
+{
+	struct captured c;
+	int next = 0;
+	inv_store *store;
+	json_t *env, *payload;
+	json_error_t err;
+	const char *text;
+
+	memset(&c, 0, sizeof(c));
+	store = example_store(&c, &next);
+	rest_call(store, "POST", "/organizations/self/v2/inventory/bulk", "bulk.request.json", 200);
+	/* Bulk: two tracking starts, then the balance change. */
+	ck_assert_uint_eq(c.n, 3);
+	ck_assert_int_eq(c.types[0], INV_EVENT_TRACKING_STARTED);
+	ck_assert_int_eq(c.types[2], INV_EVENT_BALANCE_CHANGED);
+	ck_assert_str_eq(c.payloads[0], "{\"organizationUuid\":\"" ORG "\",\"productUuid\":\"" P1
+	                                "\",\"created\":{\"uuid\":\"c0a80101-9f3b-11ee-8000-0242ac120002\","
+	                                "\"timestamp\":\"2026-11-30T10:15:00.000+0000\","
+	                                "\"userType\":\"USER\",\"clientUuid\":null}}");
+	env = json_loads(c.webhooks[2], 0, &err);
+	ck_assert_ptr_nonnull(env);
+	ck_assert_str_eq(json_string_value(json_object_get(env, "organizationUuid")), ORG);
+	ck_assert_str_eq(json_string_value(json_object_get(env, "eventName")),
+	                 "InventoryBalanceChanged");
+	ck_assert_str_eq(json_string_value(json_object_get(env, "timestamp")),
+	                 "2026-11-30T10:15:00.000Z");
+	text = json_string_value(json_object_get(env, "messageUuid"));
+	ck_assert_ptr_nonnull(text);
+	{
+		inv_uuid m;
+
+		ck_assert_int_eq(inv_uuid_parse(&m, text, strlen(text)), 0);
+	}
+	ck_assert_str_eq(json_string_value(json_object_get(env, "messageId")), text);
+	/* The payload is a string holding exactly the payload JSON. */
+	text = json_string_value(json_object_get(env, "payload"));
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(text, c.payloads[2]);
+	payload = json_loads(text, 0, &err);
+	ck_assert_ptr_nonnull(payload);
+	ck_assert_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(payload, "balanceAfter"), 1), "balance")), "4");
+	ck_assert_str_eq(json_string_value(json_object_get(payload, "externalUuid")), EXT);
+	json_decref(payload);
+	json_decref(env);
+	/* Stopping tracking. */
+	captured_free(&c);
+	memset(&c, 0, sizeof(c));
+	rest_call(store, "DELETE", "/organizations/self/inventory/products/" P2, NULL, 204);
+	ck_assert_uint_eq(c.n, 1);
+	ck_assert_int_eq(c.types[0], INV_EVENT_TRACKING_STOPPED);
+	ck_assert_str_eq(c.payloads[0], "{\"organizationUuid\":\"" ORG "\",\"productUuid\":\"" P2
+	                                "\",\"changeInformation\":{\"uuid\":"
+	                                "\"c0a80101-9f3b-11ee-8000-0242ac120002\","
+	                                "\"timestamp\":\"2026-11-30T10:15:00.000+0000\","
+	                                "\"userType\":\"USER\",\"clientUuid\":null}}");
+	captured_free(&c);
+	inv_store_close(store);
+}
+END_TEST
+
+START_TEST(test_low_stock_crossing_payload)
+{
+	struct captured c;
+	int next = 0;
+	inv_store *store;
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	store = example_store(&c, &next);
+	rest_call(store, "POST", "/organizations/self/v2/inventory/bulk", "bulk.request.json", 200);
+	rest_call(store, "PUT", "/custom-low-stock/locations/" STORE, "low-stock-set.request.json", 204);
+	captured_free(&c);
+	memset(&c, 0, sizeof(c));
+	/* V1: 10 -> 6 (changes) is not below 5; then 6 -> 4 (v3 movement) is. */
+	rest_call(store, "PUT", "/organizations/self/inventory", "changes.request.json", 200);
+	for (i = 0; i < c.n; i++)
+		ck_assert_int_ne(c.types[i], INV_EVENT_LOW_STOCK);
+	captured_free(&c);
+	memset(&c, 0, sizeof(c));
+	rest_call(store, "POST", "/v3/movements", "v3-movements.request.json", 204);
+	for (i = 0; i < c.n && c.types[i] != INV_EVENT_LOW_STOCK; i++)
+		;
+	ck_assert_uint_lt(i, c.n);
+	ck_assert_str_eq(c.payloads[i], "{\"organizationUuid\":\"" ORG "\",\"locationUuid\":\"" STORE
+	                                "\",\"productUuid\":\"" P1 "\",\"variantUuid\":\"" V1
+	                                "\",\"balance\":\"4\",\"lowStockLevel\":5,\"low\":true}");
+	ck_assert_ptr_nonnull(strstr(c.webhooks[i], "\"eventName\":\"InventoryLowStockChanged\""));
+	captured_free(&c);
+	inv_store_close(store);
+}
+END_TEST
+
+START_TEST(test_golden_responses_through_the_dispatcher)
+{
+	struct captured c;
+	int next = 0;
+	inv_store *store;
+	inv_rest_request req = INV_REST_REQUEST_INIT;
+	inv_rest_response *res = NULL;
+	size_t len;
+	const char *body;
+
+	memset(&c, 0, sizeof(c));
+	store = example_store(&c, &next);
+	req.authenticated = 1;
+	req.organization = U(ORG);
+	req.scopes = INV_REST_SCOPE_READ;
+	req.method = "GET";
+	req.path = "/organizations/self/locations";
+	ck_assert_int_eq(inv_rest_handle(&res, store, &req), 0);
+	body = inv_rest_response_body(res, &len);
+	assert_json_equals_example(body, len, "locations.response.json");
+	inv_rest_response_free(res);
+	rest_call_ex(store, "POST", "/organizations/self/v2/inventory/bulk", "bulk.request.json",
+	             200, "bulk.response.json");
+	rest_call_ex(store, "PUT", "/organizations/self/inventory", "changes.request.json", 200,
+	             "changes.response.json");
+	req.path = "/organizations/self/inventory/locations/" STORE;
+	ck_assert_int_eq(inv_rest_handle(&res, store, &req), 0);
+	body = inv_rest_response_body(res, &len);
+	assert_json_equals_example(body, len, "location-balances.response.json");
+	inv_rest_response_free(res);
+	req.path = "/organizations/self/inventory/locations/" STORE "/products/" P1;
+	ck_assert_int_eq(inv_rest_handle(&res, store, &req), 0);
+	body = inv_rest_response_body(res, &len);
+	assert_json_equals_example(body, len, "product-balances.response.json");
+	inv_rest_response_free(res);
+	rest_call(store, "POST", "/custom-low-stock/locations/" STORE,
+	          "low-stock-set-many.request.json", 204);
+	req.path = "/custom-low-stock/v2/locations/" STORE;
+	ck_assert_int_eq(inv_rest_handle(&res, store, &req), 0);
+	body = inv_rest_response_body(res, &len);
+	assert_json_equals_example(body, len, "low-stock-location.response.json");
+	inv_rest_response_free(res);
+	rest_call(store, "POST", "/organizations/self/inventory", "start-tracking.request.json", 200);
+	rest_call(store, "POST", "/v3/movements", "v3-movements.request.json", 204);
+	req.path = "/v3/stock/" STORE "/products/" P1 "?limit=1";
+	ck_assert_int_eq(inv_rest_handle(&res, store, &req), 0);
+	body = inv_rest_response_body(res, &len);
+	assert_json_equals_example(body, len, "v3-stock.response.json");
+	ck_assert_uint_eq(inv_rest_response_header_count(res), 1);
+	ck_assert_str_eq(inv_rest_response_header_name(res, 0), "Link");
+	inv_rest_response_free(res);
+	captured_free(&c);
+	inv_store_close(store);
+}
+END_TEST
+
 static Suite *json_suite(void)
 {
 	Suite *s = suite_create("json");
 	TCase *golden = tcase_create("golden");
 	TCase *rules = tcase_create("decoder rules");
+	TCase *hooks = tcase_create("webhooks and end to end");
 
 	tcase_add_test(golden, test_golden_changes_request_decodes);
 	tcase_add_test(golden, test_golden_bulk_request_decodes);
@@ -1003,6 +1290,12 @@ static Suite *json_suite(void)
 	tcase_add_test(rules, test_violation_list_is_capped);
 	tcase_add_test(rules, test_constraint_names_are_the_service_enum);
 	suite_add_tcase(s, rules);
+
+	tcase_add_test(hooks, test_golden_balance_changed_payload_from_the_scenario);
+	tcase_add_test(hooks, test_webhook_envelope_carries_payload_as_string);
+	tcase_add_test(hooks, test_low_stock_crossing_payload);
+	tcase_add_test(hooks, test_golden_responses_through_the_dispatcher);
+	suite_add_tcase(s, hooks);
 	return s;
 }
 

@@ -15,7 +15,19 @@ static int open_memory(const inv_backend_ops **ops, void **instance, void *ctx)
 	return inv_memory_backend_new(instance);
 }
 
-static const struct inv_conformance_target memory_target = { .open = open_memory };
+/* The memory backend's allocation-failure hook (see lib/memory.c). */
+#define INV_MEMORY_CONTROL_FAIL_ALLOC 0x4d454d01
+
+static int fail_alloc_memory(const inv_backend_ops *ops, void *instance, uint64_t k, void *ctx)
+{
+	(void)ctx;
+	return ops->control(instance, INV_MEMORY_CONTROL_FAIL_ALLOC, &k);
+}
+
+static const struct inv_conformance_target memory_target = {
+	.open = open_memory,
+	.fail_alloc = fail_alloc_memory,
+};
 
 /* The fault wrapper with no fault armed must be invisible. */
 static int open_wrapped_memory(const inv_backend_ops **ops, void **instance, void *ctx)
@@ -121,16 +133,190 @@ START_TEST(test_memory_close_frees_uncommitted_nothing_twice)
 }
 END_TEST
 
+/*
+ * Random writes, committed or rolled back, against a plain array model:
+ * exercises hash deletion, the product chains and undo far beyond what
+ * hand-written cases reach.
+ */
+/* ck_assert reports progress to the parent on every call; in these hot
+ * loops only a failure is worth a message. */
+#define FAST_EQ(a, b) do { \
+	long long fast_a_ = (long long)(a), fast_b_ = (long long)(b); \
+	if (fast_a_ != fast_b_) \
+		ck_abort_msg("%s == %s failed: %lld != %lld", #a, #b, fast_a_, fast_b_); \
+} while (0)
+
+enum { M_LOCS = 3, M_VARS = 300, M_PRODUCTS = 20 };
+
+struct model {
+	int present[M_LOCS][M_VARS];
+	int64_t balance[M_LOCS][M_VARS];
+	unsigned product[M_LOCS][M_VARS];
+	int low[M_LOCS][M_VARS];
+};
+
+static inv_uuid m_uuid(unsigned tag, unsigned n)
+{
+	inv_uuid u;
+
+	memset(&u, 0, sizeof(u));
+	u.bytes[0] = (uint8_t)tag;
+	u.bytes[14] = (uint8_t)(n >> 8);
+	u.bytes[15] = (uint8_t)n;
+	return u;
+}
+
+static unsigned m_rand(unsigned long long *s)
+{
+	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)(*s >> 33);
+}
+
+struct m_count {
+	const struct model *m;
+	unsigned product;
+	int n;
+};
+
+static int m_check_rec(const inv_variant_record *r, void *p)
+{
+	struct m_count *c = p;
+	unsigned l = r->location.bytes[15], v = (unsigned)r->variant.bytes[14] << 8 | r->variant.bytes[15];
+
+	FAST_EQ(l < M_LOCS, 1);
+	FAST_EQ(v < M_VARS, 1);
+	FAST_EQ(c->m->present[l][v], 1);
+	FAST_EQ(c->m->product[l][v], c->product);
+	FAST_EQ(r->balance, c->m->balance[l][v]);
+	c->n++;
+	return 0;
+}
+
+static void m_verify(const inv_backend_ops *ops, void *inst, const inv_uuid *org,
+                     const struct model *m)
+{
+	void *txn;
+	inv_variant_record out;
+	inv_low_stock_record lout;
+
+	FAST_EQ(ops->begin(inst, org, 0, &txn), 0);
+	for (unsigned l = 0; l < M_LOCS; l++) {
+		inv_uuid loc = m_uuid(2, l);
+
+		for (unsigned v = 0; v < M_VARS; v++) {
+			inv_uuid var = m_uuid(4, v);
+			int rc = ops->variant_get(txn, org, &loc, &var, &out);
+
+			FAST_EQ(rc, m->present[l][v] ? 0 : INV_ENOTFOUND);
+			if (rc == 0)
+				FAST_EQ(out.balance, m->balance[l][v]);
+			if (!m->present[l][v])
+				continue;
+			inv_uuid prod = m_uuid(3, m->product[l][v]);
+
+			rc = ops->low_stock_get(txn, org, &loc, &prod, &var, &lout);
+			FAST_EQ(rc, m->low[l][v] ? 0 : INV_ENOTFOUND);
+		}
+	}
+	for (unsigned p = 0; p < M_PRODUCTS; p++) {
+		struct m_count c = { m, p, 0 };
+		inv_uuid prod = m_uuid(3, p);
+		int want = 0;
+
+		for (unsigned l = 0; l < M_LOCS; l++)
+			for (unsigned v = 0; v < M_VARS; v++)
+				want += m->present[l][v] && m->product[l][v] == p;
+		FAST_EQ(ops->variant_scan(txn, org, NULL, &prod, m_check_rec, &c), 0);
+		FAST_EQ(c.n, want);
+	}
+	ops->rollback(txn);
+}
+
+START_TEST(test_memory_random_writes_match_a_model)
+{
+	const inv_backend_ops *ops;
+	void *inst, *txn;
+	inv_uuid org = m_uuid(1, 1);
+	static struct model m, saved;
+	unsigned long long seed = 12345;
+
+	memset(&m, 0, sizeof(m));
+	open_mem(&ops, &inst);
+	for (int round = 0; round < 60; round++) {
+		saved = m;
+		FAST_EQ(ops->begin(inst, &org, 1, &txn), 0);
+		for (int k = 0; k < 400; k++) {
+			unsigned l = m_rand(&seed) % M_LOCS, v = m_rand(&seed) % M_VARS;
+			unsigned what = m_rand(&seed) % 10;
+			inv_uuid loc = m_uuid(2, l), var = m_uuid(4, v);
+
+			if (what < 7 || !m.present[l][v]) {
+				inv_variant_record r;
+
+				memset(&r, 0, sizeof(r));
+				r.location = loc;
+				r.variant = var;
+				/* Mostly keep the product, sometimes move it. */
+				unsigned p = m.present[l][v] && what < 6 ? m.product[l][v]
+				                                          : m_rand(&seed) % M_PRODUCTS;
+
+				r.product = m_uuid(3, p);
+				r.balance = (int64_t)m_rand(&seed) - (1 << 30);
+				if (m.low[l][v] && p != m.product[l][v]) {
+					/* Keep the model simple: low stock follows the product. */
+					inv_uuid old = m_uuid(3, m.product[l][v]);
+
+					FAST_EQ(ops->low_stock_delete(txn, &org, &loc, &old, &var), 0);
+					m.low[l][v] = 0;
+				}
+				FAST_EQ(ops->variant_put(txn, &org, &r), 0);
+				m.present[l][v] = 1;
+				m.product[l][v] = p;
+				m.balance[l][v] = r.balance;
+			} else {
+				inv_uuid prod = m_uuid(3, m.product[l][v]);
+
+				if (what == 7) {
+					FAST_EQ(ops->low_stock_delete(txn, &org, &loc, &prod, &var), 0);
+					m.low[l][v] = 0;
+				} else {
+					inv_low_stock_record lr;
+
+					memset(&lr, 0, sizeof(lr));
+					lr.location = loc;
+					lr.product = prod;
+					lr.variant = var;
+					lr.level = what;
+					lr.has_level = 1;
+					FAST_EQ(ops->low_stock_put(txn, &org, &lr), 0);
+					m.low[l][v] = 1;
+				}
+			}
+		}
+		if (m_rand(&seed) % 3 == 0) {
+			ops->rollback(txn);
+			m = saved;
+		} else {
+			FAST_EQ(ops->commit(txn), 0);
+		}
+		m_verify(ops, inst, &org, &m);
+	}
+	ops->close(inst);
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
 	Suite *s = suite_create("memory");
 	TCase *tc = tcase_create("memory");
 
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_memory_ops_table_has_every_member);
 	tcase_add_test(tc, test_memory_new_rejects_null);
 	tcase_add_test(tc, test_memory_write_in_read_transaction_fails);
 	tcase_add_test(tc, test_memory_journal_rejects_non_increasing_sequence);
 	tcase_add_test(tc, test_memory_close_frees_uncommitted_nothing_twice);
+	tcase_add_test(tc, test_memory_random_writes_match_a_model);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -42,8 +42,14 @@ struct inv_conformance_target {
 	 * storage it used (temporary files).  NULL: ops->close(instance). */
 	void (*close)(const inv_backend_ops *ops, void *instance, void *ctx);
 
-	/* Passed to the three functions above. */
+	/* Passed to the functions of this struct. */
 	void *ctx;
+
+	/* Optional: make the k-th memory allocation of `instance` from now
+	 * fail (k == 0 disarms), for backends that can.  The suite then
+	 * proves that INV_ENOMEM at any allocation of a write transaction
+	 * leaves, after rollback, exactly the state before it. */
+	int (*fail_alloc)(const inv_backend_ops *ops, void *instance, uint64_t k, void *ctx);
 };
 
 /*

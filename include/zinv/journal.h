@@ -24,7 +24,7 @@ typedef enum inv_record_kind {
 } inv_record_kind;
 
 /*
- * One record of a journal entry.  Frozen (120 bytes).
+ * One record of a journal entry.  Frozen (112 bytes).
  *
  * MOVE: product, variant, from, to, quantity; `location` is the STORE side of
  * the move and before/after its balance (nil location, 0 and 0 when neither

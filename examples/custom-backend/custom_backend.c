@@ -1,0 +1,989 @@
+/*
+ * custom_backend.c - a complete libzinv storage backend in one file.
+ *
+ * This is the template for people who bring their own storage.  It keeps
+ * everything in memory, in plain arrays searched linearly, and uses nothing
+ * but <zinv/backend.h>: no libzinv internals.  Replace the arrays with your
+ * tables, files or key-value store and keep the shape:
+ *
+ *   instance   struct custom_backend: one per inv_store, owns all data.
+ *   state      struct version: the committed state of ONE organization.
+ *              A version is never modified once committed ("published"),
+ *              so any number of readers can share it without locks.
+ *   txn        struct txn: what begin() hands to the core and every other
+ *              operation receives back.
+ *
+ * Transactions are copy-on-begin (a form of multi-version concurrency):
+ *
+ *   begin(read)    take a reference to the organization's current version.
+ *                  That is the consistent snapshot the contract asks for:
+ *                  later commits publish new versions and never touch it.
+ *   begin(write)   wait until no other write transaction is open on the
+ *                  organization, then copy its current version into a
+ *                  private working copy.  Every write goes to the copy.
+ *   commit()       publish the copy as the current version (one pointer
+ *                  swap under the lock, so all writes appear at once) and
+ *                  let the next writer in.
+ *   rollback()     throw the copy away.  Nothing else was touched, so there
+ *                  is nothing to undo.
+ *
+ * An operation naming another organization than begin() did joins it to the
+ * transaction the same way (a snapshot to read, a copy to write), and
+ * commit publishes every copy under one lock.
+ *
+ * The alternative is an undo log: write in place and record the old value
+ * of every write, replaying the log backwards on rollback.  It avoids the
+ * copy but then a reader could see uncommitted writes, so readers would have
+ * to wait for writers.  A SQL database gives you both for free: map begin,
+ * commit and rollback to BEGIN / COMMIT / ROLLBACK (see lib/sqlite*.c).
+ *
+ * Copying a version costs O(records of the organization) per write
+ * transaction.  The journal and the idempotency results, the only parts that
+ * grow without bound, are immutable once written, so versions share them by
+ * reference count and a copy only copies pointers.
+ *
+ * Rules from <zinv/backend.h> this file follows, each marked "Rule:" below:
+ * results are copied into the core's memory or lent for the duration of a
+ * callback; scans stop on a non-zero return from the callback and return it;
+ * errors are negative INV_E* codes with a message set by inv_backend_error().
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "custom_backend.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static int uuid_eq(const inv_uuid *a, const inv_uuid *b)
+{
+	return memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+/* Rule: report the reason, so that it reaches the caller of libzinv. */
+static int out_of_memory(void)
+{
+	return inv_backend_error(INV_ENOMEM, "custom backend: out of memory");
+}
+
+/*
+ * A growable array of fixed-size elements.  Linear search over it is the
+ * whole "index": fine for a template and for a few thousand variants.
+ */
+struct array {
+	void *items;
+	size_t count;
+	size_t cap;
+	size_t size; /* bytes per element */
+};
+
+static void *array_at(const struct array *a, size_t i)
+{
+	return (char *)a->items + i * a->size;
+}
+
+static int array_reserve(struct array *a, size_t need)
+{
+	size_t cap;
+	void *items;
+
+	if (need <= a->cap)
+		return 0;
+	cap = a->cap ? a->cap * 2 : 8;
+	if (cap < need)
+		cap = need;
+	if (cap > SIZE_MAX / a->size)
+		return out_of_memory();
+	items = realloc(a->items, cap * a->size);
+	if (!items)
+		return out_of_memory();
+	a->items = items;
+	a->cap = cap;
+	return 0;
+}
+
+static int array_push(struct array *a, const void *item)
+{
+	int rc = array_reserve(a, a->count + 1);
+
+	if (rc)
+		return rc;
+	memcpy(array_at(a, a->count++), item, a->size);
+	return 0;
+}
+
+static void array_remove(struct array *a, size_t i)
+{
+	memmove(array_at(a, i), array_at(a, i + 1), (a->count - i - 1) * a->size);
+	a->count--;
+}
+
+static int array_copy(struct array *dst, const struct array *src)
+{
+	*dst = (struct array){ .size = src->size };
+	if (src->count == 0)
+		return 0;
+	if (array_reserve(dst, src->count))
+		return INV_ENOMEM;
+	memcpy(dst->items, src->items, src->count * src->size);
+	dst->count = src->count;
+	return 0;
+}
+
+/* ----------------------------------------- shared, immutable records */
+
+/*
+ * Journal entries and idempotency results never change once written, so
+ * versions share them.  The count is atomic because two threads may drop
+ * references at once (a reader finishing while a writer trims the journal).
+ * Each object is a single allocation, so the last release is one free().
+ */
+struct shared {
+	atomic_int refs;
+};
+
+static void shared_retain(void *obj)
+{
+	atomic_fetch_add(&((struct shared *)obj)->refs, 1);
+}
+
+static void shared_release(void *obj)
+{
+	if (obj && atomic_fetch_sub(&((struct shared *)obj)->refs, 1) == 1)
+		free(obj);
+}
+
+/* A journal entry: the record the core gave us, deep-copied.  rec.records
+ * points at records[], rec.idempotency_key just behind it. */
+struct entry {
+	struct shared hdr;
+	inv_journal_entry_record rec;
+	inv_journal_record records[];
+};
+
+/* Rule: the core's record is only lent to us for the call: copy all of it. */
+static struct entry *entry_copy(const inv_journal_entry_record *rec)
+{
+	size_t keylen = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
+	size_t max = (SIZE_MAX - sizeof(struct entry) - keylen) / sizeof(inv_journal_record);
+	struct entry *e;
+
+	if (rec->record_count > max)
+		return NULL;
+	e = malloc(sizeof(*e) + rec->record_count * sizeof(inv_journal_record) + keylen);
+	if (!e)
+		return NULL;
+	atomic_init(&e->hdr.refs, 1);
+	e->rec = *rec;
+	if (rec->record_count)
+		memcpy(e->records, rec->records, rec->record_count * sizeof(inv_journal_record));
+	e->rec.records = e->records;
+	if (keylen) {
+		char *key = (char *)(e->records + rec->record_count);
+
+		memcpy(key, rec->idempotency_key, keylen);
+		e->rec.idempotency_key = key;
+	}
+	return e;
+}
+
+/* A remembered idempotency key; rec.key and rec.result point into data[]. */
+struct idem {
+	struct shared hdr;
+	inv_idempotency_record rec;
+	unsigned char data[];
+};
+
+static struct idem *idem_copy(const inv_idempotency_record *rec)
+{
+	size_t keylen = strlen(rec->key) + 1;
+	struct idem *m;
+
+	if (rec->result_len > SIZE_MAX - sizeof(*m) - keylen)
+		return NULL;
+	m = malloc(sizeof(*m) + keylen + rec->result_len);
+	if (!m)
+		return NULL;
+	atomic_init(&m->hdr.refs, 1);
+	m->rec = *rec;
+	memcpy(m->data, rec->key, keylen);
+	m->rec.key = (const char *)m->data;
+	if (rec->result_len)
+		memcpy(m->data + keylen, rec->result, rec->result_len);
+	m->rec.result = m->data + keylen;
+	return m;
+}
+
+/* ------------------------------------------------- organization state */
+
+struct tracking_row {
+	inv_uuid product;
+	int32_t tracked;
+};
+
+/* Everything stored for one organization, as of one commit. */
+struct version {
+	int has_org;
+	inv_org_record org;
+	struct array locations;   /* inv_location_record */
+	struct array tracking;    /* struct tracking_row */
+	struct array variants;    /* inv_variant_record */
+	struct array low_stock;   /* inv_low_stock_record */
+	struct array journal;     /* struct entry *, ascending sequence */
+	struct array idempotency; /* struct idem * */
+	atomic_int refs;          /* the org slot and each open read txn */
+};
+
+static struct version *version_new(void)
+{
+	struct version *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->locations.size = sizeof(inv_location_record);
+	v->tracking.size = sizeof(struct tracking_row);
+	v->variants.size = sizeof(inv_variant_record);
+	v->low_stock.size = sizeof(inv_low_stock_record);
+	v->journal.size = sizeof(struct entry *);
+	v->idempotency.size = sizeof(struct idem *);
+	atomic_init(&v->refs, 1);
+	return v;
+}
+
+static void version_release(struct version *v)
+{
+	size_t i;
+
+	if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+		return;
+	for (i = 0; i < v->journal.count; i++)
+		shared_release(*(struct entry **)array_at(&v->journal, i));
+	for (i = 0; i < v->idempotency.count; i++)
+		shared_release(*(struct idem **)array_at(&v->idempotency, i));
+	free(v->locations.items);
+	free(v->tracking.items);
+	free(v->variants.items);
+	free(v->low_stock.items);
+	free(v->journal.items);
+	free(v->idempotency.items);
+	free(v);
+}
+
+/* The private working copy of a write transaction.  `src` may be NULL (an
+ * organization nobody has written yet). */
+static struct version *version_copy(const struct version *src)
+{
+	struct version *v = version_new();
+	size_t i;
+
+	if (!v || !src)
+		return v;
+	v->has_org = src->has_org;
+	v->org = src->org;
+	if (array_copy(&v->locations, &src->locations) ||
+	    array_copy(&v->tracking, &src->tracking) ||
+	    array_copy(&v->variants, &src->variants) ||
+	    array_copy(&v->low_stock, &src->low_stock) ||
+	    array_copy(&v->journal, &src->journal) ||
+	    array_copy(&v->idempotency, &src->idempotency)) {
+		/* The shared pointers are not retained yet: forget them before
+		 * releasing, or we would drop references we do not own. */
+		v->journal.count = 0;
+		v->idempotency.count = 0;
+		version_release(v);
+		return NULL;
+	}
+	for (i = 0; i < v->journal.count; i++)
+		shared_retain(*(struct entry **)array_at(&v->journal, i));
+	for (i = 0; i < v->idempotency.count; i++)
+		shared_retain(*(struct idem **)array_at(&v->idempotency, i));
+	return v;
+}
+
+/* ----------------------------------------------- instance and txns */
+
+/* One organization: its last committed version and its writer flag. */
+struct org_slot {
+	inv_uuid uuid;
+	struct version *current; /* NULL until the first commit */
+	int writing;             /* a write transaction holds it */
+};
+
+struct custom_backend {
+	pthread_mutex_t lock;      /* guards orgs, current and writing */
+	pthread_cond_t writer_done;
+	struct array orgs;         /* struct org_slot * (stable addresses) */
+};
+
+/* An organization as one transaction sees it. */
+struct txn_org {
+	inv_uuid org;
+	struct org_slot *slot;  /* set when writing */
+	struct version *v;      /* shared snapshot, or private copy when writing */
+	int writing;
+};
+
+/*
+ * The core only touches the organization it named in begin(), but nothing
+ * in the contract stops an operation from naming another one (the
+ * conformance suite does), so a transaction joins every organization it
+ * touches, on first use, and commits or rolls back all of them at once.
+ */
+struct txn {
+	struct custom_backend *b;
+	int write;
+	struct array orgs;      /* struct txn_org; the first is begin()'s */
+};
+
+static struct org_slot *slot_find(struct custom_backend *b, const inv_uuid *org)
+{
+	size_t i;
+
+	for (i = 0; i < b->orgs.count; i++) {
+		struct org_slot *s = *(struct org_slot **)array_at(&b->orgs, i);
+
+		if (uuid_eq(&s->uuid, org))
+			return s;
+	}
+	return NULL;
+}
+
+int custom_backend_new(void **instance)
+{
+	struct custom_backend *b;
+
+	if (!instance)
+		return inv_backend_error(INV_EINVAL, "custom backend: instance is NULL");
+	if (!(b = calloc(1, sizeof(*b))))
+		return out_of_memory();
+	b->orgs.size = sizeof(struct org_slot *);
+	if (pthread_mutex_init(&b->lock, NULL)) {
+		free(b);
+		return out_of_memory();
+	}
+	if (pthread_cond_init(&b->writer_done, NULL)) {
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+		return out_of_memory();
+	}
+	*instance = b;
+	return 0;
+}
+
+/* Rule: close is mandatory and called exactly once; no transaction is open. */
+static void cb_close(void *instance)
+{
+	struct custom_backend *b = instance;
+	size_t i;
+
+	if (!b)
+		return;
+	for (i = 0; i < b->orgs.count; i++) {
+		struct org_slot *s = *(struct org_slot **)array_at(&b->orgs, i);
+
+		version_release(s->current);
+		free(s);
+	}
+	free(b->orgs.items);
+	pthread_cond_destroy(&b->writer_done);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+/* A read snapshot: a reference to the current version, nothing copied. */
+static int txn_org_read(struct custom_backend *b, struct txn_org *o)
+{
+	struct org_slot *s;
+
+	pthread_mutex_lock(&b->lock);
+	s = slot_find(b, &o->org);
+	o->v = s ? s->current : NULL;
+	if (o->v)
+		atomic_fetch_add(&o->v->refs, 1);
+	pthread_mutex_unlock(&b->lock);
+	/* Nothing committed yet: an empty snapshot keeps every op simple. */
+	if (!o->v && !(o->v = version_new()))
+		return out_of_memory();
+	return 0;
+}
+
+/*
+ * Take the organization's writer flag and a private copy of its current
+ * version.  Rule: write transactions on one organization never overlap.
+ * begin() waits for the flag (right for threads of one process; a backend
+ * shared by processes takes a lock in the shared storage).  An organization
+ * joined later does not wait: two transactions each waiting for the other's
+ * organization would wait forever, so it fails with INV_EBUSY instead.
+ */
+static int txn_org_write(struct custom_backend *b, struct txn_org *o, int wait)
+{
+	struct org_slot *s;
+	struct version *cur, *copy;
+
+	pthread_mutex_lock(&b->lock);
+	s = slot_find(b, &o->org);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s || array_push(&b->orgs, &s)) {
+			pthread_mutex_unlock(&b->lock);
+			free(s);
+			return out_of_memory();
+		}
+		s->uuid = o->org;
+	}
+	while (s->writing) {
+		if (!wait) {
+			pthread_mutex_unlock(&b->lock);
+			return inv_backend_error(INV_EBUSY,
+			                         "custom backend: organization busy in another transaction");
+		}
+		pthread_cond_wait(&b->writer_done, &b->lock);
+	}
+	s->writing = 1;
+	cur = s->current;
+	if (cur)
+		atomic_fetch_add(&cur->refs, 1);
+	pthread_mutex_unlock(&b->lock);
+
+	/* The current version is immutable and we hold a reference: the copy
+	 * needs no lock. */
+	copy = version_copy(cur);
+	version_release(cur);
+	if (!copy) {
+		pthread_mutex_lock(&b->lock);
+		s->writing = 0;
+		pthread_cond_broadcast(&b->writer_done);
+		pthread_mutex_unlock(&b->lock);
+		return out_of_memory();
+	}
+	version_release(o->v); /* a read snapshot taken earlier, if any */
+	o->v = copy;
+	o->slot = s;
+	o->writing = 1;
+	return 0;
+}
+
+/*
+ * End a transaction.  Publishing is one pointer swap per organization, all
+ * under the lock, so every write of the transaction becomes visible at once
+ * or none does: commit cannot fail half-way.  After the swap o->v holds the
+ * replaced version; readers still using it keep it alive.
+ */
+static void txn_end(struct txn *t, int publish)
+{
+	size_t i;
+
+	pthread_mutex_lock(&t->b->lock);
+	for (i = 0; i < t->orgs.count; i++) {
+		struct txn_org *o = array_at(&t->orgs, i);
+
+		if (!o->writing)
+			continue;
+		if (publish) {
+			struct version *old = o->slot->current;
+
+			o->slot->current = o->v;
+			o->v = old;
+		}
+		o->slot->writing = 0;
+	}
+	pthread_cond_broadcast(&t->b->writer_done);
+	pthread_mutex_unlock(&t->b->lock);
+	for (i = 0; i < t->orgs.count; i++)
+		version_release(((struct txn_org *)array_at(&t->orgs, i))->v);
+	free(t->orgs.items);
+	free(t);
+}
+
+/* Add `org` to the transaction, reading or writing. */
+static struct version *txn_join(struct txn *t, const inv_uuid *org, int write, int wait,
+                                int *rc)
+{
+	struct txn_org o = { .org = *org };
+
+	*rc = write ? txn_org_write(t->b, &o, wait) : txn_org_read(t->b, &o);
+	if (*rc)
+		return NULL;
+	if ((*rc = array_push(&t->orgs, &o)) != 0) {
+		/* Not joined: give back what we took, as txn_end would. */
+		if (o.writing) {
+			pthread_mutex_lock(&t->b->lock);
+			o.slot->writing = 0;
+			pthread_cond_broadcast(&t->b->writer_done);
+			pthread_mutex_unlock(&t->b->lock);
+		}
+		version_release(o.v);
+		return NULL;
+	}
+	return o.v;
+}
+
+static int cb_begin(void *instance, const inv_uuid *org, int write, void **txn)
+{
+	struct txn *t = calloc(1, sizeof(*t));
+	int rc;
+
+	if (!t)
+		return out_of_memory();
+	t->b = instance;
+	t->write = write;
+	t->orgs.size = sizeof(struct txn_org);
+	if (!txn_join(t, org, write, 1, &rc)) {
+		free(t->orgs.items);
+		free(t);
+		return rc;
+	}
+	*txn = t;
+	return 0;
+}
+
+static int cb_commit(void *txn)
+{
+	txn_end(txn, 1);
+	return 0;
+}
+
+/* Rollback throws the private copies away: nothing else was touched, so
+ * there is nothing to undo. */
+static void cb_rollback(void *txn)
+{
+	if (txn)
+		txn_end(txn, 0);
+}
+
+/*
+ * Every data operation starts here: the state of `org` as this transaction
+ * sees it, joining the organization on first use.  Writes need a write
+ * transaction.
+ */
+static struct version *txn_state(void *txn, const inv_uuid *org, int write, int *rc)
+{
+	struct txn *t = txn;
+	size_t i;
+
+	if (write && !t->write) {
+		*rc = inv_backend_error(INV_EBACKEND,
+		                        "custom backend: write in a read transaction");
+		return NULL;
+	}
+	for (i = 0; i < t->orgs.count; i++) {
+		struct txn_org *o = array_at(&t->orgs, i);
+
+		if (!uuid_eq(&o->org, org))
+			continue;
+		if (write && !o->writing && (*rc = txn_org_write(t->b, o, 0)) != 0)
+			return NULL;
+		*rc = 0;
+		return o->v;
+	}
+	return txn_join(t, org, write, 0, rc);
+}
+
+#define STATE(txn, org, write)                               \
+	struct version *v;                                   \
+	int rc;                                              \
+	if (!(v = txn_state((txn), (org), (write), &rc)))    \
+		return rc
+
+/* ------------------------------------------------------ organizations */
+
+static int cb_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
+{
+	STATE(txn, org, 0);
+	if (!v->has_org)
+		return INV_ENOTFOUND; /* an answer, not a failure: no message */
+	*out = v->org;
+	return 0;
+}
+
+static int cb_org_put(void *txn, const inv_org_record *rec)
+{
+	STATE(txn, &rec->org, 1);
+	v->org = *rec;
+	v->has_org = 1;
+	return 0;
+}
+
+/* ---------------------------------------------------------- locations */
+
+static int cb_location_scan(void *txn, const inv_uuid *org,
+                            inv_location_record_fn fn, void *payload)
+{
+	size_t i;
+
+	STATE(txn, org, 0);
+	/* Rule: lend each record for the call only.  Copy it first and index
+	 * the array afresh each time, so that a callback writing to this same
+	 * transaction (which may move the array) cannot pull it from under us. */
+	for (i = 0; i < v->locations.count; i++) {
+		inv_location_record rec = *(inv_location_record *)array_at(&v->locations, i);
+
+		if ((rc = fn(&rec, payload)) != 0)
+			return rc; /* Rule: a non-zero return stops the scan */
+	}
+	return 0;
+}
+
+static int cb_location_put(void *txn, const inv_uuid *org, const inv_location_record *rec)
+{
+	size_t i;
+
+	STATE(txn, org, 1);
+	for (i = 0; i < v->locations.count; i++) {
+		inv_location_record *l = array_at(&v->locations, i);
+
+		if (uuid_eq(&l->uuid, &rec->uuid)) {
+			*l = *rec;
+			return 0;
+		}
+	}
+	return array_push(&v->locations, rec);
+}
+
+/* ----------------------------------------------------------- tracking */
+
+static struct tracking_row *tracking_find(struct version *v, const inv_uuid *product)
+{
+	size_t i;
+
+	for (i = 0; i < v->tracking.count; i++) {
+		struct tracking_row *r = array_at(&v->tracking, i);
+
+		if (uuid_eq(&r->product, product))
+			return r;
+	}
+	return NULL;
+}
+
+static int cb_tracking_get(void *txn, const inv_uuid *org, const inv_uuid *product,
+                           int32_t *tracked)
+{
+	struct tracking_row *r;
+
+	STATE(txn, org, 0);
+	if (!(r = tracking_find(v, product)))
+		return INV_ENOTFOUND;
+	*tracked = r->tracked;
+	return 0;
+}
+
+static int cb_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *product,
+                           int32_t tracked)
+{
+	struct tracking_row *r, row;
+
+	STATE(txn, org, 1);
+	if ((r = tracking_find(v, product))) {
+		r->tracked = tracked;
+		return 0;
+	}
+	row.product = *product;
+	row.tracked = tracked;
+	return array_push(&v->tracking, &row);
+}
+
+static int cb_tracking_scan(void *txn, const inv_uuid *org,
+                            inv_tracking_record_fn fn, void *payload)
+{
+	size_t i;
+
+	STATE(txn, org, 0);
+	for (i = 0; i < v->tracking.count; i++) {
+		struct tracking_row r = *(struct tracking_row *)array_at(&v->tracking, i);
+
+		if ((rc = fn(&r.product, r.tracked, payload)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ----------------------------------------------------------- variants */
+
+static inv_variant_record *variant_find(struct version *v, const inv_uuid *location,
+                                        const inv_uuid *variant)
+{
+	size_t i;
+
+	for (i = 0; i < v->variants.count; i++) {
+		inv_variant_record *r = array_at(&v->variants, i);
+
+		if (uuid_eq(&r->location, location) && uuid_eq(&r->variant, variant))
+			return r;
+	}
+	return NULL;
+}
+
+static int cb_variant_get(void *txn, const inv_uuid *org, const inv_uuid *location,
+                          const inv_uuid *variant, inv_variant_record *out)
+{
+	inv_variant_record *r;
+
+	STATE(txn, org, 0);
+	if (!(r = variant_find(v, location, variant)))
+		return INV_ENOTFOUND;
+	*out = *r;
+	return 0;
+}
+
+static int cb_variant_put(void *txn, const inv_uuid *org, const inv_variant_record *rec)
+{
+	inv_variant_record *r;
+
+	STATE(txn, org, 1);
+	if ((r = variant_find(v, &rec->location, &rec->variant))) {
+		*r = *rec;
+		return 0;
+	}
+	return array_push(&v->variants, rec);
+}
+
+static int cb_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
+                           const inv_uuid *product, inv_variant_record_fn fn,
+                           void *payload)
+{
+	size_t i;
+
+	STATE(txn, org, 0);
+	for (i = 0; i < v->variants.count; i++) {
+		inv_variant_record r = *(inv_variant_record *)array_at(&v->variants, i);
+
+		if (location && !uuid_eq(&r.location, location))
+			continue;
+		if (product && !uuid_eq(&r.product, product))
+			continue;
+		if ((rc = fn(&r, payload)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------- low stock */
+
+static size_t low_stock_find(struct version *v, const inv_uuid *location,
+                             const inv_uuid *product, const inv_uuid *variant)
+{
+	size_t i;
+
+	for (i = 0; i < v->low_stock.count; i++) {
+		inv_low_stock_record *r = array_at(&v->low_stock, i);
+
+		if (uuid_eq(&r->location, location) && uuid_eq(&r->product, product) &&
+		    uuid_eq(&r->variant, variant))
+			return i;
+	}
+	return SIZE_MAX;
+}
+
+static int cb_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *location,
+                            const inv_uuid *product, const inv_uuid *variant,
+                            inv_low_stock_record *out)
+{
+	size_t i;
+
+	STATE(txn, org, 0);
+	if ((i = low_stock_find(v, location, product, variant)) == SIZE_MAX)
+		return INV_ENOTFOUND;
+	*out = *(inv_low_stock_record *)array_at(&v->low_stock, i);
+	return 0;
+}
+
+static int cb_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_record *rec)
+{
+	size_t i;
+
+	STATE(txn, org, 1);
+	i = low_stock_find(v, &rec->location, &rec->product, &rec->variant);
+	if (i == SIZE_MAX)
+		return array_push(&v->low_stock, rec);
+	*(inv_low_stock_record *)array_at(&v->low_stock, i) = *rec;
+	return 0;
+}
+
+static int cb_low_stock_delete(void *txn, const inv_uuid *org, const inv_uuid *location,
+                               const inv_uuid *product, const inv_uuid *variant)
+{
+	size_t i;
+
+	STATE(txn, org, 1);
+	if ((i = low_stock_find(v, location, product, variant)) != SIZE_MAX)
+		array_remove(&v->low_stock, i);
+	return 0; /* Rule: deleting a missing entry is not an error */
+}
+
+static int cb_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
+                             const inv_uuid *product, inv_low_stock_record_fn fn,
+                             void *payload)
+{
+	size_t i;
+
+	STATE(txn, org, 0);
+	for (i = 0; i < v->low_stock.count; i++) {
+		inv_low_stock_record r = *(inv_low_stock_record *)array_at(&v->low_stock, i);
+
+		if (location && !uuid_eq(&r.location, location))
+			continue;
+		if (product && !uuid_eq(&r.product, product))
+			continue;
+		if ((rc = fn(&r, payload)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ journal */
+
+static struct entry *journal_at(struct version *v, size_t i)
+{
+	return *(struct entry **)array_at(&v->journal, i);
+}
+
+static int cb_journal_append(void *txn, const inv_uuid *org,
+                             const inv_journal_entry_record *rec)
+{
+	struct entry *e;
+
+	STATE(txn, org, 1);
+	/* The array stays sorted by sequence because sequences only grow;
+	 * refuse anything else rather than silently break journal_read. */
+	if (v->journal.count &&
+	    rec->sequence <= journal_at(v, v->journal.count - 1)->rec.sequence)
+		return inv_backend_error(INV_EBACKEND,
+		                         "custom backend: journal sequence not increasing");
+	if (!(e = entry_copy(rec)))
+		return out_of_memory();
+	if ((rc = array_push(&v->journal, &e)) != 0)
+		shared_release(e);
+	return rc;
+}
+
+static int cb_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t limit,
+                           inv_journal_entry_record_fn fn, void *payload)
+{
+	size_t i, sent = 0;
+
+	STATE(txn, org, 0);
+	for (i = 0; i < v->journal.count && (limit == 0 || sent < limit); i++) {
+		struct entry *e = journal_at(v, i);
+
+		if (e->rec.sequence <= after)
+			continue;
+		/* Hold a reference while lending: a callback trimming this
+		 * transaction's journal must not free the entry it is reading. */
+		shared_retain(e);
+		rc = fn(&e->rec, payload);
+		shared_release(e);
+		if (rc)
+			return rc;
+		sent++;
+	}
+	return 0;
+}
+
+static int cb_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
+{
+	size_t n = 0, i;
+
+	STATE(txn, org, 1);
+	while (n < v->journal.count && journal_at(v, n)->rec.sequence <= up_to)
+		n++;
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		shared_release(journal_at(v, i));
+	memmove(v->journal.items, array_at(&v->journal, n),
+	        (v->journal.count - n) * v->journal.size);
+	v->journal.count -= n;
+	return 0;
+}
+
+/* -------------------------------------------------------- idempotency */
+
+static size_t idem_find(struct version *v, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < v->idempotency.count; i++)
+		if (strcmp((*(struct idem **)array_at(&v->idempotency, i))->rec.key, key) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+static int cb_idempotency_get(void *txn, const inv_uuid *org, const char *key,
+                              inv_idempotency_record_fn fn, void *payload)
+{
+	struct idem *m;
+	size_t i;
+
+	STATE(txn, org, 0);
+	if ((i = idem_find(v, key)) == SIZE_MAX)
+		return INV_ENOTFOUND;
+	m = *(struct idem **)array_at(&v->idempotency, i);
+	shared_retain(m);
+	rc = fn(&m->rec, payload);
+	shared_release(m);
+	return rc;
+}
+
+static int cb_idempotency_put(void *txn, const inv_uuid *org,
+                              const inv_idempotency_record *rec)
+{
+	struct idem *m;
+	size_t i;
+
+	STATE(txn, org, 1);
+	if (!(m = idem_copy(rec)))
+		return out_of_memory();
+	if ((i = idem_find(v, rec->key)) != SIZE_MAX) {
+		struct idem **slot = array_at(&v->idempotency, i);
+
+		shared_release(*slot);
+		*slot = m;
+		return 0;
+	}
+	if ((rc = array_push(&v->idempotency, &m)) != 0)
+		shared_release(m);
+	return rc;
+}
+
+/* ---------------------------------------------------------- the table */
+
+/*
+ * Designated initializers keep the table readable and leave every optional
+ * member we do not implement NULL: the batch forms (variant_get_many,
+ * variant_put_many: worth adding when each call costs a round trip) and
+ * control (backend-specific requests).
+ */
+static const inv_backend_ops custom_ops = {
+	.version = INV_BACKEND_VERSION,
+	.name = "custom",
+	.close = cb_close,
+	.begin = cb_begin,
+	.commit = cb_commit,
+	.rollback = cb_rollback,
+	.org_get = cb_org_get,
+	.org_put = cb_org_put,
+	.location_scan = cb_location_scan,
+	.location_put = cb_location_put,
+	.tracking_get = cb_tracking_get,
+	.tracking_put = cb_tracking_put,
+	.tracking_scan = cb_tracking_scan,
+	.variant_get = cb_variant_get,
+	.variant_put = cb_variant_put,
+	.variant_scan = cb_variant_scan,
+	.low_stock_get = cb_low_stock_get,
+	.low_stock_put = cb_low_stock_put,
+	.low_stock_delete = cb_low_stock_delete,
+	.low_stock_scan = cb_low_stock_scan,
+	.journal_append = cb_journal_append,
+	.journal_read = cb_journal_read,
+	.journal_trim = cb_journal_trim,
+	.idempotency_get = cb_idempotency_get,
+	.idempotency_put = cb_idempotency_put,
+};
+
+const inv_backend_ops *custom_backend_ops(void)
+{
+	return &custom_ops;
+}

@@ -1,0 +1,28 @@
+/* libFuzzer target: inv_json_decode_changes(). */
+#include "fuzz.h"
+
+static inv_json_changes *out;
+
+static int fuzz_decode(const char *text, size_t len, inv_json_violations **violations)
+{
+	return inv_json_decode_changes(&out, violations, text, len);
+}
+
+static void fuzz_check(void)
+{
+	size_t i;
+
+	for (i = 0; i < out->count; i++) {
+		check_quantity(out->changes[i].quantity, 1);
+		if (inv_uuid_compare(&out->changes[i].from, &out->changes[i].to) == 0)
+			abort();
+	}
+}
+
+static void fuzz_free(void)
+{
+	inv_free(out);
+	out = NULL;
+}
+
+FUZZ_DECODER_TARGET
