@@ -731,19 +731,24 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 	size_t i, n = 0;
 	int rc;
 
-	/* Compact the changed records to the front of recs[] in place. */
+	/* Compact the changed records to the front of recs[] in place, and
+	 * cache them in the handles (the epoch moves on if the commit fails). */
 	for (i = 0; i < nslots; i++) {
 		const inv__slot *s = &sc->slots[i];
 		inv_variant_record *rec = &sc->recs[n];
+		inv_variant *v = s->variant;
 
 		/* A move without a STORE side still pins the variant's owner. */
 		if (s->balance == s->before && (s->found || !s->moved))
 			continue;
 		rec->location = inv__default_store(org)->uuid;
-		rec->variant = s->variant->node.key;
-		rec->product = s->variant->product->node.key;
+		rec->variant = v->node.key;
+		rec->product = v->product->node.key;
 		rec->balance = s->balance;
 		rec->updated = s->balance != s->before ? entry->time : s->updated;
+		v->found = 1;
+		v->balance = rec->balance;
+		v->updated = rec->updated;
 		n++;
 	}
 	if (ops->variant_put_many && n) {
@@ -794,23 +799,6 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 			return inv__error_keep(rc, -1, "cannot store the idempotency key");
 	}
 	return 0;
-}
-
-/* After commit: the handles' cached records are what the batch stored. */
-static void cache_committed(inv_org *org, size_t nslots, int64_t now)
-{
-	const inv__slot *s = org->scratch.slots;
-	size_t i;
-
-	for (i = 0; i < nslots; i++, s++) {
-		inv_variant *v = s->variant;
-
-		if (s->balance != s->before) {
-			v->balance = s->balance;
-			v->updated = now;
-		}
-		v->found |= s->moved;
-	}
 }
 
 /* Apply the tracking changes in order, writing TRACKING_* records. */
@@ -966,7 +954,6 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 		org->cache_epoch++;
 		goto unlock;
 	}
-	cache_committed(org, nslots, entry.time);
 	org->cache_sequence = entry.sequence;
 	if (inv__events_wanted(org->store)) {
 		inv_journal_entry je = { entry };

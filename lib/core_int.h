@@ -42,6 +42,12 @@ static inline int inv__uuid_eq(const inv_uuid *a, const inv_uuid *b)
 	return memcmp(a->bytes, b->bytes, 16) == 0;
 }
 
+/* qsort() order of UUIDs: by bytes. */
+static inline int inv__uuid_order(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(inv_uuid));
+}
+
 static inline int inv__uuid_is_nil(const inv_uuid *u)
 {
 	static const inv_uuid nil;

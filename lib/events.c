@@ -252,7 +252,7 @@ void inv__events_dispatch(inv_store *store, const inv_uuid *org_uuid,
 	f.count = store->sub_count;
 	if (f.count > sizeof(local) / sizeof(local[0]))
 		subs = malloc(f.count * sizeof(*subs));
-	if (subs)
+	if (subs && f.count)
 		memcpy(subs, store->subs, f.count * sizeof(*subs));
 	pthread_mutex_unlock(&store->subs_lock);
 	if (!subs)

@@ -17,8 +17,12 @@ static const char *const location_names[] = {
 int inv__org_begin(inv_org *org, int write, void **txn)
 {
 	const inv_store *s = org->store;
-	int rc = s->ops->begin(s->instance, &org->node.key, write, txn);
+	int rc;
 
+	/* A backend that fails without inv_backend_error() must not lend its
+	 * failure an older message. */
+	inv_error_clear();
+	rc = s->ops->begin(s->instance, &org->node.key, write, txn);
 	if (rc)
 		return inv__error_keep(rc, -1, "%s backend: cannot begin a transaction",
 		                       s->ops->name ? s->ops->name : "storage");
