@@ -1149,7 +1149,7 @@ static int icollect_fn(const inv_idempotency_record *r, void *p)
 	return 0;
 }
 
-START_TEST(test_idempotency_get_put_round_trip)
+START_TEST(test_idempotency_get_put_round_trip_and_replace)
 {
 	struct fx f;
 	static struct icollect c;
@@ -1194,6 +1194,22 @@ START_TEST(test_idempotency_get_put_round_trip)
 	c.calls = 0;
 	ck_assert_int_eq(f.ops->idempotency_get(txn, &f.org, "k", icollect_fn, &c), INV_ENOTFOUND);
 	ck_assert_int_eq(c.calls, 0);
+	fx_commit(&f, txn);
+
+	/* A put of a known key replaces the record. */
+	txn = fx_begin(&f, 1);
+	in.sequence = 78;
+	in.result = "short";
+	in.result_len = 5;
+	OK(f.ops->idempotency_put(txn, &f.org, &in));
+	fx_commit(&f, txn);
+	txn = fx_begin(&f, 0);
+	c.calls = 0;
+	OK(f.ops->idempotency_get(txn, &f.org, key, icollect_fn, &c));
+	ck_assert_int_eq(c.calls, 1);
+	ck_assert_int_eq(c.rec.sequence, 78);
+	ck_assert_uint_eq(c.rec.result_len, 5);
+	ck_assert_int_eq(memcmp(c.result, "short", 5), 0);
 	fx_commit(&f, txn);
 	free(result);
 	fx_close(&f);
@@ -1967,7 +1983,7 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	add(ops, test_low_stock_scan_filters_by_location_and_product, i);
 	add(ops, test_journal_read_is_ascending_after_and_limited, i);
 	add(ops, test_journal_trim_deletes_up_to_and_keeps_sequences, i);
-	add(ops, test_idempotency_get_put_round_trip, i);
+	add(ops, test_idempotency_get_put_round_trip_and_replace, i);
 	add(ops, test_rollback_discards_every_kind_of_write, i);
 	add(ops, test_rollback_of_a_fresh_store_leaves_it_empty, i);
 	add(ops, test_commit_keeps_every_kind_of_write, i);
