@@ -160,6 +160,7 @@ enum sq_stmt_id {
 	ST_LOW_STOCK_DELETE,
 	ST_LOW_STOCK_SCAN_LOCATION,
 	ST_LOW_STOCK_SCAN_PRODUCT,
+	ST_ENTRY_LAST,
 	ST_ENTRY_INSERT,
 	ST_RECORD_INSERT,
 	ST_ENTRY_READ,
@@ -232,6 +233,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LOW_STOCK_SCAN_PRODUCT] =
 		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock"
 		" WHERE org = ?1 AND location = ?2 AND product = ?3",
+	[ST_ENTRY_LAST] =
+		"SELECT max(sequence) FROM journal_entries WHERE org = ?1",
 	[ST_ENTRY_INSERT] =
 		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
 		" client_uuid, idempotency_key, record_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -311,6 +314,12 @@ static const char *describe(int rc)
 		return "cannot read the file";
 	case SQLITE_IOERR_TRUNCATE:
 		return "cannot truncate the file";
+	case SQLITE_READONLY_CANTINIT:
+	case SQLITE_READONLY_DIRECTORY:
+		return "cannot create the -wal or -shm file beside the database "
+		       "(is the directory writable?)";
+	case SQLITE_READONLY:
+		return "the database file is not writable";
 	default:
 		return NULL;
 	}
@@ -988,6 +997,24 @@ static int record_store(sq_instance *in, const inv_uuid *org, int64_t sequence,
 	return stmt_run(in, st, "append journal record");
 }
 
+/* A journal whose sequences went backwards would no longer be a log a
+ * consumer can resume; one descent to the organization's last entry. */
+static int journal_check_increasing(sq_instance *in, const inv_uuid *org, int64_t sequence)
+{
+	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
+	int rc, err = 0;
+
+	bind_uuid(st, 1, org);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		err = sq_fail(in->db, rc, "read the journal's last sequence");
+	else if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	         sqlite3_column_int64(st, 0) >= sequence)
+		err = sq_error(INV_EBACKEND, "journal sequence not increasing");
+	sqlite3_reset(st);
+	return err;
+}
+
 static int sq_journal_append(void *txn, const inv_uuid *org,
                              const inv_journal_entry_record *rec)
 {
@@ -996,7 +1023,7 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 	int err = txn_check_write(in);
 	size_t i;
 
-	if (err)
+	if (err || (err = journal_check_increasing(in, org, rec->sequence)))
 		return err;
 	bind_uuid(st, 1, org);
 	sqlite3_bind_int64(st, 2, rec->sequence);
@@ -1377,6 +1404,11 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 		                "(open it with read_only set to read it)");
 	if ((err = classify(in->db, &kind, &version)))
 		return err;
+	/* Before any write, so that creating the schema already uses it. */
+	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?
+	                "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+	                "set the sync mode")))
+		return err;
 	if (opts->read_only) {
 		if (kind == FILE_EMPTY)
 			return sq_error(INV_EFORMAT, "not a libzinv database (empty file)");
@@ -1392,10 +1424,6 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 		if (version != SQ_SCHEMA_VERSION && (err = migrate(in->db)))
 			return err;
 	}
-	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?
-	                "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
-	                "set the sync mode")))
-		return err;
 	for (i = 0; i < ST_COUNT; i++) {
 		rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                        &in->stmt[i], NULL);
