@@ -669,7 +669,7 @@ START_TEST(test_filter_read_lists_requested_tracked_products_only)
 	stock_up();
 	r = call("POST", "/organizations/self/inventory/products",
 	         "{\"locationType\":\"STORE\",\"productUuids\":[\"" P1 "\","
-	         "\"9d3e1f2a-9f3b-11ee-a1b2-0242ac120002\"]}");
+	         "\"9d3e1f2a-9f3b-11ee-a1b2-0242ac120002\",\"" P1 "\"]}");
 	expect_status(&r, 200);
 	ck_assert_uint_eq(json_array_size(json_object_get(r.json, "trackedProducts")), 1);
 	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(r.json, "trackedProducts"), 0)), P1);

@@ -71,7 +71,8 @@ INV_EXTERN int inv_rest_response_status(const inv_rest_response *res);
 INV_EXTERN const char *inv_rest_response_content_type(const inv_rest_response *res);
 /* The body (NUL-terminated; *len excludes the NUL); "" with length 0 when none. */
 INV_EXTERN const char *inv_rest_response_body(const inv_rest_response *res, size_t *len);
-/* Extra headers to send (`Link` for v3 pagination, `Allow` for 405). */
+/* Extra headers to send (`Link` for v3 pagination, `Allow` for 405,
+ * `WWW-Authenticate` for 401). */
 INV_EXTERN size_t inv_rest_response_header_count(const inv_rest_response *res);
 INV_EXTERN const char *inv_rest_response_header_name(const inv_rest_response *res, size_t i);
 INV_EXTERN const char *inv_rest_response_header_value(const inv_rest_response *res, size_t i);
