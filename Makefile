@@ -362,18 +362,16 @@ sim-long: $(SIM_BIN)
 #                         and codec cases under callgrind (stable when
 #                         seconds are not)
 #   make bench-smoke      every case once at tiny size
-# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c.  Until a
-# piece it measures has landed, its libzinv column reads "-".
+# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c; other
+# programs in tests/bench/ are standalone and build by hand.
 .PHONY: bench bench-callgrind bench-smoke
 BENCH_DIR := $(BUILDDIR)/bench
 BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
 BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
 BENCH_BIN := $(BENCH_DIR)/zinv-bench
-BENCH_HAVE := $(if $(wildcard lib/apply.c),-DZB_HAVE_CORE \
-                  $(if $(wildcard include/zinv/sqlite.h),-DZB_HAVE_SQLITE))
-BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench $(BENCH_HAVE)
+BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench
 BENCH_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
-                $(if $(SQLITE_SRCS),-lzinv-sqlite) -lzinv \
+                -lzinv-sqlite -lzinv \
                 $(SQLITE_LIBS) $(DEP_LIBS) -pthread
 BENCH_FLAGS ?=
 

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include <zinv/json.h>
+#include <zinv/rest.h>
 
 /* The PUT body of WIRE.md section 6, compact, as a client sends it. */
 static char *put_body(const zb_catalog *cat, const zb_move *m, size_t n,
@@ -148,10 +149,8 @@ typedef struct zb_work {
 	const inv_uuid *location;
 	const inv_balance *bal;
 	size_t nbal;
-#ifdef ZB_HAVE_CORE
 	inv_store *store;
 	inv_org *org;
-#endif
 } zb_work;
 
 static uint64_t time_once(const zb_opts *o, zb_work *w, size_t rep)
@@ -247,7 +246,6 @@ static void run_status(zb_work *w)
 	inv_free(lib_status(w, &len));
 }
 
-#ifdef ZB_HAVE_CORE
 /* What a server does with the PUT body: decode, resolve UUIDs to handles,
  * apply, encode the answer. */
 static void put(zb_work *w, int encode)
@@ -294,6 +292,29 @@ static void run_put(zb_work *w)
 	put(w, 1);
 }
 
+/* The same PUT as an embedding HTTP server hands it over. */
+static void run_rest(zb_work *w)
+{
+	inv_rest_request req = INV_REST_REQUEST_INIT;
+	inv_rest_response *res;
+
+	req.authenticated = 1;
+	req.method = "PUT";
+	req.path = "/organizations/self/inventory";
+	req.body = w->body;
+	req.body_len = w->len;
+	req.organization = *inv_org_uuid(w->org);
+	req.scopes = INV_REST_SCOPE_READ | INV_REST_SCOPE_WRITE;
+	ZB_CHECK(inv_rest_handle(&res, w->store, &req));
+	if (inv_rest_response_status(res) != 200) {
+		size_t len;
+		fprintf(stderr, "zinv-bench: codec: PUT answered %d: %s\n",
+		        inv_rest_response_status(res), inv_rest_response_body(res, &len));
+		exit(1);
+	}
+	inv_rest_response_free(res);
+}
+
 static void trim_between(zb_work *w, size_t rep)
 {
 	int64_t seq;
@@ -301,7 +322,6 @@ static void trim_between(zb_work *w, size_t rep)
 	ZB_CHECK(inv_journal_last_sequence(&seq, w->org));
 	ZB_CHECK(inv_journal_trim(w->org, seq));
 }
-#endif
 
 void zb_case_codec(const zb_opts *o)
 {
@@ -322,7 +342,6 @@ void zb_case_codec(const zb_opts *o)
 		zb_die("codec case setup", INV_ENOMEM);
 	for (int i = 0; i < ZB_LOC_COUNT; i++)
 		zb_uuid_random(&loc[i], &st);
-#ifdef ZB_HAVE_CORE
 	{
 		/* The body names the store's own locations; its products are
 		 * tracked. */
@@ -341,7 +360,6 @@ void zb_case_codec(const zb_opts *o)
 		for (size_t p = 0; p < nprod; p++)
 			ZB_CHECK(inv_tracking_start(w.org, &cat.products[p]));
 	}
-#endif
 	w.cat = &cat;
 	w.body = put_body(&cat, moves, o->codec_changes, loc, &w.len);
 
@@ -353,7 +371,6 @@ void zb_case_codec(const zb_opts *o)
 	        o->codec_changes, &lib_ns, &base_ns);
 	report_rows("PUT decode", lib_ns, base_ns, 0, o->codec_changes, w.len, "change");
 	lib_ns = ZB_NAN;
-#ifdef ZB_HAVE_CORE
 	double base2_ns, lib2_ns;
 	w.between = trim_between;
 	w.run = run_put_apply;
@@ -366,11 +383,12 @@ void zb_case_codec(const zb_opts *o)
 	        "codec baseline json_loadb", o->codec_changes, &lib2_ns, &base2_ns);
 	report_rows("PUT decode+resolve+apply+encode", lib2_ns, base2_ns, 0, o->codec_changes,
 	            w.len, "change");
+	w.run = run_rest;
+	best_of(o, &w, "codec libzinv PUT through inv_rest_handle", &wb,
+	        "codec baseline json_loadb", o->codec_changes, &lib2_ns, &base2_ns);
+	report_rows("PUT through inv_rest_handle", lib2_ns, base2_ns, 0, o->codec_changes,
+	            w.len, "change");
 	w.between = NULL;
-#else
-	report_rows("PUT decode+resolve+apply", lib_ns, base_ns, 1.3, o->codec_changes, w.len,
-	            "change");
-#endif
 
 	/* Encode: the status object of codec_variants variants. */
 	bal = calloc(o->codec_variants, sizeof *bal);
@@ -401,10 +419,8 @@ void zb_case_codec(const zb_opts *o)
 	report_rows("status encode", lib_ns, base_ns, 1.2, o->codec_variants, base_len,
 	            "variant");
 
-#ifdef ZB_HAVE_CORE
 	inv_org_close(w.org);
 	inv_store_close(w.store);
-#endif
 	free(bal);
 	free((char *)w.body);
 	free(moves);
