@@ -1,6 +1,6 @@
 /*
  * zinv-bench - libzinv's speed against the hardware's and its dependencies'
- * limits, in one run.  See tests/bench/README or `zinv-bench --help`.
+ * limits, in one run.  `zinv-bench --help` lists the cases and sizes.
  *
  * Prints a table and writes bench-results.json.  Never asserts a timing:
  * a missed target is reported, not failed.  It fails only when a case goes
