@@ -293,7 +293,7 @@ check-python: $(LIBS_ALL)
 	cd examples/python && ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
 	    python3 -B -m unittest -v test_zinv
 
-check-examples: check-demo check-python
+check-examples: check-demo check-python check-server
 
 # The demo under valgrind, on both stores (check-asan runs it under ASan).
 check-demo-valgrind: $(POS_DEMO)
@@ -301,6 +301,26 @@ check-demo-valgrind: $(POS_DEMO)
 	    sh examples/pos-demo/smoke.sh $(POS_DEMO) $(BUILDDIR)/examples
 
 .PHONY: check-demo check-demo-valgrind check-python check-examples
+
+# ----------------------------------------------------------------- server
+# examples/zinv-server: the whole REST API over HTTP (libmicrohttpd), glue
+# around inv_rest_handle().  `make serve` runs it on the defaults;
+# check-server drives a scenario over real HTTP with Python's stdlib.
+ZINV_SERVER := $(BUILDDIR)/examples/zinv-server
+
+$(ZINV_SERVER): examples/zinv-server/zinv-server.c $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
+	    -lzinv-sqlite -lzinv $(SQLITE_LIBS) $(MHD_LIBS) $(DEP_LIBS) -pthread
+
+serve: deps
+	$(MAKE) all $(ZINV_SERVER)
+	$(ZINV_SERVER)
+
+check-server: $(ZINV_SERVER)
+	python3 -B examples/zinv-server/test_server.py $(ZINV_SERVER)
+
+.PHONY: serve check-server
 
 # -------------------------------------------------------------------- sim
 # Deterministic simulation (tests/sim/README.md): libzinv checked against a

@@ -23,7 +23,9 @@ extern "C" {
 #define INV_REST_SCOPE_READ  UINT32_C(1)  /* READ:PRODUCT */
 #define INV_REST_SCOPE_WRITE UINT32_C(2)  /* WRITE:PRODUCT */
 
-/* The largest body accepted (8 MiB); larger: 413. */
+/* The largest body accepted (8 MiB); larger: 413.  A body over the limit is
+ * refused before a byte of it is read, so a server that will not read an
+ * oversized upload may pass its declared length with any non-NULL `body`. */
 #define INV_REST_BODY_MAX (8u * 1024u * 1024u)
 
 /* One request; a versioned struct.  Strings are NUL-terminated; the body is
