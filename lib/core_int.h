@@ -155,9 +155,9 @@ struct inv_org {
 	inv_store *store;
 	int refs;                   /* guarded by store->orgs_lock */
 
-	/* Serializes this organization's writes in the process.  Error-checking,
-	 * so that a write from inside an event callback (which runs while the
-	 * lock is held) fails with INV_EBUSY instead of deadlocking. */
+	/* Serializes this organization's writes in the process.  Event
+	 * callbacks run while it is held; a write from inside a callback only
+	 * tries it (INV_EBUSY when taken), so callbacks never deadlock. */
 	pthread_mutex_t write_lock;
 
 	inv_location locations[INV__LOC_COUNT]; /* STORE, SOLD, BIN, SUPPLIER */
@@ -251,6 +251,9 @@ int inv__events_build(const inv_journal_entry *entry, const inv_uuid *org_uuid,
 /* Deliver the events of a just-committed entry to the store's subscribers. */
 void inv__events_dispatch(inv_store *store, const inv_uuid *org_uuid,
                           const inv_journal_entry *entry);
+
+/* 1 when the calling thread is inside a subscriber callback. */
+int inv__events_in_callback(void);
 
 /* 1 when the store has at least one subscriber (a hint, read under lock). */
 int inv__events_wanted(inv_store *store);
