@@ -1225,8 +1225,9 @@ END_TEST
 		return try_rc_; \
 } while (0)
 
-/* Every kind of write, on top of populate(). */
-static int write_everything(struct fx *f, void *txn)
+/* Every kind of write, on top of populate(), with `nnew` new variant
+ * records (enough to grow the tables, or few to keep fault loops short). */
+static int write_everything_n(struct fx *f, void *txn, unsigned nnew)
 {
 	inv_org_record o = org_rec(&f->org, 3, INV_NEGATIVE_DENY);
 	inv_uuid other = mkuuid(TAG_ORG, 2);
@@ -1244,7 +1245,7 @@ static int write_everything(struct fx *f, void *txn)
 	TRY(f->ops->location_put(txn, &f->org, &l2));
 	TRY(f->ops->tracking_put(txn, &f->org, &p1, 0));
 	TRY(f->ops->tracking_put(txn, &f->org, &p9, 1));
-	for (unsigned i = 0; i < 300; i++) {
+	for (unsigned i = 0; i < nnew; i++) {
 		/* New records (enough to grow any table) and overwrites. */
 		inv_variant_record r = var_rec(1 + i % 2, 9, 900 + i, i);
 
@@ -1281,6 +1282,11 @@ static int write_everything(struct fx *f, void *txn)
 	ir.result_len = 8;
 	TRY(f->ops->idempotency_put(txn, &f->org, &ir));
 	return 0;
+}
+
+static int write_everything(struct fx *f, void *txn)
+{
+	return write_everything_n(f, txn, 300);
 }
 
 START_TEST(test_rollback_discards_every_kind_of_write)
@@ -1542,15 +1548,18 @@ static void fx_unwrap(struct fx *f, struct wrapped *w)
 }
 
 /* One write transaction of every kind of write, as the core would run it:
- * a failed begin or commit ends it, any other failure rolls back. */
-static int run_write_everything(struct fx *f)
+ * a failed begin or commit ends it, any other failure rolls back.  The
+ * fault loops use few new variants (FAULT_NEW): failing each of 300 alike
+ * puts on a durable backend costs a minute and proves nothing more. */
+#define FAULT_NEW 8
+static int run_write_everything(struct fx *f, unsigned nnew)
 {
 	void *txn = NULL;
 	int rc = f->ops->begin(f->inst, &f->org, 1, &txn);
 
 	if (rc)
 		return rc;
-	rc = write_everything(f, txn);
+	rc = write_everything_n(f, txn, nnew);
 	if (rc) {
 		f->ops->rollback(txn);
 		return rc;
@@ -1570,12 +1579,12 @@ START_TEST(test_failure_at_any_operation_leaves_state_unchanged)
 	populate(&f);
 	fx_wrap(&f, &w);
 	inv_fault_backend_reset_count(f.inst);
-	OK(run_write_everything(&f));
+	OK(run_write_everything(&f, FAULT_NEW));
 	n = inv_fault_backend_count(f.inst);
 	snapshot_take(&f, &f.org, populate_keys, &reference);
 	fx_unwrap(&f, &w);
 	fx_close(&f);
-	ck_assert_uint_gt(n, 300);
+	ck_assert_uint_gt(n, 20);
 
 	for (uint64_t k = 1; k <= n; k++) {
 		const char *op = NULL;
@@ -1585,7 +1594,7 @@ START_TEST(test_failure_at_any_operation_leaves_state_unchanged)
 		snapshot_take(&f, &f.org, populate_keys, &before);
 		fx_wrap(&f, &w);
 		inv_fault_backend_fail_at(f.inst, k, 0);
-		int rc = run_write_everything(&f);
+		int rc = run_write_everything(&f, FAULT_NEW);
 
 		ck_assert_msg(inv_fault_backend_fired(f.inst, &op), "fault %llu did not fire",
 		              (unsigned long long)k);
@@ -1596,7 +1605,7 @@ START_TEST(test_failure_at_any_operation_leaves_state_unchanged)
 		snapshot_assert_eq(&before, &after, op);
 		snapshot_free(&after);
 		/* The backend works normally afterwards. */
-		OK(run_write_everything(&f));
+		OK(run_write_everything(&f, FAULT_NEW));
 		snapshot_take(&f, &f.org, populate_keys, &after);
 		snapshot_assert_eq(&reference, &after, "clean run after a fault");
 		snapshot_free(&before);
@@ -1615,17 +1624,17 @@ START_TEST(test_fault_wrapper_passes_everything_through)
 
 	fx_open(&f, _i);
 	populate(&f);
-	OK(run_write_everything(&f));
+	OK(run_write_everything(&f, FAULT_NEW));
 	snapshot_take(&f, &f.org, populate_keys, &direct);
 	fx_close(&f);
 
 	fx_open(&f, _i);
 	fx_wrap(&f, &w);
 	populate(&f);
-	OK(run_write_everything(&f));
+	OK(run_write_everything(&f, FAULT_NEW));
 	snapshot_take(&f, &f.org, populate_keys, &wrapped);
 	ck_assert_int_eq(inv_fault_backend_fired(f.inst, NULL), 0);
-	ck_assert_uint_gt(inv_fault_backend_count(f.inst), 300);
+	ck_assert_uint_gt(inv_fault_backend_count(f.inst), 20);
 	fx_unwrap(&f, &w);
 	snapshot_assert_eq(&direct, &wrapped, "through the fault wrapper");
 	snapshot_free(&direct);
@@ -1650,7 +1659,7 @@ START_TEST(test_enomem_anywhere_leaves_nothing_half_written)
 		snapshot_take(&f, &f.org, populate_keys, &before);
 		OK(f.t->fail_alloc(f.ops, f.inst, k, f.t->ctx));
 		inv_error_clear();
-		int rc = run_write_everything(&f);
+		int rc = run_write_everything(&f, 300);
 
 		OK(f.t->fail_alloc(f.ops, f.inst, 0, f.t->ctx));
 		if (rc == 0) {
@@ -1667,7 +1676,7 @@ START_TEST(test_enomem_anywhere_leaves_nothing_half_written)
 		snapshot_free(&before);
 		snapshot_free(&after);
 		/* And it still works. */
-		OK(run_write_everything(&f));
+		OK(run_write_everything(&f, 300));
 		fx_close(&f);
 	}
 	if (f.t->fail_alloc)
@@ -1887,41 +1896,48 @@ START_TEST(test_core_batch_round_trips_through_the_backend)
 }
 END_TEST
 
-START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
+typedef int (*core_call_fn)(struct core_fx *c);
+
+/*
+ * Count the backend operations of one public call, then fail each of them
+ * in turn on a fresh store: the call must fail with the backend's message,
+ * every stored record and what the public API reports must be as before,
+ * and the same call must then succeed as in a clean run.
+ */
+static void core_fault_loop(int index, core_call_fn call, const char *name)
 {
 	struct core_fx c;
 	struct snapshot before, after, reference;
 	struct core_view vbefore, vafter, vreference;
 	uint64_t n;
 
-	/* Count the scenario's operations and keep its clean outcome.  Every
-	 * run takes the same steps before the batch: what the core caches
-	 * (resolved variants) changes which operations the batch needs. */
-	core_open(&c, _i);
+	/* Every run takes the same steps before the call: what the core
+	 * caches (resolved variants) changes which operations it needs. */
+	core_open(&c, index);
 	core_view_take(&c, &vbefore);
 	inv_fault_backend_reset_count(c.f.inst);
-	OK(core_scenario(&c, NULL));
+	OK(call(&c));
 	n = inv_fault_backend_count(c.f.inst);
 	snapshot_take(&c.f, &c.f.org, core_keys, &reference);
 	core_view_take(&c, &vreference);
 	core_close(&c);
-	ck_assert_uint_gt(n, 2);
+	ck_assert_msg(n >= 2, "%s: only %llu backend operations", name, (unsigned long long)n);
 
 	for (uint64_t k = 1; k <= n; k++) {
 		const char *op = NULL;
-		char when[96];
+		char when[128];
 
-		core_open(&c, _i);
+		core_open(&c, index);
 		snapshot_take(&c.f, &c.f.org, core_keys, &before);
 		core_view_take(&c, &vbefore);
 		inv_fault_backend_fail_at(c.f.inst, k, 0);
-		int rc = core_scenario(&c, NULL);
+		int rc = call(&c);
 
-		ck_assert_msg(inv_fault_backend_fired(c.f.inst, &op), "fault %llu of %llu did not fire",
-		              (unsigned long long)k, (unsigned long long)n);
-		snprintf(when, sizeof(when), "fault at operation %llu of %llu (%s)",
-		         (unsigned long long)k, (unsigned long long)n, op);
-		ck_assert_msg(rc < 0, "%s: the batch succeeded", when);
+		ck_assert_msg(inv_fault_backend_fired(c.f.inst, &op), "%s: fault %llu of %llu did not fire",
+		              name, (unsigned long long)k, (unsigned long long)n);
+		snprintf(when, sizeof(when), "%s: fault at operation %llu of %llu (%s)",
+		         name, (unsigned long long)k, (unsigned long long)n, op);
+		ck_assert_msg(rc < 0, "%s: the call succeeded", when);
 		ck_assert_msg(strstr(inv_error_last()->message, "injected failure") != NULL,
 		              "%s: the backend's message is lost: \"%s\"", when,
 		              inv_error_last()->message);
@@ -1931,8 +1947,7 @@ START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
 		core_view_assert_eq(&vbefore, &vafter, when);
 		snapshot_free(&after);
 
-		/* The same batch then succeeds and stores what a clean run does. */
-		OK(core_scenario(&c, NULL));
+		OK(call(&c));
 		snapshot_take(&c.f, &c.f.org, core_keys, &after);
 		snapshot_assert_eq(&reference, &after, "retry after the fault");
 		core_view_take(&c, &vafter);
@@ -1942,6 +1957,72 @@ START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
 		core_close(&c);
 	}
 	snapshot_free(&reference);
+}
+
+static int call_scenario(struct core_fx *c)
+{
+	return core_scenario(c, NULL);
+}
+
+/* Lowers V1 below its level: a low-stock crossing through set-balance. */
+static int call_set_balance(struct core_fx *c)
+{
+	const inv_variant *v1;
+	inv_result *res = NULL;
+	int64_t expected = 10;
+
+	TRY(inv_variant_get(&v1, c->org, &P1, &V1));
+	int rc = inv_set_balance(&res, c->org, v1, NULL, 2, &expected,
+	                         loc_of(c, INV_LOCATION_BIN), NULL);
+
+	inv_result_free(res);
+	return rc;
+}
+
+static int call_tracking_stop(struct core_fx *c)
+{
+	return inv_tracking_stop(c->org, &P1);
+}
+
+static int call_low_stock_set(struct core_fx *c)
+{
+	int64_t level = 20;
+
+	return inv_low_stock_set(c->org, loc_of(c, INV_LOCATION_STORE), &P1, &V2, &level, 1);
+}
+
+static int call_journal_trim(struct core_fx *c)
+{
+	return inv_journal_trim(c->org, 1);
+}
+
+START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_scenario, "batch");
+}
+END_TEST
+
+START_TEST(test_core_set_balance_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_set_balance, "set-balance");
+}
+END_TEST
+
+START_TEST(test_core_tracking_stop_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_tracking_stop, "tracking stop");
+}
+END_TEST
+
+START_TEST(test_core_low_stock_set_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_low_stock_set, "low-stock set");
+}
+END_TEST
+
+START_TEST(test_core_journal_trim_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_journal_trim, "journal trim");
 }
 END_TEST
 
@@ -2002,6 +2083,10 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	tcase_set_timeout(core, 120);
 	add(core, test_core_batch_round_trips_through_the_backend, i);
 	add(core, test_core_batch_failing_at_any_backend_operation_changes_nothing, i);
+	add(core, test_core_set_balance_failing_at_any_backend_operation_changes_nothing, i);
+	add(core, test_core_tracking_stop_failing_at_any_backend_operation_changes_nothing, i);
+	add(core, test_core_low_stock_set_failing_at_any_backend_operation_changes_nothing, i);
+	add(core, test_core_journal_trim_failing_at_any_backend_operation_changes_nothing, i);
 	suite_add_tcase(s, core);
 	return s;
 }
