@@ -461,6 +461,21 @@ START_TEST(test_read_only_file_is_ereadonly_and_untouched)
 }
 END_TEST
 
+/* Even a process the kernel lets write anything (root) leaves alone a
+ * file whose owner took its write permission away. */
+START_TEST(test_write_protected_file_is_ereadonly_even_for_root)
+{
+	struct file_image img;
+
+	make_store_file(dbpath);
+	ck_assert_int_eq(chmod(dbpath, 0444), 0);
+	img = file_read(dbpath);
+	ck_assert_int_eq(open_read_write_is_ereadonly(), 0);
+	ck_assert_int_eq(open_read_only_reads(), 0);
+	assert_file_unchanged(dbpath, &img);
+}
+END_TEST
+
 START_TEST(test_read_only_directory_is_ereadonly_and_untouched)
 {
 	struct file_image img;
@@ -611,6 +626,105 @@ START_TEST(test_threads_on_one_instance_are_serialized)
 	}
 	ck_assert_int_eq(get_org_sequence(&b, 1), 800);
 	backend_close(&b);
+}
+END_TEST
+
+/* Threads on one store through the public API: per-organization batches
+ * from several threads, and two organizations at once, lose nothing. */
+struct store_thread_arg {
+	inv_store *store;
+	unsigned org;
+	int rounds;
+	int failures;
+};
+
+enum { THREAD_VARIANTS = 5 };
+
+static void *store_thread(void *p)
+{
+	struct store_thread_arg *a = p;
+	inv_uuid org_uuid = uuid_n(a->org), product = uuid_n(900);
+	const inv_location *store_loc, *supplier;
+	inv_change ch[THREAD_VARIANTS];
+	inv_org *org;
+	int i;
+
+	if (inv_org_open(&org, a->store, &org_uuid) != 0 ||
+	    inv_location_by_type(&store_loc, org, INV_LOCATION_STORE) != 0 ||
+	    inv_location_by_type(&supplier, org, INV_LOCATION_SUPPLIER) != 0) {
+		a->failures++;
+		return NULL;
+	}
+	for (i = 0; i < THREAD_VARIANTS; i++) {
+		inv_uuid v = uuid_n(1000 + (unsigned)i);
+
+		if (inv_variant_get(&ch[i].variant, org, &product, &v) != 0)
+			a->failures++;
+		ch[i].from = supplier;
+		ch[i].to = store_loc;
+		ch[i].quantity = 1;
+	}
+	for (i = 0; i < a->rounds; i++) {
+		int rc = inv_apply_changes(NULL, org, ch, THREAD_VARIANTS, NULL);
+
+		if (rc != 0) {
+			fprintf(stderr, "thread batch: %d (%s)\n", rc, inv_error_last()->message);
+			a->failures++;
+		}
+	}
+	inv_org_close(org);
+	return NULL;
+}
+
+START_TEST(test_threads_through_one_store_lose_no_update)
+{
+	enum { THREADS = 4, ROUNDS = 60 };
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+	struct store_thread_arg args[THREADS];
+	pthread_t th[THREADS];
+	inv_store *store;
+	inv_uuid product = uuid_n(900);
+	unsigned o;
+	int i;
+
+	opts.sync = INV_SQLITE_SYNC_NORMAL;
+	ck_assert_int_eq(inv_store_open_sqlite(&store, dbpath, &opts, NULL), 0);
+	for (o = 1; o <= 2; o++) {
+		inv_uuid org_uuid = uuid_n(o);
+		inv_org *org;
+
+		ck_assert_int_eq(inv_org_open(&org, store, &org_uuid), 0);
+		ck_assert_int_eq(inv_tracking_start(org, &product), 0);
+		inv_org_close(org);
+	}
+	for (i = 0; i < THREADS; i++) {
+		args[i] = (struct store_thread_arg){ store, 1 + (unsigned)i % 2, ROUNDS, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, store_thread, &args[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].failures, 0);
+	}
+	for (o = 1; o <= 2; o++) {
+		inv_uuid org_uuid = uuid_n(o);
+		inv_org *org;
+		int64_t last = 0;
+
+		ck_assert_int_eq(inv_org_open(&org, store, &org_uuid), 0);
+		ck_assert_int_eq(inv_journal_last_sequence(&last, org), 0);
+		ck_assert_int_eq(last, 1 + THREADS / 2 * ROUNDS);
+		for (i = 0; i < THREAD_VARIANTS; i++) {
+			inv_uuid v = uuid_n(1000 + (unsigned)i);
+			const inv_variant *var;
+			int64_t bal = -1;
+
+			ck_assert_int_eq(inv_variant_get(&var, org, &product, &v), 0);
+			ck_assert_int_eq(inv_balance_get(&bal, org, var, NULL), 0);
+			ck_assert_int_eq(bal, THREADS / 2 * ROUNDS);
+		}
+		inv_org_close(org);
+	}
+	inv_store_close(store);
 }
 END_TEST
 
@@ -964,12 +1078,14 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_options_version_is_checked);
 	tcase_add_test(tc, test_sync_normal_is_accepted);
 	tcase_add_test(tc, test_read_only_file_is_ereadonly_and_untouched);
+	tcase_add_test(tc, test_write_protected_file_is_ereadonly_even_for_root);
 	tcase_add_test(tc, test_read_only_directory_is_ereadonly_and_untouched);
 	tcase_add_test(tc, test_writable_file_in_read_only_directory_is_ereadonly_and_untouched);
 	tcase_add_test(tc, test_read_only_open_of_missing_file_fails_without_creating_it);
 	tcase_add_test(tc, test_write_lock_held_elsewhere_is_ebusy_and_retryable);
 	tcase_add_test(tc, test_second_begin_on_same_thread_is_ebusy_not_deadlock);
 	tcase_add_test(tc, test_threads_on_one_instance_are_serialized);
+	tcase_add_test(tc, test_threads_through_one_store_lose_no_update);
 	tcase_add_test(tc, test_batch_forms_agree_with_single_operations);
 	tcase_add_test(tc, test_scan_may_reenter_the_same_scan_from_its_callback);
 	tcase_add_test(tc, test_journal_round_trips_entries_and_records);
