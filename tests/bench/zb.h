@@ -35,6 +35,7 @@ typedef struct zb_opts {
 	size_t batches[8];          /* batch sizes */
 	size_t batch_count;
 	int callgrind;              /* toggle callgrind collection around loops */
+	double load_start;          /* 1-minute load average when the run began */
 } zb_opts;
 
 /* One move of the workload, independent of who runs it. */
@@ -72,6 +73,9 @@ uint64_t zb_now_ns(void);
 uint64_t zb_cpu_ns(void);
 /* Resident set size in bytes, from /proc/self/statm. */
 uint64_t zb_rss_bytes(void);
+/* The 1-minute load average (NaN when unknown): the machine may be
+ * shared, and the report says so. */
+double zb_loadavg(void);
 /* Give freed heap back to the system where the C library can, so that RSS
  * deltas measure what is live. */
 void zb_heap_trim(void);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct zb_size_opt {
 	const char *flag;   /* --flag N */
@@ -195,7 +196,11 @@ int main(int argc, char **argv)
 			p += len + (e != NULL);
 		}
 
-	printf("zinv-bench: libzinv %s%s\n", inv_version(), o.smoke ? " (smoke: tiny sizes)" : "");
+	o.load_start = zb_loadavg();
+	printf("zinv-bench: libzinv %s%s; %ld CPUs, load average %.2f\n", inv_version(),
+	       o.smoke ? " (smoke: tiny sizes)" : "", sysconf(_SC_NPROCESSORS_ONLN), o.load_start);
+	printf("ratio = libzinv / baseline; memory and codec timed in thread CPU time, "
+	       "sqlite in wall-clock time\n");
 	for (size_t k = 0; k < sizeof case_names / sizeof case_names[0]; k++)
 		if (case_selected(o.only, case_names[k]))
 			case_fns[k](&o);
@@ -203,7 +208,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zinv-bench: cannot write %s\n", o.json_path);
 		return 1;
 	}
-	printf("results written to %s\n", o.json_path);
+	printf("load average at the end %.2f; results written to %s\n", zb_loadavg(),
+	       o.json_path);
 	zb_report_free();
 	return 0;
 }
