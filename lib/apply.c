@@ -489,6 +489,8 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 		rc = product_state(org, txn, v->product);
 		if (rc)
 			return rc;
+		s->product = v->product->node.key;
+		s->tracked = v->product->tracked;
 	}
 	if (ops->variant_get_many && m) {
 		rc = ops->variant_get_many(txn, &org->node.key, m, sc->keys, sc->recs, sc->found);
@@ -511,7 +513,7 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 		s->found = sc->found[i] != 0;
 		s->before = s->balance = s->found ? rec->balance : 0;
 		s->updated = s->found ? rec->updated : 0;
-		if (s->found && !inv__uuid_eq(&rec->product, &v->product->node.key)) {
+		if (s->found && !inv__uuid_eq(&rec->product, &s->product)) {
 			s->mismatch = 1;
 			s->owner = rec->product;
 			continue; /* not cached: the batch fails if it moves it */
@@ -543,7 +545,7 @@ static int plan_set_balance(inv_org *org, struct batch *b)
 
 	if (s->mismatch)
 		return owner_mismatch(s, -1);
-	if (!s->variant->product->tracked)
+	if (!s->tracked)
 		return inv__error(INV_ENOTTRACKED, -1, "product", "the product is not tracked");
 	if (b->set_expected && *b->set_expected != s->balance)
 		return inv__error(INV_ECONFLICT, -1, "expected",
@@ -588,7 +590,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 
 		if (s->mismatch)
 			return owner_mismatch(s, idx);
-		if (!v->product->tracked) {
+		if (!s->tracked) {
 			if (skip_untracked) {
 				sc->skipped[k++] = i;
 				continue;
@@ -615,7 +617,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 		jr = &sc->jrecs[r++];
 		memset(jr, 0, sizeof(*jr));
 		jr->kind = INV_RECORD_MOVE;
-		jr->product = v->product->node.key;
+		jr->product = s->product;
 		jr->variant = v->node.key;
 		jr->from = c->from->uuid;
 		jr->to = c->to->uuid;
@@ -651,7 +653,7 @@ static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *n
 		if (s->balance == s->before)
 			continue;
 		rc = ops->low_stock_get(txn, &org->node.key, &store->uuid,
-		                        &s->variant->product->node.key, &s->variant->node.key, &ls);
+		                        &s->product, &s->variant->node.key, &ls);
 		if (rc == INV_ENOTFOUND || (rc == 0 && !ls.has_level))
 			continue;
 		if (rc)
@@ -664,7 +666,7 @@ static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *n
 		memset(jr, 0, sizeof(*jr));
 		jr->kind = INV_RECORD_LOW_STOCK;
 		jr->low = low_after;
-		jr->product = s->variant->product->node.key;
+		jr->product = s->product;
 		jr->variant = s->variant->node.key;
 		jr->location = store->uuid;
 		jr->quantity = ls.level;
@@ -698,7 +700,7 @@ static int build_result(inv_result **out, inv_org *org, const struct batch *b,
 			if (!s->touched)
 				continue;
 			bal = &r->balances[n++];
-			bal->product = s->variant->product->node.key;
+			bal->product = s->product;
 			bal->variant = s->variant->node.key;
 			bal->balance = s->balance;
 			bal->updated = s->balance != s->before ? now : s->updated;
@@ -743,7 +745,7 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 			continue;
 		rec->location = inv__default_store(org)->uuid;
 		rec->variant = v->node.key;
-		rec->product = v->product->node.key;
+		rec->product = s->product;
 		rec->balance = s->balance;
 		rec->updated = s->balance != s->before ? entry->time : s->updated;
 		v->found = 1;
