@@ -1230,6 +1230,16 @@ static int mem_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *loca
 	return 0;
 }
 
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+/* Keys per round of get_many: enough misses in flight to hide memory
+ * latency, few enough that the round's slots stay in cache. */
+#define GET_MANY_ROUND 32
+
 static int mem_variant_get_many(void *txn, const inv_uuid *org, size_t count,
                                 const inv_variant_key *keys, inv_variant_record *out,
                                 int32_t *found)
@@ -1237,27 +1247,55 @@ static int mem_variant_get_many(void *txn, const inv_uuid *org, size_t count,
 	struct mtxn *tx = txn;
 	struct morg *o = org_find(tx->inst, org);
 	const inv_uuid *last_location = NULL;
-	uint32_t loc = UINT32_MAX;
+	uint32_t cur_loc = VNONE;
+	uint32_t loc[GET_MANY_ROUND], h[GET_MANY_ROUND];
 
-	for (size_t k = 0; k < count; k++) {
-		found[k] = 0;
-		if (!o)
-			continue;
-		/* Batches name few locations: look each up once per run. */
-		if (!last_location || memcmp(last_location, &keys[k].location,
-		                             sizeof(inv_uuid)) != 0) {
-			last_location = &keys[k].location;
-			loc = vloc_find(o, last_location);
+	memset(found, 0, count * sizeof(*found));
+	if (!o || !o->variants.count)
+		return 0;
+	const struct vtab *t = &o->variants;
+	size_t mask = t->cap - 1;
+
+	/*
+	 * In a big table nearly every key costs two cache misses (slot,
+	 * record).  Each round issues them for all its keys before looking
+	 * any up, so they overlap instead of queueing.
+	 */
+	for (size_t base = 0; base < count; base += GET_MANY_ROUND) {
+		size_t n = count - base < GET_MANY_ROUND ? count - base : GET_MANY_ROUND;
+		const inv_variant_key *k = keys + base;
+
+		for (size_t j = 0; j < n; j++) {
+			/* Batches name few locations: look each up once per run. */
+			if (!last_location || memcmp(last_location, &k[j].location,
+			                             sizeof(inv_uuid)) != 0) {
+				last_location = &k[j].location;
+				cur_loc = vloc_find(o, last_location);
+			}
+			loc[j] = cur_loc;
+			if (cur_loc == VNONE)
+				continue;
+			h[j] = vkey_hash(cur_loc, &k[j].variant);
+			PREFETCH(&t->slots[h[j] & mask]);
 		}
-		if (loc == UINT32_MAX)
-			continue;
-		size_t i = vtab_find(&o->variants, loc, &keys[k].variant,
-		                     vkey_hash(loc, &keys[k].variant));
+		for (size_t j = 0; j < n; j++) {
+			if (loc[j] == VNONE)
+				continue;
+			const struct vslot *slot = &t->slots[h[j] & mask];
 
-		if (i == SIZE_MAX)
-			continue;
-		vrec_export(o, &o->variants.recs[o->variants.slots[i].index], &out[k]);
-		found[k] = 1;
+			if (slot->hash == h[j])
+				PREFETCH(&t->recs[slot->index]);
+		}
+		for (size_t j = 0; j < n; j++) {
+			if (loc[j] == VNONE)
+				continue;
+			size_t i = vtab_find(t, loc[j], &k[j].variant, h[j]);
+
+			if (i == SIZE_MAX)
+				continue;
+			vrec_export(o, &t->recs[t->slots[i].index], &out[base + j]);
+			found[base + j] = 1;
+		}
 	}
 	return 0;
 }
