@@ -9,6 +9,12 @@
  * by calling it.  Checks run in the order of WIRE.md section 12: 401, then
  * 404/405 (route), 403 (organization, scope), 413 (size), 400 (body), then
  * the domain's answers.
+ *
+ * An Idempotency-Key makes the batch writes (PUT changes, v2 bulk, v3
+ * movements, tracking start/stop, v3 products) replay their first answer
+ * when repeated with the same body, and answer 409 CONFLICT with another
+ * body; the low-stock writes set absolute values and need no key.
+ * Thread-safe: any number of threads may call it on one store at once.
  */
 #ifndef ZINV_REST_H
 #define ZINV_REST_H
