@@ -393,18 +393,16 @@ sim-long: $(SIM_BIN)
 #                         and codec cases under callgrind (stable when
 #                         seconds are not)
 #   make bench-smoke      every case once at tiny size
-# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c.  Until a
-# piece it measures has landed, its libzinv column reads "-".
+# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c; other
+# programs in tests/bench/ are standalone and build by hand.
 .PHONY: bench bench-callgrind bench-smoke
 BENCH_DIR := $(BUILDDIR)/bench
 BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
 BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
 BENCH_BIN := $(BENCH_DIR)/zinv-bench
-BENCH_HAVE := $(if $(wildcard lib/apply.c),-DZB_HAVE_CORE \
-                  $(if $(wildcard include/zinv/sqlite.h),-DZB_HAVE_SQLITE))
-BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench $(BENCH_HAVE)
+BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench
 BENCH_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
-                $(if $(SQLITE_SRCS),-lzinv-sqlite) -lzinv \
+                -lzinv-sqlite -lzinv \
                 $(SQLITE_LIBS) $(DEP_LIBS) -pthread
 BENCH_FLAGS ?=
 
@@ -428,9 +426,10 @@ bench-callgrind: $(BENCH_BIN)
 	valgrind --tool=callgrind --collect-atstart=no \
 	    --callgrind-out-file=$(BENCH_DIR)/callgrind.out \
 	    $(BENCH_BIN) --callgrind --only memory,codec --batches 1000 \
-	    --mem-moves 200000 --codec-reps 20 --json $(BENCH_DIR)/callgrind-results.json \
+	    --mem-moves 200000 --codec-reps 5 --json $(BENCH_DIR)/callgrind-results.json \
 	    >$(BENCH_DIR)/callgrind.log
-	@sh tests/bench/callgrind-summary.sh $(BENCH_DIR)/callgrind.out*
+	@sh tests/bench/callgrind-summary.sh $(BENCH_DIR)/callgrind.out
+	@echo "per-function profiles: callgrind_annotate $(BENCH_DIR)/callgrind.out.<n>"
 
 # Installs the Debian packages the build needs when run as root, otherwise
 # prints the exact command.
