@@ -1250,6 +1250,8 @@ static int mem_variant_get_many(void *txn, const inv_uuid *org, size_t count,
 	uint32_t cur_loc = VNONE;
 	uint32_t loc[GET_MANY_ROUND], h[GET_MANY_ROUND];
 
+	if (count == 0)
+		return 0;
 	memset(found, 0, count * sizeof(*found));
 	if (!o || !o->variants.count)
 		return 0;
@@ -1305,6 +1307,9 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 {
 	struct mtxn *tx = txn;
 	struct morg *o;
+
+	if (count == 0)
+		return 0;
 	int rc = org_for_write(tx, org, &o);
 
 	/* One undo reservation for the batch keeps the loop allocation-free
