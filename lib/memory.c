@@ -1250,6 +1250,8 @@ static int mem_variant_get_many(void *txn, const inv_uuid *org, size_t count,
 	uint32_t cur_loc = VNONE;
 	uint32_t loc[GET_MANY_ROUND], h[GET_MANY_ROUND];
 
+	if (count == 0)
+		return 0;
 	memset(found, 0, count * sizeof(*found));
 	if (!o || !o->variants.count)
 		return 0;
@@ -1305,6 +1307,9 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 {
 	struct mtxn *tx = txn;
 	struct morg *o;
+
+	if (count == 0)
+		return 0;
 	int rc = org_for_write(tx, org, &o);
 
 	/* One undo reservation for the batch keeps the loop allocation-free
@@ -1437,7 +1442,9 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 	if (o->jcount > o->jhead && o->journal[o->jcount - 1]->rec.sequence >= rec->sequence)
 		return inv_backend_error(INV_EBACKEND,
 		                         "memory backend: journal sequence not increasing");
-	if (rec->record_count > (SIZE_MAX - sizeof(struct jentry) - 256) /
+	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
+
+	if (rec->record_count > (SIZE_MAX - sizeof(struct jentry) - key_len) /
 	                        sizeof(inv_journal_record))
 		return oom("memory backend: journal entry too large");
 	if (o->jcount == o->jcap) {
@@ -1449,7 +1456,6 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 		o->journal = nj;
 		o->jcap = ncap;
 	}
-	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
 	size_t rec_bytes = rec->record_count * sizeof(inv_journal_record);
 	struct jentry *e = h_malloc(o->hook, sizeof(*e) + rec_bytes + key_len);
 
