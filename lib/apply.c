@@ -693,12 +693,17 @@ static int build_result(inv_result **out, inv_org *org, const struct batch *b,
 			n += sc->slots[i].touched;
 		if (n && !(r->balances = calloc(n, sizeof(*r->balances))))
 			goto nomem;
-		for (i = 0, n = 0; i < nslots; i++) {
-			const inv__slot *s = &sc->slots[i];
+		/* In order of first touch of the STORE, as the balance-changed
+		 * event lists them (a variant's first change may be elsewhere). */
+		for (i = 0, n = 0; i < b->count; i++) {
+			const inv_change *c = &b->changes[i];
+			inv__slot *s = &sc->slots[((const inv_variant *)c->variant)->slot];
 			inv_balance *bal;
 
-			if (!s->touched)
+			if (s->touched != 1 || (c->from->type != INV_LOCATION_STORE &&
+			                        c->to->type != INV_LOCATION_STORE))
 				continue;
+			s->touched = 2; /* listed */
 			bal = &r->balances[n++];
 			bal->product = s->product;
 			bal->variant = s->variant->node.key;

@@ -255,6 +255,15 @@ inv_json_location inv__rest_location_value(const inv_location *loc)
 	return v;
 }
 
+size_t inv__rest_locations(const struct inv__rest_ctx *ctx, inv_json_location *out, size_t max)
+{
+	size_t i, n = inv_org_location_count(ctx->org);
+
+	for (i = 0; i < n && i < max; i++)
+		out[i] = inv__rest_location_value(inv_org_location_at(ctx->org, i));
+	return i;
+}
+
 void inv__rest_apply_options(const struct inv__rest_ctx *ctx, inv_apply_options *opts)
 {
 	inv_apply_options_init(opts, INV_APPLY_OPTIONS_VERSION);
@@ -415,6 +424,7 @@ static void dispatch(struct inv__rest_ctx *ctx)
 
 	if (!req->authenticated) {
 		inv__rest_error(ctx, 401, "UNAUTHORIZED", NULL, 0, "no or unknown bearer token");
+		inv__rest_header(ctx, "WWW-Authenticate", "Bearer");
 		return;
 	}
 	ctx->query = req->query ? req->query : qmark ? qmark + 1 : NULL;

@@ -111,8 +111,8 @@ static void read_entries(struct inv__rest_ctx *ctx, const inv_uuid *product)
 	const inv_location *loc = store_location(ctx);
 	inv_low_stock *e = NULL;
 	size_t n = 0;
-	char *body;
-	size_t len;
+	char *body = NULL;
+	size_t len = 0;
 	int rc;
 
 	if (!loc)

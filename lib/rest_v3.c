@@ -15,16 +15,11 @@
 void inv__rest_v3_inventories(struct inv__rest_ctx *ctx)
 {
 	inv_json_location locs[8];
-	size_t i, n = inv_org_location_count(ctx->org);
-	char *body;
-	size_t len;
-	int rc;
+	size_t n = inv__rest_locations(ctx, locs, 8);
+	char *body = NULL;
+	size_t len = 0;
+	int rc = inv_json_encode_inventories(&body, &len, locs, n);
 
-	if (n > 8)
-		n = 8;
-	for (i = 0; i < n; i++)
-		locs[i] = inv__rest_location_value(inv_org_location_at(ctx->org, i));
-	rc = inv_json_encode_inventories(&body, &len, locs, n);
 	inv__rest_json(ctx, rc, body, len);
 }
 
@@ -32,8 +27,8 @@ void inv__rest_v3_inventory(struct inv__rest_ctx *ctx)
 {
 	const inv_location *loc = inv__rest_location(ctx, &ctx->params[0], "inventoryUuid");
 	inv_json_location lv;
-	char *body;
-	size_t len;
+	char *body = NULL;
+	size_t len = 0;
 	int rc;
 
 	if (!loc)
@@ -120,8 +115,8 @@ void inv__rest_v3_stock(struct inv__rest_ctx *ctx)
 	size_t nbal = 0, limit, clen;
 	const char *cursor;
 	int more = 0, rc;
-	char *body;
-	size_t len;
+	char *body = NULL;
+	size_t len = 0;
 
 	if (limit_parse(ctx, &limit))
 		return;
@@ -249,8 +244,8 @@ void inv__rest_v3_products_status(struct inv__rest_ctx *ctx)
 	int32_t *enabled = NULL;
 	inv_json_violations *v = NULL;
 	size_t i, n;
-	char *body;
-	size_t len;
+	char *body = NULL;
+	size_t len = 0;
 	int rc;
 
 	rc = inv_json_decode_v3_products_status(&p, &n, &v, ctx->req->body, ctx->req->body_len);

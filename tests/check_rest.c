@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -669,7 +670,7 @@ START_TEST(test_filter_read_lists_requested_tracked_products_only)
 	stock_up();
 	r = call("POST", "/organizations/self/inventory/products",
 	         "{\"locationType\":\"STORE\",\"productUuids\":[\"" P1 "\","
-	         "\"9d3e1f2a-9f3b-11ee-a1b2-0242ac120002\"]}");
+	         "\"9d3e1f2a-9f3b-11ee-a1b2-0242ac120002\",\"" P1 "\"]}");
 	expect_status(&r, 200);
 	ck_assert_uint_eq(json_array_size(json_object_get(r.json, "trackedProducts")), 1);
 	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(r.json, "trackedProducts"), 0)), P1);
@@ -921,6 +922,54 @@ START_TEST(test_v3_products_and_custom_low_stock)
 }
 END_TEST
 
+/* ------------------------------------------------------------ threads */
+
+struct seller {
+	char *body;
+	int failures;
+};
+
+static void *sell(void *arg)
+{
+	struct seller *s = arg;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		struct reply r = call("PUT", "/organizations/self/inventory", s->body);
+
+		if (r.status != 200)
+			s->failures++;
+		reply_free(&r);
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_requests_lose_no_update)
+{
+	struct seller s[4];
+	pthread_t t[4];
+	struct reply r;
+	int i;
+
+	stock_up(); /* V1 = 10 */
+	for (i = 0; i < 4; i++) {
+		s[i].body = one_change(P1, V1, store_loc, sold_loc, "1");
+		s[i].failures = 0;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, sell, &s[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		ck_assert_int_eq(s[i].failures, 0);
+		free(s[i].body);
+	}
+	r = call("GET", "/v3/stock/", NULL);
+	ck_assert_str_eq(sv(json_array_get(r.json, 0), "variantUuid"), V1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(r.json, 0), "balance")),
+	                 10 - 400);
+	reply_free(&r);
+}
+END_TEST
+
 /* ------------------------------------------------------------ scenario */
 
 START_TEST(test_scenario_through_the_dispatcher_alone)
@@ -1099,6 +1148,7 @@ static Suite *rest_suite(void)
 	suite_add_tcase(s, edges);
 
 	tcase_add_test(scenario, test_scenario_through_the_dispatcher_alone);
+	tcase_add_test(scenario, test_concurrent_requests_lose_no_update);
 	suite_add_tcase(s, scenario);
 	return s;
 }
