@@ -42,6 +42,12 @@ static inline int inv__uuid_eq(const inv_uuid *a, const inv_uuid *b)
 	return memcmp(a->bytes, b->bytes, 16) == 0;
 }
 
+/* qsort() order of UUIDs: by bytes. */
+static inline int inv__uuid_order(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(inv_uuid));
+}
+
 static inline int inv__uuid_is_nil(const inv_uuid *u)
 {
 	static const inv_uuid nil;
@@ -116,6 +122,8 @@ struct inv_variant {
  * batch allocates nothing per change.  Guarded by the org's write lock. */
 typedef struct inv__slot {
 	inv_variant *variant;
+	inv_uuid product;           /* the variant's, copied: no pointer chase per change */
+	int32_t tracked;            /* the product's state once tracking changes ran */
 	size_t first_index;         /* first change naming the variant */
 	int64_t before;             /* STORE balance before the batch */
 	int64_t balance;            /* running STORE balance */
@@ -149,9 +157,9 @@ struct inv_org {
 	inv_store *store;
 	int refs;                   /* guarded by store->orgs_lock */
 
-	/* Serializes this organization's writes in the process.  Error-checking,
-	 * so that a write from inside an event callback (which runs while the
-	 * lock is held) fails with INV_EBUSY instead of deadlocking. */
+	/* Serializes this organization's writes in the process.  Event
+	 * callbacks run while it is held; a write from inside a callback only
+	 * tries it (INV_EBUSY when taken), so callbacks never deadlock. */
 	pthread_mutex_t write_lock;
 
 	inv_location locations[INV__LOC_COUNT]; /* STORE, SOLD, BIN, SUPPLIER */
@@ -258,6 +266,9 @@ int inv__events_build(const inv_journal_entry *entry, const inv_uuid *org_uuid,
 /* Deliver the events of a just-committed entry to the store's subscribers. */
 void inv__events_dispatch(inv_store *store, const inv_uuid *org_uuid,
                           const inv_journal_entry *entry);
+
+/* 1 when the calling thread is inside a subscriber callback. */
+int inv__events_in_callback(void);
 
 /* 1 when the store has at least one subscriber (a hint, read under lock). */
 int inv__events_wanted(inv_store *store);

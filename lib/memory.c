@@ -13,10 +13,18 @@
  *
  * Variant records, the bulk of the data, live in a dense array (56 bytes
  * each: the location is an index into a small per-organization table of
- * location UUIDs) indexed by an open-addressing table of 8-byte slots.  That
- * keeps a million variants under 80 bytes each and lets a rolled-back insert
- * be undone by popping the last record.
+ * location UUIDs) indexed by an open-addressing table of 8-byte slots, plus
+ * a product index of 4-byte slots.  A million variants take about 77 bytes
+ * each, and a rolled-back insert is undone by popping the last record.
+ *
+ * One instance-wide lock serializes write transactions of all
+ * organizations: simple, and writes here take microseconds.
  */
+/* For glibc's writer-preferring rwlock; everything else is POSIX. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -639,6 +647,8 @@ static int undo_reserve_n(struct mtxn *tx, size_t n)
 {
 	if (tx->caplog - tx->nlog >= n)
 		return 0;
+	if (n > SIZE_MAX / 2 / sizeof(struct undo) - tx->nlog)
+		return oom("memory backend: transaction too large for the undo log");
 	size_t ncap = tx->caplog ? tx->caplog * 2 : 64;
 
 	while (ncap - tx->nlog < n)
@@ -1220,6 +1230,16 @@ static int mem_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *loca
 	return 0;
 }
 
+#if defined(__GNUC__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
+
+/* Keys per round of get_many: enough misses in flight to hide memory
+ * latency, few enough that the round's slots stay in cache. */
+#define GET_MANY_ROUND 32
+
 static int mem_variant_get_many(void *txn, const inv_uuid *org, size_t count,
                                 const inv_variant_key *keys, inv_variant_record *out,
                                 int32_t *found)
@@ -1227,27 +1247,55 @@ static int mem_variant_get_many(void *txn, const inv_uuid *org, size_t count,
 	struct mtxn *tx = txn;
 	struct morg *o = org_find(tx->inst, org);
 	const inv_uuid *last_location = NULL;
-	uint32_t loc = UINT32_MAX;
+	uint32_t cur_loc = VNONE;
+	uint32_t loc[GET_MANY_ROUND], h[GET_MANY_ROUND];
 
-	for (size_t k = 0; k < count; k++) {
-		found[k] = 0;
-		if (!o)
-			continue;
-		/* Batches name few locations: look each up once per run. */
-		if (!last_location || memcmp(last_location, &keys[k].location,
-		                             sizeof(inv_uuid)) != 0) {
-			last_location = &keys[k].location;
-			loc = vloc_find(o, last_location);
+	memset(found, 0, count * sizeof(*found));
+	if (!o || !o->variants.count)
+		return 0;
+	const struct vtab *t = &o->variants;
+	size_t mask = t->cap - 1;
+
+	/*
+	 * In a big table nearly every key costs two cache misses (slot,
+	 * record).  Each round issues them for all its keys before looking
+	 * any up, so they overlap instead of queueing.
+	 */
+	for (size_t base = 0; base < count; base += GET_MANY_ROUND) {
+		size_t n = count - base < GET_MANY_ROUND ? count - base : GET_MANY_ROUND;
+		const inv_variant_key *k = keys + base;
+
+		for (size_t j = 0; j < n; j++) {
+			/* Batches name few locations: look each up once per run. */
+			if (!last_location || memcmp(last_location, &k[j].location,
+			                             sizeof(inv_uuid)) != 0) {
+				last_location = &k[j].location;
+				cur_loc = vloc_find(o, last_location);
+			}
+			loc[j] = cur_loc;
+			if (cur_loc == VNONE)
+				continue;
+			h[j] = vkey_hash(cur_loc, &k[j].variant);
+			PREFETCH(&t->slots[h[j] & mask]);
 		}
-		if (loc == UINT32_MAX)
-			continue;
-		size_t i = vtab_find(&o->variants, loc, &keys[k].variant,
-		                     vkey_hash(loc, &keys[k].variant));
+		for (size_t j = 0; j < n; j++) {
+			if (loc[j] == VNONE)
+				continue;
+			const struct vslot *slot = &t->slots[h[j] & mask];
 
-		if (i == SIZE_MAX)
-			continue;
-		vrec_export(o, &o->variants.recs[o->variants.slots[i].index], &out[k]);
-		found[k] = 1;
+			if (slot->hash == h[j])
+				PREFETCH(&t->recs[slot->index]);
+		}
+		for (size_t j = 0; j < n; j++) {
+			if (loc[j] == VNONE)
+				continue;
+			size_t i = vtab_find(t, loc[j], &k[j].variant, h[j]);
+
+			if (i == SIZE_MAX)
+				continue;
+			vrec_export(o, &t->recs[t->slots[i].index], &out[base + j]);
+			found[base + j] = 1;
+		}
 	}
 	return 0;
 }
@@ -1259,11 +1307,12 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 	struct morg *o;
 	int rc = org_for_write(tx, org, &o);
 
-	for (size_t k = 0; rc == 0 && k < count; k++) {
-		rc = k ? undo_reserve(tx) : 0;
-		if (rc == 0)
-			rc = variant_put_one(tx, o, &recs[k]);
-	}
+	/* One undo reservation for the batch keeps the loop allocation-free
+	 * but for table growth. */
+	if (rc == 0 && count > 1)
+		rc = undo_reserve_n(tx, count);
+	for (size_t k = 0; rc == 0 && k < count; k++)
+		rc = variant_put_one(tx, o, &recs[k]);
 	return rc;
 }
 
@@ -1565,6 +1614,25 @@ static int mem_idempotency_put(void *txn, const inv_uuid *org,
 
 /* ---------------------------------------------------------- lifecycle */
 
+/* glibc's default rwlock lets a stream of readers starve a writer, that is
+ * a batch behind balance reads; prefer the writer where we can. */
+static int rwlock_init_writer_first(pthread_rwlock_t *lock)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+	pthread_rwlockattr_t attr;
+	int rc = pthread_rwlockattr_init(&attr);
+
+	if (rc == 0) {
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		rc = pthread_rwlock_init(lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+	}
+	return rc;
+#else
+	return pthread_rwlock_init(lock, NULL);
+#endif
+}
+
 static int mem_control(void *instance, int op, void *arg)
 {
 	struct minst *m = instance;
@@ -1639,7 +1707,7 @@ int inv_memory_backend_new(void **instance)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return oom("memory backend: out of memory creating an instance");
-	if (pthread_rwlock_init(&m->lock, NULL) != 0) {
+	if (rwlock_init_writer_first(&m->lock) != 0) {
 		free(m);
 		return inv_backend_error(INV_ENOMEM, "memory backend: cannot create the lock");
 	}

@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -156,10 +157,12 @@ enum sq_stmt_id {
 	ST_VARIANT_SCAN_PRODUCT,
 	ST_VARIANT_SCAN_BOTH,
 	ST_LOW_STOCK_GET,
+	ST_LOW_STOCK_ANY,
 	ST_LOW_STOCK_PUT,
 	ST_LOW_STOCK_DELETE,
 	ST_LOW_STOCK_SCAN_LOCATION,
 	ST_LOW_STOCK_SCAN_PRODUCT,
+	ST_ENTRY_LAST,
 	ST_ENTRY_INSERT,
 	ST_RECORD_INSERT,
 	ST_ENTRY_READ,
@@ -199,7 +202,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TRACKING_SCAN] =
 		"SELECT product, tracked FROM tracking WHERE org = ?1",
 	[ST_VARIANT_GET] =
-		"SELECT " VARIANT_COLUMNS " FROM variants"
+		"SELECT product, balance, updated FROM variants"
 		" WHERE org = ?1 AND location = ?2 AND variant = ?3",
 	[ST_VARIANT_UPDATE] =
 		"UPDATE variants SET product = ?4, balance = ?5, updated = ?6"
@@ -220,6 +223,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LOW_STOCK_GET] =
 		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock"
 		" WHERE org = ?1 AND location = ?2 AND product = ?3 AND variant = ?4",
+	[ST_LOW_STOCK_ANY] =
+		"SELECT 1 FROM low_stock WHERE org = ?1 AND location = ?2 LIMIT 1",
 	[ST_LOW_STOCK_PUT] =
 		"INSERT INTO low_stock (org, " LOW_STOCK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 		" ON CONFLICT (org, location, product, variant) DO UPDATE SET"
@@ -232,6 +237,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LOW_STOCK_SCAN_PRODUCT] =
 		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock"
 		" WHERE org = ?1 AND location = ?2 AND product = ?3",
+	[ST_ENTRY_LAST] =
+		"SELECT max(sequence) FROM journal_entries WHERE org = ?1",
 	[ST_ENTRY_INSERT] =
 		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
 		" client_uuid, idempotency_key, record_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -271,6 +278,12 @@ typedef struct sq_instance {
 	int read_only;
 	int in_txn;
 	int txn_write;
+	/* Within one transaction: whether (ls_org, ls_location) has any
+	 * low-stock entry, -1 when not known.  A batch looks up the level of
+	 * every variant it moved, and most locations have few levels set. */
+	int ls_any;
+	inv_uuid ls_org;
+	inv_uuid ls_location;
 	sqlite3_stmt *stmt[ST_COUNT];
 } sq_instance;
 
@@ -290,6 +303,8 @@ static int code_of(int rc)
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 		return INV_EFORMAT;
+	case SQLITE_TOOBIG:
+		return INV_ETOOBIG;
 	default:
 		return INV_EBACKEND;
 	}
@@ -300,7 +315,7 @@ static const char *describe(int rc)
 {
 	switch (rc) {
 	case SQLITE_FULL:
-		return "the disk is full";
+		return "the disk is full, or a file size limit was reached";
 	case SQLITE_IOERR_WRITE:
 		return "cannot write the file (disk full, file size limit or I/O error)";
 	case SQLITE_IOERR_FSYNC:
@@ -311,6 +326,12 @@ static const char *describe(int rc)
 		return "cannot read the file";
 	case SQLITE_IOERR_TRUNCATE:
 		return "cannot truncate the file";
+	case SQLITE_READONLY_CANTINIT:
+	case SQLITE_READONLY_DIRECTORY:
+		return "cannot create the -wal or -shm file beside the database "
+		       "(is the directory writable?)";
+	case SQLITE_READONLY:
+		return "the database file is not writable";
 	default:
 		return NULL;
 	}
@@ -507,6 +528,7 @@ static int sq_begin(void *instance, const inv_uuid *org, int write, void **txn)
 	sqlite3_reset(st);
 	in->in_txn = 1;
 	in->txn_write = write ? 1 : 0;
+	in->ls_any = -1;
 	*txn = in;
 	return 0;
 }
@@ -735,9 +757,15 @@ static int variant_lookup(sq_instance *in, const inv_uuid *org, const inv_uuid *
 	bind_uuid(st, 3, variant);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		ret = variant_row(st, out);
-		if (ret == 0)
+		/* the key columns are the caller's own: read only the rest */
+		ret = column_uuid(st, 0, &out->product);
+		if (ret == 0) {
+			out->location = *location;
+			out->variant = *variant;
+			out->balance = sqlite3_column_int64(st, 1);
+			out->updated = sqlite3_column_int64(st, 2);
 			ret = 1;
+		}
 	} else if (rc == SQLITE_DONE) {
 		ret = 0;
 	} else {
@@ -886,6 +914,33 @@ static void bind_low_stock_key(sqlite3_stmt *st, const inv_uuid *org,
 	bind_uuid(st, 4, variant);
 }
 
+/* 1 when the location has low-stock entries, 0 when not, < 0 on error;
+ * asked of the database once per transaction and location. */
+static int low_stock_any(sq_instance *in, const inv_uuid *org, const inv_uuid *location)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (in->ls_any >= 0 && memcmp(&in->ls_org, org, sizeof(*org)) == 0 &&
+	    memcmp(&in->ls_location, location, sizeof(*location)) == 0)
+		return in->ls_any;
+	st = in->stmt[ST_LOW_STOCK_ANY];
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, location);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		int err = sq_fail(in->db, rc, "read low-stock entries");
+
+		sqlite3_reset(st);
+		return err;
+	}
+	sqlite3_reset(st);
+	in->ls_any = rc == SQLITE_ROW;
+	in->ls_org = *org;
+	in->ls_location = *location;
+	return in->ls_any;
+}
+
 static int sq_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *location,
                             const inv_uuid *product, const inv_uuid *variant,
                             inv_low_stock_record *out)
@@ -894,8 +949,11 @@ static int sq_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loca
 	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_GET];
 	int rc, err = txn_check(in);
 
-	if (err)
+	if (err || (err = low_stock_any(in, org, location)) < 0)
 		return err;
+	if (err == 0)
+		return INV_ENOTFOUND;
+	err = 0;
 	bind_low_stock_key(st, org, location, product, variant);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -916,6 +974,7 @@ static int sq_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_
 
 	if (err)
 		return err;
+	in->ls_any = -1;
 	bind_low_stock_key(st, org, &rec->location, &rec->product, &rec->variant);
 	if (rec->has_level)
 		sqlite3_bind_int64(st, 5, rec->level);
@@ -988,6 +1047,24 @@ static int record_store(sq_instance *in, const inv_uuid *org, int64_t sequence,
 	return stmt_run(in, st, "append journal record");
 }
 
+/* A journal whose sequences went backwards would no longer be a log a
+ * consumer can resume; one descent to the organization's last entry. */
+static int journal_check_increasing(sq_instance *in, const inv_uuid *org, int64_t sequence)
+{
+	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
+	int rc, err = 0;
+
+	bind_uuid(st, 1, org);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		err = sq_fail(in->db, rc, "read the journal's last sequence");
+	else if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	         sqlite3_column_int64(st, 0) >= sequence)
+		err = sq_error(INV_EBACKEND, "journal sequence not increasing");
+	sqlite3_reset(st);
+	return err;
+}
+
 static int sq_journal_append(void *txn, const inv_uuid *org,
                              const inv_journal_entry_record *rec)
 {
@@ -996,7 +1073,7 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 	int err = txn_check_write(in);
 	size_t i;
 
-	if (err)
+	if (err || (err = journal_check_increasing(in, org, rec->sequence)))
 		return err;
 	bind_uuid(st, 1, org);
 	sqlite3_bind_int64(st, 2, rec->sequence);
@@ -1377,6 +1454,11 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 		                "(open it with read_only set to read it)");
 	if ((err = classify(in->db, &kind, &version)))
 		return err;
+	/* Before any write, so that creating the schema already uses it. */
+	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?
+	                "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
+	                "set the sync mode")))
+		return err;
 	if (opts->read_only) {
 		if (kind == FILE_EMPTY)
 			return sq_error(INV_EFORMAT, "not a libzinv database (empty file)");
@@ -1392,10 +1474,6 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 		if (version != SQ_SCHEMA_VERSION && (err = migrate(in->db)))
 			return err;
 	}
-	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?
-	                "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
-	                "set the sync mode")))
-		return err;
 	for (i = 0; i < ST_COUNT; i++) {
 		rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                        &in->stmt[i], NULL);
@@ -1447,6 +1525,18 @@ static char *immutable_uri(const char *path)
 	return uri;
 }
 
+/*
+ * A file with no write permission bits is meant to stay as it is, even for
+ * a process (root) whom the kernel would let write it anyway.
+ */
+static int write_protected(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0;
+}
+
 static int db_connect(sq_instance *in, const char *path, const inv_sqlite_options *opts)
 {
 	/* NOMUTEX: our own mutex already serializes every use of the
@@ -1458,6 +1548,9 @@ static int db_connect(sq_instance *in, const char *path, const inv_sqlite_option
 
 	if (strncmp(path, "file:", 5) == 0)
 		flags |= SQLITE_OPEN_URI;
+	else if (!in->read_only && write_protected(path))
+		return sq_error(INV_EREADONLY, "the database file is not writable "
+		                "(no write permission; open it with read_only set to read it)");
 	rc = sqlite3_open_v2(path, &in->db, flags, NULL);
 	if (rc != SQLITE_OK)
 		return sq_fail(in->db, rc, "open the database");

@@ -23,6 +23,7 @@
 #include <zinv/sqlite.h>
 
 #include "conformance.h"
+#include "fault_backend.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -460,6 +461,21 @@ START_TEST(test_read_only_file_is_ereadonly_and_untouched)
 }
 END_TEST
 
+/* Even a process the kernel lets write anything (root) leaves alone a
+ * file whose owner took its write permission away. */
+START_TEST(test_write_protected_file_is_ereadonly_even_for_root)
+{
+	struct file_image img;
+
+	make_store_file(dbpath);
+	ck_assert_int_eq(chmod(dbpath, 0444), 0);
+	img = file_read(dbpath);
+	ck_assert_int_eq(open_read_write_is_ereadonly(), 0);
+	ck_assert_int_eq(open_read_only_reads(), 0);
+	assert_file_unchanged(dbpath, &img);
+}
+END_TEST
+
 START_TEST(test_read_only_directory_is_ereadonly_and_untouched)
 {
 	struct file_image img;
@@ -476,6 +492,35 @@ START_TEST(test_read_only_directory_is_ereadonly_and_untouched)
 	snprintf(shm, sizeof(shm), "%s-shm", dbpath);
 	ck_assert(!exists(wal));
 	ck_assert(!exists(shm));
+}
+END_TEST
+
+static int open_in_read_only_directory_is_ereadonly(void)
+{
+	int rc = open_code(dbpath, NULL);
+
+	if (rc != INV_EREADONLY) {
+		fprintf(stderr, "expected %d, got %d (%s)\n", INV_EREADONLY, rc,
+		        inv_error_last()->message);
+		return 1;
+	}
+	if (!strstr(inv_error_last()->message, "directory")) {
+		fprintf(stderr, "unclear message: %s\n", inv_error_last()->message);
+		return 2;
+	}
+	return 0;
+}
+
+START_TEST(test_writable_file_in_read_only_directory_is_ereadonly_and_untouched)
+{
+	struct file_image img;
+
+	make_store_file(dbpath);
+	ck_assert_int_eq(chmod(dbpath, 0666), 0);
+	ck_assert_int_eq(chmod(tmpdir, 0555), 0);
+	img = file_read(dbpath);
+	ck_assert_int_eq(as_unprivileged(open_in_read_only_directory_is_ereadonly), 0);
+	assert_file_unchanged(dbpath, &img);
 }
 END_TEST
 
@@ -581,6 +626,105 @@ START_TEST(test_threads_on_one_instance_are_serialized)
 	}
 	ck_assert_int_eq(get_org_sequence(&b, 1), 800);
 	backend_close(&b);
+}
+END_TEST
+
+/* Threads on one store through the public API: per-organization batches
+ * from several threads, and two organizations at once, lose nothing. */
+struct store_thread_arg {
+	inv_store *store;
+	unsigned org;
+	int rounds;
+	int failures;
+};
+
+enum { THREAD_VARIANTS = 5 };
+
+static void *store_thread(void *p)
+{
+	struct store_thread_arg *a = p;
+	inv_uuid org_uuid = uuid_n(a->org), product = uuid_n(900);
+	const inv_location *store_loc, *supplier;
+	inv_change ch[THREAD_VARIANTS];
+	inv_org *org;
+	int i;
+
+	if (inv_org_open(&org, a->store, &org_uuid) != 0 ||
+	    inv_location_by_type(&store_loc, org, INV_LOCATION_STORE) != 0 ||
+	    inv_location_by_type(&supplier, org, INV_LOCATION_SUPPLIER) != 0) {
+		a->failures++;
+		return NULL;
+	}
+	for (i = 0; i < THREAD_VARIANTS; i++) {
+		inv_uuid v = uuid_n(1000 + (unsigned)i);
+
+		if (inv_variant_get(&ch[i].variant, org, &product, &v) != 0)
+			a->failures++;
+		ch[i].from = supplier;
+		ch[i].to = store_loc;
+		ch[i].quantity = 1;
+	}
+	for (i = 0; i < a->rounds; i++) {
+		int rc = inv_apply_changes(NULL, org, ch, THREAD_VARIANTS, NULL);
+
+		if (rc != 0) {
+			fprintf(stderr, "thread batch: %d (%s)\n", rc, inv_error_last()->message);
+			a->failures++;
+		}
+	}
+	inv_org_close(org);
+	return NULL;
+}
+
+START_TEST(test_threads_through_one_store_lose_no_update)
+{
+	enum { THREADS = 4, ROUNDS = 60 };
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+	struct store_thread_arg args[THREADS];
+	pthread_t th[THREADS];
+	inv_store *store;
+	inv_uuid product = uuid_n(900);
+	unsigned o;
+	int i;
+
+	opts.sync = INV_SQLITE_SYNC_NORMAL;
+	ck_assert_int_eq(inv_store_open_sqlite(&store, dbpath, &opts, NULL), 0);
+	for (o = 1; o <= 2; o++) {
+		inv_uuid org_uuid = uuid_n(o);
+		inv_org *org;
+
+		ck_assert_int_eq(inv_org_open(&org, store, &org_uuid), 0);
+		ck_assert_int_eq(inv_tracking_start(org, &product), 0);
+		inv_org_close(org);
+	}
+	for (i = 0; i < THREADS; i++) {
+		args[i] = (struct store_thread_arg){ store, 1 + (unsigned)i % 2, ROUNDS, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, store_thread, &args[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].failures, 0);
+	}
+	for (o = 1; o <= 2; o++) {
+		inv_uuid org_uuid = uuid_n(o);
+		inv_org *org;
+		int64_t last = 0;
+
+		ck_assert_int_eq(inv_org_open(&org, store, &org_uuid), 0);
+		ck_assert_int_eq(inv_journal_last_sequence(&last, org), 0);
+		ck_assert_int_eq(last, 1 + THREADS / 2 * ROUNDS);
+		for (i = 0; i < THREAD_VARIANTS; i++) {
+			inv_uuid v = uuid_n(1000 + (unsigned)i);
+			const inv_variant *var;
+			int64_t bal = -1;
+
+			ck_assert_int_eq(inv_variant_get(&var, org, &product, &v), 0);
+			ck_assert_int_eq(inv_balance_get(&bal, org, var, NULL), 0);
+			ck_assert_int_eq(bal, THREADS / 2 * ROUNDS);
+		}
+		inv_org_close(org);
+	}
+	inv_store_close(store);
 }
 END_TEST
 
@@ -749,6 +893,28 @@ START_TEST(test_journal_round_trips_entries_and_records)
 }
 END_TEST
 
+START_TEST(test_journal_rejects_non_increasing_sequence)
+{
+	struct backend b = backend_open(":memory:");
+	inv_uuid org = uuid_n(1);
+	inv_journal_entry_record e;
+	void *txn = begin(&b, 1);
+
+	memset(&e, 0, sizeof(e));
+	e.sequence = 5;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), 0);
+	e.sequence = 5;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), INV_EBACKEND);
+	e.sequence = 4;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), INV_EBACKEND);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "not increasing"));
+	e.sequence = 6;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), 0);
+	commit(&b, txn);
+	backend_close(&b);
+}
+END_TEST
+
 static int copy_idempotency(const inv_idempotency_record *rec, void *payload)
 {
 	inv_idempotency_record *out = payload;
@@ -815,17 +981,33 @@ struct target_ctx {
 	char path[128];
 };
 
+/* NORMAL: the suite commits thousands of times, and what it checks
+ * (reopen included) does not depend on surviving a power cut. */
+static const inv_sqlite_options target_opts = {
+	INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_NORMAL, 5000, 0
+};
+
+/* The suite opens hundreds of fresh files: on tmpfs when there is one,
+ * since what it checks does not need a disk (the crash tests use one). */
+static const char *conformance_dir(void)
+{
+	struct stat st;
+
+	return stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+	       access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+}
+
 static int target_open(const inv_backend_ops **ops, void **inst, void *ctx)
 {
 	struct target_ctx *c = ctx;
 
 	if (!c->on_disk)
-		return inv_sqlite_backend_open(ops, inst, ":memory:", NULL);
-	snprintf(c->dir, sizeof(c->dir), "/tmp/zinv-conf-XXXXXX");
+		return inv_sqlite_backend_open(ops, inst, ":memory:", &target_opts);
+	snprintf(c->dir, sizeof(c->dir), "%s/zinv-conf-XXXXXX", conformance_dir());
 	if (!mkdtemp(c->dir))
 		return INV_EBACKEND;
 	snprintf(c->path, sizeof(c->path), "%s/store.db", c->dir);
-	return inv_sqlite_backend_open(ops, inst, c->path, NULL);
+	return inv_sqlite_backend_open(ops, inst, c->path, &target_opts);
 }
 
 static int target_reopen(const inv_backend_ops **ops, void **inst, void *ctx)
@@ -834,24 +1016,46 @@ static int target_reopen(const inv_backend_ops **ops, void **inst, void *ctx)
 
 	(*ops)->close(*inst);
 	*inst = NULL;
-	return inv_sqlite_backend_open(ops, inst, c->path, NULL);
+	return inv_sqlite_backend_open(ops, inst, c->path, &target_opts);
 }
 
 static void target_close(const inv_backend_ops *ops, void *inst, void *ctx)
 {
 	struct target_ctx *c = ctx;
-	char cmd[128];
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	char path[160];
+	size_t i;
 
 	if (inst)
 		ops->close(inst);
-	if (c->on_disk) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", c->dir);
+	if (!c->on_disk)
+		return;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", c->path, suffixes[i]);
+		unlink(path);
 	}
+	if (rmdir(c->dir) != 0)
+		fprintf(stderr, "cannot remove %s: %s\n", c->dir, strerror(errno));
+}
+
+/* The fault wrapper with no fault armed must be invisible on SQLite too
+ * (the suite's own fault tests already wrap the file target). */
+static int target_open_wrapped(const inv_backend_ops **ops, void **inst, void *ctx)
+{
+	const inv_backend_ops *inner_ops;
+	void *inner;
+	int rc = target_open(&inner_ops, &inner, ctx);
+
+	if (rc)
+		return rc;
+	rc = inv_fault_backend_wrap(ops, inst, inner_ops, inner);
+	if (rc)
+		inner_ops->close(inner);
+	return rc;
 }
 
 static struct target_ctx file_ctx = { 1, "", "" };
+static struct target_ctx wrapped_ctx = { 0, "", "" };
 static struct target_ctx memory_ctx = { 0, "", "" };
 
 /* ------------------------------------------------------------ runner */
@@ -874,14 +1078,18 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_options_version_is_checked);
 	tcase_add_test(tc, test_sync_normal_is_accepted);
 	tcase_add_test(tc, test_read_only_file_is_ereadonly_and_untouched);
+	tcase_add_test(tc, test_write_protected_file_is_ereadonly_even_for_root);
 	tcase_add_test(tc, test_read_only_directory_is_ereadonly_and_untouched);
+	tcase_add_test(tc, test_writable_file_in_read_only_directory_is_ereadonly_and_untouched);
 	tcase_add_test(tc, test_read_only_open_of_missing_file_fails_without_creating_it);
 	tcase_add_test(tc, test_write_lock_held_elsewhere_is_ebusy_and_retryable);
 	tcase_add_test(tc, test_second_begin_on_same_thread_is_ebusy_not_deadlock);
 	tcase_add_test(tc, test_threads_on_one_instance_are_serialized);
+	tcase_add_test(tc, test_threads_through_one_store_lose_no_update);
 	tcase_add_test(tc, test_batch_forms_agree_with_single_operations);
 	tcase_add_test(tc, test_scan_may_reenter_the_same_scan_from_its_callback);
 	tcase_add_test(tc, test_journal_round_trips_entries_and_records);
+	tcase_add_test(tc, test_journal_rejects_non_increasing_sequence);
 	tcase_add_test(tc, test_idempotency_result_may_be_large);
 	tcase_add_test(tc, test_write_in_read_transaction_is_refused);
 	suite_add_tcase(s, tc);
@@ -897,11 +1105,16 @@ int main(void)
 	const struct inv_conformance_target memory_target = {
 		.open = target_open, .close = target_close, .ctx = &memory_ctx,
 	};
+	const struct inv_conformance_target wrapped_target = {
+		.open = target_open_wrapped, .close = target_close, .ctx = &wrapped_ctx,
+	};
 	SRunner *sr = srunner_create(sqlite_suite());
 	int failed;
 
 	srunner_add_suite(sr, inv_conformance_suite("conformance/sqlite-file", &file_target));
 	srunner_add_suite(sr, inv_conformance_suite("conformance/sqlite-memory", &memory_target));
+	srunner_add_suite(sr, inv_conformance_suite("conformance/fault(sqlite-memory)",
+	                                            &wrapped_target));
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

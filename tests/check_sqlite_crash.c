@@ -397,6 +397,8 @@ START_TEST(test_sigkill_never_loses_an_acknowledged_batch_nor_keeps_a_partial_on
 		              (long long)last, (long long)acked);
 		acked = last;
 	}
+	fprintf(stderr, "crash: %lld batches committed across %ld kills\n", (long long)acked,
+	        kills);
 	ck_assert_int_gt(acked, setup_sequence);
 }
 END_TEST
@@ -410,8 +412,8 @@ START_TEST(test_two_processes_on_one_organization_end_with_exact_balances)
 	int64_t last;
 
 	world_setup();
-	/* a short timeout, so that INV_EBUSY does happen and is retried */
-	opts.busy_timeout_ms = 1;
+	/* no waiting for the lock, so that INV_EBUSY does happen and is retried */
+	opts.busy_timeout_ms = 0;
 	opts.sync = INV_SQLITE_SYNC_NORMAL;
 	ck_assert_int_eq(pipe(acks), 0);
 	ck_assert_int_eq(pipe(busy), 0);
@@ -456,6 +458,46 @@ START_TEST(test_two_processes_on_one_organization_end_with_exact_balances)
 		world_close(&w);
 	}
 	fprintf(stderr, "two writers: %d INV_EBUSY retries\n", busy_total);
+}
+END_TEST
+
+/* A store being created for the first time may die at any step of it; the
+ * file must then open as if creation never started, or had finished. */
+START_TEST(test_sigkill_while_creating_a_store_leaves_an_openable_file)
+{
+	int k;
+
+	for (k = 0; k < 20; k++) {
+		char wal[160], shm[160];
+		pid_t pid;
+		int status;
+
+		snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+		snprintf(shm, sizeof(shm), "%s-shm", dbpath);
+		unlink(dbpath);
+		unlink(wal);
+		unlink(shm);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			struct world w;
+
+			if (world_open(&w, NULL) != 0)
+				_exit(10);
+			for (;;)
+				pause();
+		}
+		{
+			struct timespec ts = { 0, (long)(rand() % 15000) * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+		kill(pid, SIGKILL);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status), "creator exited on its own (status %d)", status);
+		setup_sequence = 0;
+		check_consistent("after a kill during creation", batch_size);
+	}
 }
 END_TEST
 
@@ -547,6 +589,7 @@ static Suite *crash_suite(void)
 	tcase_add_checked_fixture(tc, setup_dir, remove_dir);
 	tcase_set_timeout(tc, (double)env_long("CRASH_TIMEOUT", 600));
 	tcase_add_test(tc, test_sigkill_never_loses_an_acknowledged_batch_nor_keeps_a_partial_one);
+	tcase_add_test(tc, test_sigkill_while_creating_a_store_leaves_an_openable_file);
 	tcase_add_test(tc, test_two_processes_on_one_organization_end_with_exact_balances);
 	tcase_add_test(tc, test_full_disk_fails_clearly_and_leaves_the_file_consistent);
 	suite_add_tcase(s, tc);

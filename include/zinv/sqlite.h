@@ -57,8 +57,10 @@ INV_EXTERN int inv_sqlite_options_init(inv_sqlite_options *opts, uint32_t versio
  * one with (*ops)->close(*instance).
  * Codes: INV_EFORMAT when the file is not a libzinv database, is corrupt, or
  * has a newer schema (the file is left untouched); INV_EREADONLY when the
- * file cannot be written and read_only is not set; INV_EBUSY when another
- * process holds the database longer than the busy timeout.
+ * file, or the directory that must hold its -wal and -shm files, cannot be
+ * written and read_only is not set (a file without any write permission bit
+ * counts as read-only even for root); INV_EBUSY when another process holds
+ * the database longer than the busy timeout.
  */
 INV_EXTERN int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
                                        const char *path, const inv_sqlite_options *opts);
