@@ -133,6 +133,8 @@ typedef struct inv__slot {
 	int16_t moved;              /* a move named the variant */
 	int32_t mismatch;           /* the record names another product: */
 	inv_uuid owner;             /* this one */
+	int32_t has_level;          /* the low-stock level, when read by a scan */
+	int64_t level;
 } inv__slot;
 
 typedef struct inv__scratch {
@@ -179,6 +181,10 @@ struct inv_org {
 	 * value is stale.  Guarded by write_lock. */
 	uint64_t cache_epoch;
 	int64_t cache_sequence;
+
+	/* Low-stock entries the last scan of the default STORE met: a hint for
+	 * choosing one scan over a get per changed variant, never a cache. */
+	size_t low_stock_seen;
 };
 
 static inline const inv_backend_ops *inv__ops(const inv_org *org)
