@@ -244,6 +244,19 @@ int inv__tracking_read(inv_org *org, void *txn, const inv_uuid *product, int32_t
  * free *out. */
 int inv__tracking_list(inv_uuid **out, size_t *count, inv_org *org, void *txn);
 
+/* ------------------------------------------------------------ low stock */
+
+/* One write of inv__low_stock_write_many(). */
+typedef struct inv__low_stock_write {
+	const inv_location *location;
+	inv_low_stock entry;     /* product, variant, level, alert */
+	int remove;              /* delete the entry instead */
+} inv__low_stock_write;
+
+/* Set or delete `count` entries in one write transaction: all or none.
+ * Arguments are checked first (index of the first bad one in the error). */
+int inv__low_stock_write_many(inv_org *org, const inv__low_stock_write *writes, size_t count);
+
 /* -------------------------------------------------------------- journal */
 
 struct inv_journal_entry {
