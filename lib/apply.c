@@ -489,6 +489,8 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 		rc = product_state(org, txn, v->product);
 		if (rc)
 			return rc;
+		s->product = v->product->node.key;
+		s->tracked = v->product->tracked;
 	}
 	if (ops->variant_get_many && m) {
 		rc = ops->variant_get_many(txn, &org->node.key, m, sc->keys, sc->recs, sc->found);
@@ -511,7 +513,7 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 		s->found = sc->found[i] != 0;
 		s->before = s->balance = s->found ? rec->balance : 0;
 		s->updated = s->found ? rec->updated : 0;
-		if (s->found && !inv__uuid_eq(&rec->product, &v->product->node.key)) {
+		if (s->found && !inv__uuid_eq(&rec->product, &s->product)) {
 			s->mismatch = 1;
 			s->owner = rec->product;
 			continue; /* not cached: the batch fails if it moves it */
@@ -543,7 +545,7 @@ static int plan_set_balance(inv_org *org, struct batch *b)
 
 	if (s->mismatch)
 		return owner_mismatch(s, -1);
-	if (!s->variant->product->tracked)
+	if (!s->tracked)
 		return inv__error(INV_ENOTTRACKED, -1, "product", "the product is not tracked");
 	if (b->set_expected && *b->set_expected != s->balance)
 		return inv__error(INV_ECONFLICT, -1, "expected",
@@ -588,7 +590,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 
 		if (s->mismatch)
 			return owner_mismatch(s, idx);
-		if (!v->product->tracked) {
+		if (!s->tracked) {
 			if (skip_untracked) {
 				sc->skipped[k++] = i;
 				continue;
@@ -615,7 +617,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 		jr = &sc->jrecs[r++];
 		memset(jr, 0, sizeof(*jr));
 		jr->kind = INV_RECORD_MOVE;
-		jr->product = v->product->node.key;
+		jr->product = s->product;
 		jr->variant = v->node.key;
 		jr->from = c->from->uuid;
 		jr->to = c->to->uuid;
@@ -634,40 +636,109 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 	return 0;
 }
 
-/* LOW_STOCK records for every variant whose balance crossed its level. */
-static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *nrec)
+/* Below this many changed variants a get per variant beats a scan. */
+#define LOW_STOCK_SCAN_MIN 16
+
+struct level_scan {
+	inv_org *org;
+	size_t entries;
+};
+
+static int level_of_slot(const inv_low_stock_record *rec, void *payload)
+{
+	struct level_scan *ls = payload;
+	inv_org *org = ls->org;
+	inv_variant *v = (inv_variant *)inv__map_find(&org->variants, &rec->variant);
+	inv__slot *s;
+
+	ls->entries++;
+	if (!v || v->gen != org->gen)
+		return 0;
+	s = &org->scratch.slots[v->slot];
+	if (inv__uuid_eq(&s->product, &rec->product)) {
+		s->has_level = rec->has_level;
+		s->level = rec->level;
+	}
+	return 0;
+}
+
+/* The low-stock levels of the changed variants: one scan of the default
+ * STORE's entries when there are fewer of them than changed variants (as
+ * the last scan found), else a get per changed variant. */
+static int load_levels(inv_org *org, void *txn, size_t nslots)
 {
 	const inv_backend_ops *ops = inv__ops(org);
 	inv__scratch *sc = &org->scratch;
 	const inv_location *store = inv__default_store(org);
-	size_t i, r = *nrec;
+	size_t i, changed = 0;
+	int rc;
 
 	for (i = 0; i < nslots; i++) {
+		sc->slots[i].has_level = 0;
+		changed += sc->slots[i].balance != sc->slots[i].before;
+	}
+	if (changed >= LOW_STOCK_SCAN_MIN && org->low_stock_seen < changed) {
+		struct level_scan ls = { org, 0 };
+
+		pthread_mutex_lock(&org->handles_lock);
+		rc = ops->low_stock_scan(txn, &org->node.key, &store->uuid, NULL,
+		                         level_of_slot, &ls);
+		pthread_mutex_unlock(&org->handles_lock);
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot read the low-stock levels");
+		org->low_stock_seen = ls.entries;
+		return 0;
+	}
+	for (i = 0; i < nslots; i++) {
 		inv__slot *s = &sc->slots[i];
-		inv_low_stock_record ls;
-		int low_before, low_after, rc;
-		inv_journal_record *jr;
+		inv_low_stock_record rec;
 
 		if (s->balance == s->before)
 			continue;
 		rc = ops->low_stock_get(txn, &org->node.key, &store->uuid,
-		                        &s->variant->product->node.key, &s->variant->node.key, &ls);
-		if (rc == INV_ENOTFOUND || (rc == 0 && !ls.has_level))
+		                        &s->product, &s->variant->node.key, &rec);
+		if (rc == INV_ENOTFOUND)
 			continue;
 		if (rc)
 			return inv__error_keep(rc, -1, "cannot read the low-stock level");
-		low_before = s->before < ls.level;
-		low_after = s->balance < ls.level;
+		s->has_level = rec.has_level;
+		s->level = rec.level;
+	}
+	if (changed >= LOW_STOCK_SCAN_MIN)
+		org->low_stock_seen /= 2; /* try a scan again some day */
+	return 0;
+}
+
+/* LOW_STOCK records, in slot order, for every variant whose balance
+ * crossed its level. */
+static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *nrec)
+{
+	inv__scratch *sc = &org->scratch;
+	const inv_location *store = inv__default_store(org);
+	size_t i, r = *nrec;
+	int rc = load_levels(org, txn, nslots);
+
+	if (rc)
+		return rc;
+	for (i = 0; i < nslots; i++) {
+		const inv__slot *s = &sc->slots[i];
+		inv_journal_record *jr;
+		int low_before, low_after;
+
+		if (s->balance == s->before || !s->has_level)
+			continue;
+		low_before = s->before < s->level;
+		low_after = s->balance < s->level;
 		if (low_before == low_after)
 			continue;
 		jr = &sc->jrecs[r++];
 		memset(jr, 0, sizeof(*jr));
 		jr->kind = INV_RECORD_LOW_STOCK;
 		jr->low = low_after;
-		jr->product = s->variant->product->node.key;
+		jr->product = s->product;
 		jr->variant = s->variant->node.key;
 		jr->location = store->uuid;
-		jr->quantity = ls.level;
+		jr->quantity = s->level;
 		jr->before = s->before;
 		jr->after = s->balance;
 	}
@@ -691,14 +762,19 @@ static int build_result(inv_result **out, inv_org *org, const struct batch *b,
 			n += sc->slots[i].touched;
 		if (n && !(r->balances = calloc(n, sizeof(*r->balances))))
 			goto nomem;
-		for (i = 0, n = 0; i < nslots; i++) {
-			const inv__slot *s = &sc->slots[i];
+		/* In order of first touch of the STORE, as the balance-changed
+		 * event lists them (a variant's first change may be elsewhere). */
+		for (i = 0, n = 0; i < b->count; i++) {
+			const inv_change *c = &b->changes[i];
+			inv__slot *s = &sc->slots[((const inv_variant *)c->variant)->slot];
 			inv_balance *bal;
 
-			if (!s->touched)
+			if (s->touched != 1 || (c->from->type != INV_LOCATION_STORE &&
+			                        c->to->type != INV_LOCATION_STORE))
 				continue;
+			s->touched = 2; /* listed */
 			bal = &r->balances[n++];
-			bal->product = s->variant->product->node.key;
+			bal->product = s->product;
 			bal->variant = s->variant->node.key;
 			bal->balance = s->balance;
 			bal->updated = s->balance != s->before ? now : s->updated;
@@ -731,19 +807,24 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 	size_t i, n = 0;
 	int rc;
 
-	/* Compact the changed records to the front of recs[] in place. */
+	/* Compact the changed records to the front of recs[] in place, and
+	 * cache them in the handles (the epoch moves on if the commit fails). */
 	for (i = 0; i < nslots; i++) {
 		const inv__slot *s = &sc->slots[i];
 		inv_variant_record *rec = &sc->recs[n];
+		inv_variant *v = s->variant;
 
 		/* A move without a STORE side still pins the variant's owner. */
 		if (s->balance == s->before && (s->found || !s->moved))
 			continue;
 		rec->location = inv__default_store(org)->uuid;
-		rec->variant = s->variant->node.key;
-		rec->product = s->variant->product->node.key;
+		rec->variant = v->node.key;
+		rec->product = s->product;
 		rec->balance = s->balance;
 		rec->updated = s->balance != s->before ? entry->time : s->updated;
+		v->found = 1;
+		v->balance = rec->balance;
+		v->updated = rec->updated;
 		n++;
 	}
 	if (ops->variant_put_many && n) {
@@ -794,23 +875,6 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 			return inv__error_keep(rc, -1, "cannot store the idempotency key");
 	}
 	return 0;
-}
-
-/* After commit: the handles' cached records are what the batch stored. */
-static void cache_committed(inv_org *org, size_t nslots, int64_t now)
-{
-	const inv__slot *s = org->scratch.slots;
-	size_t i;
-
-	for (i = 0; i < nslots; i++, s++) {
-		inv_variant *v = s->variant;
-
-		if (s->balance != s->before) {
-			v->balance = s->balance;
-			v->updated = now;
-		}
-		v->found |= s->moved;
-	}
 }
 
 /* Apply the tracking changes in order, writing TRACKING_* records. */
@@ -966,7 +1030,6 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 		org->cache_epoch++;
 		goto unlock;
 	}
-	cache_committed(org, nslots, entry.time);
 	org->cache_sequence = entry.sequence;
 	if (inv__events_wanted(org->store)) {
 		inv_journal_entry je = { entry };

@@ -112,19 +112,27 @@ static int read_balances(struct collect *c, inv_org *org, void *txn,
 	if (rc)
 		return rc;
 	c->tracked = tracked;
-	if (q->products) {
-		for (i = 0, rc = 0; i < q->product_count && rc == 0; i++) {
-			/* A product listed twice is scanned once. */
-			size_t j;
+	if (q->products && q->product_count) {
+		/* Each product asked for once; collect_balance() drops the
+		 * untracked ones. */
+		inv_uuid *wanted = malloc(q->product_count * sizeof(*wanted));
 
-			for (j = 0; j < i && !inv__uuid_eq(&q->products[j], &q->products[i]); j++)
-				;
-			if (j < i || !is_tracked(c, &q->products[i]))
+		if (!wanted) {
+			free(tracked);
+			c->tracked = NULL;
+			return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+		}
+		memcpy(wanted, q->products, q->product_count * sizeof(*wanted));
+		qsort(wanted, q->product_count, sizeof(*wanted), inv__uuid_order);
+		for (i = 0, rc = 0; i < q->product_count && rc == 0; i++) {
+			if ((i && inv__uuid_eq(&wanted[i], &wanted[i - 1])) ||
+			    !is_tracked(c, &wanted[i]))
 				continue;
-			rc = ops->variant_scan(txn, &org->node.key, &loc->uuid, &q->products[i],
+			rc = ops->variant_scan(txn, &org->node.key, &loc->uuid, &wanted[i],
 			                       collect_balance, c);
 		}
-	} else if (c->tracked_count) {
+		free(wanted);
+	} else if (c->tracked_count && !q->products) {
 		rc = ops->variant_scan(txn, &org->node.key, &loc->uuid, NULL, collect_balance, c);
 	}
 	free(tracked);

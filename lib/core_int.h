@@ -42,6 +42,12 @@ static inline int inv__uuid_eq(const inv_uuid *a, const inv_uuid *b)
 	return memcmp(a->bytes, b->bytes, 16) == 0;
 }
 
+/* qsort() order of UUIDs: by bytes. */
+static inline int inv__uuid_order(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(inv_uuid));
+}
+
 static inline int inv__uuid_is_nil(const inv_uuid *u)
 {
 	static const inv_uuid nil;
@@ -116,6 +122,8 @@ struct inv_variant {
  * batch allocates nothing per change.  Guarded by the org's write lock. */
 typedef struct inv__slot {
 	inv_variant *variant;
+	inv_uuid product;           /* the variant's, copied: no pointer chase per change */
+	int32_t tracked;            /* the product's state once tracking changes ran */
 	size_t first_index;         /* first change naming the variant */
 	int64_t before;             /* STORE balance before the batch */
 	int64_t balance;            /* running STORE balance */
@@ -125,6 +133,8 @@ typedef struct inv__slot {
 	int16_t moved;              /* a move named the variant */
 	int32_t mismatch;           /* the record names another product: */
 	inv_uuid owner;             /* this one */
+	int32_t has_level;          /* the low-stock level, when read by a scan */
+	int64_t level;
 } inv__slot;
 
 typedef struct inv__scratch {
@@ -149,9 +159,9 @@ struct inv_org {
 	inv_store *store;
 	int refs;                   /* guarded by store->orgs_lock */
 
-	/* Serializes this organization's writes in the process.  Error-checking,
-	 * so that a write from inside an event callback (which runs while the
-	 * lock is held) fails with INV_EBUSY instead of deadlocking. */
+	/* Serializes this organization's writes in the process.  Event
+	 * callbacks run while it is held; a write from inside a callback only
+	 * tries it (INV_EBUSY when taken), so callbacks never deadlock. */
 	pthread_mutex_t write_lock;
 
 	inv_location locations[INV__LOC_COUNT]; /* STORE, SOLD, BIN, SUPPLIER */
@@ -171,6 +181,10 @@ struct inv_org {
 	 * value is stale.  Guarded by write_lock. */
 	uint64_t cache_epoch;
 	int64_t cache_sequence;
+
+	/* Low-stock entries the last scan of the default STORE met: a hint for
+	 * choosing one scan over a get per changed variant, never a cache. */
+	size_t low_stock_seen;
 };
 
 static inline const inv_backend_ops *inv__ops(const inv_org *org)
@@ -230,6 +244,19 @@ int inv__tracking_read(inv_org *org, void *txn, const inv_uuid *product, int32_t
  * free *out. */
 int inv__tracking_list(inv_uuid **out, size_t *count, inv_org *org, void *txn);
 
+/* ------------------------------------------------------------ low stock */
+
+/* One write of inv__low_stock_write_many(). */
+typedef struct inv__low_stock_write {
+	const inv_location *location;
+	inv_low_stock entry;     /* product, variant, level, alert */
+	int remove;              /* delete the entry instead */
+} inv__low_stock_write;
+
+/* Set or delete `count` entries in one write transaction: all or none.
+ * Arguments are checked first (index of the first bad one in the error). */
+int inv__low_stock_write_many(inv_org *org, const inv__low_stock_write *writes, size_t count);
+
 /* -------------------------------------------------------------- journal */
 
 struct inv_journal_entry {
@@ -245,6 +272,9 @@ int inv__events_build(const inv_journal_entry *entry, const inv_uuid *org_uuid,
 /* Deliver the events of a just-committed entry to the store's subscribers. */
 void inv__events_dispatch(inv_store *store, const inv_uuid *org_uuid,
                           const inv_journal_entry *entry);
+
+/* 1 when the calling thread is inside a subscriber callback. */
+int inv__events_in_callback(void);
 
 /* 1 when the store has at least one subscriber (a hint, read under lock). */
 int inv__events_wanted(inv_store *store);

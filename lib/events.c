@@ -226,6 +226,17 @@ int inv__events_wanted(inv_store *store)
 	return wanted;
 }
 
+/* How deep the calling thread is in subscriber callbacks.  A callback runs
+ * while its organization's write lock is held, so a write from inside one
+ * must never wait for a lock: two callbacks writing to each other's
+ * organizations on two threads would wait forever. */
+static _Thread_local unsigned callback_depth;
+
+int inv__events_in_callback(void)
+{
+	return callback_depth != 0;
+}
+
 struct fanout {
 	const inv__subscriber *subs;
 	size_t count;
@@ -237,8 +248,11 @@ static void deliver(const inv_event *ev, void *payload)
 	size_t i;
 
 	for (i = 0; i < f->count; i++)
-		if (f->subs[i].mask == 0 || (f->subs[i].mask & INV_EVENT_MASK(ev->type)))
+		if (f->subs[i].mask == 0 || (f->subs[i].mask & INV_EVENT_MASK(ev->type))) {
+			callback_depth++;
 			f->subs[i].fn(ev, f->subs[i].payload);
+			callback_depth--;
+		}
 }
 
 void inv__events_dispatch(inv_store *store, const inv_uuid *org_uuid,
@@ -252,7 +266,7 @@ void inv__events_dispatch(inv_store *store, const inv_uuid *org_uuid,
 	f.count = store->sub_count;
 	if (f.count > sizeof(local) / sizeof(local[0]))
 		subs = malloc(f.count * sizeof(*subs));
-	if (subs)
+	if (subs && f.count)
 		memcpy(subs, store->subs, f.count * sizeof(*subs));
 	pthread_mutex_unlock(&store->subs_lock);
 	if (!subs)

@@ -2,7 +2,6 @@
  * org.c - organizations: opening (and first-use creation of the system
  * locations), locations, variant handles, negative-stock policy.
  */
-#include <errno.h>
 #include <stdlib.h>
 
 #include "core_int.h"
@@ -17,8 +16,12 @@ static const char *const location_names[] = {
 int inv__org_begin(inv_org *org, int write, void **txn)
 {
 	const inv_store *s = org->store;
-	int rc = s->ops->begin(s->instance, &org->node.key, write, txn);
+	int rc;
 
+	/* A backend that fails without inv_backend_error() must not lend its
+	 * failure an older message. */
+	inv_error_clear();
+	rc = s->ops->begin(s->instance, &org->node.key, write, txn);
 	if (rc)
 		return inv__error_keep(rc, -1, "%s backend: cannot begin a transaction",
 		                       s->ops->name ? s->ops->name : "storage");
@@ -38,11 +41,16 @@ int inv__org_commit(inv_org *org, void *txn)
 
 int inv__org_lock_write(inv_org *org)
 {
-	int rc = pthread_mutex_lock(&org->write_lock);
+	int rc;
 
-	if (rc == EDEADLK)
+	if (inv__events_in_callback()) {
+		if (pthread_mutex_trylock(&org->write_lock) == 0)
+			return 0;
 		return inv__error(INV_EBUSY, -1, NULL,
-		                  "cannot write to an organization from inside its own event callback");
+		                  "an event callback cannot wait for a busy organization "
+		                  "(its own always is); retry after the callback");
+	}
+	rc = pthread_mutex_lock(&org->write_lock);
 	if (rc)
 		return inv__error(INV_EBUSY, -1, NULL, "cannot lock the organization");
 	return 0;
@@ -193,7 +201,6 @@ void inv__org_free(inv_org *org)
 
 static inv_org *org_new(inv_store *store, const inv_uuid *uuid)
 {
-	pthread_mutexattr_t attr;
 	inv_org *org = calloc(1, sizeof(*org));
 
 	if (!org)
@@ -202,10 +209,7 @@ static inv_org *org_new(inv_store *store, const inv_uuid *uuid)
 	org->store = store;
 	org->cache_epoch = 1;
 	org->cache_sequence = -1;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-	pthread_mutex_init(&org->write_lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&org->write_lock, NULL);
 	pthread_mutex_init(&org->handles_lock, NULL);
 	return org;
 }

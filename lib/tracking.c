@@ -64,11 +64,6 @@ static int collect_tracked(const inv_uuid *product, int32_t tracked, void *paylo
 	return 0;
 }
 
-static int by_uuid(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(inv_uuid));
-}
-
 /* The tracked products of `org`, sorted, in the caller's transaction. */
 int inv__tracking_list(inv_uuid **out, size_t *count, inv_org *org, void *txn)
 {
@@ -82,7 +77,7 @@ int inv__tracking_list(inv_uuid **out, size_t *count, inv_org *org, void *txn)
 		return inv__error_keep(rc, -1, "cannot read the tracked products");
 	}
 	if (l.count)
-		qsort(l.items, l.count, sizeof(*l.items), by_uuid);
+		qsort(l.items, l.count, sizeof(*l.items), inv__uuid_order);
 	*out = l.items;
 	*count = l.count;
 	return 0;

@@ -7,6 +7,7 @@
 
 #include <zinv/backend.h>
 
+#include "fault_backend.h"
 #include "testutil.h"
 
 static struct tu_env env;
@@ -706,6 +707,74 @@ START_TEST(test_a_second_writer_on_the_same_storage_is_seen)
 }
 END_TEST
 
+/* A storage failure at any operation of a batch: the backend's message,
+ * nothing stored, no event, and the next batch sees the true state. */
+START_TEST(test_a_backend_failure_at_any_step_changes_nothing)
+{
+	const inv_backend_ops *ops;
+	void *inner = NULL, *fault = NULL;
+	inv_store_options o;
+	inv_uuid org = tu_uuid(1), p = tu_uuid(10), v = tu_uuid(11);
+	inv_apply_options opts = INV_APPLY_OPTIONS_INIT;
+	struct tu_events ev = { 0 };
+	int64_t level = 8;
+	uint64_t id, k;
+	inv_change c[3];
+	int64_t want = 10;
+
+	tu_close(&env);
+	memset(&env, 0, sizeof(env));
+	env.now = TU_T0;
+	ck_assert_int_eq(inv_memory_backend_new(&inner), 0);
+	ck_assert_int_eq(inv_fault_backend_wrap(&ops, &fault, inv_memory_backend_ops(), inner), 0);
+	tu_options(&o, &env);
+	ck_assert_int_eq(inv_store_open(&env.store, ops, fault, &o), 0);
+	ck_assert_int_eq(inv_org_open(&env.org, env.store, &org), 0);
+	env.store_loc = inv_org_location_at(env.org, 0);
+	env.sold = inv_org_location_at(env.org, 1);
+	env.supplier = inv_org_location_at(env.org, 3);
+	catalog();
+	tu_stock(&env, v11, 10);
+	ck_assert_int_eq(inv_low_stock_set(env.org, env.store_loc, &p, &v, &level, 1), 0);
+	ck_assert_int_eq(inv_subscribe(&id, env.store, 0, tu_collect_event, &ev), 0);
+	opts.idempotency_key = "fault";
+	c[0] = (inv_change){ v11, env.store_loc, env.sold, 4 };   /* 10 -> 7: crosses 8 */
+	c[1] = (inv_change){ v12, env.supplier, env.store_loc, 2 };
+	c[2] = (inv_change){ v11, env.supplier, env.store_loc, 1 };
+
+	for (k = 1;; k++) {
+		struct tu_snapshot before, after;
+		const char *op = NULL;
+		int rc;
+
+		tu_snapshot_take(&before, &env);
+		inv_fault_backend_fail_at(fault, k, 0);
+		rc = inv_apply_changes(NULL, env.org, c, 3, &opts);
+		if (!inv_fault_backend_fired(fault, &op)) {
+			ck_assert_int_eq(rc, 0);
+			inv_fault_backend_fail_at(fault, 0, 0);
+			tu_snapshot_free(&before);
+			break;
+		}
+		ck_assert_msg(rc == INV_EBACKEND, "k=%llu (%s): rc %d", (unsigned long long)k, op, rc);
+		ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "fault"));
+		tu_snapshot_take(&after, &env);
+		tu_snapshot_assert_eq(&before, &after);
+		ck_assert_uint_eq(ev.count, 0);
+		tu_snapshot_free(&before);
+		tu_snapshot_free(&after);
+	}
+	ck_assert_uint_gt(k, 5);
+	ck_assert_uint_eq(ev.count, 2); /* balance changed, low stock */
+	want += -4 + 1;
+	ck_assert_int_eq(tu_balance(&env, v11), want);
+	ck_assert_int_eq(tu_balance(&env, v12), 2);
+	/* The engine's cache agrees with storage after all those failures. */
+	ck_assert_int_eq(tu_move(&env, v11, env.store_loc, env.sold, 1), 0);
+	ck_assert_int_eq(tu_balance(&env, v11), want - 1);
+}
+END_TEST
+
 static Suite *apply_suite(void)
 {
 	Suite *s = suite_create("apply");
@@ -737,6 +806,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_options_init_checks_the_version);
 	tcase_add_test(tc, test_large_batch_touches_many_variants_once_each);
 	tcase_add_test(tc, test_a_second_writer_on_the_same_storage_is_seen);
+	tcase_add_test(tc, test_a_backend_failure_at_any_step_changes_nothing);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(deny, setup_deny, teardown);

@@ -93,6 +93,10 @@ START_TEST(test_reads_filter_by_product)
 	assert_item(&b[0], 30, 31, 5);
 	assert_item(&b[1], 30, 32, 2);
 	inv_free(b);
+	/* An empty list of products selects none. */
+	q.product_count = 0;
+	ck_assert_int_eq(inv_balances_read(&b, &n, NULL, env.org, &q), 0);
+	ck_assert_uint_eq(n, 0);
 }
 END_TEST
 

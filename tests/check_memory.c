@@ -2,6 +2,8 @@
  * check_memory.c - the built-in memory backend: the conformance suite, and
  * what is specific to it.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,6 +307,176 @@ START_TEST(test_memory_random_writes_match_a_model)
 }
 END_TEST
 
+/*
+ * Concurrent writers move stock from A to B (rolling back every third
+ * transaction) while readers check that A + B never differs from the
+ * total: a reader must never see half a transaction or a rolled-back one.
+ */
+struct race {
+	const inv_backend_ops *ops;
+	void *inst;
+	inv_uuid org;
+	inv_variant_record a, b;
+	atomic_int writers_left;
+	atomic_int bad_reads;
+	atomic_int errors;
+	atomic_int committed;
+};
+
+enum { RACE_TOTAL = 100000, RACE_ROUNDS = 3000 };
+
+static void *race_writer(void *p)
+{
+	struct race *r = p;
+
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		void *txn;
+		inv_variant_record a, b;
+
+		if (r->ops->begin(r->inst, &r->org, 1, &txn) != 0) {
+			atomic_fetch_add(&r->errors, 1);
+			continue;
+		}
+		if (r->ops->variant_get(txn, &r->org, &r->a.location, &r->a.variant, &a) ||
+		    r->ops->variant_get(txn, &r->org, &r->b.location, &r->b.variant, &b)) {
+			atomic_fetch_add(&r->errors, 1);
+			r->ops->rollback(txn);
+			continue;
+		}
+		a.balance--;
+		b.balance++;
+		if (r->ops->variant_put(txn, &r->org, &a) || r->ops->variant_put(txn, &r->org, &b)) {
+			atomic_fetch_add(&r->errors, 1);
+			r->ops->rollback(txn);
+			continue;
+		}
+		if (i % 3 == 2) {
+			r->ops->rollback(txn);
+		} else if (r->ops->commit(txn) == 0) {
+			atomic_fetch_add(&r->committed, 1);
+		} else {
+			atomic_fetch_add(&r->errors, 1);
+		}
+	}
+	atomic_fetch_sub(&r->writers_left, 1);
+	return NULL;
+}
+
+static void *race_reader(void *p)
+{
+	struct race *r = p;
+
+	while (atomic_load(&r->writers_left) > 0) {
+		void *txn;
+		inv_variant_record a, b;
+
+		if (r->ops->begin(r->inst, &r->org, 0, &txn) != 0) {
+			atomic_fetch_add(&r->errors, 1);
+			continue;
+		}
+		if (r->ops->variant_get(txn, &r->org, &r->a.location, &r->a.variant, &a) ||
+		    r->ops->variant_get(txn, &r->org, &r->b.location, &r->b.variant, &b))
+			atomic_fetch_add(&r->errors, 1);
+		else if (a.balance + b.balance != RACE_TOTAL)
+			atomic_fetch_add(&r->bad_reads, 1);
+		r->ops->rollback(txn);
+	}
+	return NULL;
+}
+
+START_TEST(test_memory_readers_never_see_uncommitted_writes)
+{
+	static struct race r;
+	pthread_t th[4];
+	void *txn;
+	inv_variant_record a;
+
+	memset(&r, 0, sizeof(r));
+	open_mem(&r.ops, &r.inst);
+	r.org = m_uuid(1, 1);
+	r.a.location = r.b.location = m_uuid(2, 0);
+	r.a.product = r.b.product = m_uuid(3, 0);
+	r.a.variant = m_uuid(4, 1);
+	r.b.variant = m_uuid(4, 2);
+	r.a.balance = RACE_TOTAL;
+	ck_assert_int_eq(r.ops->begin(r.inst, &r.org, 1, &txn), 0);
+	ck_assert_int_eq(r.ops->variant_put(txn, &r.org, &r.a), 0);
+	ck_assert_int_eq(r.ops->variant_put(txn, &r.org, &r.b), 0);
+	ck_assert_int_eq(r.ops->commit(txn), 0);
+
+	atomic_store(&r.writers_left, 2);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, i < 2 ? race_writer : race_reader, &r), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_int_eq(atomic_load(&r.errors), 0);
+	ck_assert_int_eq(atomic_load(&r.bad_reads), 0);
+	ck_assert_int_eq(atomic_load(&r.committed), 2 * (RACE_ROUNDS - RACE_ROUNDS / 3));
+	ck_assert_int_eq(r.ops->begin(r.inst, &r.org, 0, &txn), 0);
+	ck_assert_int_eq(r.ops->variant_get(txn, &r.org, &r.a.location, &r.a.variant, &a), 0);
+	ck_assert_int_eq(a.balance, RACE_TOTAL - atomic_load(&r.committed));
+	r.ops->rollback(txn);
+	r.ops->close(r.inst);
+}
+END_TEST
+
+/* Organizations are independent: a write transaction on one neither waits
+ * for nor blocks another organization's, and a transaction that reaches
+ * into an organization another one holds gets INV_EBUSY, never a
+ * deadlock. */
+struct holder {
+	const inv_backend_ops *ops;
+	void *inst;
+	inv_uuid org;
+	atomic_int holding;
+	atomic_int release;
+};
+
+static void *hold_org(void *p)
+{
+	struct holder *h = p;
+	void *txn;
+
+	if (h->ops->begin(h->inst, &h->org, 1, &txn) != 0)
+		return NULL;
+	atomic_store(&h->holding, 1);
+	while (!atomic_load(&h->release))
+		;
+	h->ops->rollback(txn);
+	return NULL;
+}
+
+START_TEST(test_memory_organizations_lock_independently)
+{
+	static struct holder h;
+	pthread_t th;
+	void *txn;
+	inv_uuid b = m_uuid(1, 2);
+	inv_org_record rec, out;
+
+	memset(&h, 0, sizeof(h));
+	open_mem(&h.ops, &h.inst);
+	h.org = m_uuid(1, 1);
+	ck_assert_int_eq(pthread_create(&th, NULL, hold_org, &h), 0);
+	while (!atomic_load(&h.holding))
+		;
+	/* Organization B, while A is held (a global lock would hang here). */
+	memset(&rec, 0, sizeof(rec));
+	rec.org = b;
+	ck_assert_int_eq(h.ops->begin(h.inst, &b, 1, &txn), 0);
+	ck_assert_int_eq(h.ops->org_put(txn, &rec), 0);
+	/* Reaching into A from B's transaction: busy, not a deadlock. */
+	ck_assert_int_eq(h.ops->org_get(txn, &h.org, &out), INV_EBUSY);
+	ck_assert_int_eq(h.ops->commit(txn), 0);
+	ck_assert_int_eq(h.ops->begin(h.inst, &b, 0, &txn), 0);
+	ck_assert_int_eq(h.ops->org_get(txn, &b, &out), 0);
+	h.ops->rollback(txn);
+	atomic_store(&h.release, 1);
+	pthread_join(th, NULL);
+	h.ops->close(h.inst);
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
 	Suite *s = suite_create("memory");
@@ -317,6 +489,8 @@ static Suite *memory_suite(void)
 	tcase_add_test(tc, test_memory_journal_rejects_non_increasing_sequence);
 	tcase_add_test(tc, test_memory_close_frees_uncommitted_nothing_twice);
 	tcase_add_test(tc, test_memory_random_writes_match_a_model);
+	tcase_add_test(tc, test_memory_readers_never_see_uncommitted_writes);
+	tcase_add_test(tc, test_memory_organizations_lock_independently);
 	suite_add_tcase(s, tc);
 	return s;
 }

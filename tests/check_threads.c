@@ -5,12 +5,20 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 
 enum { THREADS = 8, BATCHES = 10000, VARIANTS = 16 };
 
 static struct tu_env env;
+static pthread_t tids[2];
+
+/* The last byte of a tu_uuid(): which test organization an event is about. */
+static int org_number(const inv_uuid *u)
+{
+	return u->bytes[15];
+}
 
 struct order_check {
 	pthread_mutex_t lock;   /* the callback runs on many threads */
@@ -127,6 +135,107 @@ START_TEST(test_concurrent_batches_lose_no_update_and_journal_stays_gap_free)
 }
 END_TEST
 
+/* Two organizations, a thread on each, and a subscriber that answers every
+ * balance change of one organization with a write to the other: the
+ * callbacks never wait for each other (a busy organization answers
+ * INV_EBUSY), so this finishes, and every write that succeeded counts. */
+enum { CROSS_BATCHES = 500 };
+
+struct cross {
+	inv_org *org[2];
+	const inv_variant *v[2];
+	const inv_location *supplier[2], *store[2];
+	int ok[2];          /* successful callback writes into org[i] */
+	int busy[2];
+	int other_rc;
+	pthread_mutex_t lock;
+};
+
+static void write_to_the_other(const inv_event *e, void *payload)
+{
+	struct cross *x = payload;
+	int to = org_number(inv_event_org_uuid(e)) == 1 ? 1 : 0;
+	inv_change c = { x->v[to], x->supplier[to], x->store[to], 1 };
+	inv_apply_options opts = INV_APPLY_OPTIONS_INIT;
+	inv_uuid mark = tu_uuid(99);
+	int rc;
+
+	/* Answer the workers' batches, not the answers. */
+	if (inv_event_get_type(e) != INV_EVENT_BALANCE_CHANGED ||
+	    inv_journal_entry_external_uuid(inv_event_entry(e)))
+		return;
+	opts.external_uuid = &mark;
+	/* Linger, so that both threads are inside callbacks at once. */
+	nanosleep(&(struct timespec){ 0, 20000 }, NULL);
+	rc = inv_apply_changes(NULL, x->org[to], &c, 1, &opts);
+	pthread_mutex_lock(&x->lock);
+	if (rc == 0)
+		x->ok[to]++;
+	else if (rc == INV_EBUSY)
+		x->busy[to]++;
+	else
+		x->other_rc = rc;
+	pthread_mutex_unlock(&x->lock);
+}
+
+struct cross_worker {
+	struct cross *x;
+	int side;
+	int failures;
+};
+
+static void *cross_work(void *arg)
+{
+	struct cross_worker *w = arg;
+	struct cross *x = w->x;
+	inv_change c = { x->v[w->side], x->supplier[w->side], x->store[w->side], 1 };
+	int i;
+
+	for (i = 0; i < CROSS_BATCHES; i++)
+		if (inv_apply_changes(NULL, x->org[w->side], &c, 1, NULL))
+			w->failures++;
+	return NULL;
+}
+
+START_TEST(test_callbacks_writing_to_each_others_organizations_never_deadlock)
+{
+	struct cross x = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct cross_worker w[2];
+	inv_uuid p = tu_uuid(10), v = tu_uuid(11);
+	uint64_t id;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		inv_uuid org = tu_uuid((uint32_t)i + 1);
+
+		ck_assert_int_eq(inv_org_open(&x.org[i], env.store, &org), 0);
+		ck_assert_int_eq(inv_tracking_start(x.org[i], &p), 0);
+		ck_assert_int_eq(inv_variant_get(&x.v[i], x.org[i], &p, &v), 0);
+		ck_assert_int_eq(inv_location_by_type(&x.store[i], x.org[i], INV_LOCATION_STORE), 0);
+		ck_assert_int_eq(inv_location_by_type(&x.supplier[i], x.org[i],
+		                                      INV_LOCATION_SUPPLIER), 0);
+	}
+	ck_assert_int_eq(inv_subscribe(&id, env.store, 0, write_to_the_other, &x), 0);
+	for (i = 0; i < 2; i++) {
+		w[i] = (struct cross_worker){ &x, i, 0 };
+		ck_assert_int_eq(pthread_create(&tids[i], NULL, cross_work, &w[i]), 0);
+	}
+	for (i = 0; i < 2; i++) {
+		pthread_join(tids[i], NULL);
+		ck_assert_int_eq(w[i].failures, 0);
+	}
+	ck_assert_int_eq(x.other_rc, 0);
+	for (i = 0; i < 2; i++) {
+		int64_t bal = -1;
+
+		ck_assert_int_eq(inv_balance_get(&bal, x.org[i], x.v[i], NULL), 0);
+		ck_assert_int_eq(bal, CROSS_BATCHES + x.ok[i]);
+		ck_assert_int_eq(x.ok[i] + x.busy[i], CROSS_BATCHES);
+		inv_org_close(x.org[i]);
+	}
+}
+END_TEST
+
 static void setup(void)
 {
 	tu_open(&env, INV_NEGATIVE_ALLOW);
@@ -145,6 +254,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_concurrent_batches_lose_no_update_and_journal_stays_gap_free);
+	tcase_add_test(tc, test_callbacks_writing_to_each_others_organizations_never_deadlock);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

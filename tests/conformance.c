@@ -5,9 +5,12 @@
  * registers its target in a small table and adds every test as a loop test
  * over exactly that target's index.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conformance.h"
 #include "fault_backend.h"
@@ -1149,7 +1152,7 @@ static int icollect_fn(const inv_idempotency_record *r, void *p)
 	return 0;
 }
 
-START_TEST(test_idempotency_get_put_round_trip)
+START_TEST(test_idempotency_get_put_round_trip_and_replace)
 {
 	struct fx f;
 	static struct icollect c;
@@ -1195,6 +1198,22 @@ START_TEST(test_idempotency_get_put_round_trip)
 	ck_assert_int_eq(f.ops->idempotency_get(txn, &f.org, "k", icollect_fn, &c), INV_ENOTFOUND);
 	ck_assert_int_eq(c.calls, 0);
 	fx_commit(&f, txn);
+
+	/* A put of a known key replaces the record. */
+	txn = fx_begin(&f, 1);
+	in.sequence = 78;
+	in.result = "short";
+	in.result_len = 5;
+	OK(f.ops->idempotency_put(txn, &f.org, &in));
+	fx_commit(&f, txn);
+	txn = fx_begin(&f, 0);
+	c.calls = 0;
+	OK(f.ops->idempotency_get(txn, &f.org, key, icollect_fn, &c));
+	ck_assert_int_eq(c.calls, 1);
+	ck_assert_int_eq(c.rec.sequence, 78);
+	ck_assert_uint_eq(c.rec.result_len, 5);
+	ck_assert_int_eq(memcmp(c.result, "short", 5), 0);
+	fx_commit(&f, txn);
 	free(result);
 	fx_close(&f);
 }
@@ -1209,8 +1228,9 @@ END_TEST
 		return try_rc_; \
 } while (0)
 
-/* Every kind of write, on top of populate(). */
-static int write_everything(struct fx *f, void *txn)
+/* Every kind of write, on top of populate(), with `nnew` new variant
+ * records (enough to grow the tables, or few to keep fault loops short). */
+static int write_everything_n(struct fx *f, void *txn, unsigned nnew)
 {
 	inv_org_record o = org_rec(&f->org, 3, INV_NEGATIVE_DENY);
 	inv_uuid other = mkuuid(TAG_ORG, 2);
@@ -1228,7 +1248,7 @@ static int write_everything(struct fx *f, void *txn)
 	TRY(f->ops->location_put(txn, &f->org, &l2));
 	TRY(f->ops->tracking_put(txn, &f->org, &p1, 0));
 	TRY(f->ops->tracking_put(txn, &f->org, &p9, 1));
-	for (unsigned i = 0; i < 300; i++) {
+	for (unsigned i = 0; i < nnew; i++) {
 		/* New records (enough to grow any table) and overwrites. */
 		inv_variant_record r = var_rec(1 + i % 2, 9, 900 + i, i);
 
@@ -1265,6 +1285,11 @@ static int write_everything(struct fx *f, void *txn)
 	ir.result_len = 8;
 	TRY(f->ops->idempotency_put(txn, &f->org, &ir));
 	return 0;
+}
+
+static int write_everything(struct fx *f, void *txn)
+{
+	return write_everything_n(f, txn, 300);
 }
 
 START_TEST(test_rollback_discards_every_kind_of_write)
@@ -1406,6 +1431,62 @@ START_TEST(test_read_transaction_sees_committed_data)
 }
 END_TEST
 
+/* A reader on another thread while a write transaction is open: it may
+ * wait for the writer or read a snapshot, but never sees the uncommitted
+ * write, here one that is then rolled back. */
+struct peek {
+	struct fx *f;
+	atomic_int writer_ready;
+	atomic_int rolled_back;
+	int64_t seen;
+	int rc;
+};
+
+static void *peek_reader(void *p)
+{
+	struct peek *pk = p;
+	void *txn = NULL;
+	inv_variant_record out;
+	inv_uuid loc = mkuuid(TAG_LOC, 1), var = mkuuid(TAG_VARIANT, 11);
+
+	while (!atomic_load(&pk->writer_ready))
+		;
+	pk->rc = pk->f->ops->begin(pk->f->inst, &pk->f->org, 0, &txn);
+	if (pk->rc)
+		return NULL;
+	pk->rc = pk->f->ops->variant_get(txn, &pk->f->org, &loc, &var, &out);
+	pk->seen = out.balance;
+	pk->f->ops->rollback(txn);
+	return NULL;
+}
+
+START_TEST(test_read_transaction_never_sees_uncommitted_writes)
+{
+	struct fx f;
+	struct peek pk;
+	pthread_t th;
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+
+	fx_open(&f, _i);
+	populate(&f);
+	memset(&pk, 0, sizeof(pk));
+	pk.f = &f;
+	ck_assert_int_eq(pthread_create(&th, NULL, peek_reader, &pk), 0);
+	void *txn = fx_begin(&f, 1);
+	inv_variant_record r = var_rec(1, 1, 11, 424242);
+
+	OK(f.ops->variant_put(txn, &f.org, &r));
+	atomic_store(&pk.writer_ready, 1);
+	/* Give the reader time to run (or to block) while the write is open. */
+	nanosleep(&pause, NULL);
+	f.ops->rollback(txn);
+	pthread_join(th, NULL);
+	ck_assert_msg(pk.rc == 0, "reader: %d", pk.rc);
+	ck_assert_int_eq(pk.seen, 101);
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_control_rejects_unknown_ops)
 {
 	struct fx f;
@@ -1526,15 +1607,18 @@ static void fx_unwrap(struct fx *f, struct wrapped *w)
 }
 
 /* One write transaction of every kind of write, as the core would run it:
- * a failed begin or commit ends it, any other failure rolls back. */
-static int run_write_everything(struct fx *f)
+ * a failed begin or commit ends it, any other failure rolls back.  The
+ * fault loops use few new variants (FAULT_NEW): failing each of 300 alike
+ * puts on a durable backend costs a minute and proves nothing more. */
+#define FAULT_NEW 8
+static int run_write_everything(struct fx *f, unsigned nnew)
 {
 	void *txn = NULL;
 	int rc = f->ops->begin(f->inst, &f->org, 1, &txn);
 
 	if (rc)
 		return rc;
-	rc = write_everything(f, txn);
+	rc = write_everything_n(f, txn, nnew);
 	if (rc) {
 		f->ops->rollback(txn);
 		return rc;
@@ -1554,12 +1638,12 @@ START_TEST(test_failure_at_any_operation_leaves_state_unchanged)
 	populate(&f);
 	fx_wrap(&f, &w);
 	inv_fault_backend_reset_count(f.inst);
-	OK(run_write_everything(&f));
+	OK(run_write_everything(&f, FAULT_NEW));
 	n = inv_fault_backend_count(f.inst);
 	snapshot_take(&f, &f.org, populate_keys, &reference);
 	fx_unwrap(&f, &w);
 	fx_close(&f);
-	ck_assert_uint_gt(n, 300);
+	ck_assert_uint_gt(n, 20);
 
 	for (uint64_t k = 1; k <= n; k++) {
 		const char *op = NULL;
@@ -1569,7 +1653,7 @@ START_TEST(test_failure_at_any_operation_leaves_state_unchanged)
 		snapshot_take(&f, &f.org, populate_keys, &before);
 		fx_wrap(&f, &w);
 		inv_fault_backend_fail_at(f.inst, k, 0);
-		int rc = run_write_everything(&f);
+		int rc = run_write_everything(&f, FAULT_NEW);
 
 		ck_assert_msg(inv_fault_backend_fired(f.inst, &op), "fault %llu did not fire",
 		              (unsigned long long)k);
@@ -1580,7 +1664,7 @@ START_TEST(test_failure_at_any_operation_leaves_state_unchanged)
 		snapshot_assert_eq(&before, &after, op);
 		snapshot_free(&after);
 		/* The backend works normally afterwards. */
-		OK(run_write_everything(&f));
+		OK(run_write_everything(&f, FAULT_NEW));
 		snapshot_take(&f, &f.org, populate_keys, &after);
 		snapshot_assert_eq(&reference, &after, "clean run after a fault");
 		snapshot_free(&before);
@@ -1599,17 +1683,17 @@ START_TEST(test_fault_wrapper_passes_everything_through)
 
 	fx_open(&f, _i);
 	populate(&f);
-	OK(run_write_everything(&f));
+	OK(run_write_everything(&f, FAULT_NEW));
 	snapshot_take(&f, &f.org, populate_keys, &direct);
 	fx_close(&f);
 
 	fx_open(&f, _i);
 	fx_wrap(&f, &w);
 	populate(&f);
-	OK(run_write_everything(&f));
+	OK(run_write_everything(&f, FAULT_NEW));
 	snapshot_take(&f, &f.org, populate_keys, &wrapped);
 	ck_assert_int_eq(inv_fault_backend_fired(f.inst, NULL), 0);
-	ck_assert_uint_gt(inv_fault_backend_count(f.inst), 300);
+	ck_assert_uint_gt(inv_fault_backend_count(f.inst), 20);
 	fx_unwrap(&f, &w);
 	snapshot_assert_eq(&direct, &wrapped, "through the fault wrapper");
 	snapshot_free(&direct);
@@ -1634,7 +1718,7 @@ START_TEST(test_enomem_anywhere_leaves_nothing_half_written)
 		snapshot_take(&f, &f.org, populate_keys, &before);
 		OK(f.t->fail_alloc(f.ops, f.inst, k, f.t->ctx));
 		inv_error_clear();
-		int rc = run_write_everything(&f);
+		int rc = run_write_everything(&f, 300);
 
 		OK(f.t->fail_alloc(f.ops, f.inst, 0, f.t->ctx));
 		if (rc == 0) {
@@ -1651,7 +1735,7 @@ START_TEST(test_enomem_anywhere_leaves_nothing_half_written)
 		snapshot_free(&before);
 		snapshot_free(&after);
 		/* And it still works. */
-		OK(run_write_everything(&f));
+		OK(run_write_everything(&f, 300));
 		fx_close(&f);
 	}
 	if (f.t->fail_alloc)
@@ -1871,41 +1955,48 @@ START_TEST(test_core_batch_round_trips_through_the_backend)
 }
 END_TEST
 
-START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
+typedef int (*core_call_fn)(struct core_fx *c);
+
+/*
+ * Count the backend operations of one public call, then fail each of them
+ * in turn on a fresh store: the call must fail with the backend's message,
+ * every stored record and what the public API reports must be as before,
+ * and the same call must then succeed as in a clean run.
+ */
+static void core_fault_loop(int index, core_call_fn call, const char *name)
 {
 	struct core_fx c;
 	struct snapshot before, after, reference;
 	struct core_view vbefore, vafter, vreference;
 	uint64_t n;
 
-	/* Count the scenario's operations and keep its clean outcome.  Every
-	 * run takes the same steps before the batch: what the core caches
-	 * (resolved variants) changes which operations the batch needs. */
-	core_open(&c, _i);
+	/* Every run takes the same steps before the call: what the core
+	 * caches (resolved variants) changes which operations it needs. */
+	core_open(&c, index);
 	core_view_take(&c, &vbefore);
 	inv_fault_backend_reset_count(c.f.inst);
-	OK(core_scenario(&c, NULL));
+	OK(call(&c));
 	n = inv_fault_backend_count(c.f.inst);
 	snapshot_take(&c.f, &c.f.org, core_keys, &reference);
 	core_view_take(&c, &vreference);
 	core_close(&c);
-	ck_assert_uint_gt(n, 2);
+	ck_assert_msg(n >= 2, "%s: only %llu backend operations", name, (unsigned long long)n);
 
 	for (uint64_t k = 1; k <= n; k++) {
 		const char *op = NULL;
-		char when[96];
+		char when[128];
 
-		core_open(&c, _i);
+		core_open(&c, index);
 		snapshot_take(&c.f, &c.f.org, core_keys, &before);
 		core_view_take(&c, &vbefore);
 		inv_fault_backend_fail_at(c.f.inst, k, 0);
-		int rc = core_scenario(&c, NULL);
+		int rc = call(&c);
 
-		ck_assert_msg(inv_fault_backend_fired(c.f.inst, &op), "fault %llu of %llu did not fire",
-		              (unsigned long long)k, (unsigned long long)n);
-		snprintf(when, sizeof(when), "fault at operation %llu of %llu (%s)",
-		         (unsigned long long)k, (unsigned long long)n, op);
-		ck_assert_msg(rc < 0, "%s: the batch succeeded", when);
+		ck_assert_msg(inv_fault_backend_fired(c.f.inst, &op), "%s: fault %llu of %llu did not fire",
+		              name, (unsigned long long)k, (unsigned long long)n);
+		snprintf(when, sizeof(when), "%s: fault at operation %llu of %llu (%s)",
+		         name, (unsigned long long)k, (unsigned long long)n, op);
+		ck_assert_msg(rc < 0, "%s: the call succeeded", when);
 		ck_assert_msg(strstr(inv_error_last()->message, "injected failure") != NULL,
 		              "%s: the backend's message is lost: \"%s\"", when,
 		              inv_error_last()->message);
@@ -1915,8 +2006,7 @@ START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
 		core_view_assert_eq(&vbefore, &vafter, when);
 		snapshot_free(&after);
 
-		/* The same batch then succeeds and stores what a clean run does. */
-		OK(core_scenario(&c, NULL));
+		OK(call(&c));
 		snapshot_take(&c.f, &c.f.org, core_keys, &after);
 		snapshot_assert_eq(&reference, &after, "retry after the fault");
 		core_view_take(&c, &vafter);
@@ -1926,6 +2016,72 @@ START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
 		core_close(&c);
 	}
 	snapshot_free(&reference);
+}
+
+static int call_scenario(struct core_fx *c)
+{
+	return core_scenario(c, NULL);
+}
+
+/* Lowers V1 below its level: a low-stock crossing through set-balance. */
+static int call_set_balance(struct core_fx *c)
+{
+	const inv_variant *v1;
+	inv_result *res = NULL;
+	int64_t expected = 10;
+
+	TRY(inv_variant_get(&v1, c->org, &P1, &V1));
+	int rc = inv_set_balance(&res, c->org, v1, NULL, 2, &expected,
+	                         loc_of(c, INV_LOCATION_BIN), NULL);
+
+	inv_result_free(res);
+	return rc;
+}
+
+static int call_tracking_stop(struct core_fx *c)
+{
+	return inv_tracking_stop(c->org, &P1);
+}
+
+static int call_low_stock_set(struct core_fx *c)
+{
+	int64_t level = 20;
+
+	return inv_low_stock_set(c->org, loc_of(c, INV_LOCATION_STORE), &P1, &V2, &level, 1);
+}
+
+static int call_journal_trim(struct core_fx *c)
+{
+	return inv_journal_trim(c->org, 1);
+}
+
+START_TEST(test_core_batch_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_scenario, "batch");
+}
+END_TEST
+
+START_TEST(test_core_set_balance_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_set_balance, "set-balance");
+}
+END_TEST
+
+START_TEST(test_core_tracking_stop_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_tracking_stop, "tracking stop");
+}
+END_TEST
+
+START_TEST(test_core_low_stock_set_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_low_stock_set, "low-stock set");
+}
+END_TEST
+
+START_TEST(test_core_journal_trim_failing_at_any_backend_operation_changes_nothing)
+{
+	core_fault_loop(_i, call_journal_trim, "journal trim");
 }
 END_TEST
 
@@ -1967,12 +2123,13 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	add(ops, test_low_stock_scan_filters_by_location_and_product, i);
 	add(ops, test_journal_read_is_ascending_after_and_limited, i);
 	add(ops, test_journal_trim_deletes_up_to_and_keeps_sequences, i);
-	add(ops, test_idempotency_get_put_round_trip, i);
+	add(ops, test_idempotency_get_put_round_trip_and_replace, i);
 	add(ops, test_rollback_discards_every_kind_of_write, i);
 	add(ops, test_rollback_of_a_fresh_store_leaves_it_empty, i);
 	add(ops, test_commit_keeps_every_kind_of_write, i);
 	add(ops, test_writer_sees_its_own_writes, i);
 	add(ops, test_read_transaction_sees_committed_data, i);
+	add(ops, test_read_transaction_never_sees_uncommitted_writes, i);
 	add(ops, test_control_rejects_unknown_ops, i);
 	add(ops, test_many_variants_survive_growth_and_rollback, i);
 	add(ops, test_committed_data_survives_reopen, i);
@@ -1986,6 +2143,10 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	tcase_set_timeout(core, 120);
 	add(core, test_core_batch_round_trips_through_the_backend, i);
 	add(core, test_core_batch_failing_at_any_backend_operation_changes_nothing, i);
+	add(core, test_core_set_balance_failing_at_any_backend_operation_changes_nothing, i);
+	add(core, test_core_tracking_stop_failing_at_any_backend_operation_changes_nothing, i);
+	add(core, test_core_low_stock_set_failing_at_any_backend_operation_changes_nothing, i);
+	add(core, test_core_journal_trim_failing_at_any_backend_operation_changes_nothing, i);
 	suite_add_tcase(s, core);
 	return s;
 }

@@ -342,6 +342,9 @@ typedef struct batch {
 	const m_opts *opts;
 	int skip_untracked;
 	int allow_empty;               /* sales: every line skipped stores nothing */
+	int kind;                      /* M_APPLY ... */
+	const m_set_args *set;         /* M_SET */
+	int key_checked;               /* M_SET looks its key up before planning */
 } batch;
 
 /* What makes two batches "the same" for an idempotency key: the changes,
@@ -437,11 +440,11 @@ typedef struct scratch {
 	int64_t balance[M_MAX_VARIANTS];
 	int touched[M_MAX_VARIANTS];   /* order of first touch of STORE, 1-based */
 	int n_touched;
-	int order[M_MAX_VARIANTS];     /* variant by touch order */
+	int order[M_MAX_VARIANTS];     /* variant by touch order: results, events */
 	int claimed[M_MAX_VARIANTS];   /* a change moved it (not skipped) */
 	int named[M_MAX_VARIANTS];     /* order of first naming in the batch, 1-based */
 	int n_named;
-	int slot[M_MAX_VARIANTS];      /* variant by naming order */
+	int slot[M_MAX_VARIANTS];      /* variant by naming order: low-stock crossings */
 } scratch;
 
 static void result_balances(const m_model *m, int o, const scratch *s, const batch *b,
@@ -454,22 +457,18 @@ static void result_balances(const m_model *m, int o, const scratch *s, const bat
 	out->balances = xcalloc((size_t)s->n_touched, sizeof(inv_balance));
 	if (loc_type != T_STORE)
 		return;
-	for (int k = 0; k < s->n_named; k++) {
-		int v = s->slot[k];
-		if (!s->touched[v])
-			continue;
+	for (int k = 0; k < s->n_touched; k++) {
+		int v = s->order[k];
 		inv_balance *bal = &out->balances[out->n_balances++];
 		const m_low_stock *ls = &m->org[o].low[s->owner[v]][v];
 
+		/* Results carry no low-stock fields; `updated` is the batch's
+		 * time when the balance changed, else the stored one. */
 		bal->product = w->product[s->owner[v]];
 		bal->variant = w->variant[v];
 		bal->balance = s->balance[v];
-		bal->updated = time;
-		if (ls->exists) {
-			bal->has_low_stock_level = ls->has_level;
-			bal->low_stock_level = ls->has_level ? ls->level : 0;
-			bal->low_stock_alert = ls->alert;
-		}
+		bal->updated = s->balance[v] != m->org[o].balance[v] ? time : m->org[o].updated[v];
+		(void)ls;
 	}
 	(void)b;
 }
@@ -483,10 +482,41 @@ static void idem_remember(m_org *org, const batch *b, const m_result *res)
 	m_idem *id = &org->idem[org->n_idem++];
 	memset(id, 0, sizeof(*id));
 	copy_key(id->key, b->opts->key);
+	id->kind = b->kind;
+	if (b->set)
+		id->set = *b->set;
 	id->n_changes = b->n;
 	id->changes = dup_array(b->changes, b->n, sizeof(m_change));
 	id->opts = *b->opts;
 	result_copy(&id->result, res);
+}
+
+/* The idempotency key of batch b: 0 when new, 1 with *out the first
+ * result, or INV_ECONFLICT when it named another batch. */
+static int idem_lookup(m_model *m, int o, const batch *b, m_result *out)
+{
+	m_org *org = &m->org[o];
+	const m_opts *opts = b->opts;
+
+	for (size_t i = 0; i < org->n_idem; i++) {
+		m_idem *id = &org->idem[i];
+
+		if (strcmp(id->key, opts->key) != 0)
+			continue;
+		int same = id->kind == b->kind && same_opts_batch(&id->opts, opts);
+
+		if (same && b->kind == M_SET)
+			same = memcmp(&id->set, b->set, sizeof(id->set)) == 0;
+		else if (same)
+			same = id->n_changes == b->n && same_changes(m, id->changes, b->changes, b->n);
+		if (same) {
+			result_copy(out, &id->result);
+			out->replayed = 1;
+			return 1;
+		}
+		return INV_ECONFLICT;
+	}
+	return 0;
 }
 
 static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result *out)
@@ -503,20 +533,10 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 	if (rc)
 		return rc;
 
-	if (opts && opts->has_key) {
-		for (size_t i = 0; i < org->n_idem; i++) {
-			m_idem *id = &org->idem[i];
-
-			if (strcmp(id->key, opts->key) != 0)
-				continue;
-			if (id->n_changes == b->n && same_opts_batch(&id->opts, opts) &&
-			    same_changes(m, id->changes, b->changes, b->n)) {
-				result_copy(out, &id->result);
-				out->replayed = 1;
-				return 0;
-			}
-			return INV_ECONFLICT;
-		}
+	if (opts && opts->has_key && !b->key_checked) {
+		rc = idem_lookup(m, o, b, out);
+		if (rc)
+			return rc == 1 ? 0 : rc;
 	}
 
 	scratch s;
@@ -642,8 +662,7 @@ static int run_batch(m_model *m, int o, const batch *b, int64_t *index, m_result
 		r->after = s.balance[v];
 	}
 
-	int64_t time = stores_nothing ? 0 : m->now;
-	result_balances(m, o, &s, b, loc_type, time, out);
+	result_balances(m, o, &s, b, loc_type, m->now, out);
 	out->skipped = skipped;
 	out->n_skipped = n_skipped;
 	skipped = NULL;
@@ -689,7 +708,7 @@ fail:
 int m_apply(m_model *m, int o, const m_change *changes, size_t n,
             const m_opts *opts, int64_t *index, m_result *out)
 {
-	batch b = { changes, n, opts, 0, 0 };
+	batch b = { changes, n, opts, 0, 0, M_APPLY, NULL, 0 };
 
 	return run_batch(m, o, &b, index, out);
 }
@@ -708,7 +727,7 @@ int m_sale(m_model *m, int o, int refund, const m_vref *vars, const int64_t *qty
 		changes[i].to.type = refund ? T_STORE : T_SOLD;
 		changes[i].qty = qty[i];
 	}
-	batch b = { changes, n, opts, 1, 1 };
+	batch b = { changes, n, opts, 1, 1, refund ? M_REFUND : M_SALE, NULL, 0 };
 	rc = run_batch(m, o, &b, index, out);
 	free(changes);
 	return rc;
@@ -736,6 +755,31 @@ int m_set_balance(m_model *m, int o, m_vref var, m_lref loc, int64_t balance,
 		if (len == 0 || len > M_KEY_MAX)
 			return INV_EINVAL;
 	}
+	m_set_args set;
+	memset(&set, 0, sizeof(set));
+	set.p = var.p;
+	set.v = var.v;
+	set.loc_type = T_STORE;
+	set.reason_type = reason.org >= 0 ? reason.type : T_SUPPLIER;
+	set.balance = balance;
+	set.has_expected = expected != NULL;
+	set.expected = expected ? *expected : 0;
+
+	m_opts o2;
+	if (opts)
+		o2 = *opts;
+	else
+		memset(&o2, 0, sizeof(o2));
+	o2.ret.org = -1;
+	o2.n_tracking = 0;
+	batch b = { NULL, 0, &o2, 0, 0, M_SET, &set, 1 };
+	if (o2.has_key) {
+		int rc = idem_lookup(m, o, &b, out);
+
+		if (rc)
+			return rc == 1 ? 0 : rc;
+	}
+
 	if (org->owner[var.v] >= 0 && org->owner[var.v] != var.p)
 		return INV_EMISMATCH;
 	if (!org->tracked[var.p])
@@ -765,14 +809,8 @@ int m_set_balance(m_model *m, int o, m_vref var, m_lref loc, int64_t balance,
 	if (c.qty > INV_QUANTITY_MAX)
 		return INV_ERANGE;
 
-	m_opts o2;
-	if (opts)
-		o2 = *opts;
-	else
-		memset(&o2, 0, sizeof(o2)), o2.ret.org = -1;
-	o2.ret.org = -1;
-	o2.n_tracking = 0;
-	batch b = { &c, 1, &o2, 0, 0 };
+	b.changes = &c;
+	b.n = 1;
 	int rc = run_batch(m, o, &b, index, out);
 	*index = -1;
 	return rc;
@@ -1044,6 +1082,11 @@ int m_journal_read(const m_model *m, int o, const m_journal_query *q,
                    const m_entry ***out, size_t *count)
 {
 	const m_org *org = &m->org[o];
+
+	*out = NULL;
+	*count = 0;
+	if (q && q->after < 0)
+		return INV_EINVAL;
 	const m_entry **list = xcalloc(org->n_journal, sizeof(*list));
 	size_t n = 0;
 

@@ -16,7 +16,7 @@
 
 #include <zinv.h>
 
-#define M_MAX_ORGS 3
+#define M_MAX_ORGS 4
 #define M_MAX_PRODUCTS 8
 #define M_MAX_VARIANTS 24
 #define M_KEY_MAX 255
@@ -92,9 +92,22 @@ typedef struct m_result {
 	size_t *skipped;
 } m_result;
 
+/* The arguments of inv_set_balance(), as its fingerprint sees them
+ * (NULL location and reason already replaced by their defaults). */
+typedef struct m_set_args {
+	int p, v, loc_type, reason_type;
+	int64_t balance;
+	int has_expected;
+	int64_t expected;
+} m_set_args;
+
+enum { M_APPLY, M_SALE, M_REFUND, M_SET };
+
 /* A remembered idempotency key. */
 typedef struct m_idem {
 	char key[M_KEY_MAX + 1];
+	int kind;                      /* M_APPLY ... */
+	m_set_args set;
 	/* the batch as a fingerprint: changes and tracking by value */
 	size_t n_changes;
 	m_change *changes;

@@ -35,7 +35,9 @@ typedef struct sim_config {
 	 * the expected state; NULL disables crash runs. */
 	const sim_backend *replay_backend;
 	uint32_t faults_per_million;  /* injected failures per backend op */
-	int crash;                    /* 1: crash-and-recover run (durable only) */
+	int crash;                    /* 1: crash-and-recover run (durable only),
+	                                 _exit() inside a chosen backend operation;
+	                                 2: SIGKILL at a random moment instead */
 	int verbose;                  /* print every step */
 } sim_config;
 
@@ -50,6 +52,8 @@ typedef struct sim_stats {
 	uint64_t by_code[16];         /* calls by -return code (0: OK) */
 	uint64_t changes;             /* changes submitted in batches */
 	uint64_t events;
+	uint64_t replays;             /* idempotent replays checked */
+	uint64_t dry_runs;
 	uint64_t reopens;
 } sim_stats;
 
