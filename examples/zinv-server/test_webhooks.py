@@ -143,10 +143,12 @@ class Webhooks(unittest.TestCase):
 
     @classmethod
     def stop(cls):
+        """SIGTERM; the exit status (0 when the server stopped cleanly)."""
         if cls.proc.poll() is None:
             cls.proc.terminate()
             cls.proc.wait(timeout=15)
         cls.log.close()
+        return cls.proc.returncode
 
     @classmethod
     def tearDownClass(cls):
@@ -324,7 +326,7 @@ class Webhooks(unittest.TestCase):
         wait_for("a live event", lambda: self.balances("a")[-1:] == [20])
 
     def test_5_memory_store_keeps_subscriptions_in_memory(self):
-        self.stop()
+        self.assertEqual(self.stop(), 0, "a clean stop of the restarted server")
         type(self).start(db=":memory:")
         status, body = self.call("GET", "/organizations/self/subscriptions")
         self.assertEqual((status, body), (200, []))
@@ -337,6 +339,7 @@ class Webhooks(unittest.TestCase):
         wait_for("memory deliveries", lambda: len(self.receiver.delivered("m")) >= 4)
         self.assertEqual(self.balances("m"), [5, 10])
         self.assert_signed("m")
+        self.assertEqual(self.stop(), 0)
 
 
 if __name__ == "__main__":

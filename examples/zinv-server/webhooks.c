@@ -52,7 +52,10 @@ static const int64_t service_retry_ms[] = {
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS subscriptions ("
-	" uuid TEXT PRIMARY KEY,"
+	/* Never reused: the worker's writes name the row it loaded, so they
+	 * miss a subscription deleted and created again under the same uuid. */
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" uuid TEXT NOT NULL UNIQUE,"
 	" org TEXT NOT NULL,"
 	" destination TEXT NOT NULL,"
 	" event_names TEXT NOT NULL,"      /* a JSON array; [] means every event */
@@ -88,6 +91,7 @@ struct webhooks {
 
 /* One subscription as the worker sees it for a pass. */
 struct sub {
+	int64_t row;
 	char uuid[37];
 	inv_uuid id;
 	inv_uuid org;
@@ -200,13 +204,13 @@ static void record_success(struct webhooks *wh, const struct sub *s, int clear_t
 	st = prepare(wh->db, clear_test ?
 	             "UPDATE subscriptions SET cursor_sequence = ?, cursor_index = ?,"
 	             " status = 'ACTIVE', attempts = 0, next_attempt_ms = 0,"
-	             " test_pending = 0 WHERE uuid = ?" :
+	             " test_pending = 0 WHERE id = ?" :
 	             "UPDATE subscriptions SET cursor_sequence = ?, cursor_index = ?,"
-	             " status = 'ACTIVE', attempts = 0, next_attempt_ms = 0 WHERE uuid = ?");
+	             " status = 'ACTIVE', attempts = 0, next_attempt_ms = 0 WHERE id = ?");
 	if (st) {
 		sqlite3_bind_int64(st, 1, s->cursor_seq);
 		sqlite3_bind_int64(st, 2, s->cursor_idx);
-		bind_text(st, 3, s->uuid);
+		sqlite3_bind_int64(st, 3, s->row);
 		if (step_done(st))
 			fprintf(stderr, "zinv-server: webhooks database: cannot save the cursor "
 			        "of %s: %s\n", s->uuid, sqlite3_errmsg(wh->db));
@@ -224,11 +228,11 @@ static void record_failure(struct webhooks *wh, struct sub *s)
 	s->next_attempt_ms = now_ms() + wh->retry_ms[step];
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "UPDATE subscriptions SET status = 'FAILING', attempts = ?,"
-	             " next_attempt_ms = ? WHERE uuid = ?");
+	             " next_attempt_ms = ? WHERE id = ?");
 	if (st) {
 		sqlite3_bind_int64(st, 1, s->attempts);
 		sqlite3_bind_int64(st, 2, s->next_attempt_ms);
-		bind_text(st, 3, s->uuid);
+		sqlite3_bind_int64(st, 3, s->row);
 		step_done(st);
 	}
 	pthread_mutex_unlock(&wh->db_lock);
@@ -270,7 +274,7 @@ static int subs_load(struct webhooks *wh, struct sub **out, size_t *count)
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "SELECT uuid, org, destination, event_names, signing_key,"
 	             " cursor_sequence, cursor_index, test_pending, next_attempt_ms, attempts,"
-	             " updated FROM subscriptions ORDER BY rowid");
+	             " updated, id FROM subscriptions ORDER BY id");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *uuid = (const char *)sqlite3_column_text(st, 0);
 		const char *org = (const char *)sqlite3_column_text(st, 1);
@@ -310,6 +314,7 @@ static int subs_load(struct webhooks *wh, struct sub **out, size_t *count)
 		s->next_attempt_ms = sqlite3_column_int64(st, 8);
 		s->attempts = sqlite3_column_int64(st, 9);
 		s->updated = sqlite3_column_int64(st, 10);
+		s->row = sqlite3_column_int64(st, 11);
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -1192,7 +1197,7 @@ static int handle_list(struct webhooks *wh, struct answer *a, const char *org)
 	sqlite3_stmt *st;
 	int rc = SQLITE_DONE;
 
-	snprintf(sql, sizeof(sql), "%s WHERE org = ? ORDER BY rowid", view_columns);
+	snprintf(sql, sizeof(sql), "%s WHERE org = ? ORDER BY id", view_columns);
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, sql);
 	if (st) {
