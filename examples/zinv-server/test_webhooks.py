@@ -32,6 +32,8 @@ OTHER_ORG = "3c0b2a5f-1d2e-4f66-8b4c-8e2f3a4b5c6d"
 P1 = "7a51c3d0-9f3b-11ee-b962-0242ac120002"
 V1 = "7a51c6a0-9f3b-11ee-b962-0242ac120002"
 P2 = "8c2f0e1a-9f3b-11ee-a1b2-0242ac120002"
+P3 = "9d3a1f2b-9f3b-11ee-a1b2-0242ac120002"
+V4 = "9d3a2233-9f3b-11ee-a1b2-0242ac120002"
 SUB_A = "5f1d3c2b-0a9e-4d8c-b7a6-1e2f3a4b5c6d"
 SUB_B = "6a2e4d3c-1b0f-4e9d-a8b7-2f3a4b5c6d7e"
 SUB_C = "7b3f5e4d-2c1a-4fae-b9c8-3a4b5c6d7e8f"
@@ -55,12 +57,14 @@ def wait_for(what, predicate, seconds=10.0):
 
 
 class Receiver:
-    """Records each POST to /hook/<name>; names in `failing` answer 500."""
+    """Records each POST to /hook/<name>.  Names in `failing` answer 500,
+    and so does a name once it accepted `limit[name]` deliveries."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.received = {}   # name -> [(ok, signature header, envelope text)]
         self.failing = set()
+        self.limit = {}
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,7 +74,9 @@ class Receiver:
                 name = self.path.rsplit("/", 1)[-1]
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 with receiver.lock:
-                    ok = name not in receiver.failing
+                    accepted = sum(a[0] for a in receiver.received.get(name, []))
+                    ok = (name not in receiver.failing and
+                          accepted < receiver.limit.get(name, accepted + 1))
                     receiver.received.setdefault(name, []).append(
                         (ok, self.headers.get("X-iZettle-Signature"), body))
                 self.send_response(200 if ok else 500)
@@ -325,7 +331,34 @@ class Webhooks(unittest.TestCase):
         self.add_stock(1)
         wait_for("a live event", lambda: self.balances("a")[-1:] == [20])
 
-    def test_5_memory_store_keeps_subscriptions_in_memory(self):
+    def test_5_restart_resumes_inside_a_batch_of_several_events(self):
+        before = len(self.receiver.delivered("a"))
+        self.receiver.limit["a"] = before + 1
+        loc = self.locations()
+        status, body = self.call("POST", "/organizations/self/v2/inventory/bulk", {
+            "productChanges": [
+                {"productUuid": P3, "trackingStatusChange": "START_TRACKING",
+                 "variantChanges": [{"variantUuid": V4, "fromLocationUuid": loc["SUPPLIER"],
+                                     "toLocationUuid": loc["STORE"], "change": 2}]}]})
+        self.assertEqual(status, 200, body)
+        wait_for("the second event of the batch to fail",
+                 lambda: any(not ok for ok, _, _ in self.receiver.attempts("a")[before:]))
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+        del self.receiver.limit["a"]
+        type(self).start()
+        wait_for("the rest of the batch", lambda: len(self.receiver.delivered("a")) >= before + 2)
+        time.sleep(0.3)
+        got = [e for _, e in self.receiver.delivered("a")[before:]]
+        self.assertEqual([e["eventName"] for e in got],
+                         ["InventoryTrackingStarted", "InventoryBalanceChanged"])
+        self.assertEqual(json.loads(got[0]["payload"])["productUuid"], P3)
+        after = json.loads(got[1]["payload"])["balanceAfter"][0]
+        self.assertEqual((after["variantUuid"], after["balance"]), (V4, "2"))
+        self.assert_signed("a")
+
+    def test_6_memory_store_keeps_subscriptions_in_memory(self):
         self.assertEqual(self.stop(), 0, "a clean stop of the restarted server")
         type(self).start(db=":memory:")
         status, body = self.call("GET", "/organizations/self/subscriptions")

@@ -849,14 +849,8 @@ void webhooks_close(struct webhooks *wh)
 
 /* ------------------------------------------------------------ HTTP API */
 
-struct answer {
-	int status;
-	char *body;
-	size_t len;
-};
-
-static int answer_error(struct answer *a, int status, const char *type, const char *message,
-                        const inv_json_violation *v, size_t n)
+static int answer_error(struct webhooks_answer *a, int status, const char *type,
+                        const char *message, const inv_json_violation *v, size_t n)
 {
 	char *text;
 	size_t len;
@@ -870,7 +864,7 @@ static int answer_error(struct answer *a, int status, const char *type, const ch
 	return a->body ? 0 : -1;
 }
 
-static int answer_json(struct answer *a, int status, json_t *value)
+static int answer_json(struct webhooks_answer *a, int status, json_t *value)
 {
 	a->status = status;
 	a->body = value ? json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -1052,7 +1046,7 @@ static void check_fields(struct fields *f, json_t *body, int create)
 	}
 }
 
-static int handle_create(struct webhooks *wh, struct answer *a, const char *org,
+static int handle_create(struct webhooks *wh, struct webhooks_answer *a, const char *org,
                          const inv_uuid *org_uuid, json_t *body)
 {
 	unsigned char raw[32];
@@ -1119,7 +1113,7 @@ static int handle_create(struct webhooks *wh, struct answer *a, const char *org,
 	return answer_json(a, 200, view);
 }
 
-static int handle_update(struct webhooks *wh, struct answer *a, const char *org,
+static int handle_update(struct webhooks *wh, struct webhooks_answer *a, const char *org,
                          const char *uuid, json_t *body)
 {
 	struct fields f;
@@ -1165,7 +1159,7 @@ static int handle_update(struct webhooks *wh, struct answer *a, const char *org,
 	return answer_json(a, 200, view);
 }
 
-static int handle_delete(struct webhooks *wh, struct answer *a, const char *org,
+static int handle_delete(struct webhooks *wh, struct webhooks_answer *a, const char *org,
                          const char *uuid)
 {
 	sqlite3_stmt *st;
@@ -1190,7 +1184,7 @@ static int handle_delete(struct webhooks *wh, struct answer *a, const char *org,
 	return 0;
 }
 
-static int handle_list(struct webhooks *wh, struct answer *a, const char *org)
+static int handle_list(struct webhooks *wh, struct webhooks_answer *a, const char *org)
 {
 	char sql[sizeof(view_columns) + 64];
 	json_t *list = json_array();
@@ -1215,7 +1209,7 @@ static int handle_list(struct webhooks *wh, struct answer *a, const char *org)
 	return answer_json(a, 200, list);
 }
 
-static int route(struct webhooks *wh, const inv_rest_request *req, struct answer *a)
+static int route(struct webhooks *wh, const inv_rest_request *req, struct webhooks_answer *a)
 {
 	const char *method = req->method ? req->method : "";
 	char org[37], uuid[37] = "";
@@ -1243,9 +1237,11 @@ static int route(struct webhooks *wh, const inv_rest_request *req, struct answer
 		return answer_error(a, 404, "NOT_FOUND", "no such path", NULL, 0);
 	}
 	if (item ? strcmp(method, "PUT") && strcmp(method, "DELETE") && strcmp(method, "GET")
-	         : strcmp(method, "POST") && strcmp(method, "GET"))
+	         : strcmp(method, "POST") && strcmp(method, "GET")) {
+		a->allow = item ? "GET, PUT, DELETE" : "GET, POST";
 		return answer_error(a, 405, "METHOD_NOT_ALLOWED", "method not allowed on this path",
 		                    NULL, 0);
+	}
 	if (!seg_is(&sg, 1, "self") &&
 	    (inv_uuid_parse(&named, sg.s[1], sg.len[1]) != 0 ||
 	     inv_uuid_compare(&named, &req->organization) != 0))
@@ -1292,17 +1288,14 @@ static int route(struct webhooks *wh, const inv_rest_request *req, struct answer
 	return rc;
 }
 
-int webhooks_handle(struct webhooks *wh, const inv_rest_request *req, int *status,
-                    char **body, size_t *len)
+int webhooks_handle(struct webhooks *wh, const inv_rest_request *req,
+                    struct webhooks_answer *answer)
 {
-	struct answer a = { 0, NULL, 0 };
-
-	if (route(wh, req, &a) != 0) {
-		free(a.body);
+	memset(answer, 0, sizeof(*answer));
+	if (route(wh, req, answer) != 0) {
+		free(answer->body);
+		answer->body = NULL;
 		return -1;
 	}
-	*status = a.status;
-	*body = a.body;
-	*len = a.len;
 	return 0;
 }

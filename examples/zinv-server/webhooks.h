@@ -45,9 +45,17 @@ void webhooks_close(struct webhooks *wh);
 /* Whether `path` is a subscriptions route, served by webhooks_handle(). */
 int webhooks_is_route(const char *path);
 
-/* Answer one /organizations/{org}/subscriptions... request.  *body is
- * malloc'd JSON (NULL for 204).  Returns -1 when out of memory. */
-int webhooks_handle(struct webhooks *wh, const inv_rest_request *req, int *status,
-                    char **body, size_t *len);
+/* The answer to one request. */
+struct webhooks_answer {
+	int status;
+	char *body;          /* malloc'd JSON; NULL for 204 */
+	size_t len;
+	const char *allow;   /* 405: the Allow header; else NULL */
+};
+
+/* Answer one /organizations/{org}/subscriptions... request.  Returns -1
+ * when out of memory. */
+int webhooks_handle(struct webhooks *wh, const inv_rest_request *req,
+                    struct webhooks_answer *answer);
 
 #endif /* ZINV_SERVER_WEBHOOKS_H */

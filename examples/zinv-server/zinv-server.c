@@ -285,29 +285,29 @@ static MHD_RESULT send_plain(struct MHD_Connection *conn, struct request *r,
 static MHD_RESULT send_webhooks(struct server *srv, struct MHD_Connection *conn,
                                 struct request *r, const inv_rest_request *req)
 {
+	struct webhooks_answer a;
 	struct MHD_Response *mres;
-	char *body = NULL;
-	size_t len = 0;
-	int status;
 	MHD_RESULT ret;
 
-	if (webhooks_handle(srv->webhooks, req, &status, &body, &len) != 0)
+	if (webhooks_handle(srv->webhooks, req, &a) != 0)
 		return send_plain(conn, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		                  "{\"developerMessage\":\"out of memory\","
 		                  "\"errorType\":\"INTERNAL_SERVER_ERROR\",\"violations\":[]}");
-	mres = MHD_create_response_from_buffer(len, body ? body : (void *)"",
-	                                       body ? MHD_RESPMEM_MUST_FREE
-	                                            : MHD_RESPMEM_PERSISTENT);
+	mres = MHD_create_response_from_buffer(a.len, a.body ? a.body : (void *)"",
+	                                       a.body ? MHD_RESPMEM_MUST_FREE
+	                                              : MHD_RESPMEM_PERSISTENT);
 	if (!mres) {
-		free(body);
+		free(a.body);
 		return MHD_NO;
 	}
-	if (body)
+	if (a.body)
 		MHD_add_response_header(mres, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (status == 401)
+	if (a.status == 401)
 		MHD_add_response_header(mres, "WWW-Authenticate", "Bearer");
-	r->status = status;
-	ret = MHD_queue_response(conn, (unsigned)status, mres);
+	if (a.allow)
+		MHD_add_response_header(mres, "Allow", a.allow);
+	r->status = a.status;
+	ret = MHD_queue_response(conn, (unsigned)a.status, mres);
 	MHD_destroy_response(mres);
 	return ret;
 }
