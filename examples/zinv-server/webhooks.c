@@ -618,9 +618,11 @@ static int run_sub(struct webhooks *wh, struct sub *s, int *more)
 		c.start = c.seq == s->cursor_seq + 1 ? s->cursor_idx : 0;
 		if (inv_journal_entry_events(e, &s->org, collect_event, &c) != 0 || c.rc) {
 			fprintf(stderr, "zinv-server: webhook %s: cannot rebuild the events of "
-			        "entry %" PRId64 "\n", s->uuid, c.seq);
+			        "entry %" PRId64 ": %s\n", s->uuid, c.seq, inv_error_last()->message);
 			collect_free(&c);
-			break; /* try again on the next pass */
+			inv_journal_free(j);
+			inv_org_close(org);
+			return failed(wh, s); /* back off like any failed attempt */
 		}
 		for (m = 0; m < c.n; m++) {
 			if (post(wh, s, c.msgs[m].envelope, c.msgs[m].len) != 0) {
@@ -1130,10 +1132,12 @@ static int handle_update(struct webhooks *wh, struct webhooks_answer *a, const c
 		return -1;
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "UPDATE subscriptions SET"
-	             " destination = coalesce(?, destination),"
-	             " event_names = coalesce(?, event_names),"
-	             " contact_email = coalesce(?, contact_email), updated = ?"
-	             " WHERE org = ? AND uuid = ?");
+	             " destination = coalesce(?1, destination),"
+	             " event_names = coalesce(?2, event_names),"
+	             " contact_email = coalesce(?3, contact_email), updated = ?4,"
+	             /* A new destination is tried at once, not at the next retry. */
+	             " next_attempt_ms = CASE WHEN ?1 IS NULL THEN next_attempt_ms ELSE 0 END"
+	             " WHERE org = ?5 AND uuid = ?6");
 	if (st) {
 		bind_text(st, 1, f.destination);
 		bind_text(st, 2, names);
