@@ -208,10 +208,13 @@ def main():
           % (len(back.balances), ok_order, ok_dups))
     back.close()
     proc.terminate()
-    proc.wait()
+    rc = proc.wait()
     log.close()
+    if rc != 0:
+        print("server exited %d:" % rc)
+        print(open(os.path.join(tmp.name, "server.log")).read()[-4000:])
     tmp.cleanup()
-    return 0 if ok_order and ok_dups else 1
+    return 0 if ok_order and ok_dups and rc == 0 else 1
 
 
 if __name__ == "__main__":
