@@ -609,6 +609,18 @@ static int run_sub(struct webhooks *wh, struct sub *s, int *more)
 	}
 	saved_seq = s->cursor_seq;
 	saved_idx = s->cursor_idx;
+	/* Only inv_journal_trim() makes holes; what it deleted is gone. */
+	if (inv_journal_count(j) == 0 ||
+	    inv_journal_entry_sequence(inv_journal_at(j, 0)) > s->cursor_seq + 1) {
+		int64_t next = inv_journal_count(j) ? inv_journal_entry_sequence(inv_journal_at(j, 0))
+		                                    : last + 1;
+
+		fprintf(stderr, "zinv-server: webhook %s: journal entries %" PRId64 " to %" PRId64
+		        " were trimmed before delivery; their events are lost\n", s->uuid,
+		        s->cursor_seq + 1, next - 1);
+		s->cursor_seq = next - 1;
+		s->cursor_idx = 0;
+	}
 	for (k = 0; k < inv_journal_count(j) && !stopping(wh); k++) {
 		const inv_journal_entry *e = inv_journal_at(j, k);
 		struct collect c = { 0 };
