@@ -7,9 +7,10 @@ A receiver on loopback (http.server) records every POST it gets and can be
 told to fail.  The server runs with a short retry schedule.  Checked:
 subscription CRUD and its errors, the TestMessage first, delivery in
 journal order, the X-iZettle-Signature (HMAC-SHA256 over timestamp "."
-payload), the eventNames filter, retries with a stable messageId, FAILING
-while failing and ACTIVE after, and no lost event across a SIGKILL and a
-restart.  The memory store keeps subscriptions in memory.
+payload), the eventNames filter (low-stock crossings alone), retries with a
+stable messageId, FAILING while failing and ACTIVE after, no lost event
+across a SIGKILL and a restart, even between two events of one batch.  The
+memory store keeps subscriptions in memory.
 """
 import hashlib
 import hmac
@@ -358,7 +359,29 @@ class Webhooks(unittest.TestCase):
         self.assertEqual((after["variantUuid"], after["balance"]), (V4, "2"))
         self.assert_signed("a")
 
-    def test_6_memory_store_keeps_subscriptions_in_memory(self):
+    def test_6_low_stock_crossings_are_delivered_alone_when_asked_for(self):
+        self.subscribe(SUB_B, "l", ["InventoryLowStockChanged"])
+        wait_for("l's TestMessage", lambda: len(self.receiver.delivered("l")) >= 1)
+        loc = self.locations()
+        status, body = self.call("PUT", "/custom-low-stock/locations/%s" % loc["STORE"], {
+            "productUuid": P3, "variantUuid": V4, "lowStockLevel": 2, "lowStockAlert": True})
+        self.assertEqual(status, 204, body)
+        for to, frm, change in (("SOLD", "STORE", 1), ("STORE", "SUPPLIER", 5)):
+            status, body = self.call("PUT", "/organizations/self/inventory", {"changes": [
+                {"productUuid": P3, "variantUuid": V4, "fromLocationUuid": loc[frm],
+                 "toLocationUuid": loc[to], "change": change}]})
+            self.assertEqual(status, 200, body)
+        wait_for("two crossings", lambda: len(self.receiver.delivered("l")) >= 3)
+        time.sleep(0.3)
+        got = [e for _, e in self.receiver.delivered("l")]
+        self.assertEqual([e["eventName"] for e in got],
+                         ["TestMessage"] + ["InventoryLowStockChanged"] * 2)
+        crossings = [json.loads(e["payload"]) for e in got[1:]]
+        self.assertEqual([(c["variantUuid"], c["low"]) for c in crossings],
+                         [(V4, True), (V4, False)])
+        self.assert_signed("l")
+
+    def test_7_memory_store_keeps_subscriptions_in_memory(self):
         self.assertEqual(self.stop(), 0, "a clean stop of the restarted server")
         type(self).start(db=":memory:")
         status, body = self.call("GET", "/organizations/self/subscriptions")
