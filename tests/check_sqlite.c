@@ -732,7 +732,7 @@ END_TEST
  * the others find it, and every one of them opens. */
 START_TEST(test_processes_creating_one_file_at_once_all_open_it)
 {
-	enum { PROCS = 4 };
+	enum { PROCS = 8 };
 	pid_t pid[PROCS];
 	int gate[2], i;
 
@@ -1000,6 +1000,32 @@ START_TEST(test_idempotency_result_may_be_large)
 }
 END_TEST
 
+/* The per-transaction "no levels here" shortcut never hides a level set
+ * in the same transaction, nor one of another location. */
+START_TEST(test_low_stock_lookup_sees_a_level_set_in_the_same_transaction)
+{
+	struct backend b = backend_open(":memory:");
+	inv_uuid org = uuid_n(1), loc = uuid_n(2), other = uuid_n(3);
+	inv_uuid product = uuid_n(4), variant = uuid_n(5);
+	inv_low_stock_record rec = { other, product, variant, 3, 1, 0 }, got;
+	void *txn = begin(&b, 1);
+
+	ck_assert_int_eq(b.ops->low_stock_put(txn, &org, &rec), 0);
+	ck_assert_int_eq(b.ops->low_stock_get(txn, &org, &loc, &product, &variant, &got),
+	                 INV_ENOTFOUND);
+	ck_assert_int_eq(b.ops->low_stock_get(txn, &org, &other, &product, &variant, &got), 0);
+	ck_assert_int_eq(b.ops->low_stock_get(txn, &org, &loc, &product, &variant, &got),
+	                 INV_ENOTFOUND);
+	rec.location = loc;
+	rec.level = 9;
+	ck_assert_int_eq(b.ops->low_stock_put(txn, &org, &rec), 0);
+	ck_assert_int_eq(b.ops->low_stock_get(txn, &org, &loc, &product, &variant, &got), 0);
+	ck_assert_int_eq(got.level, 9);
+	commit(&b, txn);
+	backend_close(&b);
+}
+END_TEST
+
 START_TEST(test_write_in_read_transaction_is_refused)
 {
 	struct backend b = backend_open(":memory:");
@@ -1133,6 +1159,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_journal_round_trips_entries_and_records);
 	tcase_add_test(tc, test_journal_rejects_non_increasing_sequence);
 	tcase_add_test(tc, test_idempotency_result_may_be_large);
+	tcase_add_test(tc, test_low_stock_lookup_sees_a_level_set_in_the_same_transaction);
 	tcase_add_test(tc, test_write_in_read_transaction_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
