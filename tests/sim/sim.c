@@ -158,6 +158,25 @@ static const char *uname(sim *s, const inv_uuid *u)
 	return buf;
 }
 
+/* A key for messages: the first 20 bytes, others than printable ASCII as
+ * \xNN, so that a report stays text. */
+static const char *printable_key(sim *s, const char *key)
+{
+	char *buf = s->names[s->name_i++ % 8];
+	size_t n = 0;
+
+	for (size_t i = 0; key[i] && i < 20 && n + 5 < 64; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[n++] = (char)c;
+		else
+			n += (size_t)snprintf(buf + n, 64 - n, "\\x%02x", c);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static void divergence(sim *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -179,8 +198,9 @@ static void print_replay(sim *s)
 {
 	if (!s->failed)
 		return;
+	/* A crash run's crash point depends on STEPS: replay all of them. */
 	fprintf(s->out, "  replay: make sim SEED=%" PRIu64 " STEPS=%ld BACKEND=%s%s%s\n",
-	        s->cfg->seed, s->step, s->cfg->backend->name,
+	        s->cfg->seed, s->cfg->crash ? s->cfg->steps : s->step, s->cfg->backend->name,
 	        s->cfg->faults_per_million ? " FAULTS=1" : "",
 	        s->cfg->crash == 2 ? " KILL=1 (timing-dependent)" : s->cfg->crash ? " CRASH=1" : "");
 }
@@ -1299,9 +1319,9 @@ static void describe_batch(sim *s, const char *fn, int o, const m_change *c, siz
 		                        c[i].from.org < 0 ? "NULL" : type_name(c[i].from.type), c[i].from.org,
 		                        c[i].to.org < 0 ? "NULL" : type_name(c[i].to.type), c[i].to.org,
 		                        c[i].qty);
-	desc(s, "%s(org %d, %zu changes %s%s, dry=%d key=%s%.20s ext=%d ret=%s@%d tracking=%d)",
+	desc(s, "%s(org %d, %zu changes %s%s, dry=%d key=%s%s ext=%d ret=%s@%d tracking=%d)",
 	     fn, o, n, buf, n > 4 ? " ..." : "", op->dry_run, op->has_key ? "\"" : "-",
-	     op->has_key ? op->key : "", op->has_ext,
+	     op->has_key ? printable_key(s, op->key) : "", op->has_ext,
 	     op->ret.org < 0 ? "NULL" : type_name(op->ret.type), op->ret.org, op->n_tracking);
 }
 
@@ -1437,9 +1457,10 @@ static void run_sale(sim *s, int o, int refund, const m_vref *vars, const int64_
 			return;                 /* a retry whose pair no longer resolves */
 	}
 	to_lib_opts(s, op, &ao, tc);
-	desc(s, "%s(org %d, %zu lines, first V%d x%" PRId64 ", dry=%d key=%s%.20s ret=%s)",
+	desc(s, "%s(org %d, %zu lines, first V%d x%" PRId64 ", dry=%d key=%s%s ret=%s)",
 	     refund ? "inv_record_refund" : "inv_record_sale", o, n, n ? vars[0].v : -1,
-	     n ? qty[0] : 0, op->dry_run, op->has_key ? "\"" : "-", op->has_key ? op->key : "",
+	     n ? qty[0] : 0, op->dry_run, op->has_key ? "\"" : "-",
+	     op->has_key ? printable_key(s, op->key) : "",
 	     op->ret.org < 0 ? "NULL" : type_name(op->ret.type));
 	s->stats->changes += n;
 	call_begin(s);
@@ -1507,11 +1528,11 @@ static void run_set_balance(sim *s, int o, m_vref var, m_lref loc, int64_t targe
 		return;
 	to_lib_opts(s, op, &ao, tc);
 	desc(s, "inv_set_balance(org %d, %d/P%d/V%d, loc=%s@%d, %" PRId64 ", expected=%s%" PRId64
-	     ", reason=%s@%d, dry=%d key=%s%.20s) current=%" PRId64, o, var.org, var.p, var.v,
+	     ", reason=%s@%d, dry=%d key=%s%s) current=%" PRId64, o, var.org, var.p, var.v,
 	     loc.org < 0 ? "NULL" : type_name(loc.type), loc.org, target,
 	     expected ? "" : "none/", expected ? *expected : 0,
 	     reason.org < 0 ? "NULL" : type_name(reason.type), reason.org, op->dry_run,
-	     op->has_key ? "\"" : "-", op->has_key ? op->key : "",
+	     op->has_key ? "\"" : "-", op->has_key ? printable_key(s, op->key) : "",
 	     s->model.org[o].balance[var.v]);
 	call_begin(s);
 	rc = inv_set_balance(&r, s->org[o], h, lh(s, loc), target, expected, lh(s, reason), &ao);
