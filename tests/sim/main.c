@@ -169,7 +169,10 @@ int main(int argc, char **argv)
 		       st.backend_ops, st.faults, st.faulted_calls, st.crashes,
 		       st.crash_unacked_survived, st.reopens, now_s() - t0,
 		       rc ? "DIVERGED" : "ok");
-		printf("  idempotent replays: %" PRIu64 "\n", st.replays);
+		printf("  idempotent replays: %" PRIu64 "; events: %" PRIu64 " balance, %" PRIu64
+		       " tracking started, %" PRIu64 " stopped, %" PRIu64 " low-stock\n", st.replays,
+		       st.events_by_type[1], st.events_by_type[2], st.events_by_type[3],
+		       st.events_by_type[4]);
 		printf("  return codes:");
 		for (int c = 0; c < 16; c++)
 			if (st.by_code[c])

@@ -89,6 +89,7 @@ typedef struct sim {
 	int ack_fd;                   /* crash child: acknowledged steps go here */
 	uint64_t crash_op;            /* crash child: _exit at this backend op */
 	unsigned trim_rate;           /* 0..4: how often the journal is trimmed */
+	int small_qty;                /* this run's changes are mostly 1..4 */
 	FILE *out;                    /* where divergences are reported */
 	char desc[512];
 	char names[8][64];
@@ -503,6 +504,9 @@ static int compare_events(sim *s)
 	size_t n = m->n_events < s->n_got ? m->n_events : s->n_got;
 
 	s->stats->events += s->n_got;
+	for (size_t i = 0; i < s->n_got; i++)
+		if (s->got[i].ev.type >= 1 && s->got[i].ev.type <= 4)
+			s->stats->events_by_type[s->got[i].ev.type]++;
 	for (size_t i = 0; i < n; i++) {
 		const m_event *exp = &m->events[i];
 		const got_event *got = &s->got[i];
@@ -1147,6 +1151,11 @@ static int64_t pick_qty(sim *s)
 {
 	unsigned r = (unsigned)sim_below(&s->gen, 1000);
 
+	/* Half the runs keep balances small, near the low-stock levels and
+	 * zero (DENY); the others roam up to the limits. */
+	if (s->small_qty && r < 990)
+		return sim_range(&s->gen, 1, 4);
+
 	if (r < 700)
 		return sim_range(&s->gen, 1, 10);
 	if (r < 900)
@@ -1741,7 +1750,12 @@ static void op_low_stock(sim *s)
 		int alert = sim_chance(&s->gen, 50);
 
 		if (has) {
+			/* near the balance, so that batches cross it */
+			int64_t bal = s->model.org[o].balance[var.v];
+
 			level = sim_range(&s->gen, 0, 15);
+			if (sim_chance(&s->gen, 50) && bal > -5 && bal < INV_QUANTITY_MAX - 5)
+				level = bal + sim_range(&s->gen, -3, 3) < 0 ? 0 : bal + sim_range(&s->gen, -3, 3);
 			if (sim_chance(&s->gen, 3))
 				level = sim_chance(&s->gen, 50) ? -1 : INV_QUANTITY_MAX + 1;
 			else if (sim_chance(&s->gen, 2))
@@ -2175,6 +2189,7 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 	/* Some runs never trim, so their journals grow past the core's read
 	 * chunk (256 entries); others trim often. */
 	s->trim_rate = (unsigned)sim_below(&s->gen, 5);
+	s->small_qty = sim_chance(&s->gen, 50);
 	/* With three or more organizations the last one is first used in the
 	 * middle of the run, where faults can hit its creation. */
 	s->n_open = s->world.n_orgs >= 3 ? s->world.n_orgs - 1 : s->world.n_orgs;

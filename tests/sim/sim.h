@@ -52,6 +52,7 @@ typedef struct sim_stats {
 	uint64_t by_code[16];         /* calls by -return code (0: OK) */
 	uint64_t changes;             /* changes submitted in batches */
 	uint64_t events;
+	uint64_t events_by_type[5];   /* by inv_event_type */
 	uint64_t replays;             /* idempotent replays checked */
 	uint64_t dry_runs;
 	uint64_t reopens;
