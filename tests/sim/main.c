@@ -2,10 +2,11 @@
  * main.c - zinv-sim: run the simulator over seeds and backends.
  *
  *   zinv-sim [--seed S] [--seeds N] [--steps N] [--backend memory|sqlite|all]
- *            [--faults [PER_MILLION]] [--crash] [--verbose]
+ *            [--faults [PER_MILLION]] [--crash | --kill] [--one-store] [--verbose]
  *
- * Runs seeds S .. S+N-1.  --faults injects backend failures; --crash runs
- * crash-and-recover rounds (durable backends only).  The first divergence
+ * Runs seeds S .. S+N-1.  --faults injects backend failures; --crash and
+ * --kill run crash-and-recover rounds (durable backends only); durable
+ * backends otherwise run two stores on one database unless --one-store.  The first divergence
  * stops the run and prints the seed, the step, both answers and the make
  * command that replays it.
  */
@@ -62,7 +63,8 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: zinv-sim [--seed S] [--seeds N] [--steps N] "
 	        "[--backend memory|sqlite|all]\n"
-	        "                [--faults [PER_MILLION]] [--crash | --kill] [--verbose]\n");
+	        "                [--faults [PER_MILLION]] [--crash | --kill] [--one-store] "
+	        "[--verbose]\n");
 	exit(2);
 }
 
@@ -80,7 +82,7 @@ int main(int argc, char **argv)
 	long seeds = 1, steps = 500;
 	const char *which = "memory";
 	uint32_t faults = 0;
-	int crash = 0, verbose = 0;
+	int crash = 0, verbose = 0, two = 1;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -101,6 +103,8 @@ int main(int argc, char **argv)
 			crash = 1;
 		else if (!strcmp(a, "--kill"))
 			crash = 2;
+		else if (!strcmp(a, "--one-store"))
+			two = 0;
 		else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
 			verbose = 1;
 		else
@@ -156,6 +160,7 @@ int main(int argc, char **argv)
 			cfg.faults_per_million = faults;
 			cfg.crash = backends[b].durable ? crash : 0;
 			cfg.verbose = verbose;
+			cfg.two_stores = two;
 			rc = sim_run(&cfg, &st);
 		}
 		printf("zinv-sim: %s%s%s: %ld seed(s) from %" PRIu64 ", %ld steps, %" PRIu64

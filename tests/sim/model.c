@@ -74,14 +74,15 @@ void m_init(m_model *m, const m_world *w, int default_policy)
 	for (int o = 0; o < M_MAX_ORGS; o++) {
 		m->org[o].policy = default_policy;
 		for (int v = 0; v < M_MAX_VARIANTS; v++)
-			m->org[o].owner[v] = m->org[o].handle_owner[v] = -1;
+			m->org[o].owner[v] = m->org[o].handle_owner[0][v] =
+				m->org[o].handle_owner[1][v] = -1;
 	}
 }
 
 void m_org_closed(m_model *m, int o)
 {
 	for (int v = 0; v < M_MAX_VARIANTS; v++)
-		m->org[o].handle_owner[v] = -1;
+		m->org[o].handle_owner[m->side][v] = -1;
 }
 
 static void entry_free(m_entry *e)
@@ -317,9 +318,9 @@ int m_variant_get(m_model *m, int o, int p, int v)
 
 	if (org->owner[v] >= 0 && org->owner[v] != p)
 		return INV_EMISMATCH;
-	if (org->handle_owner[v] >= 0 && org->handle_owner[v] != p)
+	if (org->handle_owner[m->side][v] >= 0 && org->handle_owner[m->side][v] != p)
 		return INV_EMISMATCH;
-	org->handle_owner[v] = p;
+	org->handle_owner[m->side][v] = p;
 	return 0;
 }
 

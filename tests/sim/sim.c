@@ -43,6 +43,18 @@ typedef struct got_event {
 	inv_journal_record *entry_records;
 } got_event;
 
+/* One store and its handles. */
+typedef struct side {
+	inv_store *store;
+	sim_wrap *wrap;
+	void *fault;                  /* tests/fault_backend.h instance */
+	uint64_t sub_id;
+	uint64_t mask_sub_id;         /* a second subscriber, for some types */
+	inv_org *org[M_MAX_ORGS];
+	const inv_location *loc[M_MAX_ORGS][4];
+	const inv_variant *vh[M_MAX_ORGS][M_MAX_PRODUCTS][M_MAX_VARIANTS];
+} side;
+
 typedef struct sim {
 	const sim_config *cfg;
 	sim_stats *stats;
@@ -55,17 +67,14 @@ typedef struct sim {
 	m_model model;
 
 	const sim_backend *backend;
-	inv_store *store;
-	sim_wrap *wrap;
-	void *fault;                  /* tests/fault_backend.h instance */
-	uint64_t sub_id;
-	uint64_t mask_sub_id;         /* a second subscriber, for some types */
-	uint32_t mask;
+	/* One store, or two on the same database (durable backends): calls
+	 * alternate between them like two processes; L is this call's. */
+	side sides[2];
+	int n_sides;
+	side *L;
+	uint32_t mask;                /* of every side's second subscriber */
 	size_t mask_got;              /* events it received during the call */
 	int n_open;                   /* organizations 0 .. n_open-1 are open */
-	inv_org *org[M_MAX_ORGS];
-	const inv_location *loc[M_MAX_ORGS][4];
-	const inv_variant *vh[M_MAX_ORGS][M_MAX_PRODUCTS][M_MAX_VARIANTS];
 
 	size_t n_got, cap_got;
 	got_event *got;
@@ -324,18 +333,18 @@ static void probe_from_callback(sim *s, const inv_event *event)
 	for (int i = 0; i < s->n_open; i++)
 		if (org_uuid && memcmp(org_uuid, &s->world.org[i], 16) == 0)
 			o = i;
-	if (o < 0 || !s->org[o] || !je)
+	if (o < 0 || !s->L->org[o] || !je)
 		return;
-	if (s->fault)
-		inv_fault_backend_fail_at(s->fault, 0, 0);   /* the batch is done */
-	rc = inv_journal_last_sequence(&last, s->org[o]);
+	if (s->L->fault)
+		inv_fault_backend_fail_at(s->L->fault, 0, 0);   /* the batch is done */
+	rc = inv_journal_last_sequence(&last, s->L->org[o]);
 	if (rc || last != inv_journal_entry_sequence(je)) {
 		divergence(s, "in an event callback: inv_journal_last_sequence returned %s, %" PRId64
 		           "; expected OK, %" PRId64, code_name(rc), last,
 		           inv_journal_entry_sequence(je));
 		return;
 	}
-	rc = inv_tracking_start(s->org[o], &s->world.product[0]);
+	rc = inv_tracking_start(s->L->org[o], &s->world.product[0]);
 	if (rc != INV_EBUSY) {
 		divergence(s, "in an event callback: a write to the same organization returned %s, "
 		           "expected EBUSY", code_name(rc));
@@ -344,12 +353,12 @@ static void probe_from_callback(sim *s, const inv_event *event)
 	/* Writes to other organizations are allowed: starting a product that
 	 * is tracked there already succeeds and changes nothing. */
 	for (int f = 0; f < s->n_open; f++) {
-		if (f == o || !s->org[f])
+		if (f == o || !s->L->org[f])
 			continue;
 		for (int p = 0; p < s->world.n_products; p++) {
 			if (!s->model.org[f].tracked[p])
 				continue;
-			rc = inv_tracking_start(s->org[f], &s->world.product[p]);
+			rc = inv_tracking_start(s->L->org[f], &s->world.product[p]);
 			if (rc)
 				divergence(s, "in an event callback of org %d: inv_tracking_start on org %d "
 				           "returned %s, expected OK", o, f, code_name(rc));
@@ -534,7 +543,7 @@ static int compare_events(sim *s)
 	for (size_t i = 0; i < m->n_events; i++)
 		if (!s->mask || (s->mask & INV_EVENT_MASK(m->events[i].type)))
 			masked++;
-	if (!s->failed && s->mask_sub_id && masked != s->mask_got)
+	if (!s->failed && s->L->mask_sub_id && masked != s->mask_got)
 		divergence(s, "the subscriber with mask 0x%x got %zu events, expected %zu",
 		           s->mask, s->mask_got, masked);
 	if (!s->failed && m->n_events != s->n_got) {
@@ -565,21 +574,21 @@ static void call_begin(sim *s)
 	clear_got(s);
 	m_clear_events(&s->model);
 	s->fault_code = 0;
-	if (s->fault && s->cfg->faults_per_million &&
+	if (s->L->fault && s->cfg->faults_per_million &&
 	    sim_below(&s->faults, 1000000) < s->cfg->faults_per_million) {
 		uint64_t k = 1 + sim_below(&s->faults, 8);
 
 		s->fault_code = sim_below(&s->faults, 4) == 0 ? INV_EBUSY : INV_EBACKEND;
-		inv_fault_backend_fail_at(s->fault, k, s->fault_code);
+		inv_fault_backend_fail_at(s->L->fault, k, s->fault_code);
 	}
 }
 
 static void call_end(sim *s, int rc)
 {
 	s->fired = 0;
-	if (s->fault && s->fault_code) {
-		s->fired = (unsigned)inv_fault_backend_fired(s->fault, NULL);
-		inv_fault_backend_fail_at(s->fault, 0, 0);
+	if (s->L->fault && s->fault_code) {
+		s->fired = (unsigned)inv_fault_backend_fired(s->L->fault, NULL);
+		inv_fault_backend_fail_at(s->L->fault, 0, 0);
 		if (s->fired)
 			s->stats->faults++;
 	}
@@ -646,7 +655,7 @@ static int expect_code(sim *s, int exp, int64_t exp_index, int got, int64_t got_
 
 static const inv_location *lh(sim *s, m_lref l)
 {
-	return l.org < 0 ? NULL : s->loc[l.org][l.type - 1];
+	return l.org < 0 ? NULL : s->L->loc[l.org][l.type - 1];
 }
 
 /* The handle of (o, p, v), resolving it when new; 0 or the code. */
@@ -655,12 +664,12 @@ static int resolve(sim *s, int o, int p, int v, const inv_variant **out)
 	const inv_variant *h = NULL;
 	int rc, mrc;
 
-	if (s->vh[o][p][v]) {
-		*out = s->vh[o][p][v];
+	if (s->L->vh[o][p][v]) {
+		*out = s->L->vh[o][p][v];
 		return 0;
 	}
 	inv_error_clear();
-	rc = inv_variant_get(&h, s->org[o], &s->world.product[p], &s->world.variant[v]);
+	rc = inv_variant_get(&h, s->L->org[o], &s->world.product[p], &s->world.variant[v]);
 	mrc = m_variant_get(&s->model, o, p, v);
 	if (rc != mrc) {
 		char saved[512];
@@ -679,7 +688,7 @@ static int resolve(sim *s, int o, int p, int v, const inv_variant **out)
 		           "another pair", o, p, v);
 		return INV_EBACKEND;
 	}
-	s->vh[o][p][v] = h;
+	s->L->vh[o][p][v] = h;
 	*out = h;
 	return 0;
 }
@@ -700,7 +709,7 @@ static m_vref pick_var(sim *s, int o)
 		return r;
 	/* Mismatch: use the owner's pair, which always resolves. */
 	r.p = s->model.org[o].owner[r.v] >= 0 ? s->model.org[o].owner[r.v]
-	                                      : s->model.org[o].handle_owner[r.v];
+	                                      : s->model.org[o].handle_owner[s->model.side][r.v];
 	resolve(s, o, r.p, r.v, &h);
 	return r;
 }
@@ -876,10 +885,16 @@ static void check_rebuilt_events(sim *s, int o, const inv_journal_entry *je, con
 		free(r.ev[i].ev.items);
 }
 
+static void use_side(sim *s, int i)
+{
+	s->L = &s->sides[i];
+	s->model.side = i;
+}
+
 static void full_check_org(sim *s, int o)
 {
 	m_model *m = &s->model;
-	inv_org *org = s->org[o];
+	inv_org *org = s->L->org[o];
 	int rc;
 	char what[128];
 
@@ -911,7 +926,8 @@ static void full_check_org(sim *s, int o)
 	/* Every variant's balance, tracked or not. */
 	for (int v = 0; v < s->world.n_variants && !s->failed; v++) {
 		int p = m->org[o].owner[v] >= 0 ? m->org[o].owner[v] :
-		        m->org[o].handle_owner[v] >= 0 ? m->org[o].handle_owner[v] : s->world.home[v];
+		        m->org[o].handle_owner[m->side][v] >= 0 ? m->org[o].handle_owner[m->side][v] :
+		        s->world.home[v];
 		const inv_variant *h;
 		int64_t got = 0;
 
@@ -948,7 +964,7 @@ static void full_check_org(sim *s, int o)
 	inv_low_stock *ll = NULL, *mll = NULL;
 	size_t ln = 0, mln = 0;
 	m_lref store = { o, T_STORE };
-	rc = inv_low_stock_list(&ll, &ln, org, s->loc[o][0], NULL);
+	rc = inv_low_stock_list(&ll, &ln, org, s->L->loc[o][0], NULL);
 	m_low_stock_list(m, o, store, -1, &mll, &mln);
 	snprintf(what, sizeof(what), "org %d inv_low_stock_list", o);
 	if (expect_i64(s, what, 0, rc))
@@ -987,17 +1003,23 @@ static void full_check_org(sim *s, int o)
 
 static void full_check(sim *s)
 {
+	side *cur = s->L;
+
 	if (s->failed)
 		return;
-	for (int o = 0; o < s->n_open && !s->failed; o++)
-		full_check_org(s, o);
+	for (int i = 0; i < s->n_sides && !s->failed; i++) {
+		use_side(s, i);
+		for (int o = 0; o < s->n_open && !s->failed; o++)
+			full_check_org(s, o);
+	}
+	use_side(s, (int)(cur - s->sides));
 }
 
 /* ------------------------------------------------------------ store */
 
 static void check_locations(sim *s, int o)
 {
-	inv_org *org = s->org[o];
+	inv_org *org = s->L->org[o];
 	inv_uuid locs[4];
 	char what[96];
 
@@ -1032,7 +1054,7 @@ static void check_locations(sim *s, int o)
 			           type_name(t + 1), t);
 			return;
 		}
-		s->loc[o][t] = l;
+		s->L->loc[o][t] = l;
 		locs[t] = *inv_location_uuid(l);
 		if (s->model.org[o].created) {
 			snprintf(what, sizeof(what), "org %d %s location uuid (persisted)", o,
@@ -1054,12 +1076,12 @@ static int open_org(sim *s, int o)
 {
 	int rc;
 
-	memset(s->vh[o], 0, sizeof(s->vh[o]));
-	memset(s->loc[o], 0, sizeof(s->loc[o]));
+	memset(s->L->vh[o], 0, sizeof(s->L->vh[o]));
+	memset(s->L->loc[o], 0, sizeof(s->L->loc[o]));
 	m_org_closed(&s->model, o);
 	for (int tries = 0; tries < 100; tries++) {
 		inv_error_clear();
-		rc = inv_org_open(&s->org[o], s->store, &s->world.org[o]);
+		rc = inv_org_open(&s->L->org[o], s->L->store, &s->world.org[o]);
 		if (rc == 0)
 			break;
 		divergence(s, "inv_org_open(org %d) failed: %s (%s)", o, code_name(rc),
@@ -1070,24 +1092,28 @@ static int open_org(sim *s, int o)
 	return s->failed ? INV_EBACKEND : 0;
 }
 
-static void close_store(sim *s)
+static void close_side(sim *s, side *d)
 {
-	if (s->wrap)
-		s->stats->backend_ops += sim_wrap_ops(s->wrap);
+	if (d->wrap)
+		s->stats->backend_ops += sim_wrap_ops(d->wrap);
 	for (int o = 0; o < M_MAX_ORGS; o++) {
-		inv_org_close(s->org[o]);
-		s->org[o] = NULL;
+		inv_org_close(d->org[o]);
+		d->org[o] = NULL;
 	}
-	memset(s->vh, 0, sizeof(s->vh));
-	memset(s->loc, 0, sizeof(s->loc));
-	inv_store_close(s->store);
-	s->store = NULL;
-	s->wrap = NULL;
-	s->fault = NULL;
+	inv_store_close(d->store);
+	memset(d, 0, sizeof(*d));
 }
 
-/* Open a store on the backend (fresh or reopened), orgs included. */
-static int open_store(sim *s, const sim_backend *b, int fresh)
+static void close_store(sim *s)
+{
+	for (int i = 0; i < 2; i++)
+		close_side(s, &s->sides[i]);
+	s->L = &s->sides[0];
+	s->model.side = 0;
+}
+
+/* Open side L's store on the backend (fresh or reopened), orgs included. */
+static int open_side(sim *s, const sim_backend *b, int fresh)
 {
 	const inv_backend_ops *ops, *fops, *wops;
 	void *inst, *finst, *winst;
@@ -1107,11 +1133,11 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 		ops->close(inst);
 		return rc;
 	}
-	s->fault = finst;
-	rc = sim_wrap_new(&s->wrap, &wops, &winst, fops, finst);
+	s->L->fault = finst;
+	rc = sim_wrap_new(&s->L->wrap, &wops, &winst, fops, finst);
 	if (rc) {
 		fops->close(finst);
-		s->fault = NULL;
+		s->L->fault = NULL;
 		return rc;
 	}
 	opts.clock = sim_clock;
@@ -1119,20 +1145,20 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 	opts.uuid_generate = sim_uuid;
 	opts.uuid_payload = s;
 	opts.negative_policy = s->model.default_policy;
-	rc = inv_store_open(&s->store, wops, winst, &opts);
+	rc = inv_store_open(&s->L->store, wops, winst, &opts);
 	if (rc) {
 		divergence(s, "inv_store_open failed: %s (%s)", code_name(rc),
 		           inv_error_last()->message);
 		wops->close(winst);
-		s->wrap = NULL;
-		s->fault = NULL;
+		s->L->wrap = NULL;
+		s->L->fault = NULL;
 		return rc;
 	}
 	if (s->crash_op)
-		sim_wrap_crash_at(s->wrap, s->crash_op, CRASH_EXIT);
-	rc = inv_subscribe(&s->sub_id, s->store, 0, on_event, s);
+		sim_wrap_crash_at(s->L->wrap, s->crash_op, CRASH_EXIT);
+	rc = inv_subscribe(&s->L->sub_id, s->L->store, 0, on_event, s);
 	if (rc == 0)
-		rc = inv_subscribe(&s->mask_sub_id, s->store, s->mask, on_masked_event, s);
+		rc = inv_subscribe(&s->L->mask_sub_id, s->L->store, s->mask, on_masked_event, s);
 	if (rc) {
 		divergence(s, "inv_subscribe failed: %s", code_name(rc));
 		return rc;
@@ -1143,6 +1169,23 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 			return rc;
 	}
 	return 0;
+}
+
+/* Open the store, and with two sides a second store on the same database,
+ * as another process would. */
+static int open_store(sim *s, const sim_backend *b, int fresh)
+{
+	int rc;
+
+	s->n_sides = b->durable && !s->cfg->crash && s->cfg->two_stores ? 2 : 1;
+	use_side(s, 0);
+	rc = open_side(s, b, fresh);
+	if (rc == 0 && s->n_sides == 2) {
+		use_side(s, 1);
+		rc = open_side(s, b, 0);
+		use_side(s, 0);
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------ operations */
@@ -1373,7 +1416,7 @@ static void run_apply(sim *s, int o, const m_change *mc, size_t n, const m_opts 
 		goto out;
 	s->stats->changes += n;
 	call_begin(s);
-	rc = inv_apply_changes(&r, s->org[o], c, n, &ao);
+	rc = inv_apply_changes(&r, s->L->org[o], c, n, &ao);
 	int64_t idx = inv_error_last()->index;
 	const char *msg = inv_error_last()->message;
 	call_end(s, rc);
@@ -1473,8 +1516,8 @@ static void run_sale(sim *s, int o, int refund, const m_vref *vars, const int64_
 	     op->ret.org < 0 ? "NULL" : type_name(op->ret.type));
 	s->stats->changes += n;
 	call_begin(s);
-	rc = refund ? inv_record_refund(&r, s->org[o], lines, n, &ao)
-	            : inv_record_sale(&r, s->org[o], lines, n, &ao);
+	rc = refund ? inv_record_refund(&r, s->L->org[o], lines, n, &ao)
+	            : inv_record_sale(&r, s->L->org[o], lines, n, &ao);
 	int64_t idx = inv_error_last()->index;
 	const char *msg = inv_error_last()->message;
 	call_end(s, rc);
@@ -1544,7 +1587,7 @@ static void run_set_balance(sim *s, int o, m_vref var, m_lref loc, int64_t targe
 	     op->has_key ? "\"" : "-", op->has_key ? printable_key(s, op->key) : "",
 	     s->model.org[o].balance[var.v]);
 	call_begin(s);
-	rc = inv_set_balance(&r, s->org[o], h, lh(s, loc), target, expected, lh(s, reason), &ao);
+	rc = inv_set_balance(&r, s->L->org[o], h, lh(s, loc), target, expected, lh(s, reason), &ao);
 	int64_t idx = inv_error_last()->index;
 	const char *msg = inv_error_last()->message;
 	call_end(s, rc);
@@ -1675,7 +1718,7 @@ static void op_tracking(sim *s)
 	if (k < 55) {
 		desc(s, "inv_tracking_start(org %d, P%d)", o, p);
 		call_begin(s);
-		rc = inv_tracking_start(s->org[o], &s->world.product[p]);
+		rc = inv_tracking_start(s->L->org[o], &s->world.product[p]);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1683,7 +1726,7 @@ static void op_tracking(sim *s)
 	} else if (k < 85) {
 		desc(s, "inv_tracking_stop(org %d, P%d)", o, p);
 		call_begin(s);
-		rc = inv_tracking_stop(s->org[o], &s->world.product[p]);
+		rc = inv_tracking_stop(s->L->org[o], &s->world.product[p]);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1693,7 +1736,7 @@ static void op_tracking(sim *s)
 
 		desc(s, "inv_tracking_get(org %d, P%d)", o, p);
 		call_begin(s);
-		rc = inv_tracking_get(&got, s->org[o], &s->world.product[p]);
+		rc = inv_tracking_get(&got, s->L->org[o], &s->world.product[p]);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1716,7 +1759,7 @@ static void op_policy(sim *s)
 		pol = 2 + (int)sim_below(&s->gen, 5);
 	desc(s, "inv_org_set_negative_policy(org %d, %d)", o, pol);
 	call_begin(s);
-	rc = inv_org_set_negative_policy(s->org[o], (inv_negative_policy)pol);
+	rc = inv_org_set_negative_policy(s->L->org[o], (inv_negative_policy)pol);
 	call_end(s, rc);
 	if (faulted(s, rc))
 		return;
@@ -1764,7 +1807,7 @@ static void op_low_stock(sim *s)
 		desc(s, "inv_low_stock_set(org %d, %s@%d, P%d, V%d, level=%s%" PRId64 ", alert=%d)",
 		     o, type_name(loc.type), loc.org, var.p, var.v, has ? "" : "NULL/", level, alert);
 		call_begin(s);
-		rc = inv_low_stock_set(s->org[o], lh(s, loc), pu, vu, has ? &level : NULL, alert);
+		rc = inv_low_stock_set(s->L->org[o], lh(s, loc), pu, vu, has ? &level : NULL, alert);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1778,7 +1821,7 @@ static void op_low_stock(sim *s)
 		     var.p, var.v);
 		memset(&got, 0, sizeof(got));
 		call_begin(s);
-		rc = inv_low_stock_get(&got, s->org[o], lh(s, loc), pu, vu);
+		rc = inv_low_stock_get(&got, s->L->org[o], lh(s, loc), pu, vu);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1790,7 +1833,7 @@ static void op_low_stock(sim *s)
 		desc(s, "inv_low_stock_delete(org %d, %s@%d, P%d, V%d)", o, type_name(loc.type),
 		     loc.org, var.p, var.v);
 		call_begin(s);
-		rc = inv_low_stock_delete(s->org[o], lh(s, loc), pu, vu);
+		rc = inv_low_stock_delete(s->L->org[o], lh(s, loc), pu, vu);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1805,7 +1848,7 @@ static void op_low_stock(sim *s)
 		desc(s, "inv_low_stock_list(org %d, %s@%d, %s%d)", o, type_name(loc.type), loc.org,
 		     by_product ? "P" : "all/", var.p);
 		call_begin(s);
-		rc = inv_low_stock_list(&got, &n, s->org[o], lh(s, loc), by_product ? pu : NULL);
+		rc = inv_low_stock_list(&got, &n, s->L->org[o], lh(s, loc), by_product ? pu : NULL);
 		call_end(s, rc);
 		if (!faulted(s, rc)) {
 			mrc = m_low_stock_list(&s->model, o, loc, by_product ? var.p : -1, &exp, &mn);
@@ -1835,7 +1878,7 @@ static void op_balance_get(sim *s)
 	desc(s, "inv_balance_get(org %d, P%d/V%d, %s@%d)", o, var.p, var.v,
 	     loc.org < 0 ? "NULL" : type_name(loc.type), loc.org);
 	call_begin(s);
-	rc = inv_balance_get(&got, s->org[o], vhandle(s, var), lh(s, loc));
+	rc = inv_balance_get(&got, s->L->org[o], vhandle(s, var), lh(s, loc));
 	call_end(s, rc);
 	if (faulted(s, rc))
 		return;
@@ -1887,7 +1930,7 @@ static void op_balances_read(sim *s)
 		char what[64];
 
 		call_begin(s);
-		rc = inv_balances_read(&got, &n, &more, s->org[o], &q);
+		rc = inv_balances_read(&got, &n, &more, s->L->org[o], &q);
 		call_end(s, rc);
 		if (faulted(s, rc)) {
 			inv_free(got);
@@ -1941,7 +1984,7 @@ static void op_journal_read(sim *s)
 	desc(s, "inv_journal_read(org %d, after=%" PRId64 " limit=%zu product=%d time=[%" PRId64
 	     ",%" PRId64 "))", o, q.after_sequence, q.limit, mq.product, q.time_from, q.time_to);
 	call_begin(s);
-	rc = inv_journal_read(&j, s->org[o], &q);
+	rc = inv_journal_read(&j, s->L->org[o], &q);
 	call_end(s, rc);
 	if (!faulted(s, rc)) {
 		mrc = m_journal_read(&s->model, o, &mq, &exp, &mn);
@@ -1973,7 +2016,7 @@ static void op_journal_trim(sim *s)
 		up_to = last + sim_range(&s->gen, 1, 5);
 	desc(s, "inv_journal_trim(org %d, %" PRId64 ") last=%" PRId64, o, up_to, last);
 	call_begin(s);
-	rc = inv_journal_trim(s->org[o], up_to);
+	rc = inv_journal_trim(s->L->org[o], up_to);
 	call_end(s, rc);
 	if (faulted(s, rc))
 		return;
@@ -1993,17 +2036,17 @@ static void op_variant_get(sim *s)
 
 	desc(s, "inv_variant_get(org %d, P%d, V%d)", o, p, v);
 	call_begin(s);
-	rc = inv_variant_get(&h, s->org[o], &s->world.product[p], &s->world.variant[v]);
+	rc = inv_variant_get(&h, s->L->org[o], &s->world.product[p], &s->world.variant[v]);
 	call_end(s, rc);
 	if (faulted(s, rc))
 		return;
 	mrc = m_variant_get(&s->model, o, p, v);
 	if (!expect_code(s, mrc, -1, rc, inv_error_last()->index, inv_error_last()->message) || rc)
 		return;
-	if (s->vh[o][p][v] && s->vh[o][p][v] != h)
+	if (s->L->vh[o][p][v] && s->L->vh[o][p][v] != h)
 		divergence(s, "the same pair returned another handle");
 	else
-		s->vh[o][p][v] = h;
+		s->L->vh[o][p][v] = h;
 }
 
 /* Close an organization and open it again, the open under faults: a
@@ -2015,11 +2058,11 @@ static void op_reopen_org(sim *s)
 	int rc;
 
 	desc(s, "inv_org_close + inv_org_open(org %d)", o);
-	inv_org_close(s->org[o]);
-	s->org[o] = NULL;
+	inv_org_close(s->L->org[o]);
+	s->L->org[o] = NULL;
 	s->stats->reopens++;
 	call_begin(s);
-	rc = inv_org_open(&org, s->store, &s->world.org[o]);
+	rc = inv_org_open(&org, s->L->store, &s->world.org[o]);
 	call_end(s, rc);
 	inv_org_close(org);
 	if (rc && !s->fired) {
@@ -2044,8 +2087,8 @@ static void op_reopen_store(sim *s)
 	if (!s->backend->durable) {
 		desc(s, "inv_org_close + inv_org_open(every org) on %s", s->backend->name);
 		for (int o = 0; o < s->n_open; o++) {
-			inv_org_close(s->org[o]);
-			s->org[o] = NULL;
+			inv_org_close(s->L->org[o]);
+			s->L->org[o] = NULL;
 		}
 		for (int o = 0; o < s->n_open && !s->failed; o++)
 			open_org(s, o);
@@ -2068,7 +2111,7 @@ static void op_open_new_org(sim *s)
 
 	desc(s, "inv_org_open(org %d) for the first time", o);
 	call_begin(s);
-	rc = inv_org_open(&org, s->store, &s->world.org[o]);
+	rc = inv_org_open(&org, s->L->store, &s->world.org[o]);
 	call_end(s, rc);
 	if (s->fired && rc) {
 		inv_org_close(org);
@@ -2077,11 +2120,20 @@ static void op_open_new_org(sim *s)
 	}
 	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
 		return;
-	s->org[o] = org;
-	memset(s->vh[o], 0, sizeof(s->vh[o]));
+	s->L->org[o] = org;
+	memset(s->L->vh[o], 0, sizeof(s->L->vh[o]));
 	m_org_closed(&s->model, o);
-	s->n_open++;
 	check_locations(s, o);
+	for (int i = 0; i < s->n_sides && !s->failed; i++) {
+		side *cur = s->L;
+
+		if (&s->sides[i] == cur)
+			continue;
+		use_side(s, i);
+		open_org(s, o);
+		use_side(s, (int)(cur - s->sides));
+	}
+	s->n_open++;
 	full_check(s);
 }
 
@@ -2089,24 +2141,33 @@ static void op_open_new_org(sim *s)
  * are never reused and a dropped id is unknown. */
 static void op_resubscribe(sim *s)
 {
-	uint64_t old = s->mask_sub_id, id = 0;
+	uint64_t old = s->L->mask_sub_id, id = 0;
 	int rc;
 
 	s->mask = (uint32_t)sim_below(&s->gen, 32) & ~UINT32_C(1);
 	desc(s, "inv_unsubscribe(%" PRIu64 ") + inv_subscribe(mask 0x%x)", old, s->mask);
-	rc = inv_unsubscribe(s->store, old);
+	rc = inv_unsubscribe(s->L->store, old);
 	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
 		return;
-	rc = inv_unsubscribe(s->store, old);
+	rc = inv_unsubscribe(s->L->store, old);
 	if (!expect_code(s, INV_ENOTFOUND, -1, rc, inv_error_last()->index,
 	                 inv_error_last()->message))
 		return;
-	rc = inv_subscribe(&id, s->store, s->mask, on_masked_event, s);
+	rc = inv_subscribe(&id, s->L->store, s->mask, on_masked_event, s);
 	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
 		return;
-	if (id == old || id == s->sub_id)
+	if (id == old || id == s->L->sub_id)
 		divergence(s, "inv_subscribe reused id %" PRIu64, id);
-	s->mask_sub_id = id;
+	s->L->mask_sub_id = id;
+	/* the other store's second subscriber follows the new mask */
+	for (int i = 0; i < s->n_sides; i++) {
+		side *d = &s->sides[i];
+
+		if (d == s->L)
+			continue;
+		inv_unsubscribe(d->store, d->mask_sub_id);
+		inv_subscribe(&d->mask_sub_id, d->store, s->mask, on_masked_event, s);
+	}
 }
 
 static void op_location_lookup(sim *s)
@@ -2117,7 +2178,7 @@ static void op_location_lookup(sim *s)
 	int rc;
 
 	desc(s, "inv_location_by_uuid(org %d, %s@%d)", o, type_name(t + 1), f);
-	rc = inv_location_by_uuid(&l, s->org[o], &s->model.org[f].loc[t]);
+	rc = inv_location_by_uuid(&l, s->L->org[o], &s->model.org[f].loc[t]);
 	expect_code(s, INV_ENOTFOUND, -1, rc,
 	            inv_error_last()->index, inv_error_last()->message);
 }
@@ -2127,6 +2188,8 @@ static void one_step(sim *s)
 	unsigned k = (unsigned)sim_below(&s->gen, 1000);
 
 	snprintf(s->desc, sizeof(s->desc), "(drawing the arguments of step %ld)", s->step);
+	if (s->n_sides == 2)
+		use_side(s, (int)sim_below(&s->gen, 2));
 	/* The clock: mostly a few ms a step, sometimes the same ms, now and
 	 * then a long pause. */
 	unsigned c = (unsigned)sim_below(&s->gen, 100);
@@ -2180,6 +2243,7 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 	s->stats = stats;
 	s->ack_fd = -1;
 	s->out = stderr;
+	s->L = &s->sides[0];
 	sim_prng_seed(&s->gen, cfg->seed);
 	sim_prng_seed(&s->faults, cfg->seed ^ UINT64_C(0x5eed5eed5eed5eed));
 	sim_prng_seed(&s->probes, cfg->seed ^ UINT64_C(0x9b0be59b0be59b0b));
@@ -2235,7 +2299,7 @@ static void start_tracking_some(sim *s)
 			if (sim_chance(&s->gen, 60)) {
 				desc(s, "setup: inv_tracking_start(org %d, P%d)", o, p);
 				call_begin(s);
-				int rc = inv_tracking_start(s->org[o], &s->world.product[p]);
+				int rc = inv_tracking_start(s->L->org[o], &s->world.product[p]);
 				call_end(s, rc);
 				if (faulted(s, rc))
 					continue;
@@ -2336,9 +2400,9 @@ static int run_crash(const sim_config *cfg, sim_stats *stats)
 			_exit(s.failed ? 1 : 0);
 		}
 		run_steps(&s, 1, crash_step - 1);
-		if (!s.failed && s.wrap) {
+		if (!s.failed && s.L->wrap) {
 			s.crash_op = crash_op;
-			sim_wrap_crash_at(s.wrap, crash_op, CRASH_EXIT);
+			sim_wrap_crash_at(s.L->wrap, crash_op, CRASH_EXIT);
 			run_steps(&s, crash_step, cfg->steps);
 		}
 		/* Abandon the store without closing it. */

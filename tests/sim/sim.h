@@ -39,6 +39,8 @@ typedef struct sim_config {
 	                                 _exit() inside a chosen backend operation;
 	                                 2: SIGKILL at a random moment instead */
 	int verbose;                  /* print every step */
+	int two_stores;               /* durable backends, no crash: two stores
+	                                 on one database, calls alternate */
 } sim_config;
 
 typedef struct sim_stats {
