@@ -16,10 +16,16 @@
 
 enum { ABSENT = 0, PRESENT = 1, BAD = -1 };
 
+/* One step of the current property path: a key or an array index. */
+struct step {
+	const char *key;   /* NULL for an index */
+	size_t index;
+};
+
 struct dec {
 	inv_json_violations *v;
-	char path[256];
-	size_t plen;
+	struct step path[8]; /* bodies nest at most 4 deep; extra steps are dropped */
+	size_t depth;
 	int as_real;   /* the body had an integer beyond int64: reparsed as reals */
 	int failed;    /* a violation was added */
 	int oom;
@@ -27,39 +33,56 @@ struct dec {
 
 /* ------------------------------------------------------------ paths */
 
+/* The path is kept as steps and rendered only when a violation needs it:
+ * valid bodies, the common case, never format a property name. */
 static size_t push_key(struct dec *d, const char *key)
 {
-	size_t mark = d->plen;
-	int n = snprintf(d->path + d->plen, sizeof(d->path) - d->plen, "%s%s",
-	                 d->plen ? "." : "", key);
+	size_t mark = d->depth;
 
-	if (n > 0)
-		d->plen += (size_t)n < sizeof(d->path) - d->plen ? (size_t)n
-		                                                 : sizeof(d->path) - d->plen - 1;
+	if (d->depth < sizeof(d->path) / sizeof(*d->path))
+		d->path[d->depth] = (struct step){ key, 0 };
+	d->depth++;
 	return mark;
 }
 
 static size_t push_index(struct dec *d, size_t i)
 {
-	size_t mark = d->plen;
-	int n = snprintf(d->path + d->plen, sizeof(d->path) - d->plen, "[%zu]", i);
+	size_t mark = d->depth;
 
-	if (n > 0)
-		d->plen += (size_t)n < sizeof(d->path) - d->plen ? (size_t)n
-		                                                 : sizeof(d->path) - d->plen - 1;
+	if (d->depth < sizeof(d->path) / sizeof(*d->path))
+		d->path[d->depth] = (struct step){ NULL, i };
+	d->depth++;
 	return mark;
 }
 
 static void pop(struct dec *d, size_t mark)
 {
-	d->plen = mark;
-	d->path[mark] = '\0';
+	d->depth = mark;
+}
+
+static void render_path(const struct dec *d, char *buf, size_t size)
+{
+	size_t i, n = 0, max = sizeof(d->path) / sizeof(*d->path);
+
+	buf[0] = '\0';
+	for (i = 0; i < d->depth && i < max && n < size; i++) {
+		int w = d->path[i].key
+		        ? snprintf(buf + n, size - n, "%s%s", n ? "." : "", d->path[i].key)
+		        : snprintf(buf + n, size - n, "[%zu]", d->path[i].index);
+
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
 }
 
 static void violation(struct dec *d, int constraint, const char *message)
 {
+	char path[256];
+
 	d->failed = 1;
-	if (inv__violation_add(d->v, d->path, constraint, message) != 0)
+	render_path(d, path, sizeof(path));
+	if (inv__violation_add(d->v, path, constraint, message) != 0)
 		d->oom = 1;
 }
 
@@ -231,7 +254,7 @@ static json_t *array_field(struct dec *d, json_t *obj, const char *key, int requ
                            int nonempty)
 {
 	json_t *value = key ? json_object_get(obj, key) : obj;
-	size_t mark = key ? push_key(d, key) : d->plen;
+	size_t mark = key ? push_key(d, key) : d->depth;
 
 	if (!value || json_is_null(value)) {
 		if (required)

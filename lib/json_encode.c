@@ -9,10 +9,10 @@
 #include "error_int.h"
 #include "json_int.h"
 
-/* Object builders stop at the first failed allocation: every set goes
- * through set(), which remembers the failure, and inv__json_dump() turns a
- * NULL root into INV_ENOMEM. */
-static int set(json_t *obj, const char *key, json_t *value)
+#define set inv__json_set
+#define push inv__json_push
+
+int inv__json_set(json_t *obj, const char *key, json_t *value)
 {
 	if (!obj || !value) {
 		json_decref(value);
@@ -21,7 +21,7 @@ static int set(json_t *obj, const char *key, json_t *value)
 	return json_object_set_new_nocheck(obj, key, value);
 }
 
-static int push(json_t *arr, json_t *value)
+int inv__json_push(json_t *arr, json_t *value)
 {
 	if (!arr || !value) {
 		json_decref(value);

@@ -8,14 +8,7 @@
 #include "error_int.h"
 #include "json_int.h"
 
-static int set(json_t *obj, const char *key, json_t *value)
-{
-	if (!obj || !value) {
-		json_decref(value);
-		return -1;
-	}
-	return json_object_set_new_nocheck(obj, key, value);
-}
+#define set inv__json_set
 
 static json_t *uuid_or_null(const inv_uuid *u)
 {
@@ -104,8 +97,8 @@ static json_t *payload_object(const inv_event *event, size_t item)
 
 		for (i = 0; i < n && before && after; i++) {
 			/* Index i of both lists is the same variant and location. */
-			bad |= json_array_append_new(before, balance_entry(org, &items[i], items[i].before));
-			bad |= json_array_append_new(after, balance_entry(org, &items[i], items[i].after));
+			bad |= inv__json_push(before, balance_entry(org, &items[i], items[i].before));
+			bad |= inv__json_push(after, balance_entry(org, &items[i], items[i].after));
 		}
 		bad |= set(o, "updated", change_info(entry));
 		bad |= set(o, "balanceBefore", before);

@@ -42,6 +42,12 @@ const char *inv__location_type_name(int type);
  * `nocase`); 0 when unknown.  `len` bytes of `name`. */
 int inv__location_type_parse(const char *name, size_t len, int nocase);
 
+/* Object and array builders that stop at the first failed allocation:
+ * they drop `value` when either side is NULL and return -1, so a caller
+ * ORs the results and frees the half-built root once. */
+int inv__json_set(json_t *obj, const char *key, json_t *value);
+int inv__json_push(json_t *arr, json_t *value);
+
 /* The v1 "variants" array of a status object. */
 json_t *inv__json_variants(const inv_json_location *location, const inv_balance *balances,
                            size_t count);

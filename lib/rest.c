@@ -182,7 +182,8 @@ void inv__rest_fail(struct inv__rest_ctx *ctx, int rc, const char *property)
 	case INV_EBUSY: status = 503; type = "SERVICE_UNAVAILABLE"; break;
 	default: status = 500; type = "INTERNAL_SERVER_ERROR"; break;
 	}
-	inv__rest_error(ctx, status, type, property, INV_JSON_UNKNOWN, msg);
+	/* A storage failure is not about the property being worked on. */
+	inv__rest_error(ctx, status, type, status < 500 ? property : NULL, INV_JSON_UNKNOWN, msg);
 }
 
 int inv__rest_header(struct inv__rest_ctx *ctx, const char *name, const char *value)
@@ -253,6 +254,15 @@ inv_json_location inv__rest_location_value(const inv_location *loc)
 	v.type = (int32_t)inv_location_get_type(loc);
 	v.is_default = inv_location_is_default(loc);
 	return v;
+}
+
+size_t inv__rest_locations(const struct inv__rest_ctx *ctx, inv_json_location *out, size_t max)
+{
+	size_t i, n = inv_org_location_count(ctx->org);
+
+	for (i = 0; i < n && i < max; i++)
+		out[i] = inv__rest_location_value(inv_org_location_at(ctx->org, i));
+	return i;
 }
 
 void inv__rest_apply_options(const struct inv__rest_ctx *ctx, inv_apply_options *opts)
@@ -415,6 +425,7 @@ static void dispatch(struct inv__rest_ctx *ctx)
 
 	if (!req->authenticated) {
 		inv__rest_error(ctx, 401, "UNAUTHORIZED", NULL, 0, "no or unknown bearer token");
+		inv__rest_header(ctx, "WWW-Authenticate", "Bearer");
 		return;
 	}
 	ctx->query = req->query ? req->query : qmark ? qmark + 1 : NULL;

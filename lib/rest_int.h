@@ -69,6 +69,9 @@ const char *inv__rest_query(const struct inv__rest_ctx *ctx, const char *name, s
 /* The location `uuid` of the organization, or a 404 answered on `property`. */
 const inv_location *inv__rest_location(struct inv__rest_ctx *ctx, const inv_uuid *uuid,
                                        const char *property);
+/* The organization's locations as values, in inv_org_location_at() order;
+ * returns the count (at most `max`). */
+size_t inv__rest_locations(const struct inv__rest_ctx *ctx, inv_json_location *out, size_t max);
 /* The public value form of a location handle. */
 inv_json_location inv__rest_location_value(const inv_location *loc);
 /* Apply options filled from the request (idempotency key, user, client). */

@@ -11,40 +11,58 @@
 void inv__rest_v1_locations(struct inv__rest_ctx *ctx)
 {
 	inv_json_location locs[8];
-	size_t i, n = inv_org_location_count(ctx->org);
-	char *body;
-	size_t len;
-	int rc;
+	size_t n = inv__rest_locations(ctx, locs, 8);
+	char *body = NULL;
+	size_t len = 0;
+	int rc = inv_json_encode_locations(&body, &len, locs, n);
 
-	if (n > 8)
-		n = 8;
-	for (i = 0; i < n; i++)
-		locs[i] = inv__rest_location_value(inv_org_location_at(ctx->org, i));
-	rc = inv_json_encode_locations(&body, &len, locs, n);
 	inv__rest_json(ctx, rc, body, len);
 }
 
-/* Keep the products of `tracked` that appear in `wanted` (both small or
- * sorted; the filter read names at most 10,000). */
-static size_t intersect(inv_uuid *tracked, size_t n, const inv_uuid *wanted, size_t m)
+static int uuid_cmp(const void *a, const void *b)
 {
-	size_t i, j, k = 0;
-
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < m; j++) {
-			if (inv_uuid_compare(&tracked[i], &wanted[j]) == 0) {
-				tracked[k++] = tracked[i];
-				break;
-			}
-		}
-	}
-	return k;
+	return inv_uuid_compare(a, b);
 }
 
 /*
- * Answer a status object of `loc`: its non-zero balances (of `products`
- * when count_products is not SIZE_MAX), with trackedProducts when
- * `with_tracked`.
+ * The requested products that are tracked, sorted and without repeats, as
+ * trackedProducts lists them.  Asks per requested product rather than
+ * intersecting with the full tracked list, which may be far longer.
+ */
+static int tracked_among(inv_uuid **out, size_t *count, inv_org *org, const inv_uuid *wanted,
+                         size_t n)
+{
+	inv_uuid *list = malloc((n ? n : 1) * sizeof(*list));
+	size_t i, k = 0;
+
+	*out = NULL;
+	*count = 0;
+	if (!list)
+		return INV_ENOMEM;
+	memcpy(list, wanted, n * sizeof(*list));
+	qsort(list, n, sizeof(*list), uuid_cmp);
+	for (i = 0; i < n; i++) {
+		int on = 0, rc;
+
+		if (k > 0 && inv_uuid_compare(&list[k - 1], &list[i]) == 0)
+			continue;
+		rc = inv_tracking_get(&on, org, &list[i]);
+		if (rc) {
+			free(list);
+			return rc;
+		}
+		if (on)
+			list[k++] = list[i];
+	}
+	*out = list;
+	*count = k;
+	return 0;
+}
+
+/*
+ * Answer a status object of `loc`: its non-zero balances, of every tracked
+ * product when `all_products`, else of `products` only; with
+ * trackedProducts (limited the same way) when `with_tracked`.
  */
 static void status_answer(struct inv__rest_ctx *ctx, const inv_location *loc,
                           const inv_uuid *products, size_t product_count, int all_products,
@@ -55,8 +73,8 @@ static void status_answer(struct inv__rest_ctx *ctx, const inv_location *loc,
 	inv_uuid *tracked = NULL;
 	size_t nbal = 0, ntracked = 0;
 	inv_json_location lv = inv__rest_location_value(loc);
-	char *body;
-	size_t len;
+	char *body = NULL;
+	size_t len = 0;
 	int rc = 0;
 
 	inv_balance_query_init(&q, INV_BALANCE_QUERY_VERSION);
@@ -66,11 +84,10 @@ static void status_answer(struct inv__rest_ctx *ctx, const inv_location *loc,
 	/* An empty product list reads nothing (NULL would mean "all"). */
 	if (all_products || product_count > 0)
 		rc = inv_balances_read(&bal, &nbal, NULL, ctx->org, &q);
-	if (rc == 0 && with_tracked) {
-		rc = inv_tracking_list(&tracked, &ntracked, ctx->org);
-		if (rc == 0 && !all_products)
-			ntracked = intersect(tracked, ntracked, products, product_count);
-	}
+	if (rc == 0 && with_tracked)
+		rc = all_products ? inv_tracking_list(&tracked, &ntracked, ctx->org)
+		                  : tracked_among(&tracked, &ntracked, ctx->org, products,
+		                                  product_count);
 	if (rc == 0)
 		rc = inv_json_encode_status(&body, &len, &lv, bal, nbal,
 		                            with_tracked ? (tracked ? tracked : &lv.uuid) : NULL,
@@ -91,7 +108,7 @@ void inv__rest_v1_location_balances(struct inv__rest_ctx *ctx)
 void inv__rest_v1_type_balances(struct inv__rest_ctx *ctx)
 {
 	const inv_location *loc = NULL;
-	size_t len;
+	size_t len = 0;
 	const char *type = inv__rest_query(ctx, "type", &len);
 	int t;
 
@@ -215,8 +232,8 @@ static const inv_location *return_location(struct inv__rest_ctx *ctx, int has,
 
 static void answer_result(struct inv__rest_ctx *ctx, inv_result *result)
 {
-	char *body;
-	size_t len;
+	char *body = NULL;
+	size_t len = 0;
 	int rc = inv_json_encode_result(&body, &len, result);
 
 	inv_result_free(result);
@@ -318,8 +335,8 @@ void inv__rest_v2_bulk(struct inv__rest_ctx *ctx)
 	if (nt == 0 && b->change_count == 0) {
 		/* Nothing to store: answer the empty change list. */
 		inv_json_location lv = inv__rest_location_value(opts.return_location);
-		char *body;
-		size_t len;
+		char *body = NULL;
+		size_t len = 0;
 
 		rc = inv_json_encode_status(&body, &len, &lv, NULL, 0, NULL, 0);
 		inv__rest_json(ctx, rc, body, len);

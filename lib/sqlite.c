@@ -303,6 +303,8 @@ static int code_of(int rc)
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 		return INV_EFORMAT;
+	case SQLITE_TOOBIG:
+		return INV_ETOOBIG;
 	default:
 		return INV_EBACKEND;
 	}
@@ -313,7 +315,7 @@ static const char *describe(int rc)
 {
 	switch (rc) {
 	case SQLITE_FULL:
-		return "the disk is full";
+		return "the disk is full, or a file size limit was reached";
 	case SQLITE_IOERR_WRITE:
 		return "cannot write the file (disk full, file size limit or I/O error)";
 	case SQLITE_IOERR_FSYNC:

@@ -5,9 +5,12 @@
  * registers its target in a small table and adds every test as a loop test
  * over exactly that target's index.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conformance.h"
 #include "fault_backend.h"
@@ -1428,6 +1431,62 @@ START_TEST(test_read_transaction_sees_committed_data)
 }
 END_TEST
 
+/* A reader on another thread while a write transaction is open: it may
+ * wait for the writer or read a snapshot, but never sees the uncommitted
+ * write, here one that is then rolled back. */
+struct peek {
+	struct fx *f;
+	atomic_int writer_ready;
+	atomic_int rolled_back;
+	int64_t seen;
+	int rc;
+};
+
+static void *peek_reader(void *p)
+{
+	struct peek *pk = p;
+	void *txn = NULL;
+	inv_variant_record out;
+	inv_uuid loc = mkuuid(TAG_LOC, 1), var = mkuuid(TAG_VARIANT, 11);
+
+	while (!atomic_load(&pk->writer_ready))
+		;
+	pk->rc = pk->f->ops->begin(pk->f->inst, &pk->f->org, 0, &txn);
+	if (pk->rc)
+		return NULL;
+	pk->rc = pk->f->ops->variant_get(txn, &pk->f->org, &loc, &var, &out);
+	pk->seen = out.balance;
+	pk->f->ops->rollback(txn);
+	return NULL;
+}
+
+START_TEST(test_read_transaction_never_sees_uncommitted_writes)
+{
+	struct fx f;
+	struct peek pk;
+	pthread_t th;
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+
+	fx_open(&f, _i);
+	populate(&f);
+	memset(&pk, 0, sizeof(pk));
+	pk.f = &f;
+	ck_assert_int_eq(pthread_create(&th, NULL, peek_reader, &pk), 0);
+	void *txn = fx_begin(&f, 1);
+	inv_variant_record r = var_rec(1, 1, 11, 424242);
+
+	OK(f.ops->variant_put(txn, &f.org, &r));
+	atomic_store(&pk.writer_ready, 1);
+	/* Give the reader time to run (or to block) while the write is open. */
+	nanosleep(&pause, NULL);
+	f.ops->rollback(txn);
+	pthread_join(th, NULL);
+	ck_assert_msg(pk.rc == 0, "reader: %d", pk.rc);
+	ck_assert_int_eq(pk.seen, 101);
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_control_rejects_unknown_ops)
 {
 	struct fx f;
@@ -2070,6 +2129,7 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	add(ops, test_commit_keeps_every_kind_of_write, i);
 	add(ops, test_writer_sees_its_own_writes, i);
 	add(ops, test_read_transaction_sees_committed_data, i);
+	add(ops, test_read_transaction_never_sees_uncommitted_writes, i);
 	add(ops, test_control_rejects_unknown_ops, i);
 	add(ops, test_many_variants_survive_growth_and_rollback, i);
 	add(ops, test_committed_data_survives_reopen, i);

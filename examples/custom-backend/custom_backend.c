@@ -37,10 +37,11 @@
  * to wait for writers.  A SQL database gives you both for free: map begin,
  * commit and rollback to BEGIN / COMMIT / ROLLBACK (see lib/sqlite*.c).
  *
- * Copying a version costs O(records of the organization) per write
- * transaction.  The journal and the idempotency results, the only parts that
- * grow without bound, are immutable once written, so versions share them by
- * reference count and a copy only copies pointers.
+ * Copying a version costs O(variants, tracking and low-stock records of the
+ * organization) per write transaction: a few memcpy calls.  The journal and
+ * the idempotency results, the parts that grow with every batch, are kept
+ * as persistent lists that versions share, so they are never copied and a
+ * batch costs the same on the millionth journal entry as on the first.
  *
  * Rules from <zinv/backend.h> this file follows, each marked "Rule:" below:
  * results are copied into the core's memory or lent for the duration of a
@@ -132,33 +133,51 @@ static int array_copy(struct array *dst, const struct array *src)
 	return 0;
 }
 
-/* ----------------------------------------- shared, immutable records */
+/* ---------------------------------- persistent lists: journal, keys */
 
 /*
- * Journal entries and idempotency results never change once written, so
- * versions share them.  The count is atomic because two threads may drop
- * references at once (a reader finishing while a writer trims the journal).
- * Each object is a single allocation, so the last release is one free().
+ * Journal entries and idempotency records never change once written.  Each
+ * kind is a list, newest first, in which every node holds a reference to
+ * the next older one.  A version points at its newest node only, so
+ *   - copying a version copies one pointer (and takes one reference),
+ *   - appending makes one node that takes over the version's reference,
+ *   - an older version still sees exactly the nodes it had,
+ *   - rolling back releases the new nodes, and only those.
+ * The count is atomic because versions are released by whichever thread
+ * drops the last reference.
  */
-struct shared {
+struct node {
 	atomic_int refs;
+	struct node *older;
 };
 
-static void shared_retain(void *obj)
+/* The node is the first member of an entry or a record, so the conversion
+ * is exact (and well defined for NULL, unlike &p->node). */
+#define NODE(p) ((struct node *)(p))
+
+static struct node *node_retain(struct node *n)
 {
-	atomic_fetch_add(&((struct shared *)obj)->refs, 1);
+	if (n)
+		atomic_fetch_add(&n->refs, 1);
+	return n;
 }
 
-static void shared_release(void *obj)
+static void node_release(struct node *n)
 {
-	if (obj && atomic_fetch_sub(&((struct shared *)obj)->refs, 1) == 1)
-		free(obj);
+	/* A loop, not recursion: a journal may be millions of entries long. */
+	while (n && atomic_fetch_sub(&n->refs, 1) == 1) {
+		struct node *older = n->older;
+
+		free(n);
+		n = older;
+	}
 }
 
-/* A journal entry: the record the core gave us, deep-copied.  rec.records
- * points at records[], rec.idempotency_key just behind it. */
+/* A journal entry: the record the core gave us, deep-copied, in one
+ * allocation.  rec.records points at records[], rec.idempotency_key just
+ * behind them. */
 struct entry {
-	struct shared hdr;
+	struct node node; /* first: a struct entry * is a struct node * */
 	inv_journal_entry_record rec;
 	inv_journal_record records[];
 };
@@ -175,7 +194,8 @@ static struct entry *entry_copy(const inv_journal_entry_record *rec)
 	e = malloc(sizeof(*e) + rec->record_count * sizeof(inv_journal_record) + keylen);
 	if (!e)
 		return NULL;
-	atomic_init(&e->hdr.refs, 1);
+	atomic_init(&e->node.refs, 1);
+	e->node.older = NULL;
 	e->rec = *rec;
 	if (rec->record_count)
 		memcpy(e->records, rec->records, rec->record_count * sizeof(inv_journal_record));
@@ -191,7 +211,7 @@ static struct entry *entry_copy(const inv_journal_entry_record *rec)
 
 /* A remembered idempotency key; rec.key and rec.result point into data[]. */
 struct idem {
-	struct shared hdr;
+	struct node node;
 	inv_idempotency_record rec;
 	unsigned char data[];
 };
@@ -206,7 +226,8 @@ static struct idem *idem_copy(const inv_idempotency_record *rec)
 	m = malloc(sizeof(*m) + keylen + rec->result_len);
 	if (!m)
 		return NULL;
-	atomic_init(&m->hdr.refs, 1);
+	atomic_init(&m->node.refs, 1);
+	m->node.older = NULL;
 	m->rec = *rec;
 	memcpy(m->data, rec->key, keylen);
 	m->rec.key = (const char *)m->data;
@@ -231,8 +252,9 @@ struct version {
 	struct array tracking;    /* struct tracking_row */
 	struct array variants;    /* inv_variant_record */
 	struct array low_stock;   /* inv_low_stock_record */
-	struct array journal;     /* struct entry *, ascending sequence */
-	struct array idempotency; /* struct idem * */
+	struct entry *journal;    /* newest first (persistent list) */
+	struct idem *idempotency; /* newest first; a newer record of a key
+	                             shadows the older ones */
 	atomic_int refs;          /* the org slot and each open read txn */
 };
 
@@ -246,28 +268,20 @@ static struct version *version_new(void)
 	v->tracking.size = sizeof(struct tracking_row);
 	v->variants.size = sizeof(inv_variant_record);
 	v->low_stock.size = sizeof(inv_low_stock_record);
-	v->journal.size = sizeof(struct entry *);
-	v->idempotency.size = sizeof(struct idem *);
 	atomic_init(&v->refs, 1);
 	return v;
 }
 
 static void version_release(struct version *v)
 {
-	size_t i;
-
 	if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
 		return;
-	for (i = 0; i < v->journal.count; i++)
-		shared_release(*(struct entry **)array_at(&v->journal, i));
-	for (i = 0; i < v->idempotency.count; i++)
-		shared_release(*(struct idem **)array_at(&v->idempotency, i));
+	node_release(NODE(v->journal));
+	node_release(NODE(v->idempotency));
 	free(v->locations.items);
 	free(v->tracking.items);
 	free(v->variants.items);
 	free(v->low_stock.items);
-	free(v->journal.items);
-	free(v->idempotency.items);
 	free(v);
 }
 
@@ -276,7 +290,6 @@ static void version_release(struct version *v)
 static struct version *version_copy(const struct version *src)
 {
 	struct version *v = version_new();
-	size_t i;
 
 	if (!v || !src)
 		return v;
@@ -285,20 +298,12 @@ static struct version *version_copy(const struct version *src)
 	if (array_copy(&v->locations, &src->locations) ||
 	    array_copy(&v->tracking, &src->tracking) ||
 	    array_copy(&v->variants, &src->variants) ||
-	    array_copy(&v->low_stock, &src->low_stock) ||
-	    array_copy(&v->journal, &src->journal) ||
-	    array_copy(&v->idempotency, &src->idempotency)) {
-		/* The shared pointers are not retained yet: forget them before
-		 * releasing, or we would drop references we do not own. */
-		v->journal.count = 0;
-		v->idempotency.count = 0;
+	    array_copy(&v->low_stock, &src->low_stock)) {
 		version_release(v);
 		return NULL;
 	}
-	for (i = 0; i < v->journal.count; i++)
-		shared_retain(*(struct entry **)array_at(&v->journal, i));
-	for (i = 0; i < v->idempotency.count; i++)
-		shared_retain(*(struct idem **)array_at(&v->idempotency, i));
+	v->journal = (struct entry *)node_retain(NODE(src->journal));
+	v->idempotency = (struct idem *)node_retain(NODE(src->idempotency));
 	return v;
 }
 
@@ -834,117 +839,122 @@ static int cb_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *loc
 
 /* ------------------------------------------------------------ journal */
 
-static struct entry *journal_at(struct version *v, size_t i)
-{
-	return *(struct entry **)array_at(&v->journal, i);
-}
-
 static int cb_journal_append(void *txn, const inv_uuid *org,
                              const inv_journal_entry_record *rec)
 {
 	struct entry *e;
 
 	STATE(txn, org, 1);
-	/* The array stays sorted by sequence because sequences only grow;
+	/* The list stays sorted by sequence because sequences only grow;
 	 * refuse anything else rather than silently break journal_read. */
-	if (v->journal.count &&
-	    rec->sequence <= journal_at(v, v->journal.count - 1)->rec.sequence)
+	if (v->journal && rec->sequence <= v->journal->rec.sequence)
 		return inv_backend_error(INV_EBACKEND,
 		                         "custom backend: journal sequence not increasing");
 	if (!(e = entry_copy(rec)))
 		return out_of_memory();
-	if ((rc = array_push(&v->journal, &e)) != 0)
-		shared_release(e);
-	return rc;
+	e->node.older = NODE(v->journal); /* takes over the version's reference */
+	v->journal = e;
+	return 0;
 }
 
 static int cb_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t limit,
                            inv_journal_entry_record_fn fn, void *payload)
 {
-	size_t i, sent = 0;
-
-	STATE(txn, org, 0);
-	for (i = 0; i < v->journal.count && (limit == 0 || sent < limit); i++) {
-		struct entry *e = journal_at(v, i);
-
-		if (e->rec.sequence <= after)
-			continue;
-		/* Hold a reference while lending: a callback trimming this
-		 * transaction's journal must not free the entry it is reading. */
-		shared_retain(e);
-		rc = fn(&e->rec, payload);
-		shared_release(e);
-		if (rc)
-			return rc;
-		sent++;
-	}
-	return 0;
-}
-
-static int cb_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
-{
+	struct entry *head, *e, **picked;
 	size_t n = 0, i;
 
-	STATE(txn, org, 1);
-	while (n < v->journal.count && journal_at(v, n)->rec.sequence <= up_to)
+	STATE(txn, org, 0);
+	/* Newest first, so the entries after `after` are a prefix of the list:
+	 * reading the latest few never walks the whole history.  Collect them,
+	 * then hand them out oldest first. */
+	for (e = v->journal; e && e->rec.sequence > after; e = (struct entry *)e->node.older)
 		n++;
 	if (n == 0)
 		return 0;
-	for (i = 0; i < n; i++)
-		shared_release(journal_at(v, i));
-	memmove(v->journal.items, array_at(&v->journal, n),
-	        (v->journal.count - n) * v->journal.size);
-	v->journal.count -= n;
+	if (!(picked = malloc(n * sizeof(*picked))))
+		return out_of_memory();
+	for (i = n, e = v->journal; i > 0; e = (struct entry *)e->node.older)
+		picked[--i] = e;
+	/* Hold the list while lending its entries: a callback trimming this
+	 * transaction's journal must not free the entry it is reading. */
+	head = (struct entry *)node_retain(NODE(v->journal));
+	for (i = 0; i < n && (limit == 0 || i < limit); i++)
+		if ((rc = fn(&picked[i]->rec, payload)) != 0)
+			break;
+	node_release(NODE(head));
+	free(picked);
+	return rc;
+}
+
+/*
+ * Trim is rare maintenance, so it may cost what it costs: the kept entries
+ * are copied into a new list, since the nodes are shared with older
+ * versions and cannot be unlinked in place.  The trimmed ones are freed
+ * when the last version that still sees them goes.
+ */
+static int cb_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
+{
+	struct entry *e, *kept = NULL, **picked;
+	size_t n = 0, i;
+
+	STATE(txn, org, 1);
+	for (e = v->journal; e && e->rec.sequence > up_to; e = (struct entry *)e->node.older)
+		n++;
+	if (!e)
+		return 0; /* nothing at or below up_to */
+	if (n && !(picked = malloc(n * sizeof(*picked))))
+		return out_of_memory();
+	for (i = n, e = v->journal; i > 0; e = (struct entry *)e->node.older)
+		picked[--i] = e;
+	for (i = 0; i < n; i++) {
+		struct entry *c = entry_copy(&picked[i]->rec);
+
+		if (!c) {
+			node_release(NODE(kept));
+			free(picked);
+			return out_of_memory();
+		}
+		c->node.older = NODE(kept);
+		kept = c;
+	}
+	if (n)
+		free(picked);
+	node_release(NODE(v->journal));
+	v->journal = kept;
 	return 0;
 }
 
 /* -------------------------------------------------------- idempotency */
 
-static size_t idem_find(struct version *v, const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < v->idempotency.count; i++)
-		if (strcmp((*(struct idem **)array_at(&v->idempotency, i))->rec.key, key) == 0)
-			return i;
-	return SIZE_MAX;
-}
-
 static int cb_idempotency_get(void *txn, const inv_uuid *org, const char *key,
                               inv_idempotency_record_fn fn, void *payload)
 {
 	struct idem *m;
-	size_t i;
 
 	STATE(txn, org, 0);
-	if ((i = idem_find(v, key)) == SIZE_MAX)
-		return INV_ENOTFOUND;
-	m = *(struct idem **)array_at(&v->idempotency, i);
-	shared_retain(m);
-	rc = fn(&m->rec, payload);
-	shared_release(m);
-	return rc;
+	for (m = v->idempotency; m; m = (struct idem *)m->node.older) {
+		if (strcmp(m->rec.key, key) != 0)
+			continue;
+		node_retain(NODE(m)); /* as in journal_read */
+		rc = fn(&m->rec, payload);
+		node_release(NODE(m));
+		return rc;
+	}
+	return INV_ENOTFOUND;
 }
 
+/* A put for a key that exists adds a record that shadows the old one. */
 static int cb_idempotency_put(void *txn, const inv_uuid *org,
                               const inv_idempotency_record *rec)
 {
 	struct idem *m;
-	size_t i;
 
 	STATE(txn, org, 1);
 	if (!(m = idem_copy(rec)))
 		return out_of_memory();
-	if ((i = idem_find(v, rec->key)) != SIZE_MAX) {
-		struct idem **slot = array_at(&v->idempotency, i);
-
-		shared_release(*slot);
-		*slot = m;
-		return 0;
-	}
-	if ((rc = array_push(&v->idempotency, &m)) != 0)
-		shared_release(m);
-	return rc;
+	m->node.older = NODE(v->idempotency);
+	v->idempotency = m;
+	return 0;
 }
 
 /* ---------------------------------------------------------- the table */

@@ -4,8 +4,11 @@ foreign-function interface.  Run with ZINV_LIBRARY naming the library:
     ZINV_LIBRARY=lib/libzinv.so.1 python3 -m unittest -v test_zinv
 """
 
+import ctypes
 import gc
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -341,6 +344,42 @@ class TestEvents(StoreTest):
         self.assertEqual(seen, [])
 
 
+class TestJson(StoreTest):
+    def test_rest_dispatcher_serves_the_v1_api(self):
+        r = self.store.rest("GET", "/organizations/self/locations", org=self.org.uuid)
+        self.assertEqual((r.status, r.content_type), (200, "application/json"))
+        self.assertEqual(sorted(loc["type"] for loc in r.json()),
+                         ["BIN", "SOLD", "STORE", "SUPPLIER"])
+        r = self.store.rest("POST", "/organizations/self/inventory",
+                            {"productUuid": str(COFFEE)}, org=self.org.uuid)
+        self.assertEqual(r.status, 200)
+        self.assertTrue(self.org.is_tracked(COFFEE))
+
+    def test_rest_errors_are_responses_with_wire_error_types(self):
+        r = self.store.rest("DELETE", "/organizations/self/inventory/products/%s" % MUG,
+                            org=self.org.uuid)
+        self.assertEqual((r.status, r.error_type), (400, "PRODUCT_NOT_TRACKED"))
+        r = self.store.rest("GET", "/organizations/self/locations", org=self.org.uuid,
+                            authenticated=False)
+        self.assertEqual(r.status, 401)
+        r = self.store.rest("POST", "/organizations/self/inventory", "{", org=self.org.uuid)
+        self.assertEqual(r.status, 400)
+
+    def test_events_render_as_webhook_envelopes(self):
+        seen = []
+        self.store.subscribe(seen.append, types=["BALANCE_CHANGED"], webhooks=True)
+        ext = uuid.uuid4()
+        self.stock(external_uuid=ext)
+        [envelope] = seen[0].webhooks
+        env = json.loads(envelope)
+        self.assertEqual(env["eventName"], "InventoryBalanceChanged")
+        self.assertEqual(env["organizationUuid"], str(self.org.uuid))
+        payload = json.loads(env["payload"])
+        self.assertEqual(payload["externalUuid"], str(ext))
+        after = {b["variantUuid"]: b["balance"] for b in payload["balanceAfter"]}
+        self.assertEqual(after[str(DARK)], "20")
+
+
 class TestThreads(StoreTest):
     def test_concurrent_sales_lose_no_update(self):
         # ctypes releases the GIL during each call, so these really run in
@@ -359,6 +398,49 @@ class TestThreads(StoreTest):
             t.join()
         self.assertEqual(self.org.balance(COFFEE, DARK), 800)
         self.assertEqual(self.org.last_sequence(), 2 + 200)
+
+
+class TestAbi(unittest.TestCase):
+    """Every struct the binding declares has the C compiler's layout."""
+
+    LAYOUTS = {
+        "inv_uuid": zinv._Uuid, "inv_error": zinv._Error,
+        "inv_store_options": zinv._StoreOptions, "inv_change": zinv._Change,
+        "inv_tracking_change": zinv._TrackingChange,
+        "inv_apply_options": zinv._ApplyOptions, "inv_balance": zinv._Balance,
+        "inv_sale_line": zinv._SaleLine, "inv_balance_query": zinv._BalanceQuery,
+        "inv_low_stock": zinv._LowStock, "inv_journal_record": zinv._Record,
+        "inv_journal_query": zinv._JournalQuery, "inv_rest_request": zinv._RestRequest,
+        "inv_sqlite_options": zinv._SqliteOptions,
+    }
+
+    def test_ctypes_layouts_match_the_headers(self):
+        cc = os.environ.get("CC", "cc")
+        include = os.environ.get("ZINV_INCLUDE",
+                                 os.path.join(os.path.dirname(__file__), "..", "..", "include"))
+        lines, want = [], []
+        for cname, cls in sorted(self.LAYOUTS.items()):
+            lines.append('printf("%s %%zu\\n", sizeof(%s));' % (cname, cname))
+            want.append("%s %d" % (cname, ctypes.sizeof(cls)))
+            for fname, _ in cls._fields_:
+                cfield = fname.rstrip("_")  # from_ is `from` in C
+                lines.append('printf("%s.%s %%zu\\n", offsetof(%s, %s));'
+                             % (cname, cfield, cname, cfield))
+                want.append("%s.%s %d" % (cname, cfield, getattr(cls, fname).offset))
+        src = ("#include <stddef.h>\n#include <stdio.h>\n#include <zinv.h>\n"
+               "#include <zinv/rest.h>\n#include <zinv/sqlite.h>\n"
+               "int main(void)\n{\n%s\nreturn 0;\n}\n" % "\n".join(lines))
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "layout.c"), "w") as f:
+                f.write(src)
+            exe = os.path.join(d, "layout")
+            try:
+                subprocess.run([cc, "-I", include, "-o", exe, f.name], check=True,
+                               capture_output=True)
+            except (OSError, subprocess.CalledProcessError) as e:
+                self.skipTest("cannot compile the layout probe: %s" % e)
+            got = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+        self.assertEqual(got.split("\n")[:-1], want)
 
 
 class TestErrors(unittest.TestCase):

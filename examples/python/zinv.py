@@ -21,6 +21,7 @@ InsufficientStock, Conflict, ...) carrying code, message, field and index.
 """
 
 import ctypes
+import json
 import os
 import threading
 import uuid as _uuid
@@ -28,7 +29,7 @@ from collections import namedtuple
 
 __all__ = [
     "Store", "Organization", "Location", "Change", "Result", "Balance",
-    "LowStock", "JournalEntry", "Record", "Event", "start", "stop",
+    "LowStock", "JournalEntry", "Record", "Event", "RestResponse", "start", "stop",
     "ZinvError", "InvalidArgument", "OutOfMemory", "NotFound", "NotTracked",
     "Mismatch", "InsufficientStock", "Conflict", "OutOfRange", "BackendError",
     "Busy", "VersionError", "FormatError", "ReadOnly", "TooBig",
@@ -201,9 +202,23 @@ class _JournalQuery(ctypes.Structure):
                 ("time_from", c_int64), ("time_to", c_int64)]
 
 
+class _RestRequest(ctypes.Structure):
+    _fields_ = [("version", c_uint32), ("authenticated", c_int32), ("method", c_char_p),
+                ("path", c_char_p), ("query", c_char_p), ("idempotency_key", c_char_p),
+                ("body", c_char_p), ("body_len", c_size_t), ("organization", _Uuid),
+                ("scopes", c_uint32), ("reserved", c_int32),
+                ("user_uuid", POINTER(_Uuid)), ("client_uuid", POINTER(_Uuid))]
+
+
+class _SqliteOptions(ctypes.Structure):
+    _fields_ = [("version", c_uint32), ("sync", c_int32), ("busy_timeout_ms", c_int32),
+                ("read_only", c_int32)]
+
+
 # Layouts the headers freeze; a mismatch means this file is out of date.
+# (test_zinv.py compares every layout with the C compiler's.)
 assert ctypes.sizeof(_Balance) == 64 and ctypes.sizeof(_LowStock) == 48
-assert ctypes.sizeof(_Error) == 32 and ctypes.sizeof(_Change) == 32
+assert ctypes.sizeof(_Record) == 112 and ctypes.sizeof(_TrackingChange) == 24
 
 # ---------------------------------------------------------- the library
 
@@ -303,6 +318,18 @@ _SIGNATURES = {
     "inv_subscribe": (ctypes.c_int, [POINTER(c_uint64), _P, c_uint32, _EVENT_FN, _P]),
     "inv_unsubscribe": (ctypes.c_int, [_P, c_uint64]),
     "inv_journal_entry_events": (ctypes.c_int, [_P, _PU, _EVENT_FN, _P]),
+    "inv_json_encode_webhook": (ctypes.c_int, [POINTER(_P), POINTER(c_size_t), _P, c_size_t,
+                                               _P]),
+    "inv_rest_request_init": (ctypes.c_int, [POINTER(_RestRequest), c_uint32]),
+    "inv_rest_handle": (ctypes.c_int, [POINTER(_P), _P, POINTER(_RestRequest)]),
+    "inv_rest_response_status": (ctypes.c_int, [_P]),
+    "inv_rest_response_content_type": (c_char_p, [_P]),
+    "inv_rest_response_body": (_P, [_P, POINTER(c_size_t)]),
+    "inv_rest_response_header_count": (c_size_t, [_P]),
+    "inv_rest_response_header_name": (c_char_p, [_P, c_size_t]),
+    "inv_rest_response_header_value": (c_char_p, [_P, c_size_t]),
+    "inv_rest_response_error_type": (c_char_p, [_P]),
+    "inv_rest_response_free": (None, [_P]),
 }
 
 
@@ -316,11 +343,6 @@ for _name, (_res, _args) in _SIGNATURES.items():
     _fn.restype, _fn.argtypes = _res, _args
     setattr(_f, _name[4:], _fn)  # _f.apply_changes, _f.org_open, ...
 
-
-
-class _SqliteOptions(ctypes.Structure):
-    _fields_ = [("version", c_uint32), ("sync", c_int32), ("busy_timeout_ms", c_int32),
-                ("read_only", c_int32)]
 
 
 if _sqlite is not None:
@@ -400,9 +422,17 @@ JournalEntry = namedtuple("JournalEntry",
                           "sequence time external_uuid idempotency_key user_uuid "
                           "client_uuid records")
 
-Event = namedtuple("Event", "type org entry items")
+Event = namedtuple("Event", "type org entry items webhooks")
 Event.__doc__ = ("An event: type 'BALANCE_CHANGED', 'TRACKING_STARTED', "
-                 "'TRACKING_STOPPED' or 'LOW_STOCK'; entry is its JournalEntry.")
+                 "'TRACKING_STOPPED' or 'LOW_STOCK'; entry is its JournalEntry; "
+                 "webhooks the service's webhook envelopes (JSON text, one per "
+                 "low-stock item, else one) when asked for, else None.")
+
+RestResponse = namedtuple("RestResponse", "status content_type headers body error_type")
+RestResponse.__doc__ = ("A REST response: status code, content type (None "
+                        "without body), [(name, value)] headers, body text, "
+                        "errorType of an error response.")
+RestResponse.json = lambda self: json.loads(self.body) if self.body else None
 
 _LOCATION_TYPES = {1: "STORE", 2: "SOLD", 3: "BIN", 4: "SUPPLIER"}
 _RECORD_KINDS = {1: "MOVE", 2: "TRACKING_STARTED", 3: "TRACKING_STOPPED", 4: "LOW_STOCK"}
@@ -434,13 +464,31 @@ def _record(r):
                   None if loc == _NIL else loc, r.quantity, r.before, r.after, bool(r.low))
 
 
-def _event(event):
+def _take_text(ptr, length):
+    """Copy library-allocated text and free it."""
+    try:
+        return ctypes.string_at(ptr, length).decode()
+    finally:
+        _f.free(ptr)
+
+
+def _webhooks(event, type_name, count):
+    out = []
+    for i in range(count if type_name == "LOW_STOCK" else 1):
+        text, n = c_void_p(), c_size_t()
+        _check(_f.json_encode_webhook(byref(text), byref(n), event, i, None))
+        out.append(_take_text(text, n.value))
+    return out
+
+
+def _event(event, webhooks=False):
     """Copy an event: it and its items live only during the callback."""
     items = _f.event_items(event)
-    return Event(_EVENT_TYPES.get(_f.event_get_type(event)),
-                 _from_c_uuid(_f.event_org_uuid(event).contents),
-                 _entry(_f.event_entry(event)),
-                 [_record(items[i]) for i in range(_f.event_item_count(event))])
+    count = _f.event_item_count(event)
+    type_name = _EVENT_TYPES.get(_f.event_get_type(event))
+    return Event(type_name, _from_c_uuid(_f.event_org_uuid(event).contents),
+                 _entry(_f.event_entry(event)), [_record(items[i]) for i in range(count)],
+                 _webhooks(event, type_name, count) if webhooks else None)
 
 
 def _entry(e):
@@ -524,16 +572,18 @@ class Store:
         self._orgs.append(o)
         return o
 
-    def subscribe(self, callback, types=None):
+    def subscribe(self, callback, types=None, webhooks=False):
         """Call callback(Event) after each commit.  types: an iterable of
-        event type names ('BALANCE_CHANGED', ...); None for all.  Returns an
-        id for unsubscribe().  An exception in the callback cannot stop the
-        committed batch: Python reports it through sys.unraisablehook."""
+        event type names ('BALANCE_CHANGED', ...); None for all.  webhooks:
+        also render the service's webhook envelopes into Event.webhooks.
+        Returns an id for unsubscribe().  An exception in the callback cannot
+        stop the committed batch: Python reports it through
+        sys.unraisablehook."""
         mask = 0
         for t in types or ():
             mask |= 1 << _EVENT_CODES[t]
 
-        cb = _EVENT_FN(lambda event, _payload: callback(_event(event)))
+        cb = _EVENT_FN(lambda event, _payload: callback(_event(event, webhooks)))
         sub = c_uint64()
         _check(_f.subscribe(byref(sub), self._ptr(), mask, cb, None))
         with self._lock:
@@ -544,6 +594,48 @@ class Store:
         _check(_f.unsubscribe(self._ptr(), sub_id))
         with self._lock:
             self._subscribers.pop(sub_id, None)
+
+    def rest(self, method, path, body=None, org=None, scopes=("READ", "WRITE"),
+             idempotency_key=None, authenticated=True, user_uuid=None, client_uuid=None):
+        """Serve one request of the Zettle Inventory REST API (WIRE.md) as
+        the caller `org` with `scopes`, the way an HTTP server embedding
+        libzinv would.  body: text, bytes, or an object to send as JSON.
+        Returns a RestResponse; HTTP errors are responses, not exceptions."""
+        req = _RestRequest()
+        _check(_f.rest_request_init(byref(req), 1))
+        if body is not None and not isinstance(body, (str, bytes)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        req.authenticated = int(bool(authenticated))
+        req.method = method.encode()
+        req.path = path.encode()
+        req.idempotency_key = idempotency_key.encode() if idempotency_key else None
+        req.body = body
+        req.body_len = len(body) if body else 0
+        if org is not None:
+            req.organization = _to_c_uuid(org)
+        req.scopes = (1 if "READ" in scopes else 0) | (2 if "WRITE" in scopes else 0)
+        keep = [_to_c_uuid(x) for x in (user_uuid, client_uuid) if x is not None]
+        if user_uuid is not None:
+            req.user_uuid = ctypes.pointer(keep[0])
+        if client_uuid is not None:
+            req.client_uuid = ctypes.pointer(keep[-1])
+        res = c_void_p()
+        _check(_f.rest_handle(byref(res), self._ptr(), byref(req)))
+        try:
+            n = c_size_t()
+            text = ctypes.string_at(_f.rest_response_body(res, byref(n)), n.value).decode()
+            ctype = _f.rest_response_content_type(res)
+            etype = _f.rest_response_error_type(res)
+            return RestResponse(
+                _f.rest_response_status(res), ctype.decode() if ctype else None,
+                [(_f.rest_response_header_name(res, i).decode(),
+                  _f.rest_response_header_value(res, i).decode())
+                 for i in range(_f.rest_response_header_count(res))],
+                text, etype.decode() if etype else None)
+        finally:
+            _f.rest_response_free(res)
 
     def close(self):
         """Close the store and every organization opened from it."""

@@ -1,7 +1,10 @@
 #!/bin/sh
-# Print instructions per change from the parts zinv-bench --callgrind dumps.
+# Print instructions per change from the parts `zinv-bench --callgrind`
+# dumped under callgrind (files PREFIX.1, PREFIX.2, ...), in run order.
 # Each part's trigger names it "<label> changes=<n>" (see zb_cg_dump).
-for f in "$@"; do
+prefix=$1
+ls "$prefix".* 2>/dev/null | sort -t. -k"$(echo "$prefix" | tr -cd . | wc -c | awk '{print $1 + 2}')" -n |
+while read -r f; do
 	awk '
 	/^desc: Trigger: Client Request: / {
 		sub(/^desc: Trigger: Client Request: /, "")
@@ -13,6 +16,6 @@ for f in "$@"; do
 		sub(/.* changes=/, "", n)
 		sub(/ changes=[0-9]+$/, "", label)
 		if (label != "" && n > 0)
-			printf "%-40s %14.0f Ir  %10.1f Ir per change\n", label, total, total / n
+			printf "%-48s %12.1f instructions per change\n", label, total / n
 	}' "$f"
 done

@@ -26,6 +26,7 @@ typedef struct zb_opts {
 	size_t sql_variants;
 	size_t sql_moves;
 	size_t sql_max_commits;     /* caps moves at batch size b to b * this */
+	size_t sql_seconds;         /* and each run (both sides) to about this long */
 	size_t codec_changes;       /* changes in the PUT body */
 	size_t codec_variants;      /* variants in the encoded status object */
 	size_t codec_reps;          /* repetitions of each codec measurement */
@@ -34,6 +35,7 @@ typedef struct zb_opts {
 	size_t batches[8];          /* batch sizes */
 	size_t batch_count;
 	int callgrind;              /* toggle callgrind collection around loops */
+	double load_start;          /* 1-minute load average when the run began */
 } zb_opts;
 
 /* One move of the workload, independent of who runs it. */
@@ -63,10 +65,17 @@ void zb_catalog_free(zb_catalog *cat);
 /* `count` random moves among STORE, SOLD and SUPPLIER, quantity 1..10. */
 zb_move *zb_moves_new(size_t count, size_t variants, uint64_t seed);
 
-/* Monotonic clock in nanoseconds. */
+/* Monotonic clock in nanoseconds: for disk-bound work (SQLite). */
 uint64_t zb_now_ns(void);
+/* CPU time of the calling thread (user + system) in nanoseconds: for
+ * CPU-bound work, so that time the scheduler gives the machine's other
+ * tenants is not charged to the code under test. */
+uint64_t zb_cpu_ns(void);
 /* Resident set size in bytes, from /proc/self/statm. */
 uint64_t zb_rss_bytes(void);
+/* The 1-minute load average (NaN when unknown): the machine may be
+ * shared, and the report says so. */
+double zb_loadavg(void);
 /* Give freed heap back to the system where the C library can, so that RSS
  * deltas measure what is live. */
 void zb_heap_trim(void);

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include <zinv/json.h>
+#include <zinv/rest.h>
 
 /* The PUT body of WIRE.md section 6, compact, as a client sends it. */
 static char *put_body(const zb_catalog *cat, const zb_move *m, size_t n,
@@ -148,19 +149,17 @@ typedef struct zb_work {
 	const inv_uuid *location;
 	const inv_balance *bal;
 	size_t nbal;
-#ifdef ZB_HAVE_CORE
 	inv_store *store;
 	inv_org *org;
-#endif
 } zb_work;
 
 static uint64_t time_once(const zb_opts *o, zb_work *w, size_t rep)
 {
 	uint64_t t0;
 	zb_cg_on(o);
-	t0 = zb_now_ns();
+	t0 = zb_cpu_ns();
 	w->run(w);
-	t0 = zb_now_ns() - t0;
+	t0 = zb_cpu_ns() - t0;
 	zb_cg_off(o);
 	if (w->between)
 		w->between(w, rep);
@@ -177,27 +176,20 @@ static void best_of(const zb_opts *o, zb_work *lib, const char *lib_label, zb_wo
                     const char *base_label, size_t items, double *lib_ns, double *base_ns)
 {
 	uint64_t bl = UINT64_MAX, bb = UINT64_MAX, t;
-	int together = !o->callgrind;
 
 	for (size_t r = 0; r < o->codec_reps; r++) {
-		if (base && (t = time_once(o, base, r)) < bb)
+		if ((t = time_once(o, base, r)) < bb)
 			bb = t;
-		if (!together)
-			continue;
-		if (lib && (t = time_once(o, lib, r)) < bl)
+		if (!o->callgrind && (t = time_once(o, lib, r)) < bl)
 			bl = t;
 	}
-	if (base)
-		zb_cg_dump(o, base_label, items * o->codec_reps);
-	for (size_t r = 0; !together && lib && r < o->codec_reps; r++)
+	zb_cg_dump(o, base_label, items * o->codec_reps);
+	for (size_t r = 0; o->callgrind && r < o->codec_reps; r++)
 		if ((t = time_once(o, lib, r)) < bl)
 			bl = t;
-	if (lib)
-		zb_cg_dump(o, lib_label, items * o->codec_reps);
-	if (lib_ns)
-		*lib_ns = lib ? (double)bl : ZB_NAN;
-	if (base_ns)
-		*base_ns = base ? (double)bb : ZB_NAN;
+	zb_cg_dump(o, lib_label, items * o->codec_reps);
+	*lib_ns = (double)bl;
+	*base_ns = (double)bb;
 }
 
 static void run_loadb(zb_work *w)
@@ -247,7 +239,6 @@ static void run_status(zb_work *w)
 	inv_free(lib_status(w, &len));
 }
 
-#ifdef ZB_HAVE_CORE
 /* What a server does with the PUT body: decode, resolve UUIDs to handles,
  * apply, encode the answer. */
 static void put(zb_work *w, int encode)
@@ -294,6 +285,29 @@ static void run_put(zb_work *w)
 	put(w, 1);
 }
 
+/* The same PUT as an embedding HTTP server hands it over. */
+static void run_rest(zb_work *w)
+{
+	inv_rest_request req = INV_REST_REQUEST_INIT;
+	inv_rest_response *res;
+
+	req.authenticated = 1;
+	req.method = "PUT";
+	req.path = "/organizations/self/inventory";
+	req.body = w->body;
+	req.body_len = w->len;
+	req.organization = *inv_org_uuid(w->org);
+	req.scopes = INV_REST_SCOPE_READ | INV_REST_SCOPE_WRITE;
+	ZB_CHECK(inv_rest_handle(&res, w->store, &req));
+	if (inv_rest_response_status(res) != 200) {
+		size_t len;
+		fprintf(stderr, "zinv-bench: codec: PUT answered %d: %s\n",
+		        inv_rest_response_status(res), inv_rest_response_body(res, &len));
+		exit(1);
+	}
+	inv_rest_response_free(res);
+}
+
 static void trim_between(zb_work *w, size_t rep)
 {
 	int64_t seq;
@@ -301,111 +315,119 @@ static void trim_between(zb_work *w, size_t rep)
 	ZB_CHECK(inv_journal_last_sequence(&seq, w->org));
 	ZB_CHECK(inv_journal_trim(w->org, seq));
 }
-#endif
 
-void zb_case_codec(const zb_opts *o)
+/* A memory store whose products are tracked; loc[] gets its location UUIDs
+ * (STORE, SOLD, SUPPLIER), which the PUT body names. */
+static void open_store(zb_work *w, const zb_catalog *cat, uint64_t *st, inv_uuid *loc)
 {
-	zb_catalog cat;
-	zb_move *moves = NULL;
-	inv_uuid loc[ZB_LOC_COUNT];
-	inv_balance *bal;
-	zb_work w, wb;
-	uint64_t st = o->seed ^ 0xc0dec;
-	size_t nvar = o->codec_variants > o->codec_changes ? o->codec_variants : o->codec_changes;
-	double base_ns, lib_ns;
+	static const inv_location_type types[ZB_LOC_COUNT] = {
+		INV_LOCATION_STORE, INV_LOCATION_SOLD, INV_LOCATION_SUPPLIER };
+	size_t nprod = (cat->count + cat->per_product - 1) / cat->per_product;
+	inv_uuid org_uuid;
+
+	zb_uuid_random(&org_uuid, st);
+	ZB_CHECK(inv_store_open_memory(&w->store, NULL));
+	ZB_CHECK(inv_org_open(&w->org, w->store, &org_uuid));
+	for (int i = 0; i < ZB_LOC_COUNT; i++) {
+		const inv_location *l;
+		ZB_CHECK(inv_location_by_type(&l, w->org, types[i]));
+		loc[i] = *inv_location_uuid(l);
+	}
+	for (size_t p = 0; p < nprod; p++)
+		ZB_CHECK(inv_tracking_start(w->org, &cat->products[p]));
+}
+
+/* Each libzinv stage of the PUT against json_loadb() of the same body. */
+static void codec_put(const zb_opts *o, zb_work *w)
+{
+	static const struct {
+		void (*run)(zb_work *w);
+		const char *name;
+		double target;
+	} stages[] = {
+		{ run_decode, "PUT decode", 0 },
+		{ run_put_apply, "PUT decode+resolve+apply", 1.3 },
+		{ run_put, "PUT decode+resolve+apply+encode", 0 },
+		{ run_rest, "PUT through inv_rest_handle", 0 },
+	};
+	zb_work wb = *w;
+
+	wb.run = run_loadb;
+	wb.between = NULL;
+	for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
+		char label[96];
+		double lib_ns, base_ns;
+
+		snprintf(label, sizeof label, "codec libzinv %s", stages[i].name);
+		w->run = stages[i].run;
+		w->between = stages[i].run == run_decode ? NULL : trim_between;
+		best_of(o, w, label, &wb, "codec baseline json_loadb", o->codec_changes, &lib_ns,
+		        &base_ns);
+		report_rows(stages[i].name, lib_ns, base_ns, stages[i].target, o->codec_changes,
+		            w->len, "change");
+	}
+	w->between = NULL;
+}
+
+/* inv_json_encode_status() against the hand-built tree, on the same
+ * balances, after checking that both write the same bytes. */
+static void codec_status(const zb_opts *o, zb_work *w, uint64_t *st)
+{
+	const zb_catalog *cat = w->cat;
+	inv_balance *bal = calloc(o->codec_variants, sizeof *bal);
 	size_t base_len, lib_len;
 	char *base_text, *lib_text;
+	double lib_ns, base_ns;
+	zb_work wb;
 
-	memset(&w, 0, sizeof w);
-	if (zb_catalog_init(&cat, nvar, 10, o->seed) != 0 ||
-	    !(moves = zb_moves_new(o->codec_changes, o->codec_changes, o->seed)))
-		zb_die("codec case setup", INV_ENOMEM);
-	for (int i = 0; i < ZB_LOC_COUNT; i++)
-		zb_uuid_random(&loc[i], &st);
-#ifdef ZB_HAVE_CORE
-	{
-		/* The body names the store's own locations; its products are
-		 * tracked. */
-		static const inv_location_type types[ZB_LOC_COUNT] = {
-			INV_LOCATION_STORE, INV_LOCATION_SOLD, INV_LOCATION_SUPPLIER };
-		size_t nprod = (cat.count + cat.per_product - 1) / cat.per_product;
-		inv_uuid org_uuid;
-		zb_uuid_random(&org_uuid, &st);
-		ZB_CHECK(inv_store_open_memory(&w.store, NULL));
-		ZB_CHECK(inv_org_open(&w.org, w.store, &org_uuid));
-		for (int i = 0; i < ZB_LOC_COUNT; i++) {
-			const inv_location *l;
-			ZB_CHECK(inv_location_by_type(&l, w.org, types[i]));
-			loc[i] = *inv_location_uuid(l);
-		}
-		for (size_t p = 0; p < nprod; p++)
-			ZB_CHECK(inv_tracking_start(w.org, &cat.products[p]));
-	}
-#endif
-	w.cat = &cat;
-	w.body = put_body(&cat, moves, o->codec_changes, loc, &w.len);
-
-	/* Decode: jansson alone, the codec alone, and the whole PUT. */
-	wb = w;
-	wb.run = run_loadb;
-	w.run = run_decode;
-	best_of(o, &w, "codec libzinv decode", &wb, "codec baseline json_loadb",
-	        o->codec_changes, &lib_ns, &base_ns);
-	report_rows("PUT decode", lib_ns, base_ns, 0, o->codec_changes, w.len, "change");
-	lib_ns = ZB_NAN;
-#ifdef ZB_HAVE_CORE
-	double base2_ns, lib2_ns;
-	w.between = trim_between;
-	w.run = run_put_apply;
-	best_of(o, &w, "codec libzinv PUT decode+resolve+apply", &wb, "codec baseline json_loadb",
-	        o->codec_changes, &lib_ns, &base2_ns);
-	report_rows("PUT decode+resolve+apply", lib_ns, base2_ns, 1.3, o->codec_changes, w.len,
-	            "change");
-	w.run = run_put;
-	best_of(o, &w, "codec libzinv PUT decode+resolve+apply+encode", &wb,
-	        "codec baseline json_loadb", o->codec_changes, &lib2_ns, &base2_ns);
-	report_rows("PUT decode+resolve+apply+encode", lib2_ns, base2_ns, 0, o->codec_changes,
-	            w.len, "change");
-	w.between = NULL;
-#else
-	report_rows("PUT decode+resolve+apply", lib_ns, base_ns, 1.3, o->codec_changes, w.len,
-	            "change");
-#endif
-
-	/* Encode: the status object of codec_variants variants. */
-	bal = calloc(o->codec_variants, sizeof *bal);
 	if (!bal)
 		zb_die("malloc", INV_ENOMEM);
 	for (size_t i = 0; i < o->codec_variants; i++) {
-		bal[i].product = cat.products[i / cat.per_product];
-		bal[i].variant = cat.variants[i];
-		bal[i].balance = (int64_t)(1 + zb_rand(&st) % 5000);
+		bal[i].product = cat->products[i / cat->per_product];
+		bal[i].variant = cat->variants[i];
+		bal[i].balance = (int64_t)(1 + zb_rand(st) % 5000);
 	}
-	w.location = &loc[ZB_STORE];
-	w.bal = bal;
-	w.nbal = o->codec_variants;
-	/* Same bytes out, or the comparison would be of different work. */
-	base_text = status_by_hand(w.location, cat.products, nproducts(&w), bal, w.nbal);
-	lib_text = lib_status(&w, &lib_len);
+	w->bal = bal;
+	w->nbal = o->codec_variants;
+	base_text = status_by_hand(w->location, cat->products, nproducts(w), bal, w->nbal);
+	lib_text = lib_status(w, &lib_len);
 	base_len = base_text ? strlen(base_text) : 0;
 	if (lib_len != base_len || memcmp(lib_text, base_text, base_len) != 0)
 		fprintf(stderr, "zinv-bench: codec: note: libzinv's status text differs from the "
 		                "baseline's (%zu vs %zu bytes)\n", lib_len, base_len);
 	inv_free(lib_text);
 	free(base_text);
-	wb = w;
+	wb = *w;
 	wb.run = run_status_by_hand;
-	w.run = run_status;
-	best_of(o, &w, "codec libzinv status encode", &wb, "codec baseline status encode",
+	w->run = run_status;
+	best_of(o, w, "codec libzinv status encode", &wb, "codec baseline status encode",
 	        o->codec_variants, &lib_ns, &base_ns);
 	report_rows("status encode", lib_ns, base_ns, 1.2, o->codec_variants, base_len,
 	            "variant");
+	free(bal);
+}
 
-#ifdef ZB_HAVE_CORE
+void zb_case_codec(const zb_opts *o)
+{
+	size_t nvar = o->codec_variants > o->codec_changes ? o->codec_variants : o->codec_changes;
+	uint64_t st = o->seed ^ 0xc0dec;
+	inv_uuid loc[ZB_LOC_COUNT];
+	zb_catalog cat;
+	zb_move *moves = NULL;
+	zb_work w;
+
+	memset(&w, 0, sizeof w);
+	if (zb_catalog_init(&cat, nvar, 10, o->seed) != 0 ||
+	    !(moves = zb_moves_new(o->codec_changes, o->codec_changes, o->seed)))
+		zb_die("codec case setup", INV_ENOMEM);
+	open_store(&w, &cat, &st, loc);
+	w.cat = &cat;
+	w.location = &loc[ZB_STORE];
+	w.body = put_body(&cat, moves, o->codec_changes, loc, &w.len);
+	codec_put(o, &w);
+	codec_status(o, &w, &st);
 	inv_org_close(w.org);
 	inv_store_close(w.store);
-#endif
-	free(bal);
 	free((char *)w.body);
 	free(moves);
 	zb_catalog_free(&cat);

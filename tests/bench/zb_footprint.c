@@ -50,7 +50,6 @@ static double hash_footprint(const zb_catalog *cat)
 	return (double)(after - before);
 }
 
-#ifdef ZB_HAVE_CORE
 /* RSS growth of a memory store holding the variants: first with the
  * organization handle open (variant handles resolved, as an application
  * holds them), then with it closed (the backend's records alone). */
@@ -101,7 +100,6 @@ static void lib_footprint(const zb_opts *o, const zb_catalog *cat, double *with_
 	*backend_only = (double)(zb_rss_bytes() - before);
 	inv_store_close(store);
 }
-#endif
 
 void zb_case_footprint(const zb_opts *o)
 {
@@ -111,9 +109,7 @@ void zb_case_footprint(const zb_opts *o)
 
 	if (zb_catalog_init(&cat, o->fp_variants, 10, o->seed) != 0)
 		zb_die("footprint setup", INV_ENOMEM);
-#ifdef ZB_HAVE_CORE
 	lib_footprint(o, &cat, &lib, &backend);
-#endif
 	base = hash_footprint(&cat);
 	snprintf(note, sizeof note, "RSS delta, %zu variants, baseline %zu-B slots at load <= 1/2",
 	         cat.count, sizeof(zb_hslot));

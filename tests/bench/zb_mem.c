@@ -24,7 +24,7 @@ static uint64_t base_segment(const zb_opts *o, zb_htable *t, const zb_catalog *c
 {
 	uint64_t t0;
 	zb_cg_on(o);
-	t0 = zb_now_ns();
+	t0 = zb_cpu_ns();
 	while (done < end) {
 		size_t n = end - done < batch ? end - done : batch;
 		for (size_t j = 0; j < n; j++) {
@@ -38,12 +38,11 @@ static uint64_t base_segment(const zb_opts *o, zb_htable *t, const zb_catalog *c
 			zb_die("baseline apply", INV_EINVAL);
 		done += n;
 	}
-	t0 = zb_now_ns() - t0;
+	t0 = zb_cpu_ns() - t0;
 	zb_cg_off(o);
 	return t0;
 }
 
-#ifdef ZB_HAVE_CORE
 typedef struct zb_lib {
 	inv_store *store;
 	inv_org *org;
@@ -113,7 +112,7 @@ static uint64_t lib_segment(const zb_opts *o, zb_lib *l, const zb_move *moves, s
 {
 	uint64_t t0;
 	zb_cg_on(o);
-	t0 = zb_now_ns();
+	t0 = zb_cpu_ns();
 	while (done < end) {
 		size_t n = end - done < batch ? end - done : batch;
 		for (size_t j = 0; j < n; j++) {
@@ -126,7 +125,7 @@ static uint64_t lib_segment(const zb_opts *o, zb_lib *l, const zb_move *moves, s
 		ZB_CHECK(inv_apply_changes(NULL, l->org, buf, n, NULL));
 		done += n;
 	}
-	t0 = zb_now_ns() - t0;
+	t0 = zb_cpu_ns() - t0;
 	zb_cg_off(o);
 	/* The journal would hold 120 bytes per change; an outbox consumer
 	 * trims it.  Outside the clock: this case measures applying. */
@@ -147,7 +146,6 @@ static void lib_verify(zb_lib *l, const zb_htable *t, const zb_catalog *cat)
 		}
 	}
 }
-#endif /* ZB_HAVE_CORE */
 
 /*
  * All moves through both sides at one batch size, in segments of
@@ -156,7 +154,7 @@ static void lib_verify(zb_lib *l, const zb_htable *t, const zb_catalog *cat)
  * machine's other tenants hits both; under callgrind each side runs whole,
  * for its own dump.  Rates in changes per second.
  */
-static void run_pair(const zb_opts *o, zb_htable *t, const zb_catalog *cat, void *lib,
+static void run_pair(const zb_opts *o, zb_htable *t, const zb_catalog *cat, zb_lib *lib,
                      const zb_move *moves, size_t nmoves, size_t batch, double *base_rate,
                      double *lib_rate)
 {
@@ -173,19 +171,16 @@ static void run_pair(const zb_opts *o, zb_htable *t, const zb_catalog *cat, void
 			size_t end = nmoves - done < seg ? nmoves : done + seg;
 			if (pass == 0)
 				base_ns += base_segment(o, t, cat, moves, done, end, batch, hbuf);
-#ifdef ZB_HAVE_CORE
 			if (pass == 1 || !o->callgrind)
 				lib_ns += lib_segment(o, lib, moves, done, end, batch, lbuf);
-#endif
 		}
 		snprintf(label, sizeof label, "memory %s batch=%zu", pass ? "libzinv" : "baseline",
 		         batch);
 		if (o->callgrind)
 			zb_cg_dump(o, label, nmoves);
 	}
-	(void)lib;
 	*base_rate = (double)nmoves * 1e9 / (double)(base_ns ? base_ns : 1);
-	*lib_rate = lib_ns ? (double)nmoves * 1e9 / (double)lib_ns : ZB_NAN;
+	*lib_rate = (double)nmoves * 1e9 / (double)(lib_ns ? lib_ns : 1);
 	free(hbuf);
 	free(lbuf);
 }
@@ -196,9 +191,7 @@ void zb_case_memory(const zb_opts *o)
 	zb_htable t;
 	zb_move *moves = NULL;
 	size_t maxb = 0;
-#ifdef ZB_HAVE_CORE
 	zb_lib l;
-#endif
 
 	for (size_t i = 0; i < o->batch_count; i++)
 		if (o->batches[i] > maxb)
@@ -210,9 +203,7 @@ void zb_case_memory(const zb_opts *o)
 	for (size_t i = 0; i < cat.count; i++)
 		if (zb_htable_insert(&t, cat.keys[i], ZB_START_BALANCE) != 0)
 			zb_die("baseline insert", INV_ENOMEM);
-#ifdef ZB_HAVE_CORE
 	lib_open(&l, &cat, o->seed, ZB_START_BALANCE);
-#endif
 	for (size_t i = 0; i < o->batch_count; i++) {
 		size_t b = o->batches[i];
 		zb_row r;
@@ -223,17 +214,11 @@ void zb_case_memory(const zb_opts *o)
 		snprintf(r.note, sizeof r.note, "%zu variants, %zu moves", cat.count, o->mem_moves);
 		r.higher_better = 1;
 		r.target = b == 1000 ? 0.5 : 0;
-#ifdef ZB_HAVE_CORE
 		run_pair(o, &t, &cat, &l, moves, o->mem_moves, b, &r.base, &r.lib);
-#else
-		run_pair(o, &t, &cat, NULL, moves, o->mem_moves, b, &r.base, &r.lib);
-#endif
 		zb_report(&r);
 	}
-#ifdef ZB_HAVE_CORE
 	lib_verify(&l, &t, &cat);
 	lib_close(&l);
-#endif
 	zb_htable_free(&t);
 	free(moves);
 	zb_catalog_free(&cat);

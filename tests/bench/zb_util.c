@@ -103,6 +103,13 @@ uint64_t zb_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t zb_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t zb_rss_bytes(void)
 {
 	unsigned long size = 0, resident = 0;
@@ -239,6 +246,19 @@ static json_t *num_or_null(double v)
 	return v == v ? json_real(v) : json_null();
 }
 
+double zb_loadavg(void)
+{
+	double l = ZB_NAN;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = ZB_NAN;
+		fclose(f);
+	}
+	return l;
+}
+
 int zb_report_write_json(const zb_opts *o, const char *path)
 {
 	json_t *root = json_object(), *arr = json_array(), *cfg = json_object();
@@ -251,10 +271,16 @@ int zb_report_write_json(const zb_opts *o, const char *path)
 	json_object_set_new(cfg, "sql_variants", json_integer((json_int_t)o->sql_variants));
 	json_object_set_new(cfg, "sql_moves", json_integer((json_int_t)o->sql_moves));
 	json_object_set_new(cfg, "sql_max_commits", json_integer((json_int_t)o->sql_max_commits));
+	json_object_set_new(cfg, "sql_seconds", json_integer((json_int_t)o->sql_seconds));
 	json_object_set_new(cfg, "codec_changes", json_integer((json_int_t)o->codec_changes));
 	json_object_set_new(cfg, "codec_variants", json_integer((json_int_t)o->codec_variants));
 	json_object_set_new(cfg, "fp_variants", json_integer((json_int_t)o->fp_variants));
 	json_object_set_new(root, "libzinv_version", json_string(inv_version()));
+	json_object_set_new(root, "online_cpus", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
+	json_object_set_new(root, "loadavg_start", num_or_null(o->load_start));
+	json_object_set_new(root, "loadavg_end", num_or_null(zb_loadavg()));
+	json_object_set_new(root, "clocks", json_string("memory and codec: thread CPU time; "
+	                                                "sqlite: wall clock"));
 	json_object_set_new(root, "config", cfg);
 	for (size_t i = 0; i < nrows; i++) {
 		const zb_row *r = &rows[i];

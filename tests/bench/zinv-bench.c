@@ -1,6 +1,6 @@
 /*
  * zinv-bench - libzinv's speed against the hardware's and its dependencies'
- * limits, in one run.  See tests/bench/README or `zinv-bench --help`.
+ * limits, in one run.  `zinv-bench --help` lists the cases and sizes.
  *
  * Prints a table and writes bench-results.json.  Never asserts a timing:
  * a missed target is reported, not failed.  It fails only when a case goes
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct zb_size_opt {
 	const char *flag;   /* --flag N */
@@ -31,6 +32,8 @@ static const zb_size_opt size_opts[] = {
 	       "moves per batch size and sync mode, SQLite case"),
 	ZB_OPT("--sql-max-commits", "ZINV_BENCH_SQL_MAX_COMMITS", sql_max_commits,
 	       "at most this many transactions per SQLite run"),
+	ZB_OPT("--sql-seconds", "ZINV_BENCH_SQL_SECONDS", sql_seconds,
+	       "stop each SQLite run after about this long"),
 	ZB_OPT("--codec-changes", "ZINV_BENCH_CODEC_CHANGES", codec_changes,
 	       "changes in the PUT body"),
 	ZB_OPT("--codec-variants", "ZINV_BENCH_CODEC_VARIANTS", codec_variants,
@@ -97,6 +100,7 @@ static void defaults(zb_opts *o, int smoke)
 	o->sql_variants = smoke ? 500 : 100000;
 	o->sql_moves = smoke ? 2000 : 200000;
 	o->sql_max_commits = smoke ? 20 : 20000;
+	o->sql_seconds = smoke ? 5 : 8;
 	o->codec_changes = smoke ? 50 : 1000;
 	o->codec_variants = smoke ? 50 : 1000;
 	o->codec_reps = smoke ? 2 : 500;
@@ -192,7 +196,11 @@ int main(int argc, char **argv)
 			p += len + (e != NULL);
 		}
 
-	printf("zinv-bench: libzinv %s%s\n", inv_version(), o.smoke ? " (smoke: tiny sizes)" : "");
+	o.load_start = zb_loadavg();
+	printf("zinv-bench: libzinv %s%s; %ld CPUs, load average %.2f\n", inv_version(),
+	       o.smoke ? " (smoke: tiny sizes)" : "", sysconf(_SC_NPROCESSORS_ONLN), o.load_start);
+	printf("ratio = libzinv / baseline; memory and codec timed in thread CPU time, "
+	       "sqlite in wall-clock time\n");
 	for (size_t k = 0; k < sizeof case_names / sizeof case_names[0]; k++)
 		if (case_selected(o.only, case_names[k]))
 			case_fns[k](&o);
@@ -200,7 +208,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zinv-bench: cannot write %s\n", o.json_path);
 		return 1;
 	}
-	printf("results written to %s\n", o.json_path);
+	printf("load average at the end %.2f; results written to %s\n", zb_loadavg(),
+	       o.json_path);
 	zb_report_free();
 	return 0;
 }

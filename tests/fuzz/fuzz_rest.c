@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: the whole dispatcher.  Input: a first line
- * "METHOD PATH[?QUERY]" (an optional "KEY:" prefix sets Idempotency-Key),
- * the rest is the body.  Each run uses a fresh memory store holding one
+ * "[KEY:<key> ][SCOPE:<0-3> ][NOAUTH ]METHOD PATH[?QUERY]" (the prefixes
+ * set Idempotency-Key, the caller's scope bits, an unauthenticated
+ * caller), the rest is the body.  Each run uses a fresh memory store holding one
  * stocked product, so findings reproduce from the input alone.  Every
  * answer must be a known status with a JSON body (or none for 204) whose
  * error bodies carry developerMessage and errorType.
@@ -34,8 +35,14 @@ static void uuids(inv_uuid *out, void *payload)
 	(*next)++;
 }
 
-static int send(inv_store *store, const char *method, const char *path, const char *key,
-                const char *body, size_t len, int check)
+struct caller {
+	const char *key;
+	uint32_t scopes;
+	int authenticated;
+};
+
+static int send(inv_store *store, const char *method, const char *path,
+                const struct caller *who, const char *body, size_t len, int check)
 {
 	inv_rest_request req = INV_REST_REQUEST_INIT;
 	inv_rest_response *res = NULL;
@@ -43,13 +50,13 @@ static int send(inv_store *store, const char *method, const char *path, const ch
 	size_t blen;
 	int status;
 
-	req.authenticated = 1;
+	req.authenticated = who->authenticated;
 	req.method = method;
 	req.path = path;
-	req.idempotency_key = key;
+	req.idempotency_key = who->key;
 	req.body = body;
 	req.body_len = len;
-	req.scopes = INV_REST_SCOPE_READ | INV_REST_SCOPE_WRITE;
+	req.scopes = who->scopes;
 	inv_uuid_parse(&req.organization, ORG, 36);
 	if (inv_rest_handle(&res, store, &req) != 0)
 		abort();
@@ -72,7 +79,8 @@ static int send(inv_store *store, const char *method, const char *path, const ch
 			json_decref(j);
 		}
 		switch (status) {
-		case 200: case 204: case 400: case 403: case 404: case 405: case 409: case 413:
+		case 200: case 204: case 400: case 401: case 403: case 404: case 405: case 409:
+		case 413:
 			break;
 		default:
 			abort(); /* 500/503 from a memory store is a bug */
@@ -88,7 +96,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	inv_store *store = NULL;
 	const uint8_t *nl = memchr(data, '\n', size);
 	size_t line = nl ? (size_t)(nl - data) : size;
-	char head[512], *method, *path, *key = NULL, *sp;
+	char head[512], *method, *path, *sp;
+	struct caller owner = { NULL, INV_REST_SCOPE_READ | INV_REST_SCOPE_WRITE, 1 };
+	struct caller who = owner;
 	int next = 0;
 	static const char stock[] =
 		"{\"productChanges\":[{\"productUuid\":\"7a51c3d0-9f3b-11ee-b962-0242ac120002\","
@@ -103,12 +113,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	head[line] = '\0';
 	method = head;
 	if (!strncmp(method, "KEY:", 4)) {
-		key = method + 4;
-		sp = strchr(key, ' ');
+		who.key = method + 4;
+		sp = strchr(method, ' ');
 		if (!sp)
 			return 0;
 		*sp = '\0';
 		method = sp + 1;
+	}
+	if (!strncmp(method, "SCOPE:", 6) && method[6] >= '0' && method[6] <= '3' &&
+	    method[7] == ' ') {
+		who.scopes = (uint32_t)(method[6] - '0');
+		method += 8;
+	}
+	if (!strncmp(method, "NOAUTH ", 7)) {
+		who.authenticated = 0;
+		method += 7;
 	}
 	sp = strchr(method, ' ');
 	if (!sp)
@@ -119,14 +138,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.uuid_payload = &next;
 	if (inv_store_open_memory(&store, &opts) != 0)
 		abort();
-	if (send(store, "POST", "/organizations/self/v2/inventory/bulk", NULL, stock,
+	if (send(store, "POST", "/organizations/self/v2/inventory/bulk", &owner, stock,
 	         sizeof(stock) - 1, 0) != 200)
 		abort();
-	send(store, method, path, key, nl ? (const char *)nl + 1 : NULL,
+	send(store, method, path, &who, nl ? (const char *)nl + 1 : NULL,
 	     nl ? size - line - 1 : 0, 1);
 	/* A second identical request exercises the idempotent replay path. */
-	if (key)
-		send(store, method, path, key, nl ? (const char *)nl + 1 : NULL,
+	if (who.key)
+		send(store, method, path, &who, nl ? (const char *)nl + 1 : NULL,
 		     nl ? size - line - 1 : 0, 1);
 	inv_store_close(store);
 	return 0;

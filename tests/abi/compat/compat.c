@@ -13,6 +13,8 @@
 
 #include <zinv.h>
 #include <zinv/backend.h>
+#include <zinv/json.h>
+#include <zinv/rest.h>
 
 static int failures;
 
@@ -208,6 +210,46 @@ int main(void)
 		EXPECT_INT("first record after", 10, inv_journal_entry_records(e)[0].after);
 	}
 	inv_journal_free(journal);
+
+	/* The codecs and the dispatcher, as a 1.0 server calls them. */
+	{
+		static const char body[] = "{\"changes\":[{\"productUuid\":"
+			"\"1c2d3e4f-2f4a-11ef-9a4b-0242ac120002\",\"variantUuid\":"
+			"\"2d3e4f50-2f4a-11ef-9a4b-0242ac120002\",\"fromLocationUuid\":"
+			"\"2d3e4f50-2f4a-11ef-9a4b-0242ac120002\",\"toLocationUuid\":"
+			"\"3e4f5061-2f4a-11ef-9a4b-0242ac120002\",\"change\":0}]}";
+		inv_json_changes *decoded = NULL;
+		inv_json_violations *viol = NULL;
+		inv_rest_request rq = INV_REST_REQUEST_INIT;
+		inv_rest_response *rs;
+		const char *text;
+		size_t len;
+
+		EXPECT_INT("decode a zero change", INV_EINVAL,
+		           inv_json_decode_changes(&decoded, &viol, body, sizeof(body) - 1));
+		EXPECT_INT("violations", 1, inv_json_violations_count(viol));
+		if (inv_json_violations_count(viol) == 1) {
+			const inv_json_violation *x = inv_json_violations_at(viol, 0);
+
+			EXPECT_INT("violation constraint", INV_JSON_MUST_BE_GREATER_THAN,
+			           x->constraint);
+			EXPECT_INT("violation property is changes[0].change", 0,
+			           strcmp(x->property, "changes[0].change"));
+		}
+		inv_json_violations_free(viol);
+		inv_free(decoded);
+
+		rq.authenticated = 1;
+		rq.method = "GET";
+		rq.path = "/organizations/self/locations";
+		rq.organization = org_id;
+		rq.scopes = INV_REST_SCOPE_READ;
+		MUST(inv_rest_handle(&rs, store, &rq));
+		EXPECT_INT("GET locations status", 200, inv_rest_response_status(rs));
+		text = inv_rest_response_body(rs, &len);
+		EXPECT_INT("GET locations names the STORE", 1, strstr(text, "\"STORE\"") != NULL);
+		inv_rest_response_free(rs);
+	}
 
 	MUST(inv_unsubscribe(store, sub));
 	inv_org_close(org);

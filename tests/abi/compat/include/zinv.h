@@ -18,5 +18,7 @@
 #include "zinv/lowstock.h"
 #include "zinv/journal.h"
 #include "zinv/events.h"
+#include "zinv/json.h"
+#include "zinv/rest.h"
 
 #endif /* ZINV_H */
