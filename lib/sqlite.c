@@ -1418,6 +1418,11 @@ static int migrate(sqlite3 *db)
 	if ((err = exec(db, "BEGIN IMMEDIATE", "lock the database to create the schema")))
 		return err;
 	err = classify(db, &kind, &version);
+	if (!err && version == SQ_SCHEMA_VERSION) {
+		/* another process got there first */
+		exec(db, "ROLLBACK", "release the lock");
+		return 0;
+	}
 	for (; !err && version < SQ_SCHEMA_VERSION; version++)
 		err = exec(db, migration_steps[version], "create or migrate the schema");
 	if (!err) {
