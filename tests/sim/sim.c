@@ -708,8 +708,8 @@ static m_vref pick_var(sim *s, int o)
 	if (resolve(s, o, r.p, r.v, &h) == 0 || s->failed)
 		return r;
 	/* Mismatch: use the owner's pair, which always resolves. */
-	r.p = s->model.org[o].owner[r.v] >= 0 ? s->model.org[o].owner[r.v]
-	                                      : s->model.org[o].handle_owner[s->model.side][r.v];
+	r.p = s->model.org[o].handle_owner[s->model.side][r.v] >= 0
+	      ? s->model.org[o].handle_owner[s->model.side][r.v] : s->model.org[o].owner[r.v];
 	resolve(s, o, r.p, r.v, &h);
 	return r;
 }
@@ -925,14 +925,16 @@ static void full_check_org(sim *s, int o)
 
 	/* Every variant's balance, tracked or not. */
 	for (int v = 0; v < s->world.n_variants && !s->failed; v++) {
-		int p = m->org[o].owner[v] >= 0 ? m->org[o].owner[v] :
-		        m->org[o].handle_owner[m->side][v] >= 0 ? m->org[o].handle_owner[m->side][v] :
-		        s->world.home[v];
+		int p = m->org[o].handle_owner[m->side][v] >= 0 ? m->org[o].handle_owner[m->side][v] :
+		        m->org[o].owner[v] >= 0 ? m->org[o].owner[v] : s->world.home[v];
 		const inv_variant *h;
 		int64_t got = 0;
 
-		if (resolve(s, o, p, v, &h))
+		if (resolve(s, o, p, v, &h)) {
+			if (!s->failed)
+				divergence(s, "full check: cannot resolve P%d/V%d in org %d", p, v, o);
 			return;
+		}
 		rc = inv_balance_get(&got, org, h, NULL);
 		snprintf(what, sizeof(what), "org %d inv_balance_get(V%d)", o, v);
 		if (expect_i64(s, what, 0, rc))
