@@ -1920,6 +1920,14 @@ static void op_balances_read(sim *s)
 		q.product_count = (size_t)mq.n_products;
 	}
 	q.limit = mq.limit = sim_chance(&s->gen, 50) ? (size_t)sim_range(&s->gen, 1, 4) : 0;
+	if (sim_chance(&s->gen, 10)) {
+		/* a cursor that need not be in the list */
+		q.has_after = mq.has_after = 1;
+		q.after_product = mq.after_product =
+			s->world.product[sim_below(&s->gen, (uint64_t)s->world.n_products)];
+		q.after_variant = mq.after_variant =
+			s->world.variant[sim_below(&s->gen, (uint64_t)s->world.n_variants)];
+	}
 	desc(s, "inv_balances_read(org %d, zero=%d low=%d loc=%s@%d products=%d limit=%zu) pages",
 	     o, q.include_zero, q.with_low_stock,
 	     mq.loc.org < 0 ? "NULL" : type_name(mq.loc.type), mq.loc.org, mq.n_products, q.limit);
@@ -2172,6 +2180,97 @@ static void op_resubscribe(sim *s)
 	}
 }
 
+/* Calls a careless caller makes: NULL pointers, unknown versions, counts
+ * without arrays.  Each fails with its code and changes nothing. */
+static void op_bad_call(sim *s)
+{
+	int o = pick_org(s);
+	inv_org *org = s->L->org[o];
+	const inv_uuid *p = &s->world.product[0], *v = &s->world.variant[0];
+	unsigned k = (unsigned)sim_below(&s->gen, 10);
+	int rc = 0, exp = INV_EINVAL;
+
+	call_begin(s);
+	switch (k) {
+	case 0: {
+		inv_apply_options ao = INV_APPLY_OPTIONS_INIT;
+		inv_change c = { NULL, NULL, NULL, 1 };
+
+		ao.version = 99;
+		desc(s, "inv_apply_changes(org %d) with options version 99", o);
+		rc = inv_apply_changes(NULL, org, &c, 1, &ao);
+		exp = INV_EVERSION;
+		break;
+	}
+	case 1:
+		desc(s, "inv_apply_changes(org %d, changes NULL, count 3)", o);
+		rc = inv_apply_changes(NULL, org, NULL, 3, NULL);
+		break;
+	case 2: {
+		inv_apply_options ao = INV_APPLY_OPTIONS_INIT;
+
+		ao.tracking_count = 2;
+		desc(s, "inv_apply_changes(org %d, tracking NULL, tracking_count 2)", o);
+		rc = inv_apply_changes(NULL, org, NULL, 0, &ao);
+		break;
+	}
+	case 3:
+		desc(s, "inv_record_sale(org %d, lines NULL, count 2)", o);
+		rc = inv_record_sale(NULL, org, NULL, 2, NULL);
+		break;
+	case 4:
+		desc(s, "inv_low_stock_set(org %d, STORE, product NULL)", o);
+		rc = inv_low_stock_set(org, s->L->loc[o][0], NULL, v, NULL, 1);
+		break;
+	case 5:
+		desc(s, "inv_low_stock_get(org %d, location NULL)", o);
+		{
+			inv_low_stock ls;
+
+			rc = inv_low_stock_get(&ls, org, NULL, p, v);
+		}
+		break;
+	case 6: {
+		inv_balance_query q = INV_BALANCE_QUERY_INIT;
+		inv_balance *b = NULL;
+		size_t n = 0;
+
+		q.product_count = 2;
+		desc(s, "inv_balances_read(org %d, products NULL, product_count 2)", o);
+		rc = inv_balances_read(&b, &n, NULL, org, &q);
+		inv_free(b);
+		break;
+	}
+	case 7: {
+		inv_journal_query q = INV_JOURNAL_QUERY_INIT;
+		inv_journal *j = NULL;
+
+		q.version = 7;
+		desc(s, "inv_journal_read(org %d) with query version 7", o);
+		rc = inv_journal_read(&j, org, &q);
+		inv_journal_free(j);
+		exp = INV_EVERSION;
+		break;
+	}
+	case 8:
+		desc(s, "inv_tracking_start(org %d, product NULL)", o);
+		rc = inv_tracking_start(org, NULL);
+		break;
+	default: {
+		int64_t out;
+
+		desc(s, "inv_balance_get(org %d, variant NULL)", o);
+		rc = inv_balance_get(&out, org, NULL, NULL);
+		break;
+	}
+	}
+	call_end(s, rc);
+	if (faulted(s, rc))
+		return;
+	if (expect_code(s, exp, -1, rc, inv_error_last()->index, inv_error_last()->message))
+		compare_events(s);
+}
+
 static void op_location_lookup(sim *s)
 {
 	int o = pick_org(s), f = other_org(s, o);
@@ -2226,8 +2325,10 @@ static void one_step(sim *s)
 		op_open_new_org(s);
 	else if (k < 965)
 		op_variant_get(s);
-	else if (k < 972)
+	else if (k < 968)
 		op_location_lookup(s);
+	else if (k < 972)
+		op_bad_call(s);
 	else if (k < 975)
 		op_resubscribe(s);
 	else if (k < 990)
