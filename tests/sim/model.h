@@ -18,7 +18,7 @@
 
 #define M_MAX_ORGS 4
 #define M_MAX_PRODUCTS 8
-#define M_MAX_VARIANTS 24
+#define M_MAX_VARIANTS 40
 #define M_KEY_MAX 255
 
 /* The fixed universe of UUIDs one run draws from. */
