@@ -732,7 +732,7 @@ END_TEST
  * the others find it, and every one of them opens. */
 START_TEST(test_processes_creating_one_file_at_once_all_open_it)
 {
-	enum { PROCS = 4 };
+	enum { PROCS = 8 };
 	pid_t pid[PROCS];
 	int gate[2], i;
 
