@@ -112,6 +112,7 @@ int main(int argc, char **argv)
 	}
 	if (seeds < 1 || steps < 0)
 		usage();
+	sim_report_fatal_signals();
 
 	sim_backend memory = { "memory", memory_open, NULL, 0 };
 	sim_backend backends[2];

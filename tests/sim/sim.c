@@ -2337,6 +2337,69 @@ static void one_step(sim *s)
 		op_reopen_store(s);
 }
 
+/* ------------------------------------------------------------ fatal signals */
+
+/* What the signal handler reports; the one piece of global state, written
+ * before each step and read only when the process is dying. */
+static volatile sig_atomic_t fatal_armed;
+static volatile uint64_t fatal_seed;
+static volatile long fatal_step;
+static const char *volatile fatal_backend;
+
+static size_t put_u64(char *p, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static void on_fatal(int sig)
+{
+	char buf[256];
+	size_t n = 0;
+	const char *a = "\nzinv-sim: died of signal ", *b = " at seed=", *c = " step=";
+	const char *d = " backend=", *e = "\n  replay: make sim SEED=", *f = " STEPS=";
+
+	if (fatal_armed) {
+		memcpy(buf + n, a, strlen(a)), n += strlen(a);
+		n += put_u64(buf + n, (uint64_t)sig);
+		memcpy(buf + n, b, strlen(b)), n += strlen(b);
+		n += put_u64(buf + n, fatal_seed);
+		memcpy(buf + n, c, strlen(c)), n += strlen(c);
+		n += put_u64(buf + n, (uint64_t)fatal_step);
+		memcpy(buf + n, d, strlen(d)), n += strlen(d);
+		if (fatal_backend && strlen(fatal_backend) < 32)
+			memcpy(buf + n, fatal_backend, strlen(fatal_backend)), n += strlen(fatal_backend);
+		memcpy(buf + n, e, strlen(e)), n += strlen(e);
+		n += put_u64(buf + n, fatal_seed);
+		memcpy(buf + n, f, strlen(f)), n += strlen(f);
+		n += put_u64(buf + n, (uint64_t)fatal_step);
+		memcpy(buf + n, " BACKEND=", 9), n += 9;
+		if (fatal_backend && strlen(fatal_backend) < 32)
+			memcpy(buf + n, fatal_backend, strlen(fatal_backend)), n += strlen(fatal_backend);
+		buf[n++] = '\n';
+		if (write(2, buf, n) < 0)
+			n = 0;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void sim_report_fatal_signals(void)
+{
+	signal(SIGSEGV, on_fatal);
+	signal(SIGBUS, on_fatal);
+	signal(SIGFPE, on_fatal);
+	signal(SIGILL, on_fatal);
+	signal(SIGABRT, on_fatal);
+}
+
 /* ------------------------------------------------------------ runs */
 
 static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
@@ -2380,6 +2443,10 @@ static void sim_fini(sim *s)
 static void run_steps(sim *s, long from, long to)
 {
 	for (s->step = from; s->step <= to && !s->failed; s->step++) {
+		fatal_seed = s->cfg->seed;
+		fatal_step = s->step;
+		fatal_backend = s->cfg->backend->name;
+		fatal_armed = 1;
 		one_step(s);
 		s->stats->steps++;
 		if (s->ack_fd >= 0 && !s->failed) {

@@ -64,4 +64,8 @@ typedef struct sim_stats {
  * first divergence (reported on stderr with the replay command). */
 int sim_run(const sim_config *cfg, sim_stats *stats);
 
+/* Install handlers that name the seed and step when the process dies of a
+ * signal (a crash in libzinv), then die of it as before. */
+void sim_report_fatal_signals(void);
+
 #endif /* SIM_SIM_H */
