@@ -2345,6 +2345,7 @@ static volatile sig_atomic_t fatal_armed;
 static volatile uint64_t fatal_seed;
 static volatile long fatal_step;
 static const char *volatile fatal_backend;
+static const char *volatile fatal_flags;
 
 static size_t put_u64(char *p, uint64_t v)
 {
@@ -2383,6 +2384,8 @@ static void on_fatal(int sig)
 		memcpy(buf + n, " BACKEND=", 9), n += 9;
 		if (fatal_backend && strlen(fatal_backend) < 32)
 			memcpy(buf + n, fatal_backend, strlen(fatal_backend)), n += strlen(fatal_backend);
+		if (fatal_flags)
+			memcpy(buf + n, fatal_flags, strlen(fatal_flags)), n += strlen(fatal_flags);
 		buf[n++] = '\n';
 		if (write(2, buf, n) < 0)
 			n = 0;
@@ -2446,6 +2449,8 @@ static void run_steps(sim *s, long from, long to)
 		fatal_seed = s->cfg->seed;
 		fatal_step = s->step;
 		fatal_backend = s->cfg->backend->name;
+		fatal_flags = s->cfg->faults_per_million ? " FAULTS=1" :
+		              s->cfg->crash == 1 ? " CRASH=1" : s->cfg->crash == 2 ? " KILL=1" : "";
 		fatal_armed = 1;
 		one_step(s);
 		s->stats->steps++;
