@@ -2590,7 +2590,7 @@ static int run_crash(const sim_config *cfg, sim_stats *stats)
 		 * depends on timing, so such a run is not replayed bit for bit;
 		 * its check (acknowledged steps survive) is the same. */
 		struct timespec ts;
-		uint64_t us = sim_below(&r, (uint64_t)cfg->steps * 600 + 1000);
+		uint64_t us = sim_below(&r, (uint64_t)cfg->steps * 150 + 1000);
 
 		int64_t a;
 
