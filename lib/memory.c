@@ -544,10 +544,22 @@ struct tracking_entry {
 #define LOW_KEY_SIZE (3 * sizeof(inv_uuid))
 
 /* A journal entry and its records and key, in one allocation; `rec` points
- * into it, so it is lent to readers as is. */
+ * into it, so it is lent to readers as is.  `size` is the allocation's. */
 struct jentry {
-	inv_journal_entry_record rec;
+	union {
+		inv_journal_entry_record rec;
+		struct jentry *next_spare;  /* while on morg.jspare */
+	};
+	size_t size;
 };
+
+/*
+ * Trimmed entries are kept (up to JSPARE_MAX bytes per organization) and
+ * reused by later appends instead of being freed: an outbox consumer trims
+ * the journal in bursts, and handing megabytes back to the allocator only to
+ * fault fresh pages in for the next appends costs more than the appends.
+ */
+#define JSPARE_MAX ((size_t)16 << 20)
 
 struct morg {
 	pthread_rwlock_t lock;      /* held by the transactions that joined it */
@@ -565,6 +577,8 @@ struct morg {
 	struct ftab idem;           /* struct idem_item * */
 	struct jentry **journal;    /* live entries are [jhead, jcount) */
 	size_t jhead, jcount, jcap;
+	struct jentry *jspare;      /* freed entries for reuse, newest first */
+	size_t jspare_bytes;
 };
 
 struct org_entry {
@@ -699,11 +713,48 @@ static void morg_free(struct morg *o)
 	for (size_t i = o->jhead; i < o->jcount; i++)
 		free(o->journal[i]);
 	free(o->journal);
+	while (o->jspare) {
+		struct jentry *e = o->jspare;
+
+		o->jspare = e->next_spare;
+		free(e);
+	}
 	pthread_rwlock_destroy(&o->lock);
 	free(o);
 }
 
 static int rwlock_init_writer_first(pthread_rwlock_t *lock);
+
+/* Done with a journal entry: keep it for reuse while the spares are small. */
+static void jentry_release(struct morg *o, struct jentry *e)
+{
+	if (e->size > JSPARE_MAX - o->jspare_bytes) {
+		free(e);
+		return;
+	}
+	e->next_spare = o->jspare;
+	o->jspare = e;
+	o->jspare_bytes += e->size;
+}
+
+/* An entry of at least `size` bytes: the newest spare when it fits without
+ * wasting more than half of it, else a new allocation. */
+static struct jentry *jentry_get(struct morg *o, size_t size)
+{
+	struct jentry *e = o->jspare;
+
+	if (e) {
+		o->jspare = e->next_spare;
+		o->jspare_bytes -= e->size;
+		if (e->size >= size && e->size / 2 <= size)
+			return e;
+		free(e);
+	}
+	e = h_malloc(o->hook, size);
+	if (e)
+		e->size = size;
+	return e;
+}
 
 static struct morg *org_find(const struct minst *m, const inv_uuid *uuid)
 {
@@ -903,7 +954,7 @@ static void undo_one(struct undo *u)
 		ftab_insert(&o->low, &u->u.low, ftab_hash(&o->low, &u->u.low));
 		break;
 	case U_JOURNAL_APPEND:
-		free(o->journal[--o->jcount]);
+		jentry_release(o, o->journal[--o->jcount]);
 		break;
 	case U_JOURNAL_TRIM:
 		o->jhead = u->u.trim.old_head;
@@ -989,7 +1040,7 @@ static int mem_commit(void *txn)
 
 			if (u->kind == U_JOURNAL_TRIM) {
 				for (size_t j = u->u.trim.old_head; j < u->u.trim.new_head; j++)
-					free(u->org->journal[j]);
+					jentry_release(u->org, u->org->journal[j]);
 			} else if (u->kind == U_IDEM_SET) {
 				free(u->u.idem);
 			}
@@ -1566,7 +1617,7 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 		o->jcap = ncap;
 	}
 	size_t rec_bytes = rec->record_count * sizeof(inv_journal_record);
-	struct jentry *e = h_malloc(o->hook, sizeof(*e) + rec_bytes + key_len);
+	struct jentry *e = jentry_get(o, sizeof(*e) + rec_bytes + key_len);
 
 	if (!e)
 		return oom("memory backend: out of memory appending to the journal");
