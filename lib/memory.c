@@ -554,11 +554,14 @@ struct jentry {
 };
 
 /*
- * Trimmed entries are kept (up to JSPARE_MAX bytes per organization) and
- * reused by later appends instead of being freed: an outbox consumer trims
- * the journal in bursts, and handing megabytes back to the allocator only to
- * fault fresh pages in for the next appends costs more than the appends.
+ * Trimmed entries of at least JSPARE_MIN bytes are kept (up to JSPARE_MAX
+ * bytes per organization) and reused by later appends instead of being
+ * freed: an outbox consumer trims the journal in bursts, and handing
+ * megabytes back to the allocator only to fault fresh pages in for the next
+ * appends costs more than the appends.  Smaller entries come from the
+ * allocator's free lists without page faults.
  */
+#define JSPARE_MIN ((size_t)4096)
 #define JSPARE_MAX ((size_t)16 << 20)
 
 struct morg {
@@ -728,7 +731,7 @@ static int rwlock_init_writer_first(pthread_rwlock_t *lock);
 /* Done with a journal entry: keep it for reuse while the spares are small. */
 static void jentry_release(struct morg *o, struct jentry *e)
 {
-	if (e->size > JSPARE_MAX - o->jspare_bytes) {
+	if (e->size < JSPARE_MIN || e->size > JSPARE_MAX - o->jspare_bytes) {
 		free(e);
 		return;
 	}
@@ -741,7 +744,7 @@ static void jentry_release(struct morg *o, struct jentry *e)
  * wasting more than half of it, else a new allocation. */
 static struct jentry *jentry_get(struct morg *o, size_t size)
 {
-	struct jentry *e = o->jspare;
+	struct jentry *e = size >= JSPARE_MIN ? o->jspare : NULL;
 
 	if (e) {
 		o->jspare = e->next_spare;
