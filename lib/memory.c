@@ -1285,15 +1285,11 @@ static int mem_variant_get(void *txn, const inv_uuid *org, const inv_uuid *locat
 }
 
 /* One put; the caller has reserved its undo entry. */
-static int variant_put_one(struct mtxn *tx, struct morg *o, const inv_variant_record *rec)
+/* Put `rec`, whose location is vlocs[loc] and key hash `h`. */
+static int variant_put_at(struct mtxn *tx, struct morg *o, uint32_t loc, uint32_t h,
+                          const inv_variant_record *rec)
 {
 	struct vtab *t = &o->variants;
-	uint32_t loc = 0;
-	int rc = vloc_intern(o, &rec->location, &loc);
-
-	if (rc < 0)
-		return rc;
-	uint32_t h = vkey_hash(loc, &rec->variant);
 	size_t i = vtab_find(t, loc, &rec->variant, h);
 
 	if (i != SIZE_MAX) {
@@ -1342,7 +1338,12 @@ static int mem_variant_put(void *txn, const inv_uuid *org, const inv_variant_rec
 
 	if (rc < 0)
 		return rc;
-	return variant_put_one(tx, o, rec);
+	uint32_t loc = 0;
+
+	rc = vloc_intern(o, &rec->location, &loc);
+	if (rc < 0)
+		return rc;
+	return variant_put_at(tx, o, loc, vkey_hash(loc, &rec->variant), rec);
 }
 
 static int mem_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
@@ -1476,9 +1477,47 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 	 * but for table growth. */
 	if (rc == 0 && count > 1)
 		rc = undo_reserve_n(tx, count);
-	for (size_t k = 0; rc == 0 && k < count; k++)
-		rc = variant_put_one(tx, o, &recs[k]);
-	return rc;
+	if (rc)
+		return rc;
+
+	/* As in get_many: the core reads cached balances, so these puts are
+	 * often the first touch of the slots and records; issue a round's
+	 * cache misses before any put waits on one. */
+	const inv_uuid *last_location = NULL;
+	uint32_t cur_loc = 0, loc[GET_MANY_ROUND], h[GET_MANY_ROUND];
+
+	for (size_t base = 0; base < count; base += GET_MANY_ROUND) {
+		size_t n = count - base < GET_MANY_ROUND ? count - base : GET_MANY_ROUND;
+		const inv_variant_record *r = recs + base;
+		const struct vtab *t = &o->variants;
+
+		for (size_t j = 0; j < n; j++) {
+			if (!last_location || memcmp(last_location, &r[j].location,
+			                             sizeof(inv_uuid)) != 0) {
+				rc = vloc_intern(o, &r[j].location, &cur_loc);
+				if (rc < 0)
+					return rc;
+				last_location = &r[j].location;
+			}
+			loc[j] = cur_loc;
+			h[j] = vkey_hash(cur_loc, &r[j].variant);
+			if (t->cap)
+				PREFETCH(&t->slots[h[j] & (t->cap - 1)]);
+		}
+		for (size_t j = 0; t->cap && j < n; j++) {
+			const struct vslot *slot = &t->slots[h[j] & (t->cap - 1)];
+
+			if (slot->hash == h[j])
+				PREFETCH(&t->recs[slot->index]);
+		}
+		/* A put may grow the table: the loop above only hinted. */
+		for (size_t j = 0; j < n; j++) {
+			rc = variant_put_at(tx, o, loc[j], h[j], &r[j]);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------- low stock */
