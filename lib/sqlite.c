@@ -245,8 +245,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"SELECT product, balance, updated FROM variants"
 		" WHERE org = ?1 AND location = ?2 AND variant = ?3",
 	[ST_VARIANT_UPDATE] =
-		"UPDATE variants SET product = ?4, balance = ?5, updated = ?6"
-		" WHERE org = ?1 AND location = ?2 AND variant = ?3",
+		"UPDATE variants SET balance = ?5, updated = ?6"
+		" WHERE org = ?1 AND location = ?2 AND variant = ?3 AND product = ?4",
 	[ST_VARIANT_PUT] =
 		"INSERT INTO variants (org, " VARIANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 		" ON CONFLICT (org, location, variant) DO UPDATE SET product = excluded.product,"
@@ -822,7 +822,11 @@ static void bind_variant(sqlite3_stmt *st, const inv_uuid *org, const inv_varian
 /*
  * A batch mostly rewrites balances that exist, so UPDATE first: it is one
  * B-tree descent, where an upsert searches once to insert and again to
- * update.  A new record costs the UPDATE's empty descent and the INSERT.
+ * update.  The UPDATE leaves `product` alone and matches only a row that
+ * already has it: assigning an indexed column, even its own value, makes
+ * SQLite delete and re-insert the row's variants_by_product entry, which
+ * doubled the cost of every change.  A new record, or one whose product
+ * changes, costs the UPDATE's descent and the upsert.
  */
 static int variant_store(sq_instance *in, const inv_uuid *org, const inv_variant_record *rec)
 {
