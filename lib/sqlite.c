@@ -1,9 +1,8 @@
 /*
  * sqlite.c - libzinv-sqlite: the storage vtable on one SQLite database.
  *
- * Schema (version 1, PRAGMA user_version = 1, PRAGMA application_id =
- * 0x7A696E76 "zinv").  UUIDs are 16-byte BLOBs in RFC 4122 byte order; in
- * journal records a nil UUID (a side that does not apply) is stored as NULL.
+ * Schema (version 2, PRAGMA user_version = 2, PRAGMA application_id =
+ * 0x7A696E76 "zinv").  UUIDs are 16-byte BLOBs in RFC 4122 byte order.
  * Quantities, balances and times (ms since the epoch) are INTEGERs.
  *
  *   organizations   (org PK, last_sequence, negative_policy)
@@ -14,11 +13,22 @@
  *   low_stock       (org, location, product, variant) PK, level (NULL: unset),
  *                   alert
  *   journal_entries (org, sequence) PK, time, external_uuid, user_uuid,
- *                   client_uuid, idempotency_key (all nullable), record_count
- *   journal_records (org, sequence, idx) PK, kind, low, product, variant,
- *                   from_location, to_location, location, quantity,
- *                   before_balance, after_balance
+ *                   client_uuid, idempotency_key (all nullable), record_count,
+ *                   records (BLOB, layout below)
  *   idempotency_keys (org, key) UNIQUE, fingerprint, sequence, result
+ *
+ * An entry's records are one BLOB: a 4-byte header, then record_count
+ * fixed-width records.  Every integer is little-endian.
+ *
+ *   header  0 u16 layout version (1), 2 u16 record size (112)
+ *   record  0 i32 kind, 4 i32 low, 8 product, 24 variant, 40 from,
+ *           56 to, 72 location (16-byte UUIDs, all zero: nil),
+ *           88 i64 quantity, 96 i64 before, 104 i64 after
+ *
+ * A batch of 1,000 changes is thus one row and one B-tree insert, not
+ * 1,000 (schema version 1 kept a row per record in journal_records, which
+ * made the journal most of a batch's cost).  The journal is only ever read
+ * back whole entries at a time, so nothing is lost by packing.
  *
  * Every table but idempotency_keys is WITHOUT ROWID: their keys are the
  * natural composite keys the operations look up by, so the row lives in the
@@ -55,11 +65,20 @@
 
 #define SQ_APPLICATION_ID 0x7A696E76 /* "zinv" */
 
+struct sq_migration {
+	const char *before;                 /* SQL run first */
+	int (*convert)(sqlite3 *db);        /* then this, when not NULL */
+	const char *after;                  /* then this SQL, when not NULL */
+};
+
+static int migrate_journal_records_to_blobs(sqlite3 *db);
+
 /* Migration steps: steps[i] takes a database from user_version i to i + 1.
  * Version 1 is the first schema, applied to an empty file.  Append a step
  * for each new version; never edit a released one. */
-static const char *const migration_steps[] = {
+static const struct sq_migration migration_steps[] = {
 	/* 0 -> 1 */
+	{
 	"CREATE TABLE organizations ("
 	"  org BLOB NOT NULL PRIMARY KEY,"
 	"  last_sequence INTEGER NOT NULL,"
@@ -132,6 +151,30 @@ static const char *const migration_steps[] = {
 	"  result BLOB NOT NULL,"
 	"  UNIQUE (org, key)"
 	");",
+	NULL, NULL },
+	/* 1 -> 2: one BLOB of records per journal entry instead of a row per
+	 * record; the entries table is rebuilt so that the column is NOT NULL.
+	 * The empty value is the header of a zero-record BLOB. */
+	{
+	"CREATE TABLE journal_entries_v2 ("
+	"  org BLOB NOT NULL,"
+	"  sequence INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL,"
+	"  external_uuid BLOB,"
+	"  user_uuid BLOB,"
+	"  client_uuid BLOB,"
+	"  idempotency_key TEXT,"
+	"  record_count INTEGER NOT NULL,"
+	"  records BLOB NOT NULL,"
+	"  PRIMARY KEY (org, sequence)"
+	") WITHOUT ROWID;"
+	"INSERT INTO journal_entries_v2 SELECT org, sequence, time, external_uuid,"
+	"  user_uuid, client_uuid, idempotency_key, record_count, x'01007000'"
+	"  FROM journal_entries;",
+	migrate_journal_records_to_blobs,
+	"DROP TABLE journal_records;"
+	"DROP TABLE journal_entries;"
+	"ALTER TABLE journal_entries_v2 RENAME TO journal_entries;" },
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
@@ -164,11 +207,8 @@ enum sq_stmt_id {
 	ST_LOW_STOCK_SCAN_PRODUCT,
 	ST_ENTRY_LAST,
 	ST_ENTRY_INSERT,
-	ST_RECORD_INSERT,
 	ST_ENTRY_READ,
-	ST_RECORD_READ,
 	ST_ENTRY_TRIM,
-	ST_RECORD_TRIM,
 	ST_IDEMPOTENCY_GET,
 	ST_IDEMPOTENCY_PUT,
 	ST_COUNT
@@ -205,8 +245,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"SELECT product, balance, updated FROM variants"
 		" WHERE org = ?1 AND location = ?2 AND variant = ?3",
 	[ST_VARIANT_UPDATE] =
-		"UPDATE variants SET product = ?4, balance = ?5, updated = ?6"
-		" WHERE org = ?1 AND location = ?2 AND variant = ?3",
+		"UPDATE variants SET balance = ?5, updated = ?6"
+		" WHERE org = ?1 AND location = ?2 AND variant = ?3 AND product = ?4",
 	[ST_VARIANT_PUT] =
 		"INSERT INTO variants (org, " VARIANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 		" ON CONFLICT (org, location, variant) DO UPDATE SET product = excluded.product,"
@@ -241,23 +281,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"SELECT max(sequence) FROM journal_entries WHERE org = ?1",
 	[ST_ENTRY_INSERT] =
 		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
-		" client_uuid, idempotency_key, record_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	[ST_RECORD_INSERT] =
-		"INSERT INTO journal_records (org, sequence, idx, kind, low, product, variant,"
-		" from_location, to_location, location, quantity, before_balance, after_balance)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+		" client_uuid, idempotency_key, record_count, records)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_ENTRY_READ] =
 		"SELECT sequence, time, external_uuid, user_uuid, client_uuid, idempotency_key,"
-		" record_count FROM journal_entries WHERE org = ?1 AND sequence > ?2"
+		" record_count, records FROM journal_entries WHERE org = ?1 AND sequence > ?2"
 		" ORDER BY sequence LIMIT ?3",
-	[ST_RECORD_READ] =
-		"SELECT kind, low, product, variant, from_location, to_location, location,"
-		" quantity, before_balance, after_balance FROM journal_records"
-		" WHERE org = ?1 AND sequence = ?2 ORDER BY idx",
 	[ST_ENTRY_TRIM] =
 		"DELETE FROM journal_entries WHERE org = ?1 AND sequence <= ?2",
-	[ST_RECORD_TRIM] =
-		"DELETE FROM journal_records WHERE org = ?1 AND sequence <= ?2",
 	[ST_IDEMPOTENCY_GET] =
 		"SELECT fingerprint, sequence, result FROM idempotency_keys"
 		" WHERE org = ?1 AND key = ?2",
@@ -284,6 +315,9 @@ typedef struct sq_instance {
 	int ls_any;
 	inv_uuid ls_org;
 	inv_uuid ls_location;
+	/* journal_append's packed records, kept to be reused by the next */
+	unsigned char *pack;
+	size_t pack_cap;
 	sqlite3_stmt *stmt[ST_COUNT];
 } sq_instance;
 
@@ -788,7 +822,11 @@ static void bind_variant(sqlite3_stmt *st, const inv_uuid *org, const inv_varian
 /*
  * A batch mostly rewrites balances that exist, so UPDATE first: it is one
  * B-tree descent, where an upsert searches once to insert and again to
- * update.  A new record costs the UPDATE's empty descent and the INSERT.
+ * update.  The UPDATE leaves `product` alone and matches only a row that
+ * already has it: assigning an indexed column, even its own value, makes
+ * SQLite delete and re-insert the row's variants_by_product entry, which
+ * doubled the cost of every change.  A new record, or one whose product
+ * changes, costs the UPDATE's descent and the upsert.
  */
 static int variant_store(sq_instance *in, const inv_uuid *org, const inv_variant_record *rec)
 {
@@ -1026,25 +1064,107 @@ static int sq_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *loc
 
 /* ------------------------------------------------------------ journal */
 
-static int record_store(sq_instance *in, const inv_uuid *org, int64_t sequence,
-                        size_t idx, const inv_journal_record *r)
-{
-	sqlite3_stmt *st = in->stmt[ST_RECORD_INSERT];
+/* The packed records' layout; see the comment at the top of the file. */
+enum {
+	PACK_LAYOUT = 1,
+	PACK_HEADER = 4,
+	PACK_RECORD = 112,
+	/* a BLOB is at most INT32_MAX bytes */
+	PACK_MAX_RECORDS = (INT32_MAX - PACK_HEADER) / PACK_RECORD
+};
 
-	bind_uuid(st, 1, org);
-	sqlite3_bind_int64(st, 2, sequence);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)idx);
-	sqlite3_bind_int(st, 4, r->kind);
-	sqlite3_bind_int(st, 5, r->low);
-	bind_uuid_opt(st, 6, &r->product);
-	bind_uuid_opt(st, 7, &r->variant);
-	bind_uuid_opt(st, 8, &r->from);
-	bind_uuid_opt(st, 9, &r->to);
-	bind_uuid_opt(st, 10, &r->location);
-	sqlite3_bind_int64(st, 11, r->quantity);
-	sqlite3_bind_int64(st, 12, r->before);
-	sqlite3_bind_int64(st, 13, r->after);
-	return stmt_run(in, st, "append journal record");
+static void put_u16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	put_u16(p, (uint16_t)v);
+	put_u16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)v);
+	put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint16_t get_u16(const unsigned char *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return get_u16(p) | (uint32_t)get_u16(p + 2) << 16;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+	return get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+static void pack_header(unsigned char *p)
+{
+	put_u16(p, PACK_LAYOUT);
+	put_u16(p + 2, PACK_RECORD);
+}
+
+static void pack_record(unsigned char *p, const inv_journal_record *r)
+{
+	put_u32(p, (uint32_t)r->kind);
+	put_u32(p + 4, (uint32_t)r->low);
+	memcpy(p + 8, r->product.bytes, 16);
+	memcpy(p + 24, r->variant.bytes, 16);
+	memcpy(p + 40, r->from.bytes, 16);
+	memcpy(p + 56, r->to.bytes, 16);
+	memcpy(p + 72, r->location.bytes, 16);
+	put_u64(p + 88, (uint64_t)r->quantity);
+	put_u64(p + 96, (uint64_t)r->before);
+	put_u64(p + 104, (uint64_t)r->after);
+}
+
+static void unpack_record(const unsigned char *p, inv_journal_record *r)
+{
+	r->kind = (int32_t)get_u32(p);
+	r->low = (int32_t)get_u32(p + 4);
+	memcpy(r->product.bytes, p + 8, 16);
+	memcpy(r->variant.bytes, p + 24, 16);
+	memcpy(r->from.bytes, p + 40, 16);
+	memcpy(r->to.bytes, p + 56, 16);
+	memcpy(r->location.bytes, p + 72, 16);
+	r->quantity = (int64_t)get_u64(p + 88);
+	r->before = (int64_t)get_u64(p + 96);
+	r->after = (int64_t)get_u64(p + 104);
+}
+
+/* Make room for `n` bytes in the instance's pack buffer. */
+static int pack_reserve(sq_instance *in, size_t n)
+{
+	unsigned char *buf;
+
+	if (n <= in->pack_cap)
+		return 0;
+	buf = realloc(in->pack, n);
+	if (!buf)
+		return sq_error(INV_ENOMEM, "out of memory writing the journal");
+	in->pack = buf;
+	in->pack_cap = n;
+	return 0;
+}
+
+/* Check a stored BLOB against the entry's record count; 0 when it holds
+ * exactly `count` records of the layout we know. */
+static int pack_check(const unsigned char *p, size_t len, size_t count)
+{
+	if (len < PACK_HEADER || get_u16(p) != PACK_LAYOUT || get_u16(p + 2) != PACK_RECORD)
+		return sq_error(INV_EFORMAT, "corrupt journal: unknown records layout");
+	if ((len - PACK_HEADER) / PACK_RECORD != count ||
+	    (len - PACK_HEADER) % PACK_RECORD != 0)
+		return sq_error(INV_EFORMAT, "corrupt journal: an entry is missing records");
+	return 0;
 }
 
 /* A journal whose sequences went backwards would no longer be a log a
@@ -1071,10 +1191,18 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 	sq_instance *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_INSERT];
 	int err = txn_check_write(in);
-	size_t i;
+	size_t i, len;
 
 	if (err || (err = journal_check_increasing(in, org, rec->sequence)))
 		return err;
+	if (rec->record_count > PACK_MAX_RECORDS)
+		return sq_error(INV_ETOOBIG, "too many records in one journal entry");
+	len = PACK_HEADER + rec->record_count * PACK_RECORD;
+	if ((err = pack_reserve(in, len)))
+		return err;
+	pack_header(in->pack);
+	for (i = 0; i < rec->record_count; i++)
+		pack_record(in->pack + PACK_HEADER + i * PACK_RECORD, &rec->records[i]);
 	bind_uuid(st, 1, org);
 	sqlite3_bind_int64(st, 2, rec->sequence);
 	sqlite3_bind_int64(st, 3, rec->time);
@@ -1086,11 +1214,8 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 	else
 		sqlite3_bind_null(st, 7);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)rec->record_count);
-	if ((err = stmt_run(in, st, "append journal entry")))
-		return err;
-	for (i = 0; !err && i < rec->record_count; i++)
-		err = record_store(in, org, rec->sequence, i, &rec->records[i]);
-	return err;
+	sqlite3_bind_blob(st, 9, in->pack, (int)len, SQLITE_STATIC);
+	return stmt_run(in, st, "append journal entry");
 }
 
 /* A UUID column that is NULL when absent: sets *has accordingly. */
@@ -1100,51 +1225,29 @@ static int column_uuid_opt(sqlite3_stmt *st, int col, inv_uuid *out, int32_t *ha
 	return column_uuid(st, col, out);
 }
 
-/* Read the records of one entry into a buffer grown as needed. */
-static int journal_records_read(sq_instance *in, const inv_uuid *org, int64_t sequence,
-                                inv_journal_record **buf, size_t *cap, size_t *count)
+/* Unpack an entry's records BLOB (column `col`) into a buffer grown as
+ * needed. */
+static int journal_records_unpack(sqlite3_stmt *st, int col, size_t count,
+                                  inv_journal_record **buf, size_t *cap)
 {
-	sqlite3_stmt *st;
-	size_t n = 0;
-	int rc, err;
+	const unsigned char *p = sqlite3_column_blob(st, col);
+	size_t len = (size_t)sqlite3_column_bytes(st, col);
+	size_t i;
+	int err;
 
-	if ((err = stmt_acquire(in, ST_RECORD_READ, &st)))
+	if ((err = pack_check(p, len, count)))
 		return err;
-	bind_uuid(st, 1, org);
-	sqlite3_bind_int64(st, 2, sequence);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		inv_journal_record *r;
+	if (count > *cap) {
+		inv_journal_record *nbuf = realloc(*buf, count * sizeof(*nbuf));
 
-		if (n == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 16;
-			inv_journal_record *nbuf = realloc(*buf, ncap * sizeof(*nbuf));
-
-			if (!nbuf) {
-				err = sq_error(INV_ENOMEM, "out of memory reading the journal");
-				break;
-			}
-			*buf = nbuf;
-			*cap = ncap;
-		}
-		r = &(*buf)[n];
-		r->kind = sqlite3_column_int(st, 0);
-		r->low = sqlite3_column_int(st, 1);
-		if ((err = column_uuid(st, 2, &r->product)) ||
-		    (err = column_uuid(st, 3, &r->variant)) ||
-		    (err = column_uuid(st, 4, &r->from)) ||
-		    (err = column_uuid(st, 5, &r->to)) ||
-		    (err = column_uuid(st, 6, &r->location)))
-			break;
-		r->quantity = sqlite3_column_int64(st, 7);
-		r->before = sqlite3_column_int64(st, 8);
-		r->after = sqlite3_column_int64(st, 9);
-		n++;
+		if (!nbuf)
+			return sq_error(INV_ENOMEM, "out of memory reading the journal");
+		*buf = nbuf;
+		*cap = count;
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = sq_fail(in->db, rc, "read journal records");
-	stmt_release(in, ST_RECORD_READ, st);
-	*count = n;
-	return err;
+	for (i = 0; i < count; i++)
+		unpack_record(p + PACK_HEADER + i * PACK_RECORD, &(*buf)[i]);
+	return 0;
 }
 
 static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t limit,
@@ -1163,7 +1266,7 @@ static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t
 	sqlite3_bind_int64(st, 3, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		inv_journal_entry_record e;
-		size_t stored_count;
+		sqlite3_int64 count;
 
 		memset(&e, 0, sizeof(e));
 		e.sequence = sqlite3_column_int64(st, 0);
@@ -1173,14 +1276,14 @@ static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t
 		    (err = column_uuid_opt(st, 4, &e.client_uuid, &e.has_client_uuid)))
 			break;
 		e.idempotency_key = (const char *)sqlite3_column_text(st, 5);
-		stored_count = (size_t)sqlite3_column_int64(st, 6);
-		if ((err = journal_records_read(in, org, e.sequence, &records, &cap,
-		                                &e.record_count)))
-			break;
-		if (e.record_count != stored_count) {
-			err = sq_error(INV_EFORMAT, "corrupt journal: an entry is missing records");
+		count = sqlite3_column_int64(st, 6);
+		if (count < 0 || count > PACK_MAX_RECORDS) {
+			err = sq_error(INV_EFORMAT, "corrupt journal: bad record count");
 			break;
 		}
+		e.record_count = (size_t)count;
+		if ((err = journal_records_unpack(st, 7, e.record_count, &records, &cap)))
+			break;
 		e.records = records;
 		if ((err = fn(&e, payload)))
 			break;
@@ -1200,15 +1303,131 @@ static int sq_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 
 	if (err)
 		return err;
-	st = in->stmt[ST_RECORD_TRIM];
-	bind_uuid(st, 1, org);
-	sqlite3_bind_int64(st, 2, up_to);
-	if ((err = stmt_run(in, st, "trim journal records")))
-		return err;
 	st = in->stmt[ST_ENTRY_TRIM];
 	bind_uuid(st, 1, org);
 	sqlite3_bind_int64(st, 2, up_to);
 	return stmt_run(in, st, "trim journal");
+}
+
+/* ------------------------------------------------------------ migration */
+
+/* A version 1 record column: NULL is the nil UUID. */
+static int v1_uuid(sqlite3_stmt *st, int col, unsigned char *out)
+{
+	const void *p = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col);
+
+	if (!p && n == 0) {
+		memset(out, 0, 16);
+		return 0;
+	}
+	if (n != 16)
+		return sq_error(INV_EFORMAT, "corrupt row: a UUID column is not 16 bytes");
+	memcpy(out, p, 16);
+	return 0;
+}
+
+/* Write one entry's packed records into journal_entries_v2. */
+static int v2_store(sqlite3 *db, sqlite3_stmt *upd, const void *org, int org_len,
+                    sqlite3_int64 sequence, const unsigned char *pack, size_t len)
+{
+	int rc;
+
+	sqlite3_bind_blob(upd, 1, pack, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(upd, 2, org, org_len, SQLITE_STATIC);
+	sqlite3_bind_int64(upd, 3, sequence);
+	rc = sqlite3_step(upd);
+	sqlite3_reset(upd);
+	return rc == SQLITE_DONE ? 0 : sq_fail(db, rc, "migrate the journal");
+}
+
+/*
+ * Schema 1 -> 2: pack each entry's journal_records rows, read in key order
+ * (so an entry's records arrive together, by idx), into its records BLOB;
+ * then refuse the file if any entry's record count disagrees with what was
+ * packed, rather than migrate a journal that lost records.
+ */
+static int migrate_journal_records_to_blobs(sqlite3 *db)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL, *chk = NULL;
+	unsigned char *pack = NULL, org[16];
+	size_t len = 0, cap = 0;
+	sqlite3_int64 sequence = 0;
+	int org_len = -1, rc, err = 0;
+
+	rc = sqlite3_prepare_v2(db,
+	        "SELECT org, sequence, kind, low, product, variant, from_location,"
+	        " to_location, location, quantity, before_balance, after_balance"
+	        " FROM journal_records ORDER BY org, sequence, idx", -1, &sel, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "UPDATE journal_entries_v2 SET records = ?1"
+		                        " WHERE org = ?2 AND sequence = ?3", -1, &upd, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM journal_entries_v2"
+		                        " WHERE length(records) != 4 + 112 * record_count",
+		                        -1, &chk, NULL);
+	if (rc != SQLITE_OK)
+		err = sq_fail(db, rc, "migrate the journal");
+	while (!err && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const void *o = sqlite3_column_blob(sel, 0);
+		int olen = sqlite3_column_bytes(sel, 0);
+		sqlite3_int64 seq = sqlite3_column_int64(sel, 1);
+		unsigned char *p;
+
+		if (olen > (int)sizeof(org)) {
+			err = sq_error(INV_EFORMAT, "corrupt row: a UUID column is not 16 bytes");
+			break;
+		}
+		if (olen != org_len || memcmp(o, org, (size_t)olen) != 0 || seq != sequence) {
+			if (org_len >= 0 && (err = v2_store(db, upd, org, org_len, sequence,
+			                                    pack, len)))
+				break;
+			memcpy(org, o, (size_t)olen);
+			org_len = olen;
+			sequence = seq;
+			len = PACK_HEADER;
+		}
+		if (len + PACK_RECORD > cap) {
+			size_t ncap = cap ? cap * 2 : 64 * PACK_RECORD;
+			unsigned char *nbuf = ncap < (size_t)INT32_MAX ? realloc(pack, ncap) : NULL;
+
+			if (!nbuf) {
+				err = sq_error(INV_ENOMEM, "out of memory migrating the journal");
+				break;
+			}
+			pack = nbuf;
+			cap = ncap;
+		}
+		pack_header(pack);
+		p = pack + len;
+		put_u32(p, (uint32_t)sqlite3_column_int(sel, 2));
+		put_u32(p + 4, (uint32_t)sqlite3_column_int(sel, 3));
+		if ((err = v1_uuid(sel, 4, p + 8)) || (err = v1_uuid(sel, 5, p + 24)) ||
+		    (err = v1_uuid(sel, 6, p + 40)) || (err = v1_uuid(sel, 7, p + 56)) ||
+		    (err = v1_uuid(sel, 8, p + 72)))
+			break;
+		put_u64(p + 88, (uint64_t)sqlite3_column_int64(sel, 9));
+		put_u64(p + 96, (uint64_t)sqlite3_column_int64(sel, 10));
+		put_u64(p + 104, (uint64_t)sqlite3_column_int64(sel, 11));
+		len += PACK_RECORD;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = sq_fail(db, rc, "migrate the journal");
+	if (!err && org_len >= 0)
+		err = v2_store(db, upd, org, org_len, sequence, pack, len);
+	if (!err) {
+		rc = sqlite3_step(chk);
+		if (rc != SQLITE_ROW)
+			err = sq_fail(db, rc, "migrate the journal");
+		else if (sqlite3_column_int64(chk, 0) != 0)
+			err = sq_error(INV_EFORMAT,
+			               "corrupt journal: an entry is missing records; not migrated");
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	sqlite3_finalize(chk);
+	free(pack);
+	return err;
 }
 
 /* ------------------------------------------------------------ idempotency */
@@ -1281,6 +1500,9 @@ static void disconnect(sq_instance *in)
 	}
 	sqlite3_close(in->db);
 	in->db = NULL;
+	free(in->pack);
+	in->pack = NULL;
+	in->pack_cap = 0;
 }
 
 static void sq_close(void *instance)
@@ -1423,8 +1645,15 @@ static int migrate(sqlite3 *db)
 		exec(db, "ROLLBACK", "release the lock");
 		return 0;
 	}
-	for (; !err && version < SQ_SCHEMA_VERSION; version++)
-		err = exec(db, migration_steps[version], "create or migrate the schema");
+	for (; !err && version < SQ_SCHEMA_VERSION; version++) {
+		const struct sq_migration *m = &migration_steps[version];
+
+		err = exec(db, m->before, "create or migrate the schema");
+		if (!err && m->convert)
+			err = m->convert(db);
+		if (!err && m->after)
+			err = exec(db, m->after, "create or migrate the schema");
+	}
 	if (!err) {
 		snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; PRAGMA user_version = %d",
 		         SQ_APPLICATION_ID, SQ_SCHEMA_VERSION);

@@ -247,7 +247,7 @@ START_TEST(test_new_file_gets_schema_application_id_and_wal)
 {
 	make_store_file(dbpath);
 	ck_assert_int_eq(sql_int(dbpath, "PRAGMA application_id"), 0x7A696E76);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
 	{
 		sqlite3 *db;
 		sqlite3_stmt *st;
@@ -272,7 +272,7 @@ START_TEST(test_empty_file_gets_schema)
 	b = backend_open(dbpath);
 	put_org(&b, 1, 3);
 	backend_close(&b);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
 }
 END_TEST
 
@@ -360,12 +360,12 @@ START_TEST(test_newer_schema_is_eformat_and_untouched)
 	struct file_image img;
 
 	make_store_file(dbpath);
-	sql_exec(dbpath, "PRAGMA user_version = 2");
+	sql_exec(dbpath, "PRAGMA user_version = 3");
 	img = file_read(dbpath);
 	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
 	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "newer"));
 	assert_file_unchanged(dbpath, &img);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
 }
 END_TEST
 
@@ -763,7 +763,7 @@ START_TEST(test_processes_creating_one_file_at_once_all_open_it)
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		              "process %d could not open the new file (status %d)", i, status);
 	}
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema WHERE name = 'variants'"),
 	                 1);
 }
@@ -931,6 +931,238 @@ START_TEST(test_journal_round_trips_entries_and_records)
 	ck_assert_uint_eq(seen.records, 9);
 	commit(&b, txn);
 	backend_close(&b);
+}
+END_TEST
+
+/*
+ * The version 1 schema as the first release created it, verbatim, so that
+ * the migration is tested against a file of that release and not against
+ * whatever the library creates today.
+ */
+static const char v1_schema[] =
+	"PRAGMA application_id = 2053729910; PRAGMA user_version = 1;"
+	"CREATE TABLE organizations (org BLOB NOT NULL PRIMARY KEY,"
+	"  last_sequence INTEGER NOT NULL, negative_policy INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE locations (org BLOB NOT NULL, uuid BLOB NOT NULL, type INTEGER NOT NULL,"
+	"  is_default INTEGER NOT NULL, PRIMARY KEY (org, uuid)) WITHOUT ROWID;"
+	"CREATE TABLE tracking (org BLOB NOT NULL, product BLOB NOT NULL,"
+	"  tracked INTEGER NOT NULL, PRIMARY KEY (org, product)) WITHOUT ROWID;"
+	"CREATE TABLE variants (org BLOB NOT NULL, location BLOB NOT NULL,"
+	"  variant BLOB NOT NULL, product BLOB NOT NULL, balance INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL, PRIMARY KEY (org, location, variant)) WITHOUT ROWID;"
+	"CREATE INDEX variants_by_product ON variants (org, product, location);"
+	"CREATE TABLE low_stock (org BLOB NOT NULL, location BLOB NOT NULL,"
+	"  product BLOB NOT NULL, variant BLOB NOT NULL, level INTEGER,"
+	"  alert INTEGER NOT NULL, PRIMARY KEY (org, location, product, variant)) WITHOUT ROWID;"
+	"CREATE TABLE journal_entries (org BLOB NOT NULL, sequence INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL, external_uuid BLOB, user_uuid BLOB, client_uuid BLOB,"
+	"  idempotency_key TEXT, record_count INTEGER NOT NULL,"
+	"  PRIMARY KEY (org, sequence)) WITHOUT ROWID;"
+	"CREATE TABLE journal_records (org BLOB NOT NULL, sequence INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL, kind INTEGER NOT NULL, low INTEGER NOT NULL, product BLOB,"
+	"  variant BLOB, from_location BLOB, to_location BLOB, location BLOB,"
+	"  quantity INTEGER NOT NULL, before_balance INTEGER NOT NULL,"
+	"  after_balance INTEGER NOT NULL, PRIMARY KEY (org, sequence, idx)) WITHOUT ROWID;"
+	"CREATE TABLE idempotency_keys (org BLOB NOT NULL, key TEXT NOT NULL,"
+	"  fingerprint BLOB NOT NULL, sequence INTEGER NOT NULL, result BLOB NOT NULL,"
+	"  UNIQUE (org, key));";
+
+/* uuid_n(n) as an SQL BLOB literal (n < 256). */
+#define V1_UUID(n) "x'420000000000000000000000000000" n "'"
+
+/*
+ * Two organizations: org 1 has entry 1 (a move of 3 with every UUID set,
+ * then a NULL-sided record), entry 2 with no records and entry 3 (one
+ * record); org 2 has entry 1 with one record.  Rows go in out of key order.
+ */
+static const char v1_rows[] =
+	"INSERT INTO organizations VALUES (" V1_UUID("01") ", 3, 0);"
+	"INSERT INTO journal_entries VALUES (" V1_UUID("01") ", 3, 3000, NULL, NULL, NULL,"
+	"  NULL, 1);"
+	"INSERT INTO journal_entries VALUES (" V1_UUID("01") ", 1, 1000, " V1_UUID("0a") ","
+	"  " V1_UUID("0b") ", NULL, 'key-1', 2);"
+	"INSERT INTO journal_entries VALUES (" V1_UUID("01") ", 2, 2000, NULL, NULL, NULL,"
+	"  NULL, 0);"
+	"INSERT INTO journal_entries VALUES (" V1_UUID("02") ", 1, 500, NULL, NULL, NULL,"
+	"  NULL, 1);"
+	"INSERT INTO journal_records VALUES (" V1_UUID("01") ", 1, 1, 1, 1, " V1_UUID("64") ","
+	"  " V1_UUID("c8") ", NULL, NULL, " V1_UUID("2c") ", -5, 7, 2);"
+	"INSERT INTO journal_records VALUES (" V1_UUID("01") ", 3, 0, 0, 0, " V1_UUID("64") ","
+	"  " V1_UUID("c8") ", " V1_UUID("2c") ", " V1_UUID("2d") ", " V1_UUID("2c") ","
+	"  4, 2, -2);"
+	"INSERT INTO journal_records VALUES (" V1_UUID("01") ", 1, 0, 0, 0, " V1_UUID("64") ","
+	"  " V1_UUID("c8") ", " V1_UUID("2c") ", " V1_UUID("2d") ", " V1_UUID("2c") ","
+	"  3, 10, 7);"
+	"INSERT INTO journal_records VALUES (" V1_UUID("02") ", 1, 0, 0, 0, " V1_UUID("65") ","
+	"  " V1_UUID("c9") ", " V1_UUID("2e") ", " V1_UUID("2f") ", " V1_UUID("2e") ","
+	"  -9223372036854775808, 9223372036854775807, 0);";
+
+struct entry_copy {
+	int n;
+	inv_journal_entry_record e[4];
+	inv_journal_record r[4][2];
+	char key[4][16];
+};
+
+static int entry_copy_fn(const inv_journal_entry_record *e, void *payload)
+{
+	struct entry_copy *c = payload;
+
+	ck_assert_int_lt(c->n, 4);
+	ck_assert_uint_le(e->record_count, 2);
+	c->e[c->n] = *e;
+	if (e->record_count)
+		memcpy(c->r[c->n], e->records, e->record_count * sizeof(*e->records));
+	c->e[c->n].records = c->r[c->n];
+	c->key[c->n][0] = '\0';
+	if (e->idempotency_key)
+		snprintf(c->key[c->n], sizeof(c->key[c->n]), "%s", e->idempotency_key);
+	c->n++;
+	return 0;
+}
+
+static void assert_uuid_n(const inv_uuid *u, unsigned n)
+{
+	inv_uuid want = uuid_n(n);
+
+	ck_assert_msg(memcmp(u, &want, sizeof(want)) == 0, "expected uuid_n(%u)", n);
+}
+
+static void assert_uuid_nil(const inv_uuid *u)
+{
+	static const inv_uuid nil;
+
+	ck_assert_msg(memcmp(u, &nil, sizeof(nil)) == 0, "expected the nil UUID");
+}
+
+START_TEST(test_schema_1_file_is_migrated_with_its_journal)
+{
+	struct backend b;
+	struct entry_copy c;
+	inv_uuid org1 = uuid_n(1), org2 = uuid_n(2);
+	const inv_journal_record *r;
+	void *txn;
+
+	sql_exec(dbpath, v1_schema);
+	sql_exec(dbpath, v1_rows);
+	b = backend_open(dbpath);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema"
+	                                 " WHERE name = 'journal_records'"), 0);
+	txn = begin(&b, 0);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(b.ops->journal_read(txn, &org1, 0, 0, entry_copy_fn, &c), 0);
+	ck_assert_int_eq(c.n, 3);
+	ck_assert_int_eq(c.e[0].sequence, 1);
+	ck_assert_int_eq(c.e[0].time, 1000);
+	ck_assert_int_eq(c.e[0].has_external_uuid, 1);
+	assert_uuid_n(&c.e[0].external_uuid, 0x0a);
+	ck_assert_int_eq(c.e[0].has_user_uuid, 1);
+	assert_uuid_n(&c.e[0].user_uuid, 0x0b);
+	ck_assert_int_eq(c.e[0].has_client_uuid, 0);
+	ck_assert_str_eq(c.key[0], "key-1");
+	ck_assert_uint_eq(c.e[0].record_count, 2);
+	r = &c.r[0][0];
+	ck_assert_int_eq(r->kind, 0);
+	assert_uuid_n(&r->product, 0x64);
+	assert_uuid_n(&r->variant, 0xc8);
+	assert_uuid_n(&r->from, 0x2c);
+	assert_uuid_n(&r->to, 0x2d);
+	assert_uuid_n(&r->location, 0x2c);
+	ck_assert_int_eq(r->quantity, 3);
+	ck_assert_int_eq(r->before, 10);
+	ck_assert_int_eq(r->after, 7);
+	r = &c.r[0][1];
+	ck_assert_int_eq(r->kind, 1);
+	ck_assert_int_eq(r->low, 1);
+	assert_uuid_nil(&r->from);
+	assert_uuid_nil(&r->to);
+	assert_uuid_n(&r->location, 0x2c);
+	ck_assert_int_eq(r->quantity, -5);
+	ck_assert_int_eq(r->before, 7);
+	ck_assert_int_eq(r->after, 2);
+	ck_assert_int_eq(c.e[1].sequence, 2);
+	ck_assert_uint_eq(c.e[1].record_count, 0);
+	ck_assert_int_eq(c.e[2].sequence, 3);
+	ck_assert_uint_eq(c.e[2].record_count, 1);
+	ck_assert_int_eq(c.r[2][0].quantity, 4);
+	ck_assert_int_eq(c.r[2][0].after, -2);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(b.ops->journal_read(txn, &org2, 0, 0, entry_copy_fn, &c), 0);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_uint_eq(c.e[0].record_count, 1);
+	assert_uuid_n(&c.r[0][0].product, 0x65);
+	ck_assert_int_eq(c.r[0][0].quantity, INT64_MIN);
+	ck_assert_int_eq(c.r[0][0].before, INT64_MAX);
+	b.ops->rollback(txn);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 3);
+	backend_close(&b);
+}
+END_TEST
+
+START_TEST(test_schema_1_file_missing_journal_records_is_not_migrated)
+{
+	int rc;
+
+	sql_exec(dbpath, v1_schema);
+	sql_exec(dbpath, v1_rows);
+	sql_exec(dbpath, "DELETE FROM journal_records WHERE sequence = 1 AND idx = 1");
+	rc = open_code(dbpath, NULL);
+	ck_assert_int_eq(rc, INV_EFORMAT);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "missing records"));
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM journal_records"), 3);
+}
+END_TEST
+
+START_TEST(test_journal_records_blob_has_the_documented_layout)
+{
+	struct backend b = backend_open(dbpath);
+	inv_uuid org = uuid_n(1);
+	inv_journal_record rec;
+	inv_journal_entry_record e;
+	void *txn = begin(&b, 1);
+	static const unsigned char want[4 + 112] = {
+		1, 0, 112, 0,                                   /* layout 1, 112 bytes */
+		2, 0, 0, 0, 1, 0, 0, 0,                         /* kind 2, low 1 */
+		0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100,
+		0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* from: nil */
+		0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 44,
+		0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 44,
+		0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* quantity -2 */
+		0x02, 0x01, 0, 0, 0, 0, 0, 0,                   /* before 258 */
+		0, 0, 0, 0, 0, 0, 0, 0x80,                      /* after INT64_MIN */
+	};
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = 2;
+	rec.low = 1;
+	rec.product = uuid_n(100);
+	rec.variant = uuid_n(200);
+	rec.to = uuid_n(44);
+	rec.location = uuid_n(44);
+	rec.quantity = -2;
+	rec.before = 258;
+	rec.after = INT64_MIN;
+	memset(&e, 0, sizeof(e));
+	e.sequence = 1;
+	e.record_count = 1;
+	e.records = &rec;
+	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), 0);
+	commit(&b, txn);
+	backend_close(&b);
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT records FROM journal_entries", -1, &st,
+	                                    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_bytes(st, 0), (int)sizeof(want));
+	ck_assert(memcmp(sqlite3_column_blob(st, 0), want, sizeof(want)) == 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 END_TEST
 
@@ -1158,6 +1390,9 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_scan_may_reenter_the_same_scan_from_its_callback);
 	tcase_add_test(tc, test_journal_round_trips_entries_and_records);
 	tcase_add_test(tc, test_journal_rejects_non_increasing_sequence);
+	tcase_add_test(tc, test_schema_1_file_is_migrated_with_its_journal);
+	tcase_add_test(tc, test_schema_1_file_missing_journal_records_is_not_migrated);
+	tcase_add_test(tc, test_journal_records_blob_has_the_documented_layout);
 	tcase_add_test(tc, test_idempotency_result_may_be_large);
 	tcase_add_test(tc, test_low_stock_lookup_sees_a_level_set_in_the_same_transaction);
 	tcase_add_test(tc, test_write_in_read_transaction_is_refused);
