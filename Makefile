@@ -192,7 +192,7 @@ FUZZ_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib -g -O1 \
 
 $(FUZZ_DIR)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DINV_BUILDING_LIBRARY -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -DINV_BUILDING_LIBRARY -MMD -MP -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(DEP_LIBS)
@@ -482,5 +482,6 @@ uninstall:
 clean:
 	rm -rf build lib/*.so lib/*.so.* lib/*.a pkgconfig/*.pc bench-results.json
 
+-include $(FUZZ_LIB_OBJS:.o=.d)
 -include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d) \
          $(SIM_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)

@@ -636,30 +636,99 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 	return 0;
 }
 
-/* LOW_STOCK records for every variant whose balance crossed its level. */
-static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *nrec)
+/* Below this many changed variants a get per variant beats a scan. */
+#define LOW_STOCK_SCAN_MIN 16
+
+struct level_scan {
+	inv_org *org;
+	size_t entries;
+};
+
+static int level_of_slot(const inv_low_stock_record *rec, void *payload)
+{
+	struct level_scan *ls = payload;
+	inv_org *org = ls->org;
+	inv_variant *v = (inv_variant *)inv__map_find(&org->variants, &rec->variant);
+	inv__slot *s;
+
+	ls->entries++;
+	if (!v || v->gen != org->gen)
+		return 0;
+	s = &org->scratch.slots[v->slot];
+	if (inv__uuid_eq(&s->product, &rec->product)) {
+		s->has_level = rec->has_level;
+		s->level = rec->level;
+	}
+	return 0;
+}
+
+/* The low-stock levels of the changed variants: one scan of the default
+ * STORE's entries when there are fewer of them than changed variants (as
+ * the last scan found), else a get per changed variant. */
+static int load_levels(inv_org *org, void *txn, size_t nslots)
 {
 	const inv_backend_ops *ops = inv__ops(org);
 	inv__scratch *sc = &org->scratch;
 	const inv_location *store = inv__default_store(org);
-	size_t i, r = *nrec;
+	size_t i, changed = 0;
+	int rc;
 
 	for (i = 0; i < nslots; i++) {
+		sc->slots[i].has_level = 0;
+		changed += sc->slots[i].balance != sc->slots[i].before;
+	}
+	if (changed >= LOW_STOCK_SCAN_MIN && org->low_stock_seen < changed) {
+		struct level_scan ls = { org, 0 };
+
+		pthread_mutex_lock(&org->handles_lock);
+		rc = ops->low_stock_scan(txn, &org->node.key, &store->uuid, NULL,
+		                         level_of_slot, &ls);
+		pthread_mutex_unlock(&org->handles_lock);
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot read the low-stock levels");
+		org->low_stock_seen = ls.entries;
+		return 0;
+	}
+	for (i = 0; i < nslots; i++) {
 		inv__slot *s = &sc->slots[i];
-		inv_low_stock_record ls;
-		int low_before, low_after, rc;
-		inv_journal_record *jr;
+		inv_low_stock_record rec;
 
 		if (s->balance == s->before)
 			continue;
 		rc = ops->low_stock_get(txn, &org->node.key, &store->uuid,
-		                        &s->product, &s->variant->node.key, &ls);
-		if (rc == INV_ENOTFOUND || (rc == 0 && !ls.has_level))
+		                        &s->product, &s->variant->node.key, &rec);
+		if (rc == INV_ENOTFOUND)
 			continue;
 		if (rc)
 			return inv__error_keep(rc, -1, "cannot read the low-stock level");
-		low_before = s->before < ls.level;
-		low_after = s->balance < ls.level;
+		s->has_level = rec.has_level;
+		s->level = rec.level;
+	}
+	if (changed >= LOW_STOCK_SCAN_MIN)
+		org->low_stock_seen /= 2; /* try a scan again some day */
+	return 0;
+}
+
+/* LOW_STOCK records, in slot order, for every variant whose balance
+ * crossed its level. */
+static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *nrec)
+{
+	inv__scratch *sc = &org->scratch;
+	const inv_location *store = inv__default_store(org);
+	size_t i, r = *nrec;
+	int rc = load_levels(org, txn, nslots);
+
+	if (rc)
+		return rc;
+	for (i = 0; i < nslots; i++) {
+		const inv__slot *s = &sc->slots[i];
+		inv_journal_record *jr;
+		int low_before, low_after;
+
+		if (s->balance == s->before || !s->has_level)
+			continue;
+		low_before = s->before < s->level;
+		low_after = s->balance < s->level;
 		if (low_before == low_after)
 			continue;
 		jr = &sc->jrecs[r++];
@@ -669,7 +738,7 @@ static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *n
 		jr->product = s->product;
 		jr->variant = s->variant->node.key;
 		jr->location = store->uuid;
-		jr->quantity = ls.level;
+		jr->quantity = s->level;
 		jr->before = s->before;
 		jr->after = s->balance;
 	}

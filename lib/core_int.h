@@ -133,6 +133,8 @@ typedef struct inv__slot {
 	int16_t moved;              /* a move named the variant */
 	int32_t mismatch;           /* the record names another product: */
 	inv_uuid owner;             /* this one */
+	int32_t has_level;          /* the low-stock level, when read by a scan */
+	int64_t level;
 } inv__slot;
 
 typedef struct inv__scratch {
@@ -179,6 +181,10 @@ struct inv_org {
 	 * value is stale.  Guarded by write_lock. */
 	uint64_t cache_epoch;
 	int64_t cache_sequence;
+
+	/* Low-stock entries the last scan of the default STORE met: a hint for
+	 * choosing one scan over a get per changed variant, never a cache. */
+	size_t low_stock_seen;
 };
 
 static inline const inv_backend_ops *inv__ops(const inv_org *org)
@@ -237,6 +243,19 @@ int inv__tracking_read(inv_org *org, void *txn, const inv_uuid *product, int32_t
 /* The tracked products, sorted by UUID bytes, in the caller's transaction;
  * free *out. */
 int inv__tracking_list(inv_uuid **out, size_t *count, inv_org *org, void *txn);
+
+/* ------------------------------------------------------------ low stock */
+
+/* One write of inv__low_stock_write_many(). */
+typedef struct inv__low_stock_write {
+	const inv_location *location;
+	inv_low_stock entry;     /* product, variant, level, alert */
+	int remove;              /* delete the entry instead */
+} inv__low_stock_write;
+
+/* Set or delete `count` entries in one write transaction: all or none.
+ * Arguments are checked first (index of the first bad one in the error). */
+int inv__low_stock_write_many(inv_org *org, const inv__low_stock_write *writes, size_t count);
 
 /* -------------------------------------------------------------- journal */
 

@@ -22,11 +22,14 @@ static int check_args(inv_org *org, const inv_location *location, const inv_uuid
 	return 0;
 }
 
-/* One write transaction under the organization's write lock. */
-static int write_entry(inv_org *org, const inv_low_stock_record *rec, int remove)
+/* Entries written in one write transaction under the organization's write
+ * lock: all of them or, on any failure, none. */
+static int write_entries(inv_org *org, const inv_low_stock_record *recs,
+                         const unsigned char *remove, size_t n)
 {
 	const inv_backend_ops *ops = inv__ops(org);
 	void *txn;
+	size_t i;
 	int rc = inv__org_lock_write(org);
 
 	if (rc)
@@ -34,20 +37,32 @@ static int write_entry(inv_org *org, const inv_low_stock_record *rec, int remove
 	rc = inv__org_begin(org, 1, &txn);
 	if (rc)
 		goto out;
-	if (remove)
-		rc = ops->low_stock_delete(txn, &org->node.key, &rec->location, &rec->product,
-		                           &rec->variant);
-	else
-		rc = ops->low_stock_put(txn, &org->node.key, rec);
-	if (rc) {
-		ops->rollback(txn);
-		rc = inv__error_keep(rc, -1, "cannot store the low-stock entry");
-		goto out;
+	for (i = 0; i < n; i++) {
+		const inv_low_stock_record *rec = &recs[i];
+
+		if (remove[i])
+			rc = ops->low_stock_delete(txn, &org->node.key, &rec->location, &rec->product,
+			                           &rec->variant);
+		else
+			rc = ops->low_stock_put(txn, &org->node.key, rec);
+		if (rc) {
+			ops->rollback(txn);
+			rc = inv__error_keep(rc, n > 1 ? (int64_t)i : -1,
+			                     "cannot store the low-stock entry");
+			goto out;
+		}
 	}
 	rc = inv__org_commit(org, txn);
 out:
 	inv__org_unlock_write(org);
 	return rc;
+}
+
+static int write_entry(inv_org *org, const inv_low_stock_record *rec, int remove)
+{
+	unsigned char r = remove != 0;
+
+	return write_entries(org, rec, &r, 1);
 }
 
 int inv_low_stock_set(inv_org *org, const inv_location *location, const inv_uuid *product,
@@ -181,4 +196,49 @@ int inv_low_stock_list(inv_low_stock **out, size_t *count, inv_org *org,
 	*out = l.items;
 	*count = l.count;
 	return 0;
+}
+
+int inv__low_stock_write_many(inv_org *org, const inv__low_stock_write *writes, size_t count)
+{
+	inv_low_stock_record *recs;
+	unsigned char *remove;
+	size_t i;
+	int rc = 0;
+
+	if (!org || (count && !writes))
+		return inv__error(INV_EINVAL, -1, NULL, "argument is NULL");
+	recs = calloc(count ? count : 1, sizeof(*recs));
+	remove = calloc(count ? count : 1, 1);
+	if (!recs || !remove) {
+		rc = inv__error(INV_ENOMEM, -1, NULL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < count && rc == 0; i++) {
+		const inv__low_stock_write *w = &writes[i];
+		const inv_low_stock *e = &w->entry;
+
+		rc = check_args(org, w->location, &e->product, &e->variant);
+		if (rc == 0 && !w->remove && e->has_level &&
+		    (e->level < 0 || e->level > INV_QUANTITY_MAX))
+			rc = inv__error(INV_EINVAL, -1, "level", "a level is 0 to 2^53-1, not %lld",
+			                (long long)e->level);
+		if (rc) {
+			inv__error_set_index((int64_t)i);
+			break;
+		}
+		recs[i].location = w->location->uuid;
+		recs[i].product = e->product;
+		recs[i].variant = e->variant;
+		recs[i].has_level = !w->remove && e->has_level;
+		recs[i].level = recs[i].has_level ? e->level : 0;
+		recs[i].alert = !w->remove && e->alert;
+		/* The defaults are the absence of an entry. */
+		remove[i] = w->remove || (!recs[i].has_level && !recs[i].alert);
+	}
+	if (rc == 0)
+		rc = write_entries(org, recs, remove, count);
+out:
+	free(recs);
+	free(remove);
+	return rc;
 }

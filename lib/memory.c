@@ -1,9 +1,11 @@
 /*
  * memory.c - the built-in memory backend.
  *
- * Concurrency: one pthread rwlock per instance.  A write transaction holds it
- * exclusively, a read transaction shares it, so a reader always sees
- * committed state and needs no snapshot machinery.
+ * Concurrency: one pthread rwlock per organization.  A write transaction
+ * holds its organization's exclusively, a read transaction shares it, so a
+ * reader always sees committed state and needs no snapshot machinery, and
+ * organizations never wait for each other.  The map of organizations has
+ * its own lock, held only to look one up or add one.
  *
  * Transactions write in place and keep an undo log (the old value, or
  * "absent") per write; rollback replays it backwards, commit drops it.  Every
@@ -16,9 +18,6 @@
  * location UUIDs) indexed by an open-addressing table of 8-byte slots, plus
  * a product index of 4-byte slots.  A million variants take about 77 bytes
  * each, and a rolled-back insert is undone by popping the last record.
- *
- * One instance-wide lock serializes write transactions of all
- * organizations: simple, and writes here take microseconds.
  */
 /* For glibc's writer-preferring rwlock; everything else is POSIX. */
 #ifndef _GNU_SOURCE
@@ -551,6 +550,8 @@ struct jentry {
 };
 
 struct morg {
+	pthread_rwlock_t lock;      /* held by the transactions that joined it */
+	inv_uuid uuid;
 	struct alloc_hook *hook;    /* the instance's */
 	inv_org_record rec;
 	int has_rec;
@@ -574,7 +575,6 @@ struct org_entry {
 /* ---------------------------------------------------- transactions */
 
 enum undo_kind {
-	U_ORG_NEW,          /* org container created */
 	U_ORG_REC,          /* org record replaced (or first set) */
 	U_LOC_ADD,
 	U_LOC_SET,
@@ -618,24 +618,25 @@ struct undo {
 
 struct minst;
 
+#define JOINED_INLINE 4
+
 struct mtxn {
 	struct minst *inst;
 	int write;
+	/* Organizations this transaction has locked (shared for a read,
+	 * exclusive for a write), the one begin() named first. */
+	struct morg **joined;
+	size_t njoined, capjoined;
+	struct morg *joined_inline[JOINED_INLINE];
 	struct undo *log;
 	size_t nlog, caplog;
 };
 
 struct minst {
-	pthread_rwlock_t lock;
+	pthread_rwlock_t maplock;   /* guards `orgs` itself, never held long */
 	struct alloc_hook hook;
-	struct ftab orgs;           /* struct org_entry */
-	struct mtxn wtxn;           /* the one write transaction */
-	struct mtxn rtxn;           /* shared by all readers: never written */
+	struct ftab orgs;           /* struct org_entry; never shrinks */
 };
-
-/* Undo logs above this many entries are released at the end of a
- * transaction rather than kept for the next one. */
-#define UNDO_KEEP 4096
 
 static int oom(const char *message)
 {
@@ -698,8 +699,11 @@ static void morg_free(struct morg *o)
 	for (size_t i = o->jhead; i < o->jcount; i++)
 		free(o->journal[i]);
 	free(o->journal);
+	pthread_rwlock_destroy(&o->lock);
 	free(o);
 }
+
+static int rwlock_init_writer_first(pthread_rwlock_t *lock);
 
 static struct morg *org_find(const struct minst *m, const inv_uuid *uuid)
 {
@@ -710,12 +714,121 @@ static struct morg *org_find(const struct minst *m, const inv_uuid *uuid)
 	return ((struct org_entry *)ftab_at(&m->orgs, i))->org;
 }
 
-static void org_remove(struct minst *m, const inv_uuid *uuid)
+/* Add an empty organization; the caller holds the map lock exclusively. */
+static int org_create(struct minst *m, const inv_uuid *uuid, struct morg **out)
 {
-	size_t i = ftab_find(&m->orgs, uuid, ftab_hash(&m->orgs, uuid));
+	struct morg *o;
 
-	if (i != SIZE_MAX)
-		ftab_remove_at(&m->orgs, i);
+	if (ftab_reserve(&m->hook, &m->orgs) < 0)
+		return oom("memory backend: out of memory adding an organization");
+	o = h_calloc(&m->hook, 1, sizeof(*o));
+	if (!o)
+		return oom("memory backend: out of memory adding an organization");
+	if (rwlock_init_writer_first(&o->lock) != 0) {
+		free(o);
+		return oom("memory backend: cannot create an organization's lock");
+	}
+	ftab_init(&o->tracking, sizeof(struct tracking_entry), sizeof(inv_uuid));
+	ftab_init(&o->low, sizeof(inv_low_stock_record), LOW_KEY_SIZE);
+	ftab_init(&o->idem, sizeof(struct idem_item *), 0);
+	o->uuid = *uuid;
+	o->rec.org = *uuid;
+	o->hook = &m->hook;
+
+	struct org_entry e = { *uuid, o };
+
+	ftab_insert(&m->orgs, &e, ftab_hash(&m->orgs, uuid));
+	*out = o;
+	return 0;
+}
+
+/*
+ * Find an organization, and with `create` make it when unknown.  An
+ * organization lives until the instance closes, even when the transaction
+ * that made it rolls back: empty, it looks exactly like an unknown one (no
+ * record, nothing to scan), and the pointers transactions hold stay valid.
+ */
+static int org_lookup(struct minst *m, const inv_uuid *uuid, int create, struct morg **out)
+{
+	struct morg *o;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&m->maplock);
+	o = org_find(m, uuid);
+	pthread_rwlock_unlock(&m->maplock);
+	if (!o && create) {
+		pthread_rwlock_wrlock(&m->maplock);
+		o = org_find(m, uuid);
+		if (!o)
+			rc = org_create(m, uuid, &o);
+		pthread_rwlock_unlock(&m->maplock);
+	}
+	*out = rc ? NULL : o;
+	return rc;
+}
+
+/*
+ * Lock `o` for this transaction.  Blocking is safe only while the
+ * transaction holds no other organization (the core's case: it names one
+ * in begin() and touches no other); a second one is only tried, so that
+ * two transactions can never wait for each other.
+ */
+static int txn_join(struct mtxn *tx, struct morg *o)
+{
+	int rc;
+
+	if (tx->njoined == tx->capjoined) {
+		size_t ncap = tx->capjoined * 2;
+		struct morg **nj = h_malloc(&tx->inst->hook, ncap * sizeof(*nj));
+
+		if (!nj)
+			return oom("memory backend: out of memory joining an organization");
+		memcpy(nj, tx->joined, tx->njoined * sizeof(*nj));
+		if (tx->joined != tx->joined_inline)
+			free(tx->joined);
+		tx->joined = nj;
+		tx->capjoined = ncap;
+	}
+	if (tx->njoined == 0)
+		rc = tx->write ? pthread_rwlock_wrlock(&o->lock) : pthread_rwlock_rdlock(&o->lock);
+	else
+		rc = tx->write ? pthread_rwlock_trywrlock(&o->lock)
+		               : pthread_rwlock_tryrdlock(&o->lock);
+	if (rc != 0)
+		return inv_backend_error(INV_EBUSY,
+		                         "memory backend: organization busy in another transaction");
+	tx->joined[tx->njoined++] = o;
+	return 0;
+}
+
+/* The organization `uuid` as this transaction sees it, joined on first
+ * use; NULL (and 0) when unknown and not `create`. */
+static int txn_org(struct mtxn *tx, const inv_uuid *uuid, int create, struct morg **out)
+{
+	struct morg *o;
+	int rc;
+
+	for (size_t i = 0; i < tx->njoined; i++) {
+		if (memcmp(&tx->joined[i]->uuid, uuid, sizeof(*uuid)) == 0) {
+			*out = tx->joined[i];
+			return 0;
+		}
+	}
+	*out = NULL;
+	rc = org_lookup(tx->inst, uuid, create, &o);
+	if (rc || !o)
+		return rc;
+	rc = txn_join(tx, o);
+	if (rc)
+		return rc;
+	*out = o;
+	return 0;
+}
+
+/* The organization for a read: NULL (and 0) when unknown. */
+static int org_for_read(struct mtxn *tx, const inv_uuid *uuid, struct morg **out)
+{
+	return txn_org(tx, uuid, 0, out);
 }
 
 /*
@@ -728,45 +841,17 @@ static int org_for_write(struct mtxn *tx, const inv_uuid *uuid, struct morg **ou
 	if (!tx->write)
 		return inv_backend_error(INV_EBACKEND,
 		                         "memory backend: write in a read transaction");
-	struct minst *m = tx->inst;
-	struct morg *o = org_find(m, uuid);
+	int rc = txn_org(tx, uuid, 1, out);
 
-	if (o) {
-		*out = o;
-		return undo_reserve(tx);
-	}
-	/* Two undo entries: the creation and the caller's write. */
-	if (undo_reserve_n(tx, 2) < 0)
-		return INV_ENOMEM;
-	if (ftab_reserve(&m->hook, &m->orgs) < 0)
-		return oom("memory backend: out of memory adding an organization");
-	o = h_calloc(&m->hook, 1, sizeof(*o));
-	if (!o)
-		return oom("memory backend: out of memory adding an organization");
-	ftab_init(&o->tracking, sizeof(struct tracking_entry), sizeof(inv_uuid));
-	ftab_init(&o->low, sizeof(inv_low_stock_record), LOW_KEY_SIZE);
-	ftab_init(&o->idem, sizeof(struct idem_item *), 0);
-	o->rec.org = *uuid;
-	o->hook = &m->hook;
-
-	struct org_entry e = { *uuid, o };
-
-	ftab_insert(&m->orgs, &e, ftab_hash(&m->orgs, uuid));
-	undo_push(tx, U_ORG_NEW, o);
-	*out = o;
-	return 0;
+	return rc ? rc : undo_reserve(tx);
 }
 
-static void undo_one(struct mtxn *tx, struct undo *u)
+static void undo_one(struct undo *u)
 {
 	struct morg *o = u->org;
 	size_t i;
 
 	switch (u->kind) {
-	case U_ORG_NEW:
-		org_remove(tx->inst, &o->rec.org);
-		morg_free(o);
-		break;
 	case U_ORG_REC:
 		o->rec = u->u.org_rec;
 		o->has_rec = u->flag;
@@ -843,26 +928,42 @@ static void undo_one(struct mtxn *tx, struct undo *u)
 	}
 }
 
-static void undo_log_reset(struct mtxn *tx)
+/* Release every organization the transaction joined, and the transaction. */
+static void txn_end(struct mtxn *tx)
 {
-	tx->nlog = 0;
-	if (tx->caplog > UNDO_KEEP) {
-		free(tx->log);
-		tx->log = NULL;
-		tx->caplog = 0;
-	}
+	for (size_t i = 0; i < tx->njoined; i++)
+		pthread_rwlock_unlock(&tx->joined[i]->lock);
+	if (tx->joined != tx->joined_inline)
+		free(tx->joined);
+	free(tx->log);
+	free(tx);
 }
 
 static int mem_begin(void *instance, const inv_uuid *org, int write, void **txn)
 {
 	struct minst *m = instance;
-	int rc;
+	struct mtxn *tx = h_calloc(&m->hook, 1, sizeof(*tx));
+	int rc = 0;
 
-	(void)org;
-	rc = write ? pthread_rwlock_wrlock(&m->lock) : pthread_rwlock_rdlock(&m->lock);
-	if (rc != 0)
-		return inv_backend_error(INV_EBUSY, "memory backend: cannot take the instance lock");
-	*txn = write ? &m->wtxn : &m->rtxn;
+	if (!tx)
+		return oom("memory backend: out of memory beginning a transaction");
+	tx->inst = m;
+	tx->write = write != 0;
+	tx->joined = tx->joined_inline;
+	tx->capjoined = JOINED_INLINE;
+	/* Lock the named organization now, so that the transaction is
+	 * exclusive (or a snapshot) from its start.  A reader of an unknown
+	 * organization locks nothing until it appears. */
+	if (org) {
+		struct morg *o;
+
+		rc = txn_org(tx, org, tx->write, &o);
+	}
+	if (rc) {
+		txn_end(tx);
+		return rc;
+	}
+	*txn = tx;
 	return 0;
 }
 
@@ -896,9 +997,8 @@ static int mem_commit(void *txn)
 		for (size_t i = 0; i < tx->nlog; i++)
 			if (tx->log[i].kind == U_JOURNAL_TRIM)
 				journal_compact(tx->log[i].org);
-		undo_log_reset(tx);
 	}
-	pthread_rwlock_unlock(&tx->inst->lock);
+	txn_end(tx);
 	return 0;
 }
 
@@ -908,10 +1008,9 @@ static void mem_rollback(void *txn)
 
 	if (tx->write) {
 		while (tx->nlog > 0)
-			undo_one(tx, &tx->log[--tx->nlog]);
-		undo_log_reset(tx);
+			undo_one(&tx->log[--tx->nlog]);
 	}
-	pthread_rwlock_unlock(&tx->inst->lock);
+	txn_end(tx);
 }
 
 /* ----------------------------------------------------- organizations */
@@ -919,10 +1018,11 @@ static void mem_rollback(void *txn)
 static int mem_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o || !o->has_rec)
-		return INV_ENOTFOUND;
+	if (jrc || !o || !o->has_rec)
+		return jrc ? jrc : INV_ENOTFOUND;
 	*out = o->rec;
 	return 0;
 }
@@ -950,10 +1050,11 @@ static int mem_location_scan(void *txn, const inv_uuid *org,
                              inv_location_record_fn fn, void *payload)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return 0;
+	if (jrc || !o)
+		return jrc;
 	for (size_t i = 0; i < o->nlocs; i++) {
 		int rc = fn(&o->locs[i], payload);
 
@@ -1001,10 +1102,11 @@ static int mem_tracking_get(void *txn, const inv_uuid *org, const inv_uuid *prod
                             int32_t *tracked)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return INV_ENOTFOUND;
+	if (jrc || !o)
+		return jrc ? jrc : INV_ENOTFOUND;
 	size_t i = ftab_find(&o->tracking, product, ftab_hash(&o->tracking, product));
 
 	if (i == SIZE_MAX)
@@ -1047,10 +1149,11 @@ static int mem_tracking_scan(void *txn, const inv_uuid *org,
                              inv_tracking_record_fn fn, void *payload)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return 0;
+	if (jrc || !o)
+		return jrc;
 	for (size_t i = 0; i < o->tracking.cap; i++) {
 		if (!o->tracking.hashes[i])
 			continue;
@@ -1110,10 +1213,11 @@ static int mem_variant_get(void *txn, const inv_uuid *org, const inv_uuid *locat
                            const inv_uuid *variant, inv_variant_record *out)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return INV_ENOTFOUND;
+	if (jrc || !o)
+		return jrc ? jrc : INV_ENOTFOUND;
 	uint32_t loc = vloc_find(o, location);
 
 	if (loc == UINT32_MAX)
@@ -1191,14 +1295,14 @@ static int mem_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *loca
                             const inv_uuid *product, inv_variant_record_fn fn, void *payload)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
 	const struct vtab *t;
 	uint32_t loc = VNONE;
 	inv_variant_record out;
-	int rc;
+	int rc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return 0;
+	if (rc || !o)
+		return rc;
 	t = &o->variants;
 	if (location) {
 		loc = vloc_find(o, location);
@@ -1245,14 +1349,18 @@ static int mem_variant_get_many(void *txn, const inv_uuid *org, size_t count,
                                 int32_t *found)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
 	const inv_uuid *last_location = NULL;
 	uint32_t cur_loc = VNONE;
 	uint32_t loc[GET_MANY_ROUND], h[GET_MANY_ROUND];
 
-	memset(found, 0, count * sizeof(*found));
-	if (!o || !o->variants.count)
+	if (count == 0)
 		return 0;
+	memset(found, 0, count * sizeof(*found));
+	int jrc = org_for_read(tx, org, &o);
+
+	if (jrc || !o || !o->variants.count)
+		return jrc;
 	const struct vtab *t = &o->variants;
 	size_t mask = t->cap - 1;
 
@@ -1305,6 +1413,9 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 {
 	struct mtxn *tx = txn;
 	struct morg *o;
+
+	if (count == 0)
+		return 0;
 	int rc = org_for_write(tx, org, &o);
 
 	/* One undo reservation for the batch keeps the loop allocation-free
@@ -1323,11 +1434,12 @@ static int mem_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loc
                              inv_low_stock_record *out)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
 	unsigned char key[LOW_KEY_SIZE];
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return INV_ENOTFOUND;
+	if (jrc || !o)
+		return jrc ? jrc : INV_ENOTFOUND;
 	memcpy(key, location, sizeof(inv_uuid));
 	memcpy(key + sizeof(inv_uuid), product, sizeof(inv_uuid));
 	memcpy(key + 2 * sizeof(inv_uuid), variant, sizeof(inv_uuid));
@@ -1376,9 +1488,10 @@ static int mem_low_stock_delete(void *txn, const inv_uuid *org, const inv_uuid *
 	if (!tx->write)
 		return inv_backend_error(INV_EBACKEND,
 		                         "memory backend: write in a read transaction");
-	o = org_find(tx->inst, org);
-	if (!o)
-		return 0;
+	int jrc = org_for_read(tx, org, &o);
+
+	if (jrc || !o)
+		return jrc;
 	memcpy(key, location, sizeof(inv_uuid));
 	memcpy(key + sizeof(inv_uuid), product, sizeof(inv_uuid));
 	memcpy(key + 2 * sizeof(inv_uuid), variant, sizeof(inv_uuid));
@@ -1402,10 +1515,11 @@ static int mem_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *lo
                               void *payload)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return 0;
+	if (jrc || !o)
+		return jrc;
 	for (size_t i = 0; i < o->low.cap; i++) {
 		if (!o->low.hashes[i])
 			continue;
@@ -1437,7 +1551,9 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 	if (o->jcount > o->jhead && o->journal[o->jcount - 1]->rec.sequence >= rec->sequence)
 		return inv_backend_error(INV_EBACKEND,
 		                         "memory backend: journal sequence not increasing");
-	if (rec->record_count > (SIZE_MAX - sizeof(struct jentry) - 256) /
+	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
+
+	if (rec->record_count > (SIZE_MAX - sizeof(struct jentry) - key_len) /
 	                        sizeof(inv_journal_record))
 		return oom("memory backend: journal entry too large");
 	if (o->jcount == o->jcap) {
@@ -1449,7 +1565,6 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 		o->journal = nj;
 		o->jcap = ncap;
 	}
-	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
 	size_t rec_bytes = rec->record_count * sizeof(inv_journal_record);
 	struct jentry *e = h_malloc(o->hook, sizeof(*e) + rec_bytes + key_len);
 
@@ -1492,10 +1607,11 @@ static int mem_journal_read(void *txn, const inv_uuid *org, int64_t after, size_
                             inv_journal_entry_record_fn fn, void *payload)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return 0;
+	if (jrc || !o)
+		return jrc;
 	size_t i = journal_lower(o, after);
 	size_t end = o->jcount;
 
@@ -1518,9 +1634,10 @@ static int mem_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 	if (!tx->write)
 		return inv_backend_error(INV_EBACKEND,
 		                         "memory backend: write in a read transaction");
-	o = org_find(tx->inst, org);
-	if (!o)
-		return 0;
+	int jrc = org_for_read(tx, org, &o);
+
+	if (jrc || !o)
+		return jrc;
 	size_t new_head = journal_lower(o, up_to);
 
 	if (new_head == o->jhead)
@@ -1544,10 +1661,11 @@ static int mem_idempotency_get(void *txn, const inv_uuid *org, const char *key,
                                inv_idempotency_record_fn fn, void *payload)
 {
 	struct mtxn *tx = txn;
-	struct morg *o = org_find(tx->inst, org);
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
 
-	if (!o)
-		return INV_ENOTFOUND;
+	if (jrc || !o)
+		return jrc ? jrc : INV_ENOTFOUND;
 	size_t i = ftab_find(&o->idem, key, ftab_hash(&o->idem, key));
 
 	if (i == SIZE_MAX)
@@ -1656,8 +1774,7 @@ static void mem_close(void *instance)
 		if (m->orgs.hashes[i])
 			morg_free(((struct org_entry *)ftab_at(&m->orgs, i))->org);
 	ftab_free(&m->orgs);
-	free(m->wtxn.log);
-	pthread_rwlock_destroy(&m->lock);
+	pthread_rwlock_destroy(&m->maplock);
 	free(m);
 }
 
@@ -1707,15 +1824,11 @@ int inv_memory_backend_new(void **instance)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return oom("memory backend: out of memory creating an instance");
-	if (rwlock_init_writer_first(&m->lock) != 0) {
+	if (pthread_rwlock_init(&m->maplock, NULL) != 0) {
 		free(m);
 		return inv_backend_error(INV_ENOMEM, "memory backend: cannot create the lock");
 	}
 	ftab_init(&m->orgs, sizeof(struct org_entry), sizeof(inv_uuid));
-	m->wtxn.inst = m;
-	m->wtxn.write = 1;
-	m->rtxn.inst = m;
-	m->rtxn.write = 0;
 	*instance = m;
 	return 0;
 }

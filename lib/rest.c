@@ -182,7 +182,8 @@ void inv__rest_fail(struct inv__rest_ctx *ctx, int rc, const char *property)
 	case INV_EBUSY: status = 503; type = "SERVICE_UNAVAILABLE"; break;
 	default: status = 500; type = "INTERNAL_SERVER_ERROR"; break;
 	}
-	inv__rest_error(ctx, status, type, property, INV_JSON_UNKNOWN, msg);
+	/* A storage failure is not about the property being worked on. */
+	inv__rest_error(ctx, status, type, status < 500 ? property : NULL, INV_JSON_UNKNOWN, msg);
 }
 
 int inv__rest_header(struct inv__rest_ctx *ctx, const char *name, const char *value)

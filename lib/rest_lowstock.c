@@ -1,13 +1,14 @@
 /*
  * rest_lowstock.c - /custom-low-stock routes (WIRE.md section 8).
  *
- * Every entry of a many-request is checked before the first is written, so
- * a bad request stores nothing.
+ * A many-request is one transaction (inv__low_stock_write_many): a bad or
+ * failing request stores nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_int.h"
 #include "rest_int.h"
 
 /* The path's location; entries exist only for STORE locations. */
@@ -23,24 +24,32 @@ static const inv_location *store_location(struct inv__rest_ctx *ctx)
 	return loc;
 }
 
-/* Write (or delete, when `del`) each entry; the first failure answers. */
+/* Write (or delete, when `del`) the entries in one transaction. */
 static void write_entries(struct inv__rest_ctx *ctx, const inv_location *loc,
                           const inv_low_stock *e, size_t n, int del)
 {
+	inv__low_stock_write *w = calloc(n ? n : 1, sizeof(*w));
 	size_t i;
+	int rc;
 
+	if (!w) {
+		inv__rest_fail(ctx, INV_ENOMEM, NULL);
+		return;
+	}
 	for (i = 0; i < n; i++) {
-		int rc = del ? inv_low_stock_delete(ctx->org, loc, &e[i].product, &e[i].variant)
-		             : inv_low_stock_set(ctx->org, loc, &e[i].product, &e[i].variant,
-		                                 e[i].has_level ? &e[i].level : NULL, e[i].alert);
+		w[i].location = loc;
+		w[i].entry = e[i];
+		w[i].remove = del;
+	}
+	rc = inv__low_stock_write_many(ctx->org, w, n);
+	free(w);
+	if (rc) {
+		const inv_error *err = inv_error_last();
+		char prop[64];
 
-		if (rc) {
-			char prop[64];
-
-			snprintf(prop, sizeof(prop), "requests[%zu]", i);
-			inv__rest_fail(ctx, rc, n > 1 ? prop : NULL);
-			return;
-		}
+		snprintf(prop, sizeof(prop), "requests[%lld]", (long long)err->index);
+		inv__rest_fail(ctx, rc, n > 1 && err->index >= 0 ? prop : NULL);
+		return;
 	}
 	inv__rest_empty(ctx, 204);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_int.h"
 #include "error_int.h"
 #include "rest_int.h"
 
@@ -272,7 +273,7 @@ void inv__rest_v3_low_stock(struct inv__rest_ctx *ctx)
 {
 	inv_json_v3_low_stock *e = NULL;
 	inv_json_violations *v = NULL;
-	const inv_location **locs = NULL;
+	inv__low_stock_write *w = NULL;
 	size_t i, n;
 	char prop[64];
 	int rc;
@@ -282,35 +283,33 @@ void inv__rest_v3_low_stock(struct inv__rest_ctx *ctx)
 		inv__rest_decode_failed(ctx, rc, v);
 		return;
 	}
-	locs = calloc(n ? n : 1, sizeof(*locs));
-	if (!locs) {
+	w = calloc(n ? n : 1, sizeof(*w));
+	if (!w) {
 		inv__rest_fail(ctx, INV_ENOMEM, NULL);
 		goto out;
 	}
-	/* Check every entry before writing the first. */
+	/* Check every entry, then write them all in one transaction. */
 	for (i = 0; i < n; i++) {
 		snprintf(prop, sizeof(prop), "[%zu].inventoryUuid", i);
-		if (!(locs[i] = inv__rest_location(ctx, &e[i].location, prop)))
+		if (!(w[i].location = inv__rest_location(ctx, &e[i].location, prop)))
 			goto out;
-		if (inv_location_get_type(locs[i]) != INV_LOCATION_STORE) {
+		if (inv_location_get_type(w[i].location) != INV_LOCATION_STORE) {
 			inv__rest_invalid(ctx, prop, INV_JSON_UNKNOWN,
 			                  "low-stock levels exist only for STORE inventories");
 			goto out;
 		}
+		w[i].entry = e[i].entry;
 	}
-	for (i = 0; i < n; i++) {
-		const inv_low_stock *x = &e[i].entry;
+	rc = inv__low_stock_write_many(ctx->org, w, n);
+	if (rc) {
+		const inv_error *err = inv_error_last();
 
-		rc = inv_low_stock_set(ctx->org, locs[i], &x->product, &x->variant,
-		                       x->has_level ? &x->level : NULL, x->alert);
-		if (rc) {
-			snprintf(prop, sizeof(prop), "[%zu]", i);
-			inv__rest_fail(ctx, rc, prop);
-			goto out;
-		}
+		snprintf(prop, sizeof(prop), "[%lld]", (long long)err->index);
+		inv__rest_fail(ctx, rc, err->index >= 0 ? prop : NULL);
+		goto out;
 	}
 	inv__rest_empty(ctx, 204);
 out:
-	free(locs);
+	free(w);
 	inv_free(e);
 }

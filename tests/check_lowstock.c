@@ -190,6 +190,60 @@ START_TEST(test_crossings_are_journaled_once_per_crossing)
 }
 END_TEST
 
+/* A batch changing many variants reads the levels differently (one scan);
+ * the crossings are the same, in the order the batch first touched them. */
+START_TEST(test_crossings_of_a_large_batch_follow_first_touch_order)
+{
+	enum { N = 40 };
+	const inv_variant *h[N];
+	inv_change c[N];
+	inv_journal *j = NULL;
+	const inv_journal_entry *e;
+	const inv_journal_record *r;
+	int64_t level = 5;
+	size_t i, lows = 0;
+	int round;
+
+	tu_track(&env, 10);
+	for (i = 0; i < N; i++) {
+		h[i] = tu_variant(&env, 10, 100 + (uint32_t)i);
+		c[i] = (inv_change){ h[i], env.supplier, env.store_loc, 10 };
+	}
+	ck_assert_int_eq(inv_apply_changes(NULL, env.org, c, N, NULL), 0);
+	/* Levels on variants 107, 103 and 130; 130 stays above it. */
+	for (i = 0; i < 3; i++) {
+		inv_uuid vv = tu_uuid(i == 0 ? 107 : i == 1 ? 103 : 130);
+		int64_t lv = i == 2 ? 2 : level;
+
+		ck_assert_int_eq(inv_low_stock_set(env.org, env.store_loc, &p, &vv, &lv, 0), 0);
+	}
+	/* Twice: down across the levels, then back up. */
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < N; i++)
+			c[i] = (inv_change){ h[N - 1 - i], env.store_loc, env.sold, 7 };
+		if (round == 1)
+			for (i = 0; i < N; i++)
+				c[i] = (inv_change){ h[N - 1 - i], env.supplier, env.store_loc, 7 };
+		ck_assert_int_eq(inv_apply_changes(NULL, env.org, c, N, NULL), 0);
+		ck_assert_int_eq(inv_journal_read(&j, env.org, NULL), 0);
+		e = inv_journal_at(j, inv_journal_count(j) - 1);
+		ck_assert_uint_eq(inv_journal_entry_record_count(e), N + 2);
+		r = inv_journal_entry_records(e) + N;
+		for (i = 0; i < 2; i++, lows++) {
+			inv_uuid want = tu_uuid(i == 0 ? 107 : 103);
+
+			ck_assert_int_eq(r[i].kind, INV_RECORD_LOW_STOCK);
+			ck_assert_mem_eq(&r[i].variant, &want, 16);
+			ck_assert_int_eq(r[i].low, round == 0);
+			ck_assert_int_eq(r[i].after, round == 0 ? 3 : 10);
+			ck_assert_int_eq(r[i].quantity, 5);
+		}
+		inv_journal_free(j);
+	}
+	ck_assert_uint_eq(lows, 4);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lowstock");
@@ -203,6 +257,7 @@ int main(void)
 	tcase_add_test(tc, test_list_is_sorted_and_filters_by_product);
 	tcase_add_test(tc, test_bad_location_and_level_are_rejected);
 	tcase_add_test(tc, test_crossings_are_journaled_once_per_crossing);
+	tcase_add_test(tc, test_crossings_of_a_large_batch_follow_first_touch_order);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -420,6 +420,63 @@ START_TEST(test_memory_readers_never_see_uncommitted_writes)
 }
 END_TEST
 
+/* Organizations are independent: a write transaction on one neither waits
+ * for nor blocks another organization's, and a transaction that reaches
+ * into an organization another one holds gets INV_EBUSY, never a
+ * deadlock. */
+struct holder {
+	const inv_backend_ops *ops;
+	void *inst;
+	inv_uuid org;
+	atomic_int holding;
+	atomic_int release;
+};
+
+static void *hold_org(void *p)
+{
+	struct holder *h = p;
+	void *txn;
+
+	if (h->ops->begin(h->inst, &h->org, 1, &txn) != 0)
+		return NULL;
+	atomic_store(&h->holding, 1);
+	while (!atomic_load(&h->release))
+		;
+	h->ops->rollback(txn);
+	return NULL;
+}
+
+START_TEST(test_memory_organizations_lock_independently)
+{
+	static struct holder h;
+	pthread_t th;
+	void *txn;
+	inv_uuid b = m_uuid(1, 2);
+	inv_org_record rec, out;
+
+	memset(&h, 0, sizeof(h));
+	open_mem(&h.ops, &h.inst);
+	h.org = m_uuid(1, 1);
+	ck_assert_int_eq(pthread_create(&th, NULL, hold_org, &h), 0);
+	while (!atomic_load(&h.holding))
+		;
+	/* Organization B, while A is held (a global lock would hang here). */
+	memset(&rec, 0, sizeof(rec));
+	rec.org = b;
+	ck_assert_int_eq(h.ops->begin(h.inst, &b, 1, &txn), 0);
+	ck_assert_int_eq(h.ops->org_put(txn, &rec), 0);
+	/* Reaching into A from B's transaction: busy, not a deadlock. */
+	ck_assert_int_eq(h.ops->org_get(txn, &h.org, &out), INV_EBUSY);
+	ck_assert_int_eq(h.ops->commit(txn), 0);
+	ck_assert_int_eq(h.ops->begin(h.inst, &b, 0, &txn), 0);
+	ck_assert_int_eq(h.ops->org_get(txn, &b, &out), 0);
+	h.ops->rollback(txn);
+	atomic_store(&h.release, 1);
+	pthread_join(th, NULL);
+	h.ops->close(h.inst);
+}
+END_TEST
+
 static Suite *memory_suite(void)
 {
 	Suite *s = suite_create("memory");
@@ -433,6 +490,7 @@ static Suite *memory_suite(void)
 	tcase_add_test(tc, test_memory_close_frees_uncommitted_nothing_twice);
 	tcase_add_test(tc, test_memory_random_writes_match_a_model);
 	tcase_add_test(tc, test_memory_readers_never_see_uncommitted_writes);
+	tcase_add_test(tc, test_memory_organizations_lock_independently);
 	suite_add_tcase(s, tc);
 	return s;
 }

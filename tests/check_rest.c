@@ -15,6 +15,8 @@
 #include <zinv.h>
 #include <zinv/backend.h>
 
+#include "fault_backend.h"
+
 #define ORG "2b9a1f4e-0c1d-4e55-9a3b-7d1e2f3a4b5c"
 #define OTHER_ORG "3c0b2f5e-1d2e-4f66-8a4c-8e2f3a4b5c6d"
 #define P1 "7a51c3d0-9f3b-11ee-b962-0242ac120002"
@@ -28,23 +30,12 @@
 static inv_store *store;
 /* Location UUIDs of ORG, read through GET .../locations. */
 static char store_loc[37], sold_loc[37], bin_loc[37], supplier_loc[37];
-static int fail_journal; /* the faulty backend's switch */
+static void *fault;        /* the fault-injecting wrapper around the memory backend */
 
 static int64_t fixed_clock(void *payload)
 {
 	(void)payload;
 	return INT64_C(1796033700000); /* 2026-11-30T10:15:00.000Z */
-}
-
-/* A memory backend whose journal append fails on demand: a backend failure. */
-static inv_backend_ops faulty_ops;
-
-static int faulty_journal_append(void *txn, const inv_uuid *org,
-                                 const inv_journal_entry_record *rec)
-{
-	if (fail_journal)
-		return inv_backend_error(INV_EBACKEND, "disk on fire");
-	return inv_memory_backend_ops()->journal_append(txn, org, rec);
 }
 
 struct reply {
@@ -195,15 +186,15 @@ static void setup(void)
 	size_t i;
 
 	opts.clock = fixed_clock;
-	faulty_ops = *inv_memory_backend_ops();
-	faulty_ops.journal_append = faulty_journal_append;
 	{
-		void *inst = NULL;
+		const inv_backend_ops *ops = NULL;
+		void *inner = NULL;
 
-		ck_assert_int_eq(inv_memory_backend_new(&inst), 0);
-		ck_assert_int_eq(inv_store_open(&store, &faulty_ops, inst, &opts), 0);
+		ck_assert_int_eq(inv_memory_backend_new(&inner), 0);
+		ck_assert_int_eq(inv_fault_backend_wrap(&ops, &fault, inv_memory_backend_ops(), inner),
+		                 0);
+		ck_assert_int_eq(inv_store_open(&store, ops, fault, &opts), 0);
 	}
-	fail_journal = 0;
 	r = call("GET", "/organizations/self/locations", NULL);
 	expect_status(&r, 200);
 	ck_assert_uint_eq(json_array_size(r.json), 4);
@@ -489,27 +480,91 @@ START_TEST(test_error_unknown_path_is_not_found_and_wrong_method_405)
 }
 END_TEST
 
+/*
+ * Fail each storage operation of a request in turn: every failure answers
+ * 500 (503 when the backend says busy) and stores nothing, until k passes
+ * the request's last operation and it succeeds.
+ */
+static void fail_each_operation(const char *method, const char *path, const char *body,
+                                int code, int status, const char *type)
+{
+	uint64_t k;
+
+	for (k = 1;; k++) {
+		char *before = snapshot(), *after;
+		struct reply r;
+		const char *op = NULL;
+		int fired;
+
+		inv_fault_backend_fail_at(fault, k, code);
+		r = call(method, path, body);
+		fired = inv_fault_backend_fired(fault, &op);
+		inv_fault_backend_fail_at(fault, 0, 0);
+		if (!fired) {
+			ck_assert_msg(r.status == 200 || r.status == 204, "k=%llu: %d %s",
+			              (unsigned long long)k, r.status, r.body);
+			reply_free(&r);
+			free(before);
+			break;
+		}
+		ck_assert_msg(r.status == status, "failing %s (k=%llu): expected %d, got %d %s", op,
+		              (unsigned long long)k, status, r.status, r.body);
+		expect_error(&r, status, type, NULL);
+		reply_free(&r);
+		after = snapshot();
+		ck_assert_msg(strcmp(after, before) == 0, "failing %s changed the stored state", op);
+		free(before);
+		free(after);
+		ck_assert_uint_lt(k, 200);
+	}
+}
+
 START_TEST(test_error_backend_failure_is_internal_server_error)
 {
-	char *body = one_change(P1, V1, store_loc, sold_loc, "1");
-	char *before;
-	struct reply r;
+	char *put = one_change(P1, V1, store_loc, sold_loc, "1");
+	char *mov = fmt("{\"movements\":[{\"productUuid\":\"" P1 "\",\"variantUuid\":\"" V2
+	                "\",\"change\":1,\"from\":\"%s\",\"to\":\"%s\"}]}", store_loc, bin_loc);
+	char *bulk = fmt("{\"productChanges\":[{\"productUuid\":\"9d3e1f2a-9f3b-11ee-a1b2-0242ac120002\","
+	                 "\"trackingStatusChange\":\"START_TRACKING\",\"variantChanges\":[{\"variantUuid\":"
+	                 "\"9d3e1f2b-9f3b-11ee-a1b2-0242ac120002\",\"fromLocationUuid\":\"%s\","
+	                 "\"toLocationUuid\":\"%s\",\"change\":3}]}]}", supplier_loc, store_loc);
+	char *ls_path = fmt("/custom-low-stock/locations/%s", store_loc);
+	char *v3ls = fmt("[{\"inventoryUuid\":\"%s\",\"productUuid\":\"" P1 "\",\"variantUuid\":\"" V1
+	                 "\",\"lowStockLevel\":2},{\"inventoryUuid\":\"%s\",\"productUuid\":\"" P1
+	                 "\",\"variantUuid\":\"" V2 "\",\"lowStockAlert\":true}]", store_loc, store_loc);
 
 	stock_up();
-	before = snapshot();
-	fail_journal = 1;
-	r = call("PUT", "/organizations/self/inventory", body);
-	fail_journal = 0;
-	expect_error(&r, 500, "INTERNAL_SERVER_ERROR", NULL);
-	reply_free(&r);
-	{
-		char *after = snapshot();
+	fail_each_operation("PUT", "/organizations/self/inventory", put, INV_EBACKEND, 500,
+	                    "INTERNAL_SERVER_ERROR");
+	fail_each_operation("POST", "/v3/movements", mov, INV_EBACKEND, 500, "INTERNAL_SERVER_ERROR");
+	fail_each_operation("DELETE", "/organizations/self/inventory/products/" P2, NULL, INV_EBACKEND,
+	                    500, "INTERNAL_SERVER_ERROR");
+	fail_each_operation("POST", "/organizations/self/v2/inventory/bulk", bulk, INV_EBACKEND, 500,
+	                    "INTERNAL_SERVER_ERROR");
+	fail_each_operation("PUT", ls_path, "{\"productUuid\":\"" P1 "\",\"variantUuid\":\"" V1
+	                    "\",\"lowStockLevel\":5,\"lowStockAlert\":true}", INV_EBACKEND, 500,
+	                    "INTERNAL_SERVER_ERROR");
+	fail_each_operation("POST", ls_path, "{\"requests\":[{\"productUuid\":\"" P1 "\",\"variantUuid\":\""
+	                    V1 "\",\"lowStockLevel\":6},{\"productUuid\":\"" P1 "\",\"variantUuid\":\"" V2
+	                    "\",\"lowStockLevel\":6}]}", INV_EBACKEND, 500, "INTERNAL_SERVER_ERROR");
+	fail_each_operation("POST", "/v3/custom-low-stock", v3ls, INV_EBACKEND, 500,
+	                    "INTERNAL_SERVER_ERROR");
+	free(put);
+	free(mov);
+	free(bulk);
+	free(ls_path);
+	free(v3ls);
+}
+END_TEST
 
-		ck_assert_str_eq(after, before);
-		free(after);
-	}
-	free(before);
-	free(body);
+START_TEST(test_error_busy_backend_is_service_unavailable)
+{
+	char *put = one_change(P1, V1, store_loc, sold_loc, "1");
+
+	stock_up();
+	fail_each_operation("PUT", "/organizations/self/inventory", put, INV_EBUSY, 503,
+	                    "SERVICE_UNAVAILABLE");
+	free(put);
 }
 END_TEST
 
@@ -1124,6 +1179,7 @@ static Suite *rest_suite(void)
 	tcase_add_test(errors, test_error_body_over_8_mib_is_payload_too_large);
 	tcase_add_test(errors, test_error_unknown_path_is_not_found_and_wrong_method_405);
 	tcase_add_test(errors, test_error_backend_failure_is_internal_server_error);
+	tcase_add_test(errors, test_error_busy_backend_is_service_unavailable);
 	tcase_add_test(errors, test_error_busy_storage_is_service_unavailable);
 	suite_add_tcase(s, errors);
 

@@ -2,12 +2,20 @@
  * conformance.h - the storage backend conformance suite.
  *
  * One Check suite that any backend (the built-in memory backend, SQLite, a
- * user's own) must pass.  It tests every operation of <zinv/backend.h> at
- * the ops level (records round-trip, INV_ENOTFOUND rules, scans, journal
- * order, batch forms agree with single ones, rollback discards every kind of
- * write, commit keeps them, read transactions see committed data,
- * durability across reopen) and, through the core, that a batch failing at
- * any backend operation leaves the stored state exactly as it was.
+ * user's own) must pass.  Test case "ops" calls <zinv/backend.h> directly:
+ * records round-trip, INV_ENOTFOUND rules, scans and their filters and
+ * early stop, journal order/limit/trim, batch forms agree with single ones,
+ * rollback discards every kind of write, commit keeps them, a reader never
+ * sees an open write, durability across reopen (with `reopen`), and a
+ * transaction failing at any operation (fault_backend.h) or, with
+ * `fail_alloc`, at any allocation leaves exactly the state before it.
+ * Test case "core" opens a store on the backend (inv_store_open) and checks
+ * that a batch, set-balance, tracking stop, low-stock set and journal trim
+ * failing at any backend operation change no stored record and nothing the
+ * API reports, that the backend's message reaches inv_error_last(), and
+ * that the same call then succeeds as in a clean run.
+ *
+ * Suites fork per test by default; CK_FORK=no runs them in one process.
  *
  * Usage, in a tests/check_<backend>.c:
  *
