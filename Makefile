@@ -42,6 +42,7 @@ CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 SQLITE_LIBS := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 MHD_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+WEBHOOK_LIBS := $(shell $(PKG_CONFIG) --libs libcurl libcrypto 2>/dev/null || echo -lcurl -lcrypto)
 
 # Internal code is C11; public headers are C99 (check-headers proves it).
 ALL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Ilib $(WARN) $(CFLAGS) $(DEP_CFLAGS)
@@ -300,7 +301,7 @@ check-python: $(LIBS_ALL)
 	cd examples/python && ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
 	    python3 -B -m unittest -v test_zinv
 
-check-examples: check-demo check-python check-server
+check-examples: check-demo check-python check-server check-webhooks
 
 # The demo under valgrind, on both stores (check-asan runs it under ASan).
 check-demo-valgrind: $(POS_DEMO)
@@ -315,10 +316,13 @@ check-demo-valgrind: $(POS_DEMO)
 # check-server drives a scenario over real HTTP with Python's stdlib.
 ZINV_SERVER := $(BUILDDIR)/examples/zinv-server
 
-$(ZINV_SERVER): examples/zinv-server/zinv-server.c $(LIBS_ALL)
+# Only the server links libcurl and libcrypto (webhook delivery and signing).
+ZINV_SERVER_SRCS := examples/zinv-server/zinv-server.c examples/zinv-server/webhooks.c
+$(ZINV_SERVER): $(ZINV_SERVER_SRCS) examples/zinv-server/webhooks.h $(LIBS_ALL)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
-	    -lzinv-sqlite -lzinv $(SQLITE_LIBS) $(MHD_LIBS) $(DEP_LIBS) -pthread
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ZINV_SERVER_SRCS) -L$(LIBOUT) \
+	    -Wl,-rpath,$(abspath $(LIBOUT)) -lzinv-sqlite -lzinv $(SQLITE_LIBS) $(MHD_LIBS) \
+	    $(WEBHOOK_LIBS) $(DEP_LIBS) -pthread
 
 serve: deps
 	$(MAKE) all $(ZINV_SERVER)
@@ -327,7 +331,10 @@ serve: deps
 check-server: $(ZINV_SERVER)
 	python3 -B examples/zinv-server/test_server.py $(ZINV_SERVER)
 
-.PHONY: serve check-server
+check-webhooks: $(ZINV_SERVER)
+	python3 -B examples/zinv-server/test_webhooks.py $(ZINV_SERVER)
+
+.PHONY: serve check-server check-webhooks
 
 # -------------------------------------------------------------------- sim
 # Deterministic simulation (tests/sim/README.md): libzinv checked against a

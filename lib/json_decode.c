@@ -714,204 +714,168 @@ int inv_json_decode_low_stock(inv_low_stock *out, inv_json_violations **violatio
 	return rc;
 }
 
-static int decode_requests(inv_low_stock **out, size_t *count, inv_json_violations **violations,
-                           const char *text, size_t len, int with_level)
+/*
+ * The frame shared by every body that is one list of like items: the list
+ * is the member `key` of a top-level object ({"requests": [...]}), or with
+ * `key` NULL the top-level array itself.  `each` decodes one element into
+ * its `size`-byte item, under the element's own path.
+ */
+typedef void (*item_fn)(struct dec *d, json_t *elem, void *item, int arg);
+
+static int decode_list(void **out, size_t *count, size_t size, const char *key,
+                       int nonempty, item_fn each, int arg,
+                       inv_json_violations **violations, const char *text, size_t len)
 {
 	struct dec d;
 	json_t *root, *list = NULL;
-	inv_low_stock *entries;
+	char *items;
 	size_t i, n;
 	int rc;
 
-	if (!out || !count)
-		return inv__error(INV_EINVAL, -1, "out", "out is NULL");
-	*out = NULL;
+	if (!count)
+		return inv__error(INV_EINVAL, -1, "count", "count is NULL");
 	*count = 0;
 	rc = decode_begin(&d, &root, violations, text, len);
 	if (rc)
 		return rc;
-	if (expect_object(&d, root))
-		list = array_field(&d, root, "requests", 1, 1);
+	if (key ? expect_object(&d, root) : expect_array(&d, root))
+		list = array_field(&d, root, key, 1, nonempty);
 	n = list ? json_array_size(list) : 0;
 	if (n > INV_JSON_MAX_CHANGES)
 		return decode_end(&d, root, violations, too_many(n));
-	entries = calloc(n ? n : 1, sizeof(*entries));
-	if (!entries)
+	items = calloc(n ? n : 1, size);
+	if (!items)
 		return decode_end(&d, root, violations,
 		                  inv__error(INV_ENOMEM, -1, NULL, "out of memory"));
 	for (i = 0; i < n; i++) {
-		size_t mark = push_key(&d, "requests");
-		json_t *obj = json_array_get(list, i);
+		size_t mark = key ? push_key(&d, key) : d.depth;
 
 		push_index(&d, i);
-		if (object_element(&d, obj))
-			low_stock_object(&d, obj, with_level, 0, &entries[i]);
+		each(&d, json_array_get(list, i), items + i * size, arg);
 		pop(&d, mark);
 	}
 	rc = decode_end(&d, root, violations, 0);
 	if (rc) {
-		free(entries);
+		free(items);
 		return rc;
 	}
-	*out = entries;
+	*out = items;
 	*count = n;
 	return 0;
+}
+
+/* One element of "requests": arg is 1 when it carries level and alert. */
+static void request_item(struct dec *d, json_t *elem, void *item, int with_level)
+{
+	if (object_element(d, elem))
+		low_stock_object(d, elem, with_level, 0, item);
 }
 
 int inv_json_decode_low_stock_many(inv_low_stock **out, size_t *count,
                                    inv_json_violations **violations, const char *text,
                                    size_t len)
 {
-	return decode_requests(out, count, violations, text, len, 1);
+	void *items = NULL;
+	int rc;
+
+	if (!out)
+		return inv__error(INV_EINVAL, -1, "out", "out is NULL");
+	rc = decode_list(&items, count, sizeof(**out), "requests", 1, request_item, 1,
+	                 violations, text, len);
+	*out = items;
+	return rc;
 }
 
 int inv_json_decode_low_stock_delete(inv_low_stock **out, size_t *count,
                                      inv_json_violations **violations, const char *text,
                                      size_t len)
 {
-	return decode_requests(out, count, violations, text, len, 0);
+	void *items = NULL;
+	int rc;
+
+	if (!out)
+		return inv__error(INV_EINVAL, -1, "out", "out is NULL");
+	rc = decode_list(&items, count, sizeof(**out), "requests", 1, request_item, 0,
+	                 violations, text, len);
+	*out = items;
+	return rc;
 }
 
 /* ------------------------------------------------------------ v3 */
 
-/* Shared frame of the v3 bodies that are bare arrays. */
-static int decode_top_array(struct dec *d, json_t **root, json_t **list,
-                            inv_json_violations **violations, const char *text, size_t len,
-                            int nonempty)
+static void v3_product_item(struct dec *d, json_t *elem, void *item, int unused)
 {
-	int rc = decode_begin(d, root, violations, text, len);
+	static const char *const names[] = { "enable", "disable" };
+	static const int values[] = { INV_TRACKING_START, INV_TRACKING_STOP };
+	inv_tracking_change *t = item;
+	int action = 0;
 
-	*list = NULL;
-	if (rc)
-		return rc;
-	if (expect_array(d, *root))
-		*list = array_field(d, *root, NULL, 1, nonempty);
-	return 0;
+	(void)unused;
+	if (object_element(d, elem)) {
+		uuid_field(d, elem, "productUuid", &t->product, 1);
+		enum_field(d, elem, "tracking", names, values, 2, "must be enable or disable",
+		           &action);
+		t->action = action;
+	}
 }
 
 int inv_json_decode_v3_products(inv_tracking_change **out, size_t *count,
                                 inv_json_violations **violations, const char *text, size_t len)
 {
-	static const char *const names[] = { "enable", "disable" };
-	static const int values[] = { INV_TRACKING_START, INV_TRACKING_STOP };
-	struct dec d;
-	json_t *root, *list;
-	inv_tracking_change *items;
-	size_t i, n;
+	void *items = NULL;
 	int rc;
 
-	if (!out || !count)
+	if (!out)
 		return inv__error(INV_EINVAL, -1, "out", "out is NULL");
-	*out = NULL;
-	*count = 0;
-	rc = decode_top_array(&d, &root, &list, violations, text, len, 1);
-	if (rc)
-		return rc;
-	n = list ? json_array_size(list) : 0;
-	if (n > INV_JSON_MAX_CHANGES)
-		return decode_end(&d, root, violations, too_many(n));
-	items = calloc(n ? n : 1, sizeof(*items));
-	if (!items)
-		return decode_end(&d, root, violations,
-		                  inv__error(INV_ENOMEM, -1, NULL, "out of memory"));
-	for (i = 0; i < n; i++) {
-		json_t *obj = json_array_get(list, i);
-		size_t mark = push_index(&d, i);
-		int action = 0;
-
-		if (object_element(&d, obj)) {
-			uuid_field(&d, obj, "productUuid", &items[i].product, 1);
-			enum_field(&d, obj, "tracking", names, values, 2,
-			           "must be enable or disable", &action);
-			items[i].action = action;
-		}
-		pop(&d, mark);
-	}
-	rc = decode_end(&d, root, violations, 0);
-	if (rc) {
-		free(items);
-		return rc;
-	}
+	rc = decode_list(&items, count, sizeof(**out), NULL, 1, v3_product_item, 0,
+	                 violations, text, len);
 	*out = items;
-	*count = n;
-	return 0;
+	return rc;
 }
 
+static void uuid_item(struct dec *d, json_t *elem, void *item, int unused)
+{
+	(void)unused;
+	uuid_value(d, elem, item, 1);
+}
+
+/* An empty list is a valid question with an empty answer. */
 int inv_json_decode_v3_products_status(inv_uuid **out, size_t *count,
                                        inv_json_violations **violations, const char *text,
                                        size_t len)
 {
-	struct dec d;
-	json_t *root, *list;
-	inv_uuid *items;
-	size_t n;
+	void *items = NULL;
 	int rc;
 
-	if (!out || !count)
+	if (!out)
 		return inv__error(INV_EINVAL, -1, "out", "out is NULL");
-	*out = NULL;
-	*count = 0;
-	rc = decode_top_array(&d, &root, &list, violations, text, len, 0);
-	if (rc)
-		return rc;
-	n = list ? json_array_size(list) : 0;
-	if (n > INV_JSON_MAX_CHANGES)
-		return decode_end(&d, root, violations, too_many(n));
-	items = calloc(n ? n : 1, sizeof(*items));
-	if (!items)
-		return decode_end(&d, root, violations,
-		                  inv__error(INV_ENOMEM, -1, NULL, "out of memory"));
-	if (list)
-		uuid_array(&d, list, items);
-	rc = decode_end(&d, root, violations, 0);
-	if (rc) {
-		free(items);
-		return rc;
-	}
+	rc = decode_list(&items, count, sizeof(**out), NULL, 0, uuid_item, 0,
+	                 violations, text, len);
 	*out = items;
-	*count = n;
-	return 0;
+	return rc;
+}
+
+static void v3_low_stock_item(struct dec *d, json_t *elem, void *item, int unused)
+{
+	inv_json_v3_low_stock *e = item;
+
+	(void)unused;
+	if (object_element(d, elem)) {
+		uuid_field(d, elem, "inventoryUuid", &e->location, 1);
+		low_stock_object(d, elem, 1, 1, &e->entry);
+	}
 }
 
 int inv_json_decode_v3_low_stock(inv_json_v3_low_stock **out, size_t *count,
                                  inv_json_violations **violations, const char *text, size_t len)
 {
-	struct dec d;
-	json_t *root, *list;
-	inv_json_v3_low_stock *items;
-	size_t i, n;
+	void *items = NULL;
 	int rc;
 
-	if (!out || !count)
+	if (!out)
 		return inv__error(INV_EINVAL, -1, "out", "out is NULL");
-	*out = NULL;
-	*count = 0;
-	rc = decode_top_array(&d, &root, &list, violations, text, len, 1);
-	if (rc)
-		return rc;
-	n = list ? json_array_size(list) : 0;
-	if (n > INV_JSON_MAX_CHANGES)
-		return decode_end(&d, root, violations, too_many(n));
-	items = calloc(n ? n : 1, sizeof(*items));
-	if (!items)
-		return decode_end(&d, root, violations,
-		                  inv__error(INV_ENOMEM, -1, NULL, "out of memory"));
-	for (i = 0; i < n; i++) {
-		json_t *obj = json_array_get(list, i);
-		size_t mark = push_index(&d, i);
-
-		if (object_element(&d, obj)) {
-			uuid_field(&d, obj, "inventoryUuid", &items[i].location, 1);
-			low_stock_object(&d, obj, 1, 1, &items[i].entry);
-		}
-		pop(&d, mark);
-	}
-	rc = decode_end(&d, root, violations, 0);
-	if (rc) {
-		free(items);
-		return rc;
-	}
+	rc = decode_list(&items, count, sizeof(**out), NULL, 1, v3_low_stock_item, 0,
+	                 violations, text, len);
 	*out = items;
-	*count = n;
-	return 0;
+	return rc;
 }

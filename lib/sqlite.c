@@ -1418,6 +1418,11 @@ static int migrate(sqlite3 *db)
 	if ((err = exec(db, "BEGIN IMMEDIATE", "lock the database to create the schema")))
 		return err;
 	err = classify(db, &kind, &version);
+	if (!err && version == SQ_SCHEMA_VERSION) {
+		/* another process got there first */
+		exec(db, "ROLLBACK", "release the lock");
+		return 0;
+	}
 	for (; !err && version < SQ_SCHEMA_VERSION; version++)
 		err = exec(db, migration_steps[version], "create or migrate the schema");
 	if (!err) {
@@ -1452,7 +1457,14 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 	if (!opts->read_only && sqlite3_db_readonly(in->db, "main") == 1)
 		return sq_error(INV_EREADONLY, "the database file is not writable "
 		                "(open it with read_only set to read it)");
-	if ((err = classify(in->db, &kind, &version)))
+	/* One read transaction, so that the header and the schema are read
+	 * from one snapshot even while another process creates the schema. */
+	if ((err = exec(in->db, "BEGIN", "read the file header")))
+		return err;
+	err = classify(in->db, &kind, &version);
+	if (!sqlite3_get_autocommit(in->db))
+		sqlite3_exec(in->db, "COMMIT", NULL, NULL, NULL);
+	if (err)
 		return err;
 	/* Before any write, so that creating the schema already uses it. */
 	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?

@@ -728,6 +728,47 @@ START_TEST(test_threads_through_one_store_lose_no_update)
 }
 END_TEST
 
+/* Several processes opening one new file at once: one creates the schema,
+ * the others find it, and every one of them opens. */
+START_TEST(test_processes_creating_one_file_at_once_all_open_it)
+{
+	enum { PROCS = 8 };
+	pid_t pid[PROCS];
+	int gate[2], i;
+
+	ck_assert_int_eq(pipe(gate), 0);
+	for (i = 0; i < PROCS; i++) {
+		pid[i] = fork();
+		ck_assert_int_ge(pid[i], 0);
+		if (pid[i] == 0) {
+			char c;
+			int rc;
+
+			close(gate[1]);
+			/* all start when the parent closes the gate's write end */
+			if (read(gate[0], &c, 1) != 0)
+				_exit(3);
+			rc = open_code(dbpath, NULL);
+			if (rc != 0)
+				fprintf(stderr, "open: %d (%s)\n", rc, inv_error_last()->message);
+			_exit(rc == 0 ? 0 : 1);
+		}
+	}
+	close(gate[0]);
+	close(gate[1]);
+	for (i = 0; i < PROCS; i++) {
+		int status;
+
+		ck_assert_int_eq(waitpid(pid[i], &status, 0), pid[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		              "process %d could not open the new file (status %d)", i, status);
+	}
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema WHERE name = 'variants'"),
+	                 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------ operations */
 
 START_TEST(test_batch_forms_agree_with_single_operations)
@@ -959,6 +1000,32 @@ START_TEST(test_idempotency_result_may_be_large)
 }
 END_TEST
 
+/* The per-transaction "no levels here" shortcut never hides a level set
+ * in the same transaction, nor one of another location. */
+START_TEST(test_low_stock_lookup_sees_a_level_set_in_the_same_transaction)
+{
+	struct backend b = backend_open(":memory:");
+	inv_uuid org = uuid_n(1), loc = uuid_n(2), other = uuid_n(3);
+	inv_uuid product = uuid_n(4), variant = uuid_n(5);
+	inv_low_stock_record rec = { other, product, variant, 3, 1, 0 }, got;
+	void *txn = begin(&b, 1);
+
+	ck_assert_int_eq(b.ops->low_stock_put(txn, &org, &rec), 0);
+	ck_assert_int_eq(b.ops->low_stock_get(txn, &org, &loc, &product, &variant, &got),
+	                 INV_ENOTFOUND);
+	ck_assert_int_eq(b.ops->low_stock_get(txn, &org, &other, &product, &variant, &got), 0);
+	ck_assert_int_eq(b.ops->low_stock_get(txn, &org, &loc, &product, &variant, &got),
+	                 INV_ENOTFOUND);
+	rec.location = loc;
+	rec.level = 9;
+	ck_assert_int_eq(b.ops->low_stock_put(txn, &org, &rec), 0);
+	ck_assert_int_eq(b.ops->low_stock_get(txn, &org, &loc, &product, &variant, &got), 0);
+	ck_assert_int_eq(got.level, 9);
+	commit(&b, txn);
+	backend_close(&b);
+}
+END_TEST
+
 START_TEST(test_write_in_read_transaction_is_refused)
 {
 	struct backend b = backend_open(":memory:");
@@ -1086,11 +1153,13 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_second_begin_on_same_thread_is_ebusy_not_deadlock);
 	tcase_add_test(tc, test_threads_on_one_instance_are_serialized);
 	tcase_add_test(tc, test_threads_through_one_store_lose_no_update);
+	tcase_add_test(tc, test_processes_creating_one_file_at_once_all_open_it);
 	tcase_add_test(tc, test_batch_forms_agree_with_single_operations);
 	tcase_add_test(tc, test_scan_may_reenter_the_same_scan_from_its_callback);
 	tcase_add_test(tc, test_journal_round_trips_entries_and_records);
 	tcase_add_test(tc, test_journal_rejects_non_increasing_sequence);
 	tcase_add_test(tc, test_idempotency_result_may_be_large);
+	tcase_add_test(tc, test_low_stock_lookup_sees_a_level_set_in_the_same_transaction);
 	tcase_add_test(tc, test_write_in_read_transaction_is_refused);
 	suite_add_tcase(s, tc);
 	return s;

@@ -2,11 +2,14 @@
  * zinv-server - a local, faithful Zettle Inventory service over libzinv.
  *
  *     zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]
+ *                 [--webhook-retry SECONDS,...]
  *
- * Every route is served by the library's dispatcher, inv_rest_handle():
- * this program only parses HTTP (libmicrohttpd), maps the bearer token to a
- * caller, and writes the answer back.  It is meant as a reference for anyone
- * embedding libzinv in their own server.
+ * Every inventory route is served by the library's dispatcher,
+ * inv_rest_handle(): this program only parses HTTP (libmicrohttpd), maps the
+ * bearer token to a caller, and writes the answer back.  It is meant as a
+ * reference for anyone embedding libzinv in their own server.  The webhook
+ * subscriptions (/organizations/{org}/subscriptions) and their delivery
+ * are the server's own: webhooks.c.
  *
  * Defaults: listen 127.0.0.1:8080, database zinv.db (the embedded SQLite
  * store; ":memory:" selects the memory backend).  The tokens file is JSON:
@@ -41,6 +44,8 @@
 #include <zinv.h>
 #include <zinv/rest.h>
 #include <zinv/sqlite.h>
+
+#include "webhooks.h"
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;
@@ -182,6 +187,7 @@ static const struct token *tokens_find(const struct tokens *t, const char *autho
 struct server {
 	inv_store *store;
 	struct tokens tokens;
+	struct webhooks *webhooks;
 };
 
 /* Per-connection state of one request, from its first header to its log line. */
@@ -275,6 +281,37 @@ static MHD_RESULT send_plain(struct MHD_Connection *conn, struct request *r,
 	return ret;
 }
 
+/* A /subscriptions request: answered by webhooks.c, not the dispatcher. */
+static MHD_RESULT send_webhooks(struct server *srv, struct MHD_Connection *conn,
+                                struct request *r, const inv_rest_request *req)
+{
+	struct webhooks_answer a;
+	struct MHD_Response *mres;
+	MHD_RESULT ret;
+
+	if (webhooks_handle(srv->webhooks, req, &a) != 0)
+		return send_plain(conn, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		                  "{\"developerMessage\":\"out of memory\","
+		                  "\"errorType\":\"INTERNAL_SERVER_ERROR\",\"violations\":[]}");
+	mres = MHD_create_response_from_buffer(a.len, a.body ? a.body : (void *)"",
+	                                       a.body ? MHD_RESPMEM_MUST_FREE
+	                                              : MHD_RESPMEM_PERSISTENT);
+	if (!mres) {
+		free(a.body);
+		return MHD_NO;
+	}
+	if (a.body)
+		MHD_add_response_header(mres, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (a.status == 401)
+		MHD_add_response_header(mres, "WWW-Authenticate", "Bearer");
+	if (a.allow)
+		MHD_add_response_header(mres, "Allow", a.allow);
+	r->status = a.status;
+	ret = MHD_queue_response(conn, (unsigned)a.status, mres);
+	MHD_destroy_response(mres);
+	return ret;
+}
+
 static MHD_RESULT dispatch(struct server *srv, struct MHD_Connection *conn,
                            struct request *r, const char *method, const char *url)
 {
@@ -312,6 +349,8 @@ static MHD_RESULT dispatch(struct server *srv, struct MHD_Connection *conn,
 		req.body = r->body;
 		req.body_len = r->len;
 	}
+	if (webhooks_is_route(url))
+		return send_webhooks(srv, conn, r, &req);
 	if (inv_rest_handle(&res, srv->store, &req) != 0)
 		return send_plain(conn, r, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		                  "{\"developerMessage\":\"out of memory\","
@@ -459,15 +498,21 @@ static int open_store(inv_store **out, const char *db)
 static void usage(FILE *f)
 {
 	fputs("usage: zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]\n"
+	      "                   [--webhook-retry SECONDS,...]\n"
 	      "  --listen  address to serve (default 127.0.0.1:8080)\n"
-	      "  --db      SQLite database file, or :memory: (default zinv.db)\n"
-	      "  --tokens  JSON file of bearer tokens (default: one development token)\n", f);
+	      "  --db      SQLite database file, or :memory: (default zinv.db);\n"
+	      "            webhook subscriptions go to PATH.webhooks\n"
+	      "  --tokens  JSON file of bearer tokens (default: one development token)\n"
+	      "  --webhook-retry  delays between delivery attempts, the last repeating\n"
+	      "            (default: 10 x 60, 9 x 600, then 3600)\n", f);
 }
 
 int main(int argc, char **argv)
 {
 	const char *listen_spec = "127.0.0.1:8080", *db = "zinv.db", *tokens_path = NULL;
 	struct server srv = { 0 };
+	struct webhooks_options wopts = { 0 };
+	int64_t *retry = NULL;
 	struct MHD_Daemon *d;
 	sigset_t sigs;
 	long cpus;
@@ -483,6 +528,14 @@ int main(int argc, char **argv)
 			db = argv[++i];
 		} else if (i + 1 < argc && !strcmp(argv[i], "--tokens")) {
 			tokens_path = argv[++i];
+		} else if (i + 1 < argc && !strcmp(argv[i], "--webhook-retry")) {
+			free(retry);
+			if (webhooks_parse_retry(&retry, &wopts.retry_count, argv[++i]) != 0) {
+				fprintf(stderr, "zinv-server: --webhook-retry wants seconds like "
+				        "\"60,60,600\", not \"%s\"\n", argv[i]);
+				return 2;
+			}
+			wopts.retry_ms = retry;
 		} else {
 			usage(stderr);
 			return 2;
@@ -498,8 +551,17 @@ int main(int argc, char **argv)
 	if (open_store(&srv.store, db) != 0) {
 		close(fd);
 		tokens_free(&srv.tokens);
+		free(retry);
 		return 1;
 	}
+	if (webhooks_open(&srv.webhooks, srv.store, db, &wopts) != 0) {
+		inv_store_close(srv.store);
+		close(fd);
+		tokens_free(&srv.tokens);
+		free(retry);
+		return 1;
+	}
+	free(retry);
 
 	/* Signals are taken by sigwait() below, never by a pool thread. */
 	sigemptyset(&sigs);
@@ -519,6 +581,16 @@ int main(int argc, char **argv)
 	                     MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "zinv-server: cannot start the HTTP daemon on %s\n", listen_spec);
+		webhooks_close(srv.webhooks);
+		inv_store_close(srv.store);
+		close(fd);
+		tokens_free(&srv.tokens);
+		return 1;
+	}
+	if (webhooks_start(srv.webhooks) != 0) {
+		fprintf(stderr, "zinv-server: cannot start the webhook worker\n");
+		MHD_stop_daemon(d);
+		webhooks_close(srv.webhooks);
 		inv_store_close(srv.store);
 		close(fd);
 		tokens_free(&srv.tokens);
@@ -542,6 +614,7 @@ int main(int argc, char **argv)
 	}
 	MHD_stop_daemon(d);
 	close(fd);
+	webhooks_close(srv.webhooks);
 	inv_store_close(srv.store);
 	tokens_free(&srv.tokens);
 	fprintf(stderr, "zinv-server: stopped\n");

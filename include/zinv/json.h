@@ -277,20 +277,6 @@ typedef struct inv_json_envelope_options {
 INV_EXTERN int inv_json_encode_webhook(char **out, size_t *len, const inv_event *event,
                                        size_t item, const inv_json_envelope_options *opts);
 
-/*
- * The X-iZettle-Signature header value: lowercase hex HMAC-SHA256 keyed with
- * the subscription's signing key over timestamp + "." + payload (the raw
- * strings of the envelope).  `out` receives 64 hex digits and a NUL.
- */
-INV_EXTERN int inv_json_webhook_signature(char out[65], const void *key, size_t key_len,
-                                          const char *timestamp, size_t timestamp_len,
-                                          const char *payload, size_t payload_len);
-
-/* The same, taking the timestamp and payload from an envelope built by
- * inv_json_encode_webhook(); INV_EINVAL when the text is not one. */
-INV_EXTERN int inv_json_sign_webhook(char out[65], const char *envelope, size_t len,
-                                     const void *key, size_t key_len);
-
 /* Format ms since the epoch as "2021-04-19T13:18:11.966+0000" (webhook
  * payloads, `zulu` 0) or "2021-04-19T13:18:11.966Z" (envelope, v3, `zulu`
  * 1) into `out` (32 bytes).  Returns the length. */

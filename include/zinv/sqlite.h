@@ -6,7 +6,9 @@
  * SQLite.  Several processes may open the same file: write batches take the
  * database's write lock (BEGIN IMMEDIATE), so they never interleave, and a
  * lock held longer than the busy timeout fails the call with INV_EBUSY,
- * which the caller may retry.  See inv_sqlite(3) for the schema.
+ * which the caller may retry.  An instance belongs to the process that
+ * opened it: after fork(), open a new one in the child.  See inv_sqlite(3)
+ * for the schema.
  */
 #ifndef ZINV_SQLITE_H
 #define ZINV_SQLITE_H

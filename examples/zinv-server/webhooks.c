@@ -1,0 +1,1317 @@
+/*
+ * webhooks.c - subscriptions and at-least-once delivery for zinv-server.
+ *
+ * Delivery is driven by the organization's journal, never by the live
+ * events themselves: a subscription keeps a cursor (sequence, index) that
+ * says "every message of entries <= sequence, and the messages of entry
+ * sequence + 1 before index, were acknowledged".  The worker rebuilds the
+ * events of the entries after it (inv_journal_entry_events), numbers their
+ * messages (one per event; one per item of a low-stock event) and POSTs
+ * them one at a time; a 2xx moves the cursor past the message in the side
+ * database, anything else leaves it where it is and retries the same
+ * message later.  So nothing is skipped, order holds per subscription, and
+ * a crash resends at most the message that was in flight.  Live events only
+ * wake the worker up.
+ *
+ * The side database runs with synchronous = NORMAL: a power loss may roll
+ * a cursor back, which resends acknowledged messages (allowed by
+ * at-least-once) but never loses one.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include <zinv.h>
+#include <zinv/json.h>
+
+#include "webhooks.h"
+
+#define BATCH_ENTRIES 64    /* journal entries per read */
+#define PASS_BUDGET 256     /* messages per subscription per pass: fairness */
+#define MAX_VIOLATIONS 16
+
+/* The service's schedule: 10 x 1 min, 9 x 10 min, then hourly. */
+static const int64_t service_retry_ms[] = {
+	60000, 60000, 60000, 60000, 60000, 60000, 60000, 60000, 60000, 60000,
+	600000, 600000, 600000, 600000, 600000, 600000, 600000, 600000, 600000,
+	3600000
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS subscriptions ("
+	/* Never reused: the worker's writes name the row it loaded, so they
+	 * miss a subscription deleted and created again under the same uuid. */
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" uuid TEXT NOT NULL UNIQUE,"
+	" org TEXT NOT NULL,"
+	" destination TEXT NOT NULL,"
+	" event_names TEXT NOT NULL,"      /* a JSON array; [] means every event */
+	" contact_email TEXT NOT NULL,"
+	" signing_key TEXT NOT NULL,"
+	" status TEXT NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" cursor_sequence INTEGER NOT NULL,"
+	" cursor_index INTEGER NOT NULL,"
+	" test_pending INTEGER NOT NULL,"  /* the TestMessage is still to go */
+	" next_attempt_ms INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS subscriptions_org ON subscriptions(org);";
+
+struct webhooks {
+	inv_store *store;
+	sqlite3 *db;
+	pthread_mutex_t db_lock;   /* one connection, shared by HTTP threads and the worker */
+	pthread_mutex_t lock;      /* guards the fields below */
+	pthread_cond_t wake;
+	uint64_t generation;       /* bumped by commits and subscription changes */
+	int stop;
+	int started;
+	int subscribed;
+	uint64_t event_sub;
+	pthread_t thread;
+	int64_t *retry_ms;
+	size_t retry_count;
+	int64_t poll_ms;
+	long timeout_ms;
+	CURL *curl;                /* the worker's: keeps connections alive */
+};
+
+/* One subscription as the worker sees it for a pass. */
+struct sub {
+	int64_t row;
+	char uuid[37];
+	inv_uuid id;
+	inv_uuid org;
+	char *destination;
+	char key[80];
+	int all;                   /* eventNames was empty */
+	uint32_t mask;
+	int64_t cursor_seq, cursor_idx;
+	int64_t next_attempt_ms, attempts, updated;
+	int test_pending;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *copy_text(const char *s, size_t len)
+{
+	char *p = malloc(len + 1);
+
+	if (p) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+/* ------------------------------------------------------------ options */
+
+int webhooks_parse_retry(int64_t **out, size_t *count, const char *spec)
+{
+	size_t n = 1, i = 0;
+	const char *p;
+	int64_t *v;
+
+	for (p = spec; *p; p++)
+		n += *p == ',';
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return -1;
+	for (p = spec; i < n; i++) {
+		char *end;
+		double secs;
+
+		errno = 0;
+		secs = strtod(p, &end);
+		if (end == p || errno || secs < 0 || secs > 86400.0 * 366 ||
+		    (*end != ',' && *end != '\0')) {
+			free(v);
+			return -1;
+		}
+		v[i] = (int64_t)(secs * 1000.0 + 0.5);
+		p = *end ? end + 1 : end;
+	}
+	*out = v;
+	*count = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ storage */
+
+static int db_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "zinv-server: webhooks database: %s\n", msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "zinv-server: webhooks database: %s\n", sqlite3_errmsg(db));
+		return NULL;
+	}
+	return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+/* Step a write statement to its end; 0 or the SQLite code. */
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+/* The cursor moved past an acknowledged message: the subscription is
+ * healthy again.  `clear_test`: the TestMessage was the one. */
+static void record_success(struct webhooks *wh, const struct sub *s, int clear_test)
+{
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&wh->db_lock);
+	st = prepare(wh->db, clear_test ?
+	             "UPDATE subscriptions SET cursor_sequence = ?, cursor_index = ?,"
+	             " status = 'ACTIVE', attempts = 0, next_attempt_ms = 0,"
+	             " test_pending = 0 WHERE id = ?" :
+	             "UPDATE subscriptions SET cursor_sequence = ?, cursor_index = ?,"
+	             " status = 'ACTIVE', attempts = 0, next_attempt_ms = 0 WHERE id = ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, s->cursor_seq);
+		sqlite3_bind_int64(st, 2, s->cursor_idx);
+		sqlite3_bind_int64(st, 3, s->row);
+		if (step_done(st))
+			fprintf(stderr, "zinv-server: webhooks database: cannot save the cursor "
+			        "of %s: %s\n", s->uuid, sqlite3_errmsg(wh->db));
+	}
+	pthread_mutex_unlock(&wh->db_lock);
+}
+
+static void record_failure(struct webhooks *wh, struct sub *s)
+{
+	size_t step = (size_t)s->attempts < wh->retry_count ? (size_t)s->attempts
+	                                                     : wh->retry_count - 1;
+	sqlite3_stmt *st;
+
+	s->attempts++;
+	s->next_attempt_ms = now_ms() + wh->retry_ms[step];
+	pthread_mutex_lock(&wh->db_lock);
+	st = prepare(wh->db, "UPDATE subscriptions SET status = 'FAILING', attempts = ?,"
+	             " next_attempt_ms = ? WHERE id = ?");
+	if (st) {
+		sqlite3_bind_int64(st, 1, s->attempts);
+		sqlite3_bind_int64(st, 2, s->next_attempt_ms);
+		sqlite3_bind_int64(st, 3, s->row);
+		step_done(st);
+	}
+	pthread_mutex_unlock(&wh->db_lock);
+}
+
+/* Event names to a type mask; `all` when the list is empty.  Names this
+ * server does not produce are kept but match nothing. */
+static void names_to_mask(const json_t *names, int *all, uint32_t *mask)
+{
+	const json_t *n;
+	size_t i;
+	int t;
+
+	*mask = 0;
+	*all = json_array_size(names) == 0;
+	json_array_foreach(names, i, n) {
+		for (t = INV_EVENT_BALANCE_CHANGED; t <= INV_EVENT_LOW_STOCK; t++)
+			if (json_is_string(n) && !strcmp(json_string_value(n), inv_json_event_name(t)))
+				*mask |= INV_EVENT_MASK(t);
+	}
+}
+
+static void subs_free(struct sub *subs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(subs[i].destination);
+	free(subs);
+}
+
+static int subs_load(struct webhooks *wh, struct sub **out, size_t *count)
+{
+	struct sub *subs = NULL, *grown;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	pthread_mutex_lock(&wh->db_lock);
+	st = prepare(wh->db, "SELECT uuid, org, destination, event_names, signing_key,"
+	             " cursor_sequence, cursor_index, test_pending, next_attempt_ms, attempts,"
+	             " updated, id FROM subscriptions ORDER BY id");
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *uuid = (const char *)sqlite3_column_text(st, 0);
+		const char *org = (const char *)sqlite3_column_text(st, 1);
+		const char *names = (const char *)sqlite3_column_text(st, 3);
+		const char *key = (const char *)sqlite3_column_text(st, 4);
+		struct sub *s;
+		json_t *list;
+
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			grown = realloc(subs, cap * sizeof(*subs));
+			if (!grown) {
+				rc = -1;
+				break;
+			}
+			subs = grown;
+		}
+		s = &subs[n];
+		memset(s, 0, sizeof(*s));
+		if (!uuid || !org || !key || strlen(key) >= sizeof(s->key) ||
+		    inv_uuid_parse(&s->id, uuid, strlen(uuid)) ||
+		    inv_uuid_parse(&s->org, org, strlen(org)))
+			continue; /* not written by us; leave it alone */
+		inv_uuid_format(&s->id, s->uuid);
+		strcpy(s->key, key);
+		s->destination = strdup((const char *)sqlite3_column_text(st, 2));
+		if (!s->destination) {
+			rc = -1;
+			break;
+		}
+		list = json_loads(names ? names : "[]", 0, NULL);
+		names_to_mask(list, &s->all, &s->mask);
+		json_decref(list);
+		s->cursor_seq = sqlite3_column_int64(st, 5);
+		s->cursor_idx = sqlite3_column_int64(st, 6);
+		s->test_pending = sqlite3_column_int(st, 7);
+		s->next_attempt_ms = sqlite3_column_int64(st, 8);
+		s->attempts = sqlite3_column_int64(st, 9);
+		s->updated = sqlite3_column_int64(st, 10);
+		s->row = sqlite3_column_int64(st, 11);
+		n++;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&wh->db_lock);
+	if (rc || !st) {
+		subs_free(subs, n);
+		return -1;
+	}
+	*out = subs;
+	*count = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ messages */
+
+/* messageUuid, stable for (subscription, sequence, index): a receiver
+ * drops a retry's duplicate by it.  Version 8 (custom) UUID. */
+static void message_uuid(inv_uuid *out, const inv_uuid *sub, int64_t seq, int64_t index)
+{
+	unsigned char in[16 + 16], md[SHA256_DIGEST_LENGTH];
+	int i;
+
+	memcpy(in, sub->bytes, 16);
+	for (i = 0; i < 8; i++) {
+		in[16 + i] = (unsigned char)((uint64_t)seq >> (56 - 8 * i));
+		in[24 + i] = (unsigned char)((uint64_t)index >> (56 - 8 * i));
+	}
+	SHA256(in, sizeof(in), md);
+	memcpy(out->bytes, md, 16);
+	out->bytes[6] = (uint8_t)((out->bytes[6] & 0x0f) | 0x80);
+	out->bytes[8] = (uint8_t)((out->bytes[8] & 0x3f) | 0x80);
+}
+
+/* X-iZettle-Signature: hex HMAC-SHA256 over timestamp "." payload, the raw
+ * strings of the envelope as sent. */
+static int sign_envelope(char out[65], const char *key, const char *env, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	json_t *root = json_loadb(env, len, 0, NULL);
+	const json_t *ts = json_object_get(root, "timestamp");
+	const json_t *payload = json_object_get(root, "payload");
+	size_t tlen, plen;
+	char *data;
+
+	if (!json_is_string(ts) || !json_is_string(payload)) {
+		json_decref(root);
+		return -1;
+	}
+	tlen = json_string_length(ts);
+	plen = json_string_length(payload);
+	data = malloc(tlen + 1 + plen);
+	if (!data) {
+		json_decref(root);
+		return -1;
+	}
+	memcpy(data, json_string_value(ts), tlen);
+	data[tlen] = '.';
+	memcpy(data + tlen + 1, json_string_value(payload), plen);
+	json_decref(root);
+	if (!HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)data,
+	          tlen + 1 + plen, md, &mdlen) || mdlen != 32) {
+		free(data);
+		return -1;
+	}
+	free(data);
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[64] = '\0';
+	return 0;
+}
+
+/* The first delivery of a new subscription. */
+static char *test_message(const struct sub *s, size_t *len)
+{
+	char org[37], mid[37], when[32];
+	inv_uuid id;
+	json_t *env;
+	char *text;
+
+	message_uuid(&id, &s->id, 0, -1);
+	inv_uuid_format(&id, mid);
+	inv_uuid_format(&s->org, org);
+	inv_json_format_time(when, s->updated, 1);
+	env = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "organizationUuid", org,
+	                "messageUuid", mid, "eventName", "TestMessage", "messageId", mid,
+	                "payload", "{\"data\":\"payload\"}", "timestamp", when);
+	text = env ? json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(env);
+	if (text)
+		*len = strlen(text);
+	return text;
+}
+
+/* Messages of one journal entry still to send, rendered. */
+struct msg {
+	int64_t index;
+	char *envelope;    /* inv_free() */
+	size_t len;
+};
+
+struct collect {
+	const struct sub *s;
+	int64_t seq;
+	int64_t next;      /* index of the next message of the entry */
+	int64_t start;     /* messages before it were acknowledged */
+	struct msg *msgs;
+	size_t n, cap;
+	int rc;
+};
+
+static void collect_event(const inv_event *ev, void *payload)
+{
+	struct collect *c = payload;
+	inv_event_type type = inv_event_get_type(ev);
+	size_t items = type == INV_EVENT_BALANCE_CHANGED ? 1 : inv_event_item_count(ev), i;
+
+	for (i = 0; i < items; i++, c->next++) {
+		inv_json_envelope_options opts = INV_JSON_ENVELOPE_OPTIONS_INIT;
+		inv_uuid id;
+		struct msg *m;
+
+		if (c->rc || c->next < c->start ||
+		    !(c->s->all || (c->s->mask & INV_EVENT_MASK(type))))
+			continue;
+		if (c->n == c->cap) {
+			size_t cap = c->cap ? 2 * c->cap : 4;
+
+			m = realloc(c->msgs, cap * sizeof(*m));
+			if (!m) {
+				c->rc = -1;
+				continue;
+			}
+			c->msgs = m;
+			c->cap = cap;
+		}
+		m = &c->msgs[c->n];
+		message_uuid(&id, &c->s->id, c->seq, c->next);
+		opts.message_uuid = &id;
+		if (inv_json_encode_webhook(&m->envelope, &m->len, ev, i, &opts) != 0) {
+			c->rc = -1;
+			continue;
+		}
+		m->index = c->next;
+		c->n++;
+	}
+}
+
+static void collect_free(struct collect *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		inv_free(c->msgs[i].envelope);
+	free(c->msgs);
+	c->msgs = NULL;
+	c->n = c->cap = 0;
+}
+
+/* ------------------------------------------------------------ delivery */
+
+static size_t discard(char *data, size_t size, size_t n, void *user)
+{
+	(void)data;
+	(void)user;
+	return size * n;
+}
+
+/* Abort a transfer in flight when the server stops. */
+static int abort_on_stop(void *user, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	struct webhooks *wh = user;
+	int stop;
+
+	(void)a;
+	(void)b;
+	(void)c;
+	(void)d;
+	pthread_mutex_lock(&wh->lock);
+	stop = wh->stop;
+	pthread_mutex_unlock(&wh->lock);
+	return stop;
+}
+
+static int stopping(struct webhooks *wh)
+{
+	return abort_on_stop(wh, 0, 0, 0, 0);
+}
+
+/* POST one envelope; 0 on a 2xx. */
+static int post(struct webhooks *wh, const struct sub *s, const char *env, size_t len)
+{
+	/* "Expect:": no 100-continue round trip for bodies over 1 KiB. */
+	static const char *const fixed[] = { "Content-Type: application/json", "Expect:" };
+	char sig[65], header[96];
+	struct curl_slist *h = NULL, *h2;
+	long code = 0;
+	int i;
+	CURLcode rc;
+
+	if (sign_envelope(sig, s->key, env, len) != 0) {
+		fprintf(stderr, "zinv-server: webhook %s: cannot sign a message\n", s->uuid);
+		return -1;
+	}
+	snprintf(header, sizeof(header), "X-iZettle-Signature: %s", sig);
+	for (i = 0; i < 3; i++) {
+		h2 = curl_slist_append(h, i < 2 ? fixed[i] : header);
+		if (!h2) {
+			curl_slist_free_all(h);
+			return -1;
+		}
+		h = h2;
+	}
+	curl_easy_setopt(wh->curl, CURLOPT_URL, s->destination);
+	curl_easy_setopt(wh->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(wh->curl, CURLOPT_POSTFIELDS, env);
+	curl_easy_setopt(wh->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	rc = curl_easy_perform(wh->curl);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(wh->curl, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_setopt(wh->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(h);
+	if (rc == CURLE_OK && code >= 200 && code < 300)
+		return 0;
+	if (!stopping(wh)) {
+		if (rc == CURLE_OK)
+			fprintf(stderr, "zinv-server: webhook %s: %s answered %ld\n", s->uuid,
+			        s->destination, code);
+		else
+			fprintf(stderr, "zinv-server: webhook %s: %s: %s\n", s->uuid,
+			        s->destination, curl_easy_strerror(rc));
+	}
+	return -1;
+}
+
+/* A failed POST counts as an attempt, unless it failed because we stop. */
+static int failed(struct webhooks *wh, struct sub *s)
+{
+	if (!stopping(wh))
+		record_failure(wh, s);
+	return -1;
+}
+
+/*
+ * Deliver what is due for one subscription, up to PASS_BUDGET messages.
+ * Returns the number delivered, or -1 after a failed attempt (recorded).
+ * *more: there is more to deliver right away.
+ */
+static int run_sub(struct webhooks *wh, struct sub *s, int *more)
+{
+	inv_journal_query q = INV_JOURNAL_QUERY_INIT;
+	inv_journal *j = NULL;
+	inv_org *org = NULL;
+	int64_t last = 0, saved_seq, saved_idx;
+	int delivered = 0;
+	size_t k, m;
+
+	*more = 0;
+	if (s->test_pending) {
+		size_t len;
+		char *env = test_message(s, &len);
+		int rc = env ? post(wh, s, env, len) : -1;
+
+		free(env);
+		if (rc)
+			return failed(wh, s);
+		record_success(wh, s, 1);
+		s->test_pending = 0;
+		delivered++;
+	}
+	if (inv_org_open(&org, wh->store, &s->org) != 0 ||
+	    inv_journal_last_sequence(&last, org) != 0) {
+		fprintf(stderr, "zinv-server: webhook %s: cannot read the journal: %s\n", s->uuid,
+		        inv_error_last()->message);
+		inv_org_close(org);
+		return delivered;
+	}
+	if (last <= s->cursor_seq) {
+		inv_org_close(org);
+		return delivered;
+	}
+	q.after_sequence = s->cursor_seq;
+	q.limit = BATCH_ENTRIES;
+	if (inv_journal_read(&j, org, &q) != 0) {
+		fprintf(stderr, "zinv-server: webhook %s: cannot read the journal: %s\n", s->uuid,
+		        inv_error_last()->message);
+		inv_org_close(org);
+		return delivered;
+	}
+	saved_seq = s->cursor_seq;
+	saved_idx = s->cursor_idx;
+	/* Only inv_journal_trim() makes holes; what it deleted is gone. */
+	if (inv_journal_count(j) == 0 ||
+	    inv_journal_entry_sequence(inv_journal_at(j, 0)) > s->cursor_seq + 1) {
+		int64_t next = inv_journal_count(j) ? inv_journal_entry_sequence(inv_journal_at(j, 0))
+		                                    : last + 1;
+
+		fprintf(stderr, "zinv-server: webhook %s: journal entries %" PRId64 " to %" PRId64
+		        " were trimmed before delivery; their events are lost\n", s->uuid,
+		        s->cursor_seq + 1, next - 1);
+		s->cursor_seq = next - 1;
+		s->cursor_idx = 0;
+	}
+	for (k = 0; k < inv_journal_count(j) && !stopping(wh); k++) {
+		const inv_journal_entry *e = inv_journal_at(j, k);
+		struct collect c = { 0 };
+
+		c.s = s;
+		c.seq = inv_journal_entry_sequence(e);
+		c.start = c.seq == s->cursor_seq + 1 ? s->cursor_idx : 0;
+		if (inv_journal_entry_events(e, &s->org, collect_event, &c) != 0 || c.rc) {
+			fprintf(stderr, "zinv-server: webhook %s: cannot rebuild the events of "
+			        "entry %" PRId64 ": %s\n", s->uuid, c.seq, inv_error_last()->message);
+			collect_free(&c);
+			inv_journal_free(j);
+			inv_org_close(org);
+			return failed(wh, s); /* back off like any failed attempt */
+		}
+		for (m = 0; m < c.n; m++) {
+			if (post(wh, s, c.msgs[m].envelope, c.msgs[m].len) != 0) {
+				collect_free(&c);
+				inv_journal_free(j);
+				inv_org_close(org);
+				return failed(wh, s);
+			}
+			s->cursor_seq = c.seq - 1;
+			s->cursor_idx = c.msgs[m].index + 1;
+			record_success(wh, s, 0);
+			saved_seq = s->cursor_seq;
+			saved_idx = s->cursor_idx;
+			delivered++;
+		}
+		collect_free(&c);
+		s->cursor_seq = c.seq;
+		s->cursor_idx = 0;
+		if (delivered >= PASS_BUDGET)
+			break;
+	}
+	/* Entries with nothing for this subscription move the cursor too. */
+	if (s->cursor_seq != saved_seq || s->cursor_idx != saved_idx)
+		record_success(wh, s, 0);
+	*more = s->cursor_seq < last;
+	inv_journal_free(j);
+	inv_org_close(org);
+	return delivered;
+}
+
+static void wait_until(struct webhooks *wh, uint64_t generation, int64_t deadline_ms)
+{
+	pthread_mutex_lock(&wh->lock);
+	while (!wh->stop && wh->generation == generation) {
+		int64_t left = deadline_ms - now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&wh->wake, &wh->lock, &ts);
+	}
+	pthread_mutex_unlock(&wh->lock);
+}
+
+static void *worker(void *arg)
+{
+	struct webhooks *wh = arg;
+
+	for (;;) {
+		struct sub *subs = NULL;
+		size_t n = 0, i;
+		uint64_t generation;
+		int64_t now, deadline;
+		int progress = 0;
+
+		pthread_mutex_lock(&wh->lock);
+		generation = wh->generation;
+		pthread_mutex_unlock(&wh->lock);
+		if (stopping(wh))
+			break;
+		now = now_ms();
+		deadline = now + wh->poll_ms;
+		if (subs_load(wh, &subs, &n) != 0)
+			n = 0;
+		for (i = 0; i < n && !stopping(wh); i++) {
+			struct sub *s = &subs[i];
+			int more = 0, rc;
+
+			if (s->next_attempt_ms > now) {
+				if (s->next_attempt_ms < deadline)
+					deadline = s->next_attempt_ms;
+				continue;
+			}
+			rc = run_sub(wh, s, &more);
+			if (rc > 0 || more)
+				progress = 1;
+			if (rc < 0 && s->next_attempt_ms < deadline)
+				deadline = s->next_attempt_ms;
+		}
+		subs_free(subs, n);
+		if (!progress)
+			wait_until(wh, generation, deadline);
+	}
+	return NULL;
+}
+
+/* Every commit wakes the worker; it finds the work in the journal. */
+static void on_commit(const inv_event *event, void *payload)
+{
+	struct webhooks *wh = payload;
+
+	(void)event;
+	pthread_mutex_lock(&wh->lock);
+	wh->generation++;
+	pthread_cond_signal(&wh->wake);
+	pthread_mutex_unlock(&wh->lock);
+}
+
+static void kick(struct webhooks *wh)
+{
+	on_commit(NULL, wh);
+}
+
+/* ------------------------------------------------------- open and close */
+
+int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
+                  const struct webhooks_options *opts)
+{
+	struct webhooks *wh;
+	pthread_condattr_t ca;
+	char *path;
+	size_t count;
+	int rc;
+
+	*out = NULL;
+	wh = calloc(1, sizeof(*wh));
+	if (!wh)
+		return -1;
+	wh->store = store;
+	count = opts && opts->retry_ms && opts->retry_count ? opts->retry_count
+	        : sizeof(service_retry_ms) / sizeof(service_retry_ms[0]);
+	wh->retry_ms = malloc(count * sizeof(*wh->retry_ms));
+	if (!wh->retry_ms) {
+		free(wh);
+		return -1;
+	}
+	memcpy(wh->retry_ms, opts && opts->retry_ms && opts->retry_count ? opts->retry_ms
+	                                                                 : service_retry_ms,
+	       count * sizeof(*wh->retry_ms));
+	wh->retry_count = count;
+	wh->poll_ms = opts && opts->poll_ms > 0 ? opts->poll_ms : 1000;
+	wh->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
+	pthread_mutex_init(&wh->db_lock, NULL);
+	pthread_mutex_init(&wh->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wh->wake, &ca);
+	pthread_condattr_destroy(&ca);
+
+	if (!strcmp(db, ":memory:")) {
+		path = strdup(":memory:");
+	} else {
+		path = malloc(strlen(db) + sizeof(".webhooks"));
+		if (path)
+			sprintf(path, "%s.webhooks", db);
+	}
+	if (!path) {
+		webhooks_close(wh);
+		return -1;
+	}
+	rc = sqlite3_open_v2(path, &wh->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                     SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK ||
+	    sqlite3_busy_timeout(wh->db, 5000) != SQLITE_OK ||
+	    (strcmp(path, ":memory:") && db_exec(wh->db, "PRAGMA journal_mode = WAL")) ||
+	    db_exec(wh->db, "PRAGMA synchronous = NORMAL") || db_exec(wh->db, schema)) {
+		fprintf(stderr, "zinv-server: cannot open the webhooks database %s: %s\n", path,
+		        wh->db ? sqlite3_errmsg(wh->db) : "out of memory");
+		free(path);
+		webhooks_close(wh);
+		return -1;
+	}
+	free(path);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(wh->curl = curl_easy_init())) {
+		fprintf(stderr, "zinv-server: cannot initialize libcurl\n");
+		webhooks_close(wh);
+		return -1;
+	}
+	curl_easy_setopt(wh->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(wh->curl, CURLOPT_TIMEOUT_MS, wh->timeout_ms);
+	curl_easy_setopt(wh->curl, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(wh->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(wh->curl, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
+	curl_easy_setopt(wh->curl, CURLOPT_XFERINFODATA, wh);
+	curl_easy_setopt(wh->curl, CURLOPT_USERAGENT, "zinv-server webhooks");
+	curl_easy_setopt(wh->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (inv_subscribe(&wh->event_sub, store, 0, on_commit, wh) != 0) {
+		fprintf(stderr, "zinv-server: cannot subscribe to events: %s\n",
+		        inv_error_last()->message);
+		webhooks_close(wh);
+		return -1;
+	}
+	wh->subscribed = 1;
+	*out = wh;
+	return 0;
+}
+
+int webhooks_start(struct webhooks *wh)
+{
+	if (pthread_create(&wh->thread, NULL, worker, wh) != 0)
+		return -1;
+	wh->started = 1;
+	return 0;
+}
+
+void webhooks_close(struct webhooks *wh)
+{
+	if (!wh)
+		return;
+	if (wh->subscribed)
+		inv_unsubscribe(wh->store, wh->event_sub);
+	pthread_mutex_lock(&wh->lock);
+	wh->stop = 1;
+	pthread_cond_signal(&wh->wake);
+	pthread_mutex_unlock(&wh->lock);
+	if (wh->started)
+		pthread_join(wh->thread, NULL);
+	if (wh->curl) {
+		curl_easy_cleanup(wh->curl);
+		curl_global_cleanup();
+	}
+	sqlite3_close(wh->db);
+	pthread_cond_destroy(&wh->wake);
+	pthread_mutex_destroy(&wh->lock);
+	pthread_mutex_destroy(&wh->db_lock);
+	free(wh->retry_ms);
+	free(wh);
+}
+
+/* ------------------------------------------------------------ HTTP API */
+
+static int answer_error(struct webhooks_answer *a, int status, const char *type,
+                        const char *message, const inv_json_violation *v, size_t n)
+{
+	char *text;
+	size_t len;
+
+	a->status = status;
+	if (inv_json_encode_error(&text, &len, type, message, v, n) != 0)
+		return -1;
+	a->body = copy_text(text, len);
+	a->len = len;
+	inv_free(text);
+	return a->body ? 0 : -1;
+}
+
+static int answer_json(struct webhooks_answer *a, int status, json_t *value)
+{
+	a->status = status;
+	a->body = value ? json_dumps(value, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(value);
+	if (!a->body)
+		return -1;
+	a->len = strlen(a->body);
+	return 0;
+}
+
+/* Path segments, without empty ones (a trailing slash is allowed). */
+struct segs {
+	const char *s[8];
+	size_t len[8];
+	size_t n;
+};
+
+static int split(struct segs *sg, const char *path)
+{
+	const char *p = path, *q;
+
+	sg->n = 0;
+	while (*p && *p != '?') {
+		while (*p == '/')
+			p++;
+		if (!*p || *p == '?')
+			break;
+		for (q = p; *q && *q != '/' && *q != '?'; q++)
+			;
+		if (sg->n == 8)
+			return -1;
+		sg->s[sg->n] = p;
+		sg->len[sg->n++] = (size_t)(q - p);
+		p = q;
+	}
+	return 0;
+}
+
+static int seg_is(const struct segs *sg, size_t i, const char *word)
+{
+	return i < sg->n && sg->len[i] == strlen(word) && !memcmp(sg->s[i], word, sg->len[i]);
+}
+
+int webhooks_is_route(const char *path)
+{
+	struct segs sg;
+
+	return path && split(&sg, path) == 0 && seg_is(&sg, 0, "organizations") &&
+	       seg_is(&sg, 2, "subscriptions");
+}
+
+/* The row view of GET, PUT and POST; `with_key` only for POST. */
+static const char view_columns[] =
+	"SELECT uuid, event_names, updated, destination, contact_email, status, signing_key"
+	" FROM subscriptions";
+
+static json_t *row_view(sqlite3_stmt *st, int with_key)
+{
+	char when[32];
+	json_t *names = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+	json_t *o;
+
+	inv_json_format_time(when, sqlite3_column_int64(st, 2), 1);
+	o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s}",
+	              "uuid", (const char *)sqlite3_column_text(st, 0),
+	              "transportName", "WEBHOOK",
+	              "eventNames", names ? names : json_array(),
+	              "updated", when,
+	              "destination", (const char *)sqlite3_column_text(st, 3),
+	              "contactEmail", (const char *)sqlite3_column_text(st, 4),
+	              "status", (const char *)sqlite3_column_text(st, 5));
+	if (o && with_key)
+		json_object_set_new(o, "signingKey",
+		                    json_string((const char *)sqlite3_column_text(st, 6)));
+	return o;
+}
+
+/* One subscription of `org` as JSON, or NULL (*found 0 when missing). */
+static json_t *load_view(struct webhooks *wh, const char *org, const char *uuid, int with_key,
+                         int *found)
+{
+	char sql[sizeof(view_columns) + 64];
+	sqlite3_stmt *st;
+	json_t *o = NULL;
+
+	*found = 0;
+	snprintf(sql, sizeof(sql), "%s WHERE org = ? AND uuid = ?", view_columns);
+	st = prepare(wh->db, sql);
+	if (!st)
+		return NULL;
+	bind_text(st, 1, org);
+	bind_text(st, 2, uuid);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*found = 1;
+		o = row_view(st, with_key);
+	}
+	sqlite3_finalize(st);
+	return o;
+}
+
+struct fields {
+	inv_json_violation v[MAX_VIOLATIONS];
+	size_t n;
+	const char *uuid, *destination, *email;
+	const json_t *names;      /* NULL: not given */
+};
+
+static void violation(struct fields *f, const char *property, const char *message,
+                      int constraint)
+{
+	if (f->n < MAX_VIOLATIONS) {
+		f->v[f->n].property = property;
+		f->v[f->n].message = message;
+		f->v[f->n].constraint = constraint;
+		f->v[f->n].reserved = 0;
+		f->n++;
+	}
+}
+
+/* Check a POST (`create`) or PUT body's fields; violations go to f->v. */
+static void check_fields(struct fields *f, json_t *body, int create)
+{
+	const json_t *transport = json_object_get(body, "transportName");
+	const json_t *uuid = json_object_get(body, "uuid");
+	const json_t *dest = json_object_get(body, "destination");
+	const json_t *email = json_object_get(body, "contactEmail");
+	const json_t *names = json_object_get(body, "eventNames"), *n;
+	inv_uuid parsed;
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	if (create && (!uuid || json_is_null(uuid)))
+		violation(f, "uuid", "must not be null", INV_JSON_MUST_NOT_BE_NULL);
+	else if (create && (!json_is_string(uuid) ||
+	                    inv_uuid_parse(&parsed, json_string_value(uuid),
+	                                   json_string_length(uuid)) != 0))
+		violation(f, "uuid", "must be a UUID", INV_JSON_MUST_MATCH_PATTERN);
+	else if (create)
+		f->uuid = json_string_value(uuid);
+	if (create && (!transport || json_is_null(transport)))
+		violation(f, "transportName", "must not be null", INV_JSON_MUST_NOT_BE_NULL);
+	else if (transport && !json_is_null(transport) &&
+	         (!json_is_string(transport) || strcmp(json_string_value(transport), "WEBHOOK")))
+		violation(f, "transportName", "must be WEBHOOK", INV_JSON_MUST_MATCH_PATTERN);
+	if (create && (!dest || json_is_null(dest)))
+		violation(f, "destination", "must not be null", INV_JSON_MUST_NOT_BE_NULL);
+	else if (dest && !json_is_null(dest) &&
+	         (!json_is_string(dest) || json_string_length(dest) > 2048 ||
+	          (strncmp(json_string_value(dest), "http://", 7) &&
+	           strncmp(json_string_value(dest), "https://", 8)) ||
+	          json_string_length(dest) <= 8))
+		violation(f, "destination", "must be an http or https URL",
+		          INV_JSON_MUST_MATCH_PATTERN);
+	else if (dest && !json_is_null(dest))
+		f->destination = json_string_value(dest);
+	if (create && (!email || json_is_null(email)))
+		violation(f, "contactEmail", "must not be null", INV_JSON_MUST_NOT_BE_NULL);
+	else if (email && !json_is_null(email) &&
+	         (!json_is_string(email) || !strchr(json_string_value(email), '@') ||
+	          json_string_length(email) > 320))
+		violation(f, "contactEmail", "must be an email address",
+		          INV_JSON_MUST_MATCH_PATTERN);
+	else if (email && !json_is_null(email))
+		f->email = json_string_value(email);
+	if (names && !json_is_null(names)) {
+		if (!json_is_array(names)) {
+			violation(f, "eventNames", "must be an array of event names",
+			          INV_JSON_UNKNOWN);
+		} else {
+			json_array_foreach(names, i, n) {
+				if (!json_is_string(n) || json_string_length(n) == 0) {
+					violation(f, "eventNames", "must hold non-empty strings",
+					          INV_JSON_MUST_NOT_BE_EMPTY);
+					break;
+				}
+			}
+			f->names = names;
+		}
+	}
+}
+
+static int handle_create(struct webhooks *wh, struct webhooks_answer *a, const char *org,
+                         const inv_uuid *org_uuid, json_t *body)
+{
+	unsigned char raw[32];
+	char key[65], uuid[37], *names;
+	struct fields f;
+	inv_uuid id;
+	inv_org *o = NULL;
+	int64_t last = 0, now = now_ms();
+	sqlite3_stmt *st;
+	json_t *view;
+	int rc, found;
+	size_t i;
+
+	check_fields(&f, body, 1);
+	if (f.n)
+		return answer_error(a, 400, "VALIDATION_ERROR", "the subscription is invalid",
+		                    f.v, f.n);
+	inv_uuid_parse(&id, f.uuid, strlen(f.uuid));
+	inv_uuid_format(&id, uuid);
+	/* From now on: the events of entries after the current last one. */
+	if (inv_org_open(&o, wh->store, org_uuid) != 0 ||
+	    inv_journal_last_sequence(&last, o) != 0) {
+		inv_org_close(o);
+		return answer_error(a, 503, "SERVICE_UNAVAILABLE", inv_error_last()->message,
+		                    NULL, 0);
+	}
+	inv_org_close(o);
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return answer_error(a, 500, "INTERNAL_SERVER_ERROR", "no random signing key",
+		                    NULL, 0);
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(key + 2 * i, 3, "%02x", raw[i]);
+	names = json_dumps(f.names ? f.names : json_array(), JSON_COMPACT);
+	if (!names)
+		return -1;
+	pthread_mutex_lock(&wh->db_lock);
+	st = prepare(wh->db, "INSERT INTO subscriptions (uuid, org, destination, event_names,"
+	             " contact_email, signing_key, status, updated, cursor_sequence,"
+	             " cursor_index, test_pending, next_attempt_ms, attempts)"
+	             " VALUES (?, ?, ?, ?, ?, ?, 'ACTIVE', ?, ?, 0, 1, 0, 0)");
+	if (st) {
+		bind_text(st, 1, uuid);
+		bind_text(st, 2, org);
+		bind_text(st, 3, f.destination);
+		bind_text(st, 4, names);
+		bind_text(st, 5, f.email);
+		bind_text(st, 6, key);
+		sqlite3_bind_int64(st, 7, now);
+		sqlite3_bind_int64(st, 8, last);
+		rc = step_done(st);
+	} else {
+		rc = SQLITE_ERROR;
+	}
+	view = rc == 0 ? load_view(wh, org, uuid, 1, &found) : NULL;
+	pthread_mutex_unlock(&wh->db_lock);
+	free(names);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return answer_error(a, 400, "SUBSCRIPTION_ALREADY_EXIST",
+		                    "a subscription with this uuid exists", NULL, 0);
+	if (rc || !view)
+		return answer_error(a, 503, "SERVICE_UNAVAILABLE", "the webhooks database failed",
+		                    NULL, 0);
+	kick(wh);
+	return answer_json(a, 200, view);
+}
+
+static int handle_update(struct webhooks *wh, struct webhooks_answer *a, const char *org,
+                         const char *uuid, json_t *body)
+{
+	struct fields f;
+	sqlite3_stmt *st;
+	char *names = NULL;
+	json_t *view = NULL;
+	int rc = SQLITE_ERROR, found = 0;
+
+	check_fields(&f, body, 0);
+	if (f.n)
+		return answer_error(a, 400, "VALIDATION_ERROR", "the subscription is invalid",
+		                    f.v, f.n);
+	if (f.names && !(names = json_dumps(f.names, JSON_COMPACT)))
+		return -1;
+	pthread_mutex_lock(&wh->db_lock);
+	st = prepare(wh->db, "UPDATE subscriptions SET"
+	             " destination = coalesce(?1, destination),"
+	             " event_names = coalesce(?2, event_names),"
+	             " contact_email = coalesce(?3, contact_email), updated = ?4,"
+	             /* A new destination is tried at once, not at the next retry. */
+	             " next_attempt_ms = CASE WHEN ?1 IS NULL THEN next_attempt_ms ELSE 0 END"
+	             " WHERE org = ?5 AND uuid = ?6");
+	if (st) {
+		bind_text(st, 1, f.destination);
+		bind_text(st, 2, names);
+		bind_text(st, 3, f.email);
+		sqlite3_bind_int64(st, 4, now_ms());
+		bind_text(st, 5, org);
+		bind_text(st, 6, uuid);
+		rc = step_done(st);
+		if (rc == 0 && sqlite3_changes(wh->db) == 1)
+			view = load_view(wh, org, uuid, 0, &found);
+	}
+	pthread_mutex_unlock(&wh->db_lock);
+	free(names);
+	if (rc)
+		return answer_error(a, 503, "SERVICE_UNAVAILABLE", "the webhooks database failed",
+		                    NULL, 0);
+	if (!found)
+		return answer_error(a, 404, "SUBSCRIPTION_NOT_FOUND", "no such subscription",
+		                    NULL, 0);
+	if (!view)
+		return -1;
+	kick(wh);
+	return answer_json(a, 200, view);
+}
+
+static int handle_delete(struct webhooks *wh, struct webhooks_answer *a, const char *org,
+                         const char *uuid)
+{
+	sqlite3_stmt *st;
+	int rc = SQLITE_ERROR, changed = 0;
+
+	pthread_mutex_lock(&wh->db_lock);
+	st = prepare(wh->db, "DELETE FROM subscriptions WHERE org = ? AND uuid = ?");
+	if (st) {
+		bind_text(st, 1, org);
+		bind_text(st, 2, uuid);
+		rc = step_done(st);
+		changed = rc == 0 && sqlite3_changes(wh->db) == 1;
+	}
+	pthread_mutex_unlock(&wh->db_lock);
+	if (rc)
+		return answer_error(a, 503, "SERVICE_UNAVAILABLE", "the webhooks database failed",
+		                    NULL, 0);
+	if (!changed)
+		return answer_error(a, 404, "SUBSCRIPTION_NOT_FOUND", "no such subscription",
+		                    NULL, 0);
+	a->status = 204;
+	return 0;
+}
+
+static int handle_list(struct webhooks *wh, struct webhooks_answer *a, const char *org)
+{
+	char sql[sizeof(view_columns) + 64];
+	json_t *list = json_array();
+	sqlite3_stmt *st;
+	int rc = SQLITE_DONE;
+
+	snprintf(sql, sizeof(sql), "%s WHERE org = ? ORDER BY id", view_columns);
+	pthread_mutex_lock(&wh->db_lock);
+	st = prepare(wh->db, sql);
+	if (st) {
+		bind_text(st, 1, org);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			json_array_append_new(list, row_view(st, 0));
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&wh->db_lock);
+	if (!st || rc != SQLITE_DONE) {
+		json_decref(list);
+		return answer_error(a, 503, "SERVICE_UNAVAILABLE", "the webhooks database failed",
+		                    NULL, 0);
+	}
+	return answer_json(a, 200, list);
+}
+
+static int route(struct webhooks *wh, const inv_rest_request *req, struct webhooks_answer *a)
+{
+	const char *method = req->method ? req->method : "";
+	char org[37], uuid[37] = "";
+	const char *useg = NULL;
+	size_t ulen = 0;
+	int item, found, rc, write;
+	struct segs sg;
+	inv_uuid named;
+	json_t *body;
+
+	if (!req->authenticated)
+		return answer_error(a, 401, "UNAUTHORIZED", "no or unknown bearer token", NULL, 0);
+	split(&sg, req->path);
+	if (sg.n == 3) {
+		item = 0;
+	} else if (sg.n == 4) {
+		item = 1;
+		useg = sg.s[3];
+		ulen = sg.len[3];
+	} else if (sg.n == 5 && seg_is(&sg, 3, "uuid")) {
+		item = 1;
+		useg = sg.s[4];
+		ulen = sg.len[4];
+	} else {
+		return answer_error(a, 404, "NOT_FOUND", "no such path", NULL, 0);
+	}
+	if (item ? strcmp(method, "PUT") && strcmp(method, "DELETE") && strcmp(method, "GET")
+	         : strcmp(method, "POST") && strcmp(method, "GET")) {
+		a->allow = item ? "GET, PUT, DELETE" : "GET, POST";
+		return answer_error(a, 405, "METHOD_NOT_ALLOWED", "method not allowed on this path",
+		                    NULL, 0);
+	}
+	if (!seg_is(&sg, 1, "self") &&
+	    (inv_uuid_parse(&named, sg.s[1], sg.len[1]) != 0 ||
+	     inv_uuid_compare(&named, &req->organization) != 0))
+		return answer_error(a, 403, "FORBIDDEN", "the path names another organization",
+		                    NULL, 0);
+	write = strcmp(method, "GET") != 0;
+	if (!(req->scopes & (write ? INV_REST_SCOPE_WRITE : INV_REST_SCOPE_READ)))
+		return answer_error(a, 403, "FORBIDDEN", write ? "scope WRITE:PRODUCT is required"
+		                                               : "scope READ:PRODUCT is required",
+		                    NULL, 0);
+	if (req->body_len > INV_REST_BODY_MAX && strcmp(method, "DELETE"))
+		return answer_error(a, 413, "PAYLOAD_TOO_LARGE", "the body is over 8 MiB", NULL, 0);
+	inv_uuid_format(&req->organization, org);
+	if (item) {
+		if (inv_uuid_parse(&named, useg, ulen) != 0)
+			return answer_error(a, 404, "SUBSCRIPTION_NOT_FOUND", "no such subscription",
+			                    NULL, 0);
+		inv_uuid_format(&named, uuid);
+	}
+	if (!strcmp(method, "GET") && !item)
+		return handle_list(wh, a, org);
+	if (!strcmp(method, "GET")) {
+		json_t *view;
+
+		pthread_mutex_lock(&wh->db_lock);
+		view = load_view(wh, org, uuid, 0, &found);
+		pthread_mutex_unlock(&wh->db_lock);
+		if (!found)
+			return answer_error(a, 404, "SUBSCRIPTION_NOT_FOUND", "no such subscription",
+			                    NULL, 0);
+		return answer_json(a, 200, view);
+	}
+	if (!strcmp(method, "DELETE"))
+		return handle_delete(wh, a, org, uuid);
+	body = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return answer_error(a, 400, "VALIDATION_ERROR", "the body is not a JSON object",
+		                    NULL, 0);
+	}
+	rc = item ? handle_update(wh, a, org, uuid, body)
+	          : handle_create(wh, a, org, &req->organization, body);
+	json_decref(body);
+	return rc;
+}
+
+int webhooks_handle(struct webhooks *wh, const inv_rest_request *req,
+                    struct webhooks_answer *answer)
+{
+	memset(answer, 0, sizeof(*answer));
+	if (route(wh, req, answer) != 0) {
+		free(answer->body);
+		answer->body = NULL;
+		return -1;
+	}
+	return 0;
+}
