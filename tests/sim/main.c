@@ -2,10 +2,11 @@
  * main.c - zinv-sim: run the simulator over seeds and backends.
  *
  *   zinv-sim [--seed S] [--seeds N] [--steps N] [--backend memory|sqlite|all]
- *            [--faults [PER_MILLION]] [--crash] [--verbose]
+ *            [--faults [PER_MILLION]] [--crash | --kill] [--one-store] [--verbose]
  *
- * Runs seeds S .. S+N-1.  --faults injects backend failures; --crash runs
- * crash-and-recover rounds (durable backends only).  The first divergence
+ * Runs seeds S .. S+N-1.  --faults injects backend failures; --crash and
+ * --kill run crash-and-recover rounds (durable backends only); durable
+ * backends otherwise run two stores on one database unless --one-store.  The first divergence
  * stops the run and prints the seed, the step, both answers and the make
  * command that replays it.
  */
@@ -62,7 +63,8 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: zinv-sim [--seed S] [--seeds N] [--steps N] "
 	        "[--backend memory|sqlite|all]\n"
-	        "                [--faults [PER_MILLION]] [--crash | --kill] [--verbose]\n");
+	        "                [--faults [PER_MILLION]] [--crash | --kill] [--one-store] "
+	        "[--verbose]\n");
 	exit(2);
 }
 
@@ -80,7 +82,7 @@ int main(int argc, char **argv)
 	long seeds = 1, steps = 500;
 	const char *which = "memory";
 	uint32_t faults = 0;
-	int crash = 0, verbose = 0;
+	int crash = 0, verbose = 0, two = 1;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -101,6 +103,8 @@ int main(int argc, char **argv)
 			crash = 1;
 		else if (!strcmp(a, "--kill"))
 			crash = 2;
+		else if (!strcmp(a, "--one-store"))
+			two = 0;
 		else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
 			verbose = 1;
 		else
@@ -108,6 +112,7 @@ int main(int argc, char **argv)
 	}
 	if (seeds < 1 || steps < 0)
 		usage();
+	sim_report_fatal_signals();
 
 	sim_backend memory = { "memory", memory_open, NULL, 0 };
 	sim_backend backends[2];
@@ -156,6 +161,7 @@ int main(int argc, char **argv)
 			cfg.faults_per_million = faults;
 			cfg.crash = backends[b].durable ? crash : 0;
 			cfg.verbose = verbose;
+			cfg.two_stores = two;
 			rc = sim_run(&cfg, &st);
 		}
 		printf("zinv-sim: %s%s%s: %ld seed(s) from %" PRIu64 ", %ld steps, %" PRIu64
@@ -169,7 +175,10 @@ int main(int argc, char **argv)
 		       st.backend_ops, st.faults, st.faulted_calls, st.crashes,
 		       st.crash_unacked_survived, st.reopens, now_s() - t0,
 		       rc ? "DIVERGED" : "ok");
-		printf("  idempotent replays: %" PRIu64 "\n", st.replays);
+		printf("  idempotent replays: %" PRIu64 "; events: %" PRIu64 " balance, %" PRIu64
+		       " tracking started, %" PRIu64 " stopped, %" PRIu64 " low-stock\n", st.replays,
+		       st.events_by_type[1], st.events_by_type[2], st.events_by_type[3],
+		       st.events_by_type[4]);
 		printf("  return codes:");
 		for (int c = 0; c < 16; c++)
 			if (st.by_code[c])

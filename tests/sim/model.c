@@ -74,14 +74,15 @@ void m_init(m_model *m, const m_world *w, int default_policy)
 	for (int o = 0; o < M_MAX_ORGS; o++) {
 		m->org[o].policy = default_policy;
 		for (int v = 0; v < M_MAX_VARIANTS; v++)
-			m->org[o].owner[v] = m->org[o].handle_owner[v] = -1;
+			m->org[o].owner[v] = m->org[o].handle_owner[0][v] =
+				m->org[o].handle_owner[1][v] = -1;
 	}
 }
 
 void m_org_closed(m_model *m, int o)
 {
 	for (int v = 0; v < M_MAX_VARIANTS; v++)
-		m->org[o].handle_owner[v] = -1;
+		m->org[o].handle_owner[m->side][v] = -1;
 }
 
 static void entry_free(m_entry *e)
@@ -309,17 +310,21 @@ void m_events_of_entry(m_model *m, int o, const m_entry *e)
 /* ------------------------------------------------------------ variants */
 
 /* "A variant belongs to exactly one product, the first it is seen with":
- * seen in a committed batch (its STORE record) or by an earlier
- * inv_variant_get() on the open organization. */
+ * seen by an earlier inv_variant_get() on this store's open organization
+ * (its handle map answers first, without reading), else in a committed
+ * batch (the default STORE record).  With two stores on one database the
+ * map can lag behind a commit of the other store; the batch using such a
+ * handle then fails with INV_EMISMATCH. */
 int m_variant_get(m_model *m, int o, int p, int v)
 {
 	m_org *org = &m->org[o];
+	int mapped = org->handle_owner[m->side][v];
 
+	if (mapped >= 0)
+		return mapped == p ? 0 : INV_EMISMATCH;
 	if (org->owner[v] >= 0 && org->owner[v] != p)
 		return INV_EMISMATCH;
-	if (org->handle_owner[v] >= 0 && org->handle_owner[v] != p)
-		return INV_EMISMATCH;
-	org->handle_owner[v] = p;
+	org->handle_owner[m->side][v] = p;
 	return 0;
 }
 

@@ -18,7 +18,7 @@
 
 #define M_MAX_ORGS 4
 #define M_MAX_PRODUCTS 8
-#define M_MAX_VARIANTS 24
+#define M_MAX_VARIANTS 40
 #define M_KEY_MAX 255
 
 /* The fixed universe of UUIDs one run draws from. */
@@ -129,7 +129,7 @@ typedef struct m_org {
 	int owner[M_MAX_VARIANTS];     /* product, -1 before the first commit */
 	/* the product a variant was first resolved with by inv_variant_get()
 	 * while the organization is open: the handle map claims it too */
-	int handle_owner[M_MAX_VARIANTS];
+	int handle_owner[2][M_MAX_VARIANTS];  /* per store (side) */
 	int has_record[M_MAX_VARIANTS]; /* a default STORE record exists */
 	int64_t balance[M_MAX_VARIANTS];
 	int64_t updated[M_MAX_VARIANTS];
@@ -144,6 +144,7 @@ typedef struct m_model {
 	const m_world *world;
 	int default_policy;
 	int64_t now;                   /* the injected clock */
+	int side;                      /* which store's handles the calls use */
 	m_org org[M_MAX_ORGS];
 	/* events of the last call, in order */
 	size_t n_events, cap_events;

@@ -43,6 +43,18 @@ typedef struct got_event {
 	inv_journal_record *entry_records;
 } got_event;
 
+/* One store and its handles. */
+typedef struct side {
+	inv_store *store;
+	sim_wrap *wrap;
+	void *fault;                  /* tests/fault_backend.h instance */
+	uint64_t sub_id;
+	uint64_t mask_sub_id;         /* a second subscriber, for some types */
+	inv_org *org[M_MAX_ORGS];
+	const inv_location *loc[M_MAX_ORGS][4];
+	const inv_variant *vh[M_MAX_ORGS][M_MAX_PRODUCTS][M_MAX_VARIANTS];
+} side;
+
 typedef struct sim {
 	const sim_config *cfg;
 	sim_stats *stats;
@@ -55,17 +67,14 @@ typedef struct sim {
 	m_model model;
 
 	const sim_backend *backend;
-	inv_store *store;
-	sim_wrap *wrap;
-	void *fault;                  /* tests/fault_backend.h instance */
-	uint64_t sub_id;
-	uint64_t mask_sub_id;         /* a second subscriber, for some types */
-	uint32_t mask;
+	/* One store, or two on the same database (durable backends): calls
+	 * alternate between them like two processes; L is this call's. */
+	side sides[2];
+	int n_sides;
+	side *L;
+	uint32_t mask;                /* of every side's second subscriber */
 	size_t mask_got;              /* events it received during the call */
 	int n_open;                   /* organizations 0 .. n_open-1 are open */
-	inv_org *org[M_MAX_ORGS];
-	const inv_location *loc[M_MAX_ORGS][4];
-	const inv_variant *vh[M_MAX_ORGS][M_MAX_PRODUCTS][M_MAX_VARIANTS];
 
 	size_t n_got, cap_got;
 	got_event *got;
@@ -89,6 +98,7 @@ typedef struct sim {
 	int ack_fd;                   /* crash child: acknowledged steps go here */
 	uint64_t crash_op;            /* crash child: _exit at this backend op */
 	unsigned trim_rate;           /* 0..4: how often the journal is trimmed */
+	int small_qty;                /* this run's changes are mostly 1..4 */
 	FILE *out;                    /* where divergences are reported */
 	char desc[512];
 	char names[8][64];
@@ -158,6 +168,25 @@ static const char *uname(sim *s, const inv_uuid *u)
 	return buf;
 }
 
+/* A key for messages: the first 20 bytes, others than printable ASCII as
+ * \xNN, so that a report stays text. */
+static const char *printable_key(sim *s, const char *key)
+{
+	char *buf = s->names[s->name_i++ % 8];
+	size_t n = 0;
+
+	for (size_t i = 0; key[i] && i < 20 && n + 5 < 64; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[n++] = (char)c;
+		else
+			n += (size_t)snprintf(buf + n, 64 - n, "\\x%02x", c);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static void divergence(sim *s, const char *fmt, ...)
 {
 	va_list ap;
@@ -179,8 +208,9 @@ static void print_replay(sim *s)
 {
 	if (!s->failed)
 		return;
+	/* A crash run's crash point depends on STEPS: replay all of them. */
 	fprintf(s->out, "  replay: make sim SEED=%" PRIu64 " STEPS=%ld BACKEND=%s%s%s\n",
-	        s->cfg->seed, s->step, s->cfg->backend->name,
+	        s->cfg->seed, s->cfg->crash ? s->cfg->steps : s->step, s->cfg->backend->name,
 	        s->cfg->faults_per_million ? " FAULTS=1" : "",
 	        s->cfg->crash == 2 ? " KILL=1 (timing-dependent)" : s->cfg->crash ? " CRASH=1" : "");
 }
@@ -303,18 +333,18 @@ static void probe_from_callback(sim *s, const inv_event *event)
 	for (int i = 0; i < s->n_open; i++)
 		if (org_uuid && memcmp(org_uuid, &s->world.org[i], 16) == 0)
 			o = i;
-	if (o < 0 || !s->org[o] || !je)
+	if (o < 0 || !s->L->org[o] || !je)
 		return;
-	if (s->fault)
-		inv_fault_backend_fail_at(s->fault, 0, 0);   /* the batch is done */
-	rc = inv_journal_last_sequence(&last, s->org[o]);
+	if (s->L->fault)
+		inv_fault_backend_fail_at(s->L->fault, 0, 0);   /* the batch is done */
+	rc = inv_journal_last_sequence(&last, s->L->org[o]);
 	if (rc || last != inv_journal_entry_sequence(je)) {
 		divergence(s, "in an event callback: inv_journal_last_sequence returned %s, %" PRId64
 		           "; expected OK, %" PRId64, code_name(rc), last,
 		           inv_journal_entry_sequence(je));
 		return;
 	}
-	rc = inv_tracking_start(s->org[o], &s->world.product[0]);
+	rc = inv_tracking_start(s->L->org[o], &s->world.product[0]);
 	if (rc != INV_EBUSY) {
 		divergence(s, "in an event callback: a write to the same organization returned %s, "
 		           "expected EBUSY", code_name(rc));
@@ -323,12 +353,12 @@ static void probe_from_callback(sim *s, const inv_event *event)
 	/* Writes to other organizations are allowed: starting a product that
 	 * is tracked there already succeeds and changes nothing. */
 	for (int f = 0; f < s->n_open; f++) {
-		if (f == o || !s->org[f])
+		if (f == o || !s->L->org[f])
 			continue;
 		for (int p = 0; p < s->world.n_products; p++) {
 			if (!s->model.org[f].tracked[p])
 				continue;
-			rc = inv_tracking_start(s->org[f], &s->world.product[p]);
+			rc = inv_tracking_start(s->L->org[f], &s->world.product[p]);
 			if (rc)
 				divergence(s, "in an event callback of org %d: inv_tracking_start on org %d "
 				           "returned %s, expected OK", o, f, code_name(rc));
@@ -483,6 +513,9 @@ static int compare_events(sim *s)
 	size_t n = m->n_events < s->n_got ? m->n_events : s->n_got;
 
 	s->stats->events += s->n_got;
+	for (size_t i = 0; i < s->n_got; i++)
+		if (s->got[i].ev.type >= 1 && s->got[i].ev.type <= 4)
+			s->stats->events_by_type[s->got[i].ev.type]++;
 	for (size_t i = 0; i < n; i++) {
 		const m_event *exp = &m->events[i];
 		const got_event *got = &s->got[i];
@@ -510,7 +543,7 @@ static int compare_events(sim *s)
 	for (size_t i = 0; i < m->n_events; i++)
 		if (!s->mask || (s->mask & INV_EVENT_MASK(m->events[i].type)))
 			masked++;
-	if (!s->failed && s->mask_sub_id && masked != s->mask_got)
+	if (!s->failed && s->L->mask_sub_id && masked != s->mask_got)
 		divergence(s, "the subscriber with mask 0x%x got %zu events, expected %zu",
 		           s->mask, s->mask_got, masked);
 	if (!s->failed && m->n_events != s->n_got) {
@@ -541,21 +574,21 @@ static void call_begin(sim *s)
 	clear_got(s);
 	m_clear_events(&s->model);
 	s->fault_code = 0;
-	if (s->fault && s->cfg->faults_per_million &&
+	if (s->L->fault && s->cfg->faults_per_million &&
 	    sim_below(&s->faults, 1000000) < s->cfg->faults_per_million) {
 		uint64_t k = 1 + sim_below(&s->faults, 8);
 
 		s->fault_code = sim_below(&s->faults, 4) == 0 ? INV_EBUSY : INV_EBACKEND;
-		inv_fault_backend_fail_at(s->fault, k, s->fault_code);
+		inv_fault_backend_fail_at(s->L->fault, k, s->fault_code);
 	}
 }
 
 static void call_end(sim *s, int rc)
 {
 	s->fired = 0;
-	if (s->fault && s->fault_code) {
-		s->fired = (unsigned)inv_fault_backend_fired(s->fault, NULL);
-		inv_fault_backend_fail_at(s->fault, 0, 0);
+	if (s->L->fault && s->fault_code) {
+		s->fired = (unsigned)inv_fault_backend_fired(s->L->fault, NULL);
+		inv_fault_backend_fail_at(s->L->fault, 0, 0);
 		if (s->fired)
 			s->stats->faults++;
 	}
@@ -622,7 +655,7 @@ static int expect_code(sim *s, int exp, int64_t exp_index, int got, int64_t got_
 
 static const inv_location *lh(sim *s, m_lref l)
 {
-	return l.org < 0 ? NULL : s->loc[l.org][l.type - 1];
+	return l.org < 0 ? NULL : s->L->loc[l.org][l.type - 1];
 }
 
 /* The handle of (o, p, v), resolving it when new; 0 or the code. */
@@ -631,12 +664,12 @@ static int resolve(sim *s, int o, int p, int v, const inv_variant **out)
 	const inv_variant *h = NULL;
 	int rc, mrc;
 
-	if (s->vh[o][p][v]) {
-		*out = s->vh[o][p][v];
+	if (s->L->vh[o][p][v]) {
+		*out = s->L->vh[o][p][v];
 		return 0;
 	}
 	inv_error_clear();
-	rc = inv_variant_get(&h, s->org[o], &s->world.product[p], &s->world.variant[v]);
+	rc = inv_variant_get(&h, s->L->org[o], &s->world.product[p], &s->world.variant[v]);
 	mrc = m_variant_get(&s->model, o, p, v);
 	if (rc != mrc) {
 		char saved[512];
@@ -655,7 +688,7 @@ static int resolve(sim *s, int o, int p, int v, const inv_variant **out)
 		           "another pair", o, p, v);
 		return INV_EBACKEND;
 	}
-	s->vh[o][p][v] = h;
+	s->L->vh[o][p][v] = h;
 	*out = h;
 	return 0;
 }
@@ -675,8 +708,8 @@ static m_vref pick_var(sim *s, int o)
 	if (resolve(s, o, r.p, r.v, &h) == 0 || s->failed)
 		return r;
 	/* Mismatch: use the owner's pair, which always resolves. */
-	r.p = s->model.org[o].owner[r.v] >= 0 ? s->model.org[o].owner[r.v]
-	                                      : s->model.org[o].handle_owner[r.v];
+	r.p = s->model.org[o].handle_owner[s->model.side][r.v] >= 0
+	      ? s->model.org[o].handle_owner[s->model.side][r.v] : s->model.org[o].owner[r.v];
 	resolve(s, o, r.p, r.v, &h);
 	return r;
 }
@@ -852,10 +885,16 @@ static void check_rebuilt_events(sim *s, int o, const inv_journal_entry *je, con
 		free(r.ev[i].ev.items);
 }
 
+static void use_side(sim *s, int i)
+{
+	s->L = &s->sides[i];
+	s->model.side = i;
+}
+
 static void full_check_org(sim *s, int o)
 {
 	m_model *m = &s->model;
-	inv_org *org = s->org[o];
+	inv_org *org = s->L->org[o];
 	int rc;
 	char what[128];
 
@@ -886,13 +925,16 @@ static void full_check_org(sim *s, int o)
 
 	/* Every variant's balance, tracked or not. */
 	for (int v = 0; v < s->world.n_variants && !s->failed; v++) {
-		int p = m->org[o].owner[v] >= 0 ? m->org[o].owner[v] :
-		        m->org[o].handle_owner[v] >= 0 ? m->org[o].handle_owner[v] : s->world.home[v];
+		int p = m->org[o].handle_owner[m->side][v] >= 0 ? m->org[o].handle_owner[m->side][v] :
+		        m->org[o].owner[v] >= 0 ? m->org[o].owner[v] : s->world.home[v];
 		const inv_variant *h;
 		int64_t got = 0;
 
-		if (resolve(s, o, p, v, &h))
+		if (resolve(s, o, p, v, &h)) {
+			if (!s->failed)
+				divergence(s, "full check: cannot resolve P%d/V%d in org %d", p, v, o);
 			return;
+		}
 		rc = inv_balance_get(&got, org, h, NULL);
 		snprintf(what, sizeof(what), "org %d inv_balance_get(V%d)", o, v);
 		if (expect_i64(s, what, 0, rc))
@@ -924,7 +966,7 @@ static void full_check_org(sim *s, int o)
 	inv_low_stock *ll = NULL, *mll = NULL;
 	size_t ln = 0, mln = 0;
 	m_lref store = { o, T_STORE };
-	rc = inv_low_stock_list(&ll, &ln, org, s->loc[o][0], NULL);
+	rc = inv_low_stock_list(&ll, &ln, org, s->L->loc[o][0], NULL);
 	m_low_stock_list(m, o, store, -1, &mll, &mln);
 	snprintf(what, sizeof(what), "org %d inv_low_stock_list", o);
 	if (expect_i64(s, what, 0, rc))
@@ -963,17 +1005,23 @@ static void full_check_org(sim *s, int o)
 
 static void full_check(sim *s)
 {
+	side *cur = s->L;
+
 	if (s->failed)
 		return;
-	for (int o = 0; o < s->n_open && !s->failed; o++)
-		full_check_org(s, o);
+	for (int i = 0; i < s->n_sides && !s->failed; i++) {
+		use_side(s, i);
+		for (int o = 0; o < s->n_open && !s->failed; o++)
+			full_check_org(s, o);
+	}
+	use_side(s, (int)(cur - s->sides));
 }
 
 /* ------------------------------------------------------------ store */
 
 static void check_locations(sim *s, int o)
 {
-	inv_org *org = s->org[o];
+	inv_org *org = s->L->org[o];
 	inv_uuid locs[4];
 	char what[96];
 
@@ -1008,7 +1056,7 @@ static void check_locations(sim *s, int o)
 			           type_name(t + 1), t);
 			return;
 		}
-		s->loc[o][t] = l;
+		s->L->loc[o][t] = l;
 		locs[t] = *inv_location_uuid(l);
 		if (s->model.org[o].created) {
 			snprintf(what, sizeof(what), "org %d %s location uuid (persisted)", o,
@@ -1030,12 +1078,12 @@ static int open_org(sim *s, int o)
 {
 	int rc;
 
-	memset(s->vh[o], 0, sizeof(s->vh[o]));
-	memset(s->loc[o], 0, sizeof(s->loc[o]));
+	memset(s->L->vh[o], 0, sizeof(s->L->vh[o]));
+	memset(s->L->loc[o], 0, sizeof(s->L->loc[o]));
 	m_org_closed(&s->model, o);
 	for (int tries = 0; tries < 100; tries++) {
 		inv_error_clear();
-		rc = inv_org_open(&s->org[o], s->store, &s->world.org[o]);
+		rc = inv_org_open(&s->L->org[o], s->L->store, &s->world.org[o]);
 		if (rc == 0)
 			break;
 		divergence(s, "inv_org_open(org %d) failed: %s (%s)", o, code_name(rc),
@@ -1046,24 +1094,28 @@ static int open_org(sim *s, int o)
 	return s->failed ? INV_EBACKEND : 0;
 }
 
-static void close_store(sim *s)
+static void close_side(sim *s, side *d)
 {
-	if (s->wrap)
-		s->stats->backend_ops += sim_wrap_ops(s->wrap);
+	if (d->wrap)
+		s->stats->backend_ops += sim_wrap_ops(d->wrap);
 	for (int o = 0; o < M_MAX_ORGS; o++) {
-		inv_org_close(s->org[o]);
-		s->org[o] = NULL;
+		inv_org_close(d->org[o]);
+		d->org[o] = NULL;
 	}
-	memset(s->vh, 0, sizeof(s->vh));
-	memset(s->loc, 0, sizeof(s->loc));
-	inv_store_close(s->store);
-	s->store = NULL;
-	s->wrap = NULL;
-	s->fault = NULL;
+	inv_store_close(d->store);
+	memset(d, 0, sizeof(*d));
 }
 
-/* Open a store on the backend (fresh or reopened), orgs included. */
-static int open_store(sim *s, const sim_backend *b, int fresh)
+static void close_store(sim *s)
+{
+	for (int i = 0; i < 2; i++)
+		close_side(s, &s->sides[i]);
+	s->L = &s->sides[0];
+	s->model.side = 0;
+}
+
+/* Open side L's store on the backend (fresh or reopened), orgs included. */
+static int open_side(sim *s, const sim_backend *b, int fresh)
 {
 	const inv_backend_ops *ops, *fops, *wops;
 	void *inst, *finst, *winst;
@@ -1083,11 +1135,11 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 		ops->close(inst);
 		return rc;
 	}
-	s->fault = finst;
-	rc = sim_wrap_new(&s->wrap, &wops, &winst, fops, finst);
+	s->L->fault = finst;
+	rc = sim_wrap_new(&s->L->wrap, &wops, &winst, fops, finst);
 	if (rc) {
 		fops->close(finst);
-		s->fault = NULL;
+		s->L->fault = NULL;
 		return rc;
 	}
 	opts.clock = sim_clock;
@@ -1095,20 +1147,20 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 	opts.uuid_generate = sim_uuid;
 	opts.uuid_payload = s;
 	opts.negative_policy = s->model.default_policy;
-	rc = inv_store_open(&s->store, wops, winst, &opts);
+	rc = inv_store_open(&s->L->store, wops, winst, &opts);
 	if (rc) {
 		divergence(s, "inv_store_open failed: %s (%s)", code_name(rc),
 		           inv_error_last()->message);
 		wops->close(winst);
-		s->wrap = NULL;
-		s->fault = NULL;
+		s->L->wrap = NULL;
+		s->L->fault = NULL;
 		return rc;
 	}
 	if (s->crash_op)
-		sim_wrap_crash_at(s->wrap, s->crash_op, CRASH_EXIT);
-	rc = inv_subscribe(&s->sub_id, s->store, 0, on_event, s);
+		sim_wrap_crash_at(s->L->wrap, s->crash_op, CRASH_EXIT);
+	rc = inv_subscribe(&s->L->sub_id, s->L->store, 0, on_event, s);
 	if (rc == 0)
-		rc = inv_subscribe(&s->mask_sub_id, s->store, s->mask, on_masked_event, s);
+		rc = inv_subscribe(&s->L->mask_sub_id, s->L->store, s->mask, on_masked_event, s);
 	if (rc) {
 		divergence(s, "inv_subscribe failed: %s", code_name(rc));
 		return rc;
@@ -1121,11 +1173,33 @@ static int open_store(sim *s, const sim_backend *b, int fresh)
 	return 0;
 }
 
+/* Open the store, and with two sides a second store on the same database,
+ * as another process would. */
+static int open_store(sim *s, const sim_backend *b, int fresh)
+{
+	int rc;
+
+	s->n_sides = b->durable && !s->cfg->crash && s->cfg->two_stores ? 2 : 1;
+	use_side(s, 0);
+	rc = open_side(s, b, fresh);
+	if (rc == 0 && s->n_sides == 2) {
+		use_side(s, 1);
+		rc = open_side(s, b, 0);
+		use_side(s, 0);
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------ operations */
 
 static int64_t pick_qty(sim *s)
 {
 	unsigned r = (unsigned)sim_below(&s->gen, 1000);
+
+	/* Half the runs keep balances small, near the low-stock levels and
+	 * zero (DENY); the others roam up to the limits. */
+	if (s->small_qty && r < 990)
+		return sim_range(&s->gen, 1, 4);
 
 	if (r < 700)
 		return sim_range(&s->gen, 1, 10);
@@ -1299,9 +1373,9 @@ static void describe_batch(sim *s, const char *fn, int o, const m_change *c, siz
 		                        c[i].from.org < 0 ? "NULL" : type_name(c[i].from.type), c[i].from.org,
 		                        c[i].to.org < 0 ? "NULL" : type_name(c[i].to.type), c[i].to.org,
 		                        c[i].qty);
-	desc(s, "%s(org %d, %zu changes %s%s, dry=%d key=%s%.20s ext=%d ret=%s@%d tracking=%d)",
+	desc(s, "%s(org %d, %zu changes %s%s, dry=%d key=%s%s ext=%d ret=%s@%d tracking=%d)",
 	     fn, o, n, buf, n > 4 ? " ..." : "", op->dry_run, op->has_key ? "\"" : "-",
-	     op->has_key ? op->key : "", op->has_ext,
+	     op->has_key ? printable_key(s, op->key) : "", op->has_ext,
 	     op->ret.org < 0 ? "NULL" : type_name(op->ret.type), op->ret.org, op->n_tracking);
 }
 
@@ -1344,7 +1418,7 @@ static void run_apply(sim *s, int o, const m_change *mc, size_t n, const m_opts 
 		goto out;
 	s->stats->changes += n;
 	call_begin(s);
-	rc = inv_apply_changes(&r, s->org[o], c, n, &ao);
+	rc = inv_apply_changes(&r, s->L->org[o], c, n, &ao);
 	int64_t idx = inv_error_last()->index;
 	const char *msg = inv_error_last()->message;
 	call_end(s, rc);
@@ -1437,14 +1511,15 @@ static void run_sale(sim *s, int o, int refund, const m_vref *vars, const int64_
 			return;                 /* a retry whose pair no longer resolves */
 	}
 	to_lib_opts(s, op, &ao, tc);
-	desc(s, "%s(org %d, %zu lines, first V%d x%" PRId64 ", dry=%d key=%s%.20s ret=%s)",
+	desc(s, "%s(org %d, %zu lines, first V%d x%" PRId64 ", dry=%d key=%s%s ret=%s)",
 	     refund ? "inv_record_refund" : "inv_record_sale", o, n, n ? vars[0].v : -1,
-	     n ? qty[0] : 0, op->dry_run, op->has_key ? "\"" : "-", op->has_key ? op->key : "",
+	     n ? qty[0] : 0, op->dry_run, op->has_key ? "\"" : "-",
+	     op->has_key ? printable_key(s, op->key) : "",
 	     op->ret.org < 0 ? "NULL" : type_name(op->ret.type));
 	s->stats->changes += n;
 	call_begin(s);
-	rc = refund ? inv_record_refund(&r, s->org[o], lines, n, &ao)
-	            : inv_record_sale(&r, s->org[o], lines, n, &ao);
+	rc = refund ? inv_record_refund(&r, s->L->org[o], lines, n, &ao)
+	            : inv_record_sale(&r, s->L->org[o], lines, n, &ao);
 	int64_t idx = inv_error_last()->index;
 	const char *msg = inv_error_last()->message;
 	call_end(s, rc);
@@ -1507,14 +1582,14 @@ static void run_set_balance(sim *s, int o, m_vref var, m_lref loc, int64_t targe
 		return;
 	to_lib_opts(s, op, &ao, tc);
 	desc(s, "inv_set_balance(org %d, %d/P%d/V%d, loc=%s@%d, %" PRId64 ", expected=%s%" PRId64
-	     ", reason=%s@%d, dry=%d key=%s%.20s) current=%" PRId64, o, var.org, var.p, var.v,
+	     ", reason=%s@%d, dry=%d key=%s%s) current=%" PRId64, o, var.org, var.p, var.v,
 	     loc.org < 0 ? "NULL" : type_name(loc.type), loc.org, target,
 	     expected ? "" : "none/", expected ? *expected : 0,
 	     reason.org < 0 ? "NULL" : type_name(reason.type), reason.org, op->dry_run,
-	     op->has_key ? "\"" : "-", op->has_key ? op->key : "",
+	     op->has_key ? "\"" : "-", op->has_key ? printable_key(s, op->key) : "",
 	     s->model.org[o].balance[var.v]);
 	call_begin(s);
-	rc = inv_set_balance(&r, s->org[o], h, lh(s, loc), target, expected, lh(s, reason), &ao);
+	rc = inv_set_balance(&r, s->L->org[o], h, lh(s, loc), target, expected, lh(s, reason), &ao);
 	int64_t idx = inv_error_last()->index;
 	const char *msg = inv_error_last()->message;
 	call_end(s, rc);
@@ -1645,7 +1720,7 @@ static void op_tracking(sim *s)
 	if (k < 55) {
 		desc(s, "inv_tracking_start(org %d, P%d)", o, p);
 		call_begin(s);
-		rc = inv_tracking_start(s->org[o], &s->world.product[p]);
+		rc = inv_tracking_start(s->L->org[o], &s->world.product[p]);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1653,7 +1728,7 @@ static void op_tracking(sim *s)
 	} else if (k < 85) {
 		desc(s, "inv_tracking_stop(org %d, P%d)", o, p);
 		call_begin(s);
-		rc = inv_tracking_stop(s->org[o], &s->world.product[p]);
+		rc = inv_tracking_stop(s->L->org[o], &s->world.product[p]);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1663,7 +1738,7 @@ static void op_tracking(sim *s)
 
 		desc(s, "inv_tracking_get(org %d, P%d)", o, p);
 		call_begin(s);
-		rc = inv_tracking_get(&got, s->org[o], &s->world.product[p]);
+		rc = inv_tracking_get(&got, s->L->org[o], &s->world.product[p]);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1686,7 +1761,7 @@ static void op_policy(sim *s)
 		pol = 2 + (int)sim_below(&s->gen, 5);
 	desc(s, "inv_org_set_negative_policy(org %d, %d)", o, pol);
 	call_begin(s);
-	rc = inv_org_set_negative_policy(s->org[o], (inv_negative_policy)pol);
+	rc = inv_org_set_negative_policy(s->L->org[o], (inv_negative_policy)pol);
 	call_end(s, rc);
 	if (faulted(s, rc))
 		return;
@@ -1720,7 +1795,12 @@ static void op_low_stock(sim *s)
 		int alert = sim_chance(&s->gen, 50);
 
 		if (has) {
+			/* near the balance, so that batches cross it */
+			int64_t bal = s->model.org[o].balance[var.v];
+
 			level = sim_range(&s->gen, 0, 15);
+			if (sim_chance(&s->gen, 50) && bal > -5 && bal < INV_QUANTITY_MAX - 5)
+				level = bal + sim_range(&s->gen, -3, 3) < 0 ? 0 : bal + sim_range(&s->gen, -3, 3);
 			if (sim_chance(&s->gen, 3))
 				level = sim_chance(&s->gen, 50) ? -1 : INV_QUANTITY_MAX + 1;
 			else if (sim_chance(&s->gen, 2))
@@ -1729,7 +1809,7 @@ static void op_low_stock(sim *s)
 		desc(s, "inv_low_stock_set(org %d, %s@%d, P%d, V%d, level=%s%" PRId64 ", alert=%d)",
 		     o, type_name(loc.type), loc.org, var.p, var.v, has ? "" : "NULL/", level, alert);
 		call_begin(s);
-		rc = inv_low_stock_set(s->org[o], lh(s, loc), pu, vu, has ? &level : NULL, alert);
+		rc = inv_low_stock_set(s->L->org[o], lh(s, loc), pu, vu, has ? &level : NULL, alert);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1743,7 +1823,7 @@ static void op_low_stock(sim *s)
 		     var.p, var.v);
 		memset(&got, 0, sizeof(got));
 		call_begin(s);
-		rc = inv_low_stock_get(&got, s->org[o], lh(s, loc), pu, vu);
+		rc = inv_low_stock_get(&got, s->L->org[o], lh(s, loc), pu, vu);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1755,7 +1835,7 @@ static void op_low_stock(sim *s)
 		desc(s, "inv_low_stock_delete(org %d, %s@%d, P%d, V%d)", o, type_name(loc.type),
 		     loc.org, var.p, var.v);
 		call_begin(s);
-		rc = inv_low_stock_delete(s->org[o], lh(s, loc), pu, vu);
+		rc = inv_low_stock_delete(s->L->org[o], lh(s, loc), pu, vu);
 		call_end(s, rc);
 		if (faulted(s, rc))
 			return;
@@ -1770,7 +1850,7 @@ static void op_low_stock(sim *s)
 		desc(s, "inv_low_stock_list(org %d, %s@%d, %s%d)", o, type_name(loc.type), loc.org,
 		     by_product ? "P" : "all/", var.p);
 		call_begin(s);
-		rc = inv_low_stock_list(&got, &n, s->org[o], lh(s, loc), by_product ? pu : NULL);
+		rc = inv_low_stock_list(&got, &n, s->L->org[o], lh(s, loc), by_product ? pu : NULL);
 		call_end(s, rc);
 		if (!faulted(s, rc)) {
 			mrc = m_low_stock_list(&s->model, o, loc, by_product ? var.p : -1, &exp, &mn);
@@ -1800,7 +1880,7 @@ static void op_balance_get(sim *s)
 	desc(s, "inv_balance_get(org %d, P%d/V%d, %s@%d)", o, var.p, var.v,
 	     loc.org < 0 ? "NULL" : type_name(loc.type), loc.org);
 	call_begin(s);
-	rc = inv_balance_get(&got, s->org[o], vhandle(s, var), lh(s, loc));
+	rc = inv_balance_get(&got, s->L->org[o], vhandle(s, var), lh(s, loc));
 	call_end(s, rc);
 	if (faulted(s, rc))
 		return;
@@ -1840,6 +1920,14 @@ static void op_balances_read(sim *s)
 		q.product_count = (size_t)mq.n_products;
 	}
 	q.limit = mq.limit = sim_chance(&s->gen, 50) ? (size_t)sim_range(&s->gen, 1, 4) : 0;
+	if (sim_chance(&s->gen, 10)) {
+		/* a cursor that need not be in the list */
+		q.has_after = mq.has_after = 1;
+		q.after_product = mq.after_product =
+			s->world.product[sim_below(&s->gen, (uint64_t)s->world.n_products)];
+		q.after_variant = mq.after_variant =
+			s->world.variant[sim_below(&s->gen, (uint64_t)s->world.n_variants)];
+	}
 	desc(s, "inv_balances_read(org %d, zero=%d low=%d loc=%s@%d products=%d limit=%zu) pages",
 	     o, q.include_zero, q.with_low_stock,
 	     mq.loc.org < 0 ? "NULL" : type_name(mq.loc.type), mq.loc.org, mq.n_products, q.limit);
@@ -1852,7 +1940,7 @@ static void op_balances_read(sim *s)
 		char what[64];
 
 		call_begin(s);
-		rc = inv_balances_read(&got, &n, &more, s->org[o], &q);
+		rc = inv_balances_read(&got, &n, &more, s->L->org[o], &q);
 		call_end(s, rc);
 		if (faulted(s, rc)) {
 			inv_free(got);
@@ -1906,7 +1994,7 @@ static void op_journal_read(sim *s)
 	desc(s, "inv_journal_read(org %d, after=%" PRId64 " limit=%zu product=%d time=[%" PRId64
 	     ",%" PRId64 "))", o, q.after_sequence, q.limit, mq.product, q.time_from, q.time_to);
 	call_begin(s);
-	rc = inv_journal_read(&j, s->org[o], &q);
+	rc = inv_journal_read(&j, s->L->org[o], &q);
 	call_end(s, rc);
 	if (!faulted(s, rc)) {
 		mrc = m_journal_read(&s->model, o, &mq, &exp, &mn);
@@ -1938,7 +2026,7 @@ static void op_journal_trim(sim *s)
 		up_to = last + sim_range(&s->gen, 1, 5);
 	desc(s, "inv_journal_trim(org %d, %" PRId64 ") last=%" PRId64, o, up_to, last);
 	call_begin(s);
-	rc = inv_journal_trim(s->org[o], up_to);
+	rc = inv_journal_trim(s->L->org[o], up_to);
 	call_end(s, rc);
 	if (faulted(s, rc))
 		return;
@@ -1958,17 +2046,17 @@ static void op_variant_get(sim *s)
 
 	desc(s, "inv_variant_get(org %d, P%d, V%d)", o, p, v);
 	call_begin(s);
-	rc = inv_variant_get(&h, s->org[o], &s->world.product[p], &s->world.variant[v]);
+	rc = inv_variant_get(&h, s->L->org[o], &s->world.product[p], &s->world.variant[v]);
 	call_end(s, rc);
 	if (faulted(s, rc))
 		return;
 	mrc = m_variant_get(&s->model, o, p, v);
 	if (!expect_code(s, mrc, -1, rc, inv_error_last()->index, inv_error_last()->message) || rc)
 		return;
-	if (s->vh[o][p][v] && s->vh[o][p][v] != h)
+	if (s->L->vh[o][p][v] && s->L->vh[o][p][v] != h)
 		divergence(s, "the same pair returned another handle");
 	else
-		s->vh[o][p][v] = h;
+		s->L->vh[o][p][v] = h;
 }
 
 /* Close an organization and open it again, the open under faults: a
@@ -1980,11 +2068,11 @@ static void op_reopen_org(sim *s)
 	int rc;
 
 	desc(s, "inv_org_close + inv_org_open(org %d)", o);
-	inv_org_close(s->org[o]);
-	s->org[o] = NULL;
+	inv_org_close(s->L->org[o]);
+	s->L->org[o] = NULL;
 	s->stats->reopens++;
 	call_begin(s);
-	rc = inv_org_open(&org, s->store, &s->world.org[o]);
+	rc = inv_org_open(&org, s->L->store, &s->world.org[o]);
 	call_end(s, rc);
 	inv_org_close(org);
 	if (rc && !s->fired) {
@@ -2009,8 +2097,8 @@ static void op_reopen_store(sim *s)
 	if (!s->backend->durable) {
 		desc(s, "inv_org_close + inv_org_open(every org) on %s", s->backend->name);
 		for (int o = 0; o < s->n_open; o++) {
-			inv_org_close(s->org[o]);
-			s->org[o] = NULL;
+			inv_org_close(s->L->org[o]);
+			s->L->org[o] = NULL;
 		}
 		for (int o = 0; o < s->n_open && !s->failed; o++)
 			open_org(s, o);
@@ -2033,7 +2121,7 @@ static void op_open_new_org(sim *s)
 
 	desc(s, "inv_org_open(org %d) for the first time", o);
 	call_begin(s);
-	rc = inv_org_open(&org, s->store, &s->world.org[o]);
+	rc = inv_org_open(&org, s->L->store, &s->world.org[o]);
 	call_end(s, rc);
 	if (s->fired && rc) {
 		inv_org_close(org);
@@ -2042,11 +2130,20 @@ static void op_open_new_org(sim *s)
 	}
 	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
 		return;
-	s->org[o] = org;
-	memset(s->vh[o], 0, sizeof(s->vh[o]));
+	s->L->org[o] = org;
+	memset(s->L->vh[o], 0, sizeof(s->L->vh[o]));
 	m_org_closed(&s->model, o);
-	s->n_open++;
 	check_locations(s, o);
+	for (int i = 0; i < s->n_sides && !s->failed; i++) {
+		side *cur = s->L;
+
+		if (&s->sides[i] == cur)
+			continue;
+		use_side(s, i);
+		open_org(s, o);
+		use_side(s, (int)(cur - s->sides));
+	}
+	s->n_open++;
 	full_check(s);
 }
 
@@ -2054,24 +2151,124 @@ static void op_open_new_org(sim *s)
  * are never reused and a dropped id is unknown. */
 static void op_resubscribe(sim *s)
 {
-	uint64_t old = s->mask_sub_id, id = 0;
+	uint64_t old = s->L->mask_sub_id, id = 0;
 	int rc;
 
 	s->mask = (uint32_t)sim_below(&s->gen, 32) & ~UINT32_C(1);
 	desc(s, "inv_unsubscribe(%" PRIu64 ") + inv_subscribe(mask 0x%x)", old, s->mask);
-	rc = inv_unsubscribe(s->store, old);
+	rc = inv_unsubscribe(s->L->store, old);
 	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
 		return;
-	rc = inv_unsubscribe(s->store, old);
+	rc = inv_unsubscribe(s->L->store, old);
 	if (!expect_code(s, INV_ENOTFOUND, -1, rc, inv_error_last()->index,
 	                 inv_error_last()->message))
 		return;
-	rc = inv_subscribe(&id, s->store, s->mask, on_masked_event, s);
+	rc = inv_subscribe(&id, s->L->store, s->mask, on_masked_event, s);
 	if (!expect_code(s, 0, -1, rc, inv_error_last()->index, inv_error_last()->message))
 		return;
-	if (id == old || id == s->sub_id)
+	if (id == old || id == s->L->sub_id)
 		divergence(s, "inv_subscribe reused id %" PRIu64, id);
-	s->mask_sub_id = id;
+	s->L->mask_sub_id = id;
+	/* the other store's second subscriber follows the new mask */
+	for (int i = 0; i < s->n_sides; i++) {
+		side *d = &s->sides[i];
+
+		if (d == s->L)
+			continue;
+		inv_unsubscribe(d->store, d->mask_sub_id);
+		inv_subscribe(&d->mask_sub_id, d->store, s->mask, on_masked_event, s);
+	}
+}
+
+/* Calls a careless caller makes: NULL pointers, unknown versions, counts
+ * without arrays.  Each fails with its code and changes nothing. */
+static void op_bad_call(sim *s)
+{
+	int o = pick_org(s);
+	inv_org *org = s->L->org[o];
+	const inv_uuid *p = &s->world.product[0], *v = &s->world.variant[0];
+	unsigned k = (unsigned)sim_below(&s->gen, 10);
+	int rc = 0, exp = INV_EINVAL;
+
+	call_begin(s);
+	switch (k) {
+	case 0: {
+		inv_apply_options ao = INV_APPLY_OPTIONS_INIT;
+		inv_change c = { NULL, NULL, NULL, 1 };
+
+		ao.version = 99;
+		desc(s, "inv_apply_changes(org %d) with options version 99", o);
+		rc = inv_apply_changes(NULL, org, &c, 1, &ao);
+		exp = INV_EVERSION;
+		break;
+	}
+	case 1:
+		desc(s, "inv_apply_changes(org %d, changes NULL, count 3)", o);
+		rc = inv_apply_changes(NULL, org, NULL, 3, NULL);
+		break;
+	case 2: {
+		inv_apply_options ao = INV_APPLY_OPTIONS_INIT;
+
+		ao.tracking_count = 2;
+		desc(s, "inv_apply_changes(org %d, tracking NULL, tracking_count 2)", o);
+		rc = inv_apply_changes(NULL, org, NULL, 0, &ao);
+		break;
+	}
+	case 3:
+		desc(s, "inv_record_sale(org %d, lines NULL, count 2)", o);
+		rc = inv_record_sale(NULL, org, NULL, 2, NULL);
+		break;
+	case 4:
+		desc(s, "inv_low_stock_set(org %d, STORE, product NULL)", o);
+		rc = inv_low_stock_set(org, s->L->loc[o][0], NULL, v, NULL, 1);
+		break;
+	case 5:
+		desc(s, "inv_low_stock_get(org %d, location NULL)", o);
+		{
+			inv_low_stock ls;
+
+			rc = inv_low_stock_get(&ls, org, NULL, p, v);
+		}
+		break;
+	case 6: {
+		inv_balance_query q = INV_BALANCE_QUERY_INIT;
+		inv_balance *b = NULL;
+		size_t n = 0;
+
+		q.product_count = 2;
+		desc(s, "inv_balances_read(org %d, products NULL, product_count 2)", o);
+		rc = inv_balances_read(&b, &n, NULL, org, &q);
+		inv_free(b);
+		break;
+	}
+	case 7: {
+		inv_journal_query q = INV_JOURNAL_QUERY_INIT;
+		inv_journal *j = NULL;
+
+		q.version = 7;
+		desc(s, "inv_journal_read(org %d) with query version 7", o);
+		rc = inv_journal_read(&j, org, &q);
+		inv_journal_free(j);
+		exp = INV_EVERSION;
+		break;
+	}
+	case 8:
+		desc(s, "inv_tracking_start(org %d, product NULL)", o);
+		rc = inv_tracking_start(org, NULL);
+		break;
+	default: {
+		int64_t out;
+
+		desc(s, "inv_balance_get(org %d, variant NULL)", o);
+		rc = inv_balance_get(&out, org, NULL, NULL);
+		break;
+	}
+	}
+	call_end(s, rc);
+	if (faulted(s, rc))
+		return;
+	if (expect_code(s, exp, -1, rc, inv_error_last()->index, inv_error_last()->message))
+		compare_events(s);
 }
 
 static void op_location_lookup(sim *s)
@@ -2082,7 +2279,7 @@ static void op_location_lookup(sim *s)
 	int rc;
 
 	desc(s, "inv_location_by_uuid(org %d, %s@%d)", o, type_name(t + 1), f);
-	rc = inv_location_by_uuid(&l, s->org[o], &s->model.org[f].loc[t]);
+	rc = inv_location_by_uuid(&l, s->L->org[o], &s->model.org[f].loc[t]);
 	expect_code(s, INV_ENOTFOUND, -1, rc,
 	            inv_error_last()->index, inv_error_last()->message);
 }
@@ -2092,6 +2289,8 @@ static void one_step(sim *s)
 	unsigned k = (unsigned)sim_below(&s->gen, 1000);
 
 	snprintf(s->desc, sizeof(s->desc), "(drawing the arguments of step %ld)", s->step);
+	if (s->n_sides == 2)
+		use_side(s, (int)sim_below(&s->gen, 2));
 	/* The clock: mostly a few ms a step, sometimes the same ms, now and
 	 * then a long pause. */
 	unsigned c = (unsigned)sim_below(&s->gen, 100);
@@ -2126,14 +2325,82 @@ static void one_step(sim *s)
 		op_open_new_org(s);
 	else if (k < 965)
 		op_variant_get(s);
-	else if (k < 972)
+	else if (k < 968)
 		op_location_lookup(s);
+	else if (k < 972)
+		op_bad_call(s);
 	else if (k < 975)
 		op_resubscribe(s);
 	else if (k < 990)
 		op_reopen_org(s);
 	else
 		op_reopen_store(s);
+}
+
+/* ------------------------------------------------------------ fatal signals */
+
+/* What the signal handler reports; the one piece of global state, written
+ * before each step and read only when the process is dying. */
+static volatile sig_atomic_t fatal_armed;
+static volatile uint64_t fatal_seed;
+static volatile long fatal_step;
+static const char *volatile fatal_backend;
+static const char *volatile fatal_flags;
+
+static size_t put_u64(char *p, uint64_t v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static void on_fatal(int sig)
+{
+	char buf[256];
+	size_t n = 0;
+	const char *a = "\nzinv-sim: died of signal ", *b = " at seed=", *c = " step=";
+	const char *d = " backend=", *e = "\n  replay: make sim SEED=", *f = " STEPS=";
+
+	if (fatal_armed) {
+		memcpy(buf + n, a, strlen(a)), n += strlen(a);
+		n += put_u64(buf + n, (uint64_t)sig);
+		memcpy(buf + n, b, strlen(b)), n += strlen(b);
+		n += put_u64(buf + n, fatal_seed);
+		memcpy(buf + n, c, strlen(c)), n += strlen(c);
+		n += put_u64(buf + n, (uint64_t)fatal_step);
+		memcpy(buf + n, d, strlen(d)), n += strlen(d);
+		if (fatal_backend && strlen(fatal_backend) < 32)
+			memcpy(buf + n, fatal_backend, strlen(fatal_backend)), n += strlen(fatal_backend);
+		memcpy(buf + n, e, strlen(e)), n += strlen(e);
+		n += put_u64(buf + n, fatal_seed);
+		memcpy(buf + n, f, strlen(f)), n += strlen(f);
+		n += put_u64(buf + n, (uint64_t)fatal_step);
+		memcpy(buf + n, " BACKEND=", 9), n += 9;
+		if (fatal_backend && strlen(fatal_backend) < 32)
+			memcpy(buf + n, fatal_backend, strlen(fatal_backend)), n += strlen(fatal_backend);
+		if (fatal_flags)
+			memcpy(buf + n, fatal_flags, strlen(fatal_flags)), n += strlen(fatal_flags);
+		buf[n++] = '\n';
+		if (write(2, buf, n) < 0)
+			n = 0;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void sim_report_fatal_signals(void)
+{
+	signal(SIGSEGV, on_fatal);
+	signal(SIGBUS, on_fatal);
+	signal(SIGFPE, on_fatal);
+	signal(SIGILL, on_fatal);
+	signal(SIGABRT, on_fatal);
 }
 
 /* ------------------------------------------------------------ runs */
@@ -2145,6 +2412,7 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 	s->stats = stats;
 	s->ack_fd = -1;
 	s->out = stderr;
+	s->L = &s->sides[0];
 	sim_prng_seed(&s->gen, cfg->seed);
 	sim_prng_seed(&s->faults, cfg->seed ^ UINT64_C(0x5eed5eed5eed5eed));
 	sim_prng_seed(&s->probes, cfg->seed ^ UINT64_C(0x9b0be59b0be59b0b));
@@ -2154,6 +2422,7 @@ static void sim_init(sim *s, const sim_config *cfg, sim_stats *stats)
 	/* Some runs never trim, so their journals grow past the core's read
 	 * chunk (256 entries); others trim often. */
 	s->trim_rate = (unsigned)sim_below(&s->gen, 5);
+	s->small_qty = sim_chance(&s->gen, 50);
 	/* With three or more organizations the last one is first used in the
 	 * middle of the run, where faults can hit its creation. */
 	s->n_open = s->world.n_orgs >= 3 ? s->world.n_orgs - 1 : s->world.n_orgs;
@@ -2177,6 +2446,12 @@ static void sim_fini(sim *s)
 static void run_steps(sim *s, long from, long to)
 {
 	for (s->step = from; s->step <= to && !s->failed; s->step++) {
+		fatal_seed = s->cfg->seed;
+		fatal_step = s->step;
+		fatal_backend = s->cfg->backend->name;
+		fatal_flags = s->cfg->faults_per_million ? " FAULTS=1" :
+		              s->cfg->crash == 1 ? " CRASH=1" : s->cfg->crash == 2 ? " KILL=1" : "";
+		fatal_armed = 1;
 		one_step(s);
 		s->stats->steps++;
 		if (s->ack_fd >= 0 && !s->failed) {
@@ -2199,7 +2474,7 @@ static void start_tracking_some(sim *s)
 			if (sim_chance(&s->gen, 60)) {
 				desc(s, "setup: inv_tracking_start(org %d, P%d)", o, p);
 				call_begin(s);
-				int rc = inv_tracking_start(s->org[o], &s->world.product[p]);
+				int rc = inv_tracking_start(s->L->org[o], &s->world.product[p]);
 				call_end(s, rc);
 				if (faulted(s, rc))
 					continue;
@@ -2300,9 +2575,9 @@ static int run_crash(const sim_config *cfg, sim_stats *stats)
 			_exit(s.failed ? 1 : 0);
 		}
 		run_steps(&s, 1, crash_step - 1);
-		if (!s.failed && s.wrap) {
+		if (!s.failed && s.L->wrap) {
 			s.crash_op = crash_op;
-			sim_wrap_crash_at(s.wrap, crash_op, CRASH_EXIT);
+			sim_wrap_crash_at(s.L->wrap, crash_op, CRASH_EXIT);
 			run_steps(&s, crash_step, cfg->steps);
 		}
 		/* Abandon the store without closing it. */
@@ -2315,7 +2590,7 @@ static int run_crash(const sim_config *cfg, sim_stats *stats)
 		 * depends on timing, so such a run is not replayed bit for bit;
 		 * its check (acknowledged steps survive) is the same. */
 		struct timespec ts;
-		uint64_t us = sim_below(&r, (uint64_t)cfg->steps * 600 + 1000);
+		uint64_t us = sim_below(&r, (uint64_t)cfg->steps * 150 + 1000);
 
 		int64_t a;
 

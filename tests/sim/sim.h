@@ -39,6 +39,8 @@ typedef struct sim_config {
 	                                 _exit() inside a chosen backend operation;
 	                                 2: SIGKILL at a random moment instead */
 	int verbose;                  /* print every step */
+	int two_stores;               /* durable backends, no crash: two stores
+	                                 on one database, calls alternate */
 } sim_config;
 
 typedef struct sim_stats {
@@ -52,6 +54,7 @@ typedef struct sim_stats {
 	uint64_t by_code[16];         /* calls by -return code (0: OK) */
 	uint64_t changes;             /* changes submitted in batches */
 	uint64_t events;
+	uint64_t events_by_type[5];   /* by inv_event_type */
 	uint64_t replays;             /* idempotent replays checked */
 	uint64_t dry_runs;
 	uint64_t reopens;
@@ -60,5 +63,9 @@ typedef struct sim_stats {
 /* Run one seed; 0 when libzinv matched the model throughout, 1 on the
  * first divergence (reported on stderr with the replay command). */
 int sim_run(const sim_config *cfg, sim_stats *stats);
+
+/* Install handlers that name the seed and step when the process dies of a
+ * signal (a crash in libzinv), then die of it as before. */
+void sim_report_fatal_signals(void);
 
 #endif /* SIM_SIM_H */
