@@ -3,6 +3,7 @@
 # dumped under callgrind (files PREFIX.1, PREFIX.2, ...), in run order.
 # Each part's trigger names it "<label> changes=<n>" (see zb_cg_dump).
 prefix=$1
+echo "instructions per item: a change, or a variant for the status encode"
 ls "$prefix".* 2>/dev/null | sort -t. -k"$(echo "$prefix" | tr -cd . | wc -c | awk '{print $1 + 2}')" -n |
 while read -r f; do
 	awk '
@@ -16,6 +17,6 @@ while read -r f; do
 		sub(/.* changes=/, "", n)
 		sub(/ changes=[0-9]+$/, "", label)
 		if (label != "" && n > 0)
-			printf "%-48s %12.1f instructions per change\n", label, total / n
+			printf "%-48s %12.1f\n", label, total / n
 	}' "$f"
 done
