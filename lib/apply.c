@@ -175,7 +175,7 @@ static void fingerprint_batch(const struct batch *b, uint8_t out[32])
 		const inv_change *c = &b->changes[i];
 
 		fp_uuid(&f, &c->variant->product->node.key);
-		fp_uuid(&f, &c->variant->node.key);
+		fp_uuid(&f, &c->variant->uuid);
 		fp_uuid(&f, &c->from->uuid);
 		fp_uuid(&f, &c->to->uuid);
 		fp_word(&f, (uint64_t)c->quantity);
@@ -189,7 +189,7 @@ static void fingerprint_batch(const struct batch *b, uint8_t out[32])
 	fp_uuid(&f, &b->result_location->uuid);
 	if (b->kind == INV__BATCH_SET_BALANCE) {
 		fp_uuid(&f, &b->set_change.variant->product->node.key);
-		fp_uuid(&f, &b->set_change.variant->node.key);
+		fp_uuid(&f, &b->set_change.variant->uuid);
 		fp_uuid(&f, &b->set_location->uuid);
 		fp_uuid(&f, &b->set_reason->uuid);
 		fp_word(&f, (uint64_t)b->set_balance);
@@ -482,7 +482,7 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 			s->updated = v->updated;
 		} else {
 			sc->keys[m].location = *store;
-			sc->keys[m].variant = v->node.key;
+			sc->keys[m].variant = v->uuid;
 			sc->miss[m++] = (uint32_t)n;
 		}
 		n++;
@@ -618,7 +618,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 		memset(jr, 0, sizeof(*jr));
 		jr->kind = INV_RECORD_MOVE;
 		jr->product = s->product;
-		jr->variant = v->node.key;
+		jr->variant = v->uuid;
 		jr->from = c->from->uuid;
 		jr->to = c->to->uuid;
 		jr->quantity = c->quantity;
@@ -648,7 +648,7 @@ static int level_of_slot(const inv_low_stock_record *rec, void *payload)
 {
 	struct level_scan *ls = payload;
 	inv_org *org = ls->org;
-	inv_variant *v = (inv_variant *)inv__map_find(&org->variants, &rec->variant);
+	inv_variant *v = inv__handles_find(&org->variants, &rec->variant);
 	inv__slot *s;
 
 	ls->entries++;
@@ -696,7 +696,7 @@ static int load_levels(inv_org *org, void *txn, size_t nslots)
 		if (s->balance == s->before)
 			continue;
 		rc = ops->low_stock_get(txn, &org->node.key, &store->uuid,
-		                        &s->product, &s->variant->node.key, &rec);
+		                        &s->product, &s->variant->uuid, &rec);
 		if (rc == INV_ENOTFOUND)
 			continue;
 		if (rc)
@@ -736,7 +736,7 @@ static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *n
 		jr->kind = INV_RECORD_LOW_STOCK;
 		jr->low = low_after;
 		jr->product = s->product;
-		jr->variant = s->variant->node.key;
+		jr->variant = s->variant->uuid;
 		jr->location = store->uuid;
 		jr->quantity = s->level;
 		jr->before = s->before;
@@ -775,7 +775,7 @@ static int build_result(inv_result **out, inv_org *org, const struct batch *b,
 			s->touched = 2; /* listed */
 			bal = &r->balances[n++];
 			bal->product = s->product;
-			bal->variant = s->variant->node.key;
+			bal->variant = s->variant->uuid;
 			bal->balance = s->balance;
 			bal->updated = s->balance != s->before ? now : s->updated;
 		}
@@ -818,7 +818,7 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 		if (s->balance == s->before && (s->found || !s->moved))
 			continue;
 		rec->location = inv__default_store(org)->uuid;
-		rec->variant = v->node.key;
+		rec->variant = v->uuid;
 		rec->product = s->product;
 		rec->balance = s->balance;
 		rec->updated = s->balance != s->before ? entry->time : s->updated;

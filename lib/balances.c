@@ -234,7 +234,7 @@ int inv_balance_get(int64_t *out, inv_org *org, const inv_variant *variant,
 	if (rc)
 		return rc;
 	rc = inv__ops(org)->variant_get(txn, &org->node.key, &location->uuid,
-	                                &variant->node.key, &rec);
+	                                &variant->uuid, &rec);
 	inv__ops(org)->rollback(txn);
 	if (rc == 0)
 		*out = rec.balance;

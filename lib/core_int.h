@@ -105,18 +105,40 @@ struct inv_location {
 	int32_t is_default;
 };
 
+/* Allocated from the organization's handle slabs (struct inv__handles),
+ * never moved or freed before the organization closes. */
 struct inv_variant {
-	inv__map_node node;         /* key: variant UUID */
+	inv_uuid uuid;
 	struct inv_org *org;
 	inv__product *product;
 	/* scratch of the batch engine, guarded by the org's write lock */
 	uint64_t gen;               /* batch that assigned `slot` */
-	uint32_t slot;
-	int32_t found;              /* cached: a default-STORE record exists */
-	uint64_t epoch;             /* cache epoch of the three members around */
+	uint64_t epoch;             /* cache epoch of the three members below */
 	int64_t balance;            /* cached: its balance and update time */
 	int64_t updated;
+	int32_t found;              /* cached: a default-STORE record exists */
+	uint32_t slot;
 };
+
+/*
+ * The variant handles of an organization: slabs of INV__HANDLE_SLAB handles
+ * (no allocation header per handle, pointers stay valid) and an
+ * open-addressing index of handle numbers + 1 (0: empty) keyed by the
+ * variant UUID, at most 3/4 full.
+ */
+#define INV__HANDLE_SLAB_SHIFT 12
+#define INV__HANDLE_SLAB ((size_t)1 << INV__HANDLE_SLAB_SHIFT)
+
+typedef struct inv__handles {
+	struct inv_variant **slabs;
+	size_t nslabs, slabcap;
+	size_t count;
+	uint32_t *index;
+	size_t cap;                 /* power of two, or 0 */
+} inv__handles;
+
+/* The handle of `variant`, or NULL; the caller holds handles_lock. */
+struct inv_variant *inv__handles_find(const inv__handles *h, const inv_uuid *variant);
 
 /* Per-batch working memory, kept on the organization and reused so that a
  * batch allocates nothing per change.  Guarded by the org's write lock. */
@@ -167,8 +189,12 @@ struct inv_org {
 	inv_location locations[INV__LOC_COUNT]; /* STORE, SOLD, BIN, SUPPLIER */
 
 	pthread_mutex_t handles_lock; /* the two maps below */
-	inv__map variants;          /* variant UUID -> inv_variant */
+	inv__handles variants;      /* variant UUID -> inv_variant */
 	inv__map products;          /* product UUID -> inv__product */
+	/* The products, allocated INV__HANDLE_SLAB at a time so that they do
+	 * not pin the allocator's pages between freed journal entries. */
+	inv__product **product_slabs;
+	size_t product_count, product_nslabs, product_slabcap;
 
 	uint64_t gen;               /* batch counter; guarded by write_lock */
 	inv__scratch scratch;       /* guarded by write_lock */

@@ -544,10 +544,25 @@ struct tracking_entry {
 #define LOW_KEY_SIZE (3 * sizeof(inv_uuid))
 
 /* A journal entry and its records and key, in one allocation; `rec` points
- * into it, so it is lent to readers as is. */
+ * into it, so it is lent to readers as is.  `size` is the allocation's. */
 struct jentry {
-	inv_journal_entry_record rec;
+	union {
+		inv_journal_entry_record rec;
+		struct jentry *next_spare;  /* while on morg.jspare */
+	};
+	size_t size;
 };
+
+/*
+ * Trimmed entries of at least JSPARE_MIN bytes are kept (up to JSPARE_MAX
+ * bytes per organization) and reused by later appends instead of being
+ * freed: an outbox consumer trims the journal in bursts, and handing
+ * megabytes back to the allocator only to fault fresh pages in for the next
+ * appends costs more than the appends.  Smaller entries come from the
+ * allocator's free lists without page faults.
+ */
+#define JSPARE_MIN ((size_t)4096)
+#define JSPARE_MAX ((size_t)16 << 20)
 
 struct morg {
 	pthread_rwlock_t lock;      /* held by the transactions that joined it */
@@ -565,6 +580,8 @@ struct morg {
 	struct ftab idem;           /* struct idem_item * */
 	struct jentry **journal;    /* live entries are [jhead, jcount) */
 	size_t jhead, jcount, jcap;
+	struct jentry *jspare;      /* freed entries for reuse, newest first */
+	size_t jspare_bytes;
 };
 
 struct org_entry {
@@ -699,11 +716,48 @@ static void morg_free(struct morg *o)
 	for (size_t i = o->jhead; i < o->jcount; i++)
 		free(o->journal[i]);
 	free(o->journal);
+	while (o->jspare) {
+		struct jentry *e = o->jspare;
+
+		o->jspare = e->next_spare;
+		free(e);
+	}
 	pthread_rwlock_destroy(&o->lock);
 	free(o);
 }
 
 static int rwlock_init_writer_first(pthread_rwlock_t *lock);
+
+/* Done with a journal entry: keep it for reuse while the spares are small. */
+static void jentry_release(struct morg *o, struct jentry *e)
+{
+	if (e->size < JSPARE_MIN || e->size > JSPARE_MAX - o->jspare_bytes) {
+		free(e);
+		return;
+	}
+	e->next_spare = o->jspare;
+	o->jspare = e;
+	o->jspare_bytes += e->size;
+}
+
+/* An entry of at least `size` bytes: the newest spare when it fits without
+ * wasting more than half of it, else a new allocation. */
+static struct jentry *jentry_get(struct morg *o, size_t size)
+{
+	struct jentry *e = size >= JSPARE_MIN ? o->jspare : NULL;
+
+	if (e) {
+		o->jspare = e->next_spare;
+		o->jspare_bytes -= e->size;
+		if (e->size >= size && e->size / 2 <= size)
+			return e;
+		free(e);
+	}
+	e = h_malloc(o->hook, size);
+	if (e)
+		e->size = size;
+	return e;
+}
 
 static struct morg *org_find(const struct minst *m, const inv_uuid *uuid)
 {
@@ -903,7 +957,7 @@ static void undo_one(struct undo *u)
 		ftab_insert(&o->low, &u->u.low, ftab_hash(&o->low, &u->u.low));
 		break;
 	case U_JOURNAL_APPEND:
-		free(o->journal[--o->jcount]);
+		jentry_release(o, o->journal[--o->jcount]);
 		break;
 	case U_JOURNAL_TRIM:
 		o->jhead = u->u.trim.old_head;
@@ -989,7 +1043,7 @@ static int mem_commit(void *txn)
 
 			if (u->kind == U_JOURNAL_TRIM) {
 				for (size_t j = u->u.trim.old_head; j < u->u.trim.new_head; j++)
-					free(u->org->journal[j]);
+					jentry_release(u->org, u->org->journal[j]);
 			} else if (u->kind == U_IDEM_SET) {
 				free(u->u.idem);
 			}
@@ -1231,15 +1285,11 @@ static int mem_variant_get(void *txn, const inv_uuid *org, const inv_uuid *locat
 }
 
 /* One put; the caller has reserved its undo entry. */
-static int variant_put_one(struct mtxn *tx, struct morg *o, const inv_variant_record *rec)
+/* Put `rec`, whose location is vlocs[loc] and key hash `h`. */
+static int variant_put_at(struct mtxn *tx, struct morg *o, uint32_t loc, uint32_t h,
+                          const inv_variant_record *rec)
 {
 	struct vtab *t = &o->variants;
-	uint32_t loc = 0;
-	int rc = vloc_intern(o, &rec->location, &loc);
-
-	if (rc < 0)
-		return rc;
-	uint32_t h = vkey_hash(loc, &rec->variant);
 	size_t i = vtab_find(t, loc, &rec->variant, h);
 
 	if (i != SIZE_MAX) {
@@ -1288,7 +1338,12 @@ static int mem_variant_put(void *txn, const inv_uuid *org, const inv_variant_rec
 
 	if (rc < 0)
 		return rc;
-	return variant_put_one(tx, o, rec);
+	uint32_t loc = 0;
+
+	rc = vloc_intern(o, &rec->location, &loc);
+	if (rc < 0)
+		return rc;
+	return variant_put_at(tx, o, loc, vkey_hash(loc, &rec->variant), rec);
 }
 
 static int mem_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
@@ -1422,9 +1477,47 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 	 * but for table growth. */
 	if (rc == 0 && count > 1)
 		rc = undo_reserve_n(tx, count);
-	for (size_t k = 0; rc == 0 && k < count; k++)
-		rc = variant_put_one(tx, o, &recs[k]);
-	return rc;
+	if (rc)
+		return rc;
+
+	/* As in get_many: the core reads cached balances, so these puts are
+	 * often the first touch of the slots and records; issue a round's
+	 * cache misses before any put waits on one. */
+	const inv_uuid *last_location = NULL;
+	uint32_t cur_loc = 0, loc[GET_MANY_ROUND], h[GET_MANY_ROUND];
+
+	for (size_t base = 0; base < count; base += GET_MANY_ROUND) {
+		size_t n = count - base < GET_MANY_ROUND ? count - base : GET_MANY_ROUND;
+		const inv_variant_record *r = recs + base;
+		const struct vtab *t = &o->variants;
+
+		for (size_t j = 0; j < n; j++) {
+			if (!last_location || memcmp(last_location, &r[j].location,
+			                             sizeof(inv_uuid)) != 0) {
+				rc = vloc_intern(o, &r[j].location, &cur_loc);
+				if (rc < 0)
+					return rc;
+				last_location = &r[j].location;
+			}
+			loc[j] = cur_loc;
+			h[j] = vkey_hash(cur_loc, &r[j].variant);
+			if (t->cap)
+				PREFETCH(&t->slots[h[j] & (t->cap - 1)]);
+		}
+		for (size_t j = 0; t->cap && j < n; j++) {
+			const struct vslot *slot = &t->slots[h[j] & (t->cap - 1)];
+
+			if (slot->hash == h[j])
+				PREFETCH(&t->recs[slot->index]);
+		}
+		/* A put may grow the table: the loop above only hinted. */
+		for (size_t j = 0; j < n; j++) {
+			rc = variant_put_at(tx, o, loc[j], h[j], &r[j]);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------- low stock */
@@ -1566,7 +1659,7 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 		o->jcap = ncap;
 	}
 	size_t rec_bytes = rec->record_count * sizeof(inv_journal_record);
-	struct jentry *e = h_malloc(o->hook, sizeof(*e) + rec_bytes + key_len);
+	struct jentry *e = jentry_get(o, sizeof(*e) + rec_bytes + key_len);
 
 	if (!e)
 		return oom("memory backend: out of memory appending to the journal");

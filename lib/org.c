@@ -3,6 +3,7 @@
  * locations), locations, variant handles, negative-stock policy.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core_int.h"
 
@@ -175,17 +176,24 @@ static int load_org(inv_org *org)
 	return rc;
 }
 
-static void free_variant_node(inv__map_node *n)
+static void handles_free(inv__handles *h)
 {
-	free(n);
+	for (size_t i = 0; i < h->nslabs; i++)
+		free(h->slabs[i]);
+	free(h->slabs);
+	free(h->index);
+	memset(h, 0, sizeof(*h));
 }
 
 void inv__org_free(inv_org *org)
 {
 	inv__scratch *sc = &org->scratch;
 
-	inv__map_dispose(&org->variants, free_variant_node);
-	inv__map_dispose(&org->products, free_variant_node);
+	handles_free(&org->variants);
+	inv__map_dispose(&org->products, NULL);
+	for (size_t i = 0; i < org->product_nslabs; i++)
+		free(org->product_slabs[i]);
+	free(org->product_slabs);
 	pthread_mutex_destroy(&org->write_lock);
 	pthread_mutex_destroy(&org->handles_lock);
 	free(sc->slots);
@@ -407,14 +415,29 @@ static int intern_product(inv__product **out, inv_org *org, const inv_uuid *prod
 	inv__product *p = (inv__product *)inv__map_find(&org->products, product);
 
 	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p)
-			return INV_ENOMEM;
-		p->node.key = *product;
-		if (inv__map_insert(&org->products, &p->node)) {
-			free(p);
-			return INV_ENOMEM;
+		size_t n = org->product_count, slab = n >> INV__HANDLE_SLAB_SHIFT;
+
+		if (slab == org->product_nslabs) {
+			if (slab == org->product_slabcap) {
+				size_t ncap = slab ? slab * 2 : 4;
+				inv__product **ns = realloc(org->product_slabs, ncap * sizeof(*ns));
+
+				if (!ns)
+					return INV_ENOMEM;
+				org->product_slabs = ns;
+				org->product_slabcap = ncap;
+			}
+			org->product_slabs[slab] = malloc(INV__HANDLE_SLAB * sizeof(*p));
+			if (!org->product_slabs[slab])
+				return INV_ENOMEM;
+			org->product_nslabs++;
 		}
+		p = &org->product_slabs[slab][n & (INV__HANDLE_SLAB - 1)];
+		memset(p, 0, sizeof(*p));
+		p->node.key = *product;
+		if (inv__map_insert(&org->products, &p->node))
+			return INV_ENOMEM; /* the slot stays free for the next try */
+		org->product_count++;
 	}
 	*out = p;
 	return 0;
@@ -441,12 +464,111 @@ static int mismatch(const inv_uuid *owner)
 	                  "the variant belongs to product %s", text);
 }
 
+/* ------------------------------------------------------ handle table */
+
+static inline size_t handle_hash(const inv_uuid *u)
+{
+	uint64_t a, b;
+
+	memcpy(&a, u->bytes, 8);
+	memcpy(&b, u->bytes + 8, 8);
+	a ^= b * UINT64_C(0x9e3779b97f4a7c15);
+	a ^= a >> 32;
+	a *= UINT64_C(0xd6e8feb86659fd93);
+	a ^= a >> 32;
+	return (size_t)a;
+}
+
+static inline inv_variant *handle_at(const inv__handles *h, size_t n)
+{
+	return &h->slabs[n >> INV__HANDLE_SLAB_SHIFT][n & (INV__HANDLE_SLAB - 1)];
+}
+
+inv_variant *inv__handles_find(const inv__handles *h, const inv_uuid *variant)
+{
+	size_t mask = h->cap - 1;
+
+	if (!h->count)
+		return NULL;
+	for (size_t i = handle_hash(variant) & mask;; i = (i + 1) & mask) {
+		uint32_t e = h->index[i];
+
+		if (e == 0)
+			return NULL;
+		inv_variant *v = handle_at(h, e - 1);
+
+		if (inv__uuid_eq(&v->uuid, variant))
+			return v;
+	}
+}
+
+static void handles_index_put(uint32_t *index, size_t mask, const inv_uuid *key, uint32_t e)
+{
+	size_t i = handle_hash(key) & mask;
+
+	while (index[i])
+		i = (i + 1) & mask;
+	index[i] = e;
+}
+
+/* Room for one more handle: a slab with a free place and an index that
+ * stays at most 3/4 full.  Changes nothing on failure. */
+static int handles_reserve(inv__handles *h)
+{
+	if (h->count >= UINT32_MAX - 1)
+		return INV_ENOMEM;
+	if ((h->count + 1) * 4 > h->cap * 3) {
+		size_t ncap = h->cap ? h->cap * 2 : 64;
+		uint32_t *ni = calloc(ncap, sizeof(*ni));
+
+		if (!ni)
+			return INV_ENOMEM;
+		for (size_t n = 0; n < h->count; n++)
+			handles_index_put(ni, ncap - 1, &handle_at(h, n)->uuid, (uint32_t)n + 1);
+		free(h->index);
+		h->index = ni;
+		h->cap = ncap;
+	}
+	if (h->count == h->nslabs * INV__HANDLE_SLAB) {
+		if (h->nslabs == h->slabcap) {
+			size_t ncap = h->slabcap ? h->slabcap * 2 : 4;
+			inv_variant **ns = realloc(h->slabs, ncap * sizeof(*ns));
+
+			if (!ns)
+				return INV_ENOMEM;
+			h->slabs = ns;
+			h->slabcap = ncap;
+		}
+		/* Pages of a slab are touched only as handles fill it, so an
+		 * organization with few variants pays address space, not memory. */
+		inv_variant *slab = malloc(INV__HANDLE_SLAB * sizeof(*slab));
+
+		if (!slab)
+			return INV_ENOMEM;
+		h->slabs[h->nslabs++] = slab;
+	}
+	return 0;
+}
+
+/* A new handle for `variant` (reserved with handles_reserve()), zeroed but
+ * for its UUID. */
+static inv_variant *handles_add(inv__handles *h, const inv_uuid *variant)
+{
+	inv_variant *v = handle_at(h, h->count);
+
+	memset(v, 0, sizeof(*v));
+	v->uuid = *variant;
+	h->count++;
+	handles_index_put(h->index, h->cap - 1, variant, (uint32_t)h->count);
+	return v;
+}
+
 /* Look the variant up in the handle map; the caller holds handles_lock.
  * 1 when found (with *out set or a mismatch recorded in *rc). */
 static int find_handle(inv_org *org, const inv_uuid *product, const inv_uuid *variant,
                        const inv_variant **out, int *rc)
 {
-	inv_variant *v = (inv_variant *)inv__map_find(&org->variants, variant);
+	inv_variant *v = inv__handles_find(&org->variants, variant);
 
 	if (!v)
 		return 0;
@@ -461,6 +583,7 @@ int inv_variant_get(const inv_variant **out, inv_org *org, const inv_uuid *produ
                     const inv_uuid *variant)
 {
 	inv_variant_record rec;
+	inv__product *p;
 	inv_variant *v;
 	void *txn;
 	int rc = 0;
@@ -496,17 +619,13 @@ int inv_variant_get(const inv_variant **out, inv_org *org, const inv_uuid *produ
 		pthread_mutex_unlock(&org->handles_lock);
 		return rc;
 	}
-	v = calloc(1, sizeof(*v));
-	if (v) {
-		v->node.key = *variant;
-		v->org = org;
-	}
-	if (!v || intern_product(&v->product, org, product) ||
-	    inv__map_insert(&org->variants, &v->node)) {
+	if (intern_product(&p, org, product) || handles_reserve(&org->variants)) {
 		pthread_mutex_unlock(&org->handles_lock);
-		free(v);
 		return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
 	}
+	v = handles_add(&org->variants, variant);
+	v->org = org;
+	v->product = p;
 	pthread_mutex_unlock(&org->handles_lock);
 	*out = v;
 	return 0;
@@ -519,5 +638,5 @@ const inv_uuid *inv_variant_product_uuid(const inv_variant *variant)
 
 const inv_uuid *inv_variant_uuid(const inv_variant *variant)
 {
-	return variant ? &variant->node.key : NULL;
+	return variant ? &variant->uuid : NULL;
 }
