@@ -159,24 +159,31 @@ If they are intended, run 'make abi-dump' and commit the baseline with them."
 man)
 	mandir=$1; shift
 	missing=""
-	for lib in "$@"; do
-		for f in $(symbols "$lib" | sed -n 's/^\(inv_[A-Za-z0-9_]*\)@.*/\1/p'); do
-			[ -f "$mandir/man3/$f.3" ] || missing="$missing $f"
-		done
+	exports=$(for lib in "$@"; do symbols "$lib"; done |
+		sed -n 's/^\(inv_[A-Za-z0-9_]*\)@.*/\1/p')
+	for f in $exports; do
+		[ -f "$mandir/man3/$f.3" ] || missing="$missing $f"
 	done
 	[ -z "$missing" ] || die "check-man: exported without a man page:$missing"
-	# A stub must point at a page whose NAME section lists it, and every
-	# cross-reference to a libzinv page must resolve.  One awk over all
-	# pages: a process per page is slow on a loaded machine.
-	bad=$(awk '
-		FNR == 1 { page = FILENAME; sub(/.*\//, "", page); sub(/\.3$/, "", page); in_name = 0
+	# A stub must point at a page whose NAME section lists it, and the
+	# SYNOPSIS of the page an exported function leads to must declare it
+	# (a stub alone documents nothing).  One awk over all pages: a process
+	# per page is slow on a loaded machine.
+	bad=$(echo "$exports" | awk '
+		FILENAME == "-" { if ($1 != "") export[$1] = 1; next }
+		FNR == 1 { page = FILENAME; sub(/.*\//, "", page); sub(/\.3$/, "", page); sec = ""
 		           if ($1 == ".so") { t = $2; sub(/^man3\//, "", t); sub(/\.3$/, "", t); stub[page] = t; nextfile } }
-		/^\.SH / { in_name = ($2 == "NAME"); next }
-		in_name { line = $0; sub(/\\-.*/, "", line); n = split(line, w, /[ ,]+/)
-		          for (i = 1; i <= n; i++) if (w[i] != "") named[page, w[i]] = 1 }
+		/^\.SH / { sec = $2; next }
+		sec == "NAME" { line = $0; sub(/\\-.*/, "", line); n = split(line, w, /[ ,]+/)
+		                for (i = 1; i <= n; i++) if (w[i] != "") named[page, w[i]] = 1 }
+		sec == "SYNOPSIS" { syn[page] = syn[page] " " $0 }
 		END { for (s in stub) if (!((stub[s], s) in named))
-		          printf " %s(-> %s)", s, stub[s] }' "$mandir"/man3/*.3)
-	[ -z "$bad" ] || die "check-man: stubs pointing at a page whose NAME does not list them:$bad"
+		          printf " %s: stub of %s, whose NAME does not list it;", s, stub[s]
+		      for (f in export) { p = (f in stub) ? stub[f] : f
+		          if (index(syn[p], f "(") == 0)
+		              printf " %s: not declared in the SYNOPSIS of %s.3;", f, p } }' - "$mandir"/man3/*.3)
+	[ -z "$bad" ] || die "check-man:$bad"
+	# Every cross-reference to a libzinv page must resolve.
 	refs=$(sed -n 's/^\.BR \(inv_[A-Za-z0-9_]*\|libzinv\) (3).*/\1/p' "$mandir"/man3/*.3 | sort -u)
 	for r in $refs; do
 		[ -f "$mandir/man3/$r.3" ] || missing="$missing $r"

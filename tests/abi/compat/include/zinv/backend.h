@@ -13,7 +13,9 @@
  *   organization: two write transactions on one organization never overlap,
  *   in one process or several.  commit() makes every write of the
  *   transaction durable at once; rollback() discards them all.  The core
- *   opens at most one transaction per thread at a time.
+ *   opens at most one transaction per thread at a time, and every operation
+ *   of a transaction names the organization passed to begin(), so a backend
+ *   may lock, shard or route by organization alone.
  * - Operations return 0 or a negative INV_E* code: INV_ENOTFOUND for a
  *   missing record where documented, INV_EBUSY when retrying may succeed,
  *   INV_EBACKEND (or INV_ENOMEM, INV_EREADONLY) otherwise.  Report the reason

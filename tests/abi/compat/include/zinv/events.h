@@ -10,8 +10,10 @@
  * that missed some (a crash, a restart) replays them from the journal.
  *
  * A callback must not close the store; it may read, and it may write to
- * other organizations, but a write to the same organization from inside a
- * callback fails with INV_EBUSY.
+ * other organizations, but a write from inside a callback never waits: it
+ * fails with INV_EBUSY when the organization is busy, as the callback's own
+ * organization always is.  (Two callbacks writing to each other's
+ * organizations would otherwise wait for each other forever.)
  */
 #ifndef ZINV_EVENTS_H
 #define ZINV_EVENTS_H

@@ -13,7 +13,7 @@
  * Every decoder returns 0, INV_EINVAL (the body is not JSON or breaks a
  * rule: *violations, when the pointer is not NULL, receives the list, empty
  * when the text is not JSON at all), INV_ETOOBIG (more than
- * INV_JSON_MAX_CHANGES moves) or INV_ENOMEM.  Decoded blocks are single
+ * INV_JSON_MAX_CHANGES moves or list entries) or INV_ENOMEM.  Decoded blocks are single
  * allocations freed with inv_free().
  *
  * Encoders write compact JSON text with the keys in the order of the

@@ -71,8 +71,10 @@ INV_EXTERN int inv_location_is_default(const inv_location *loc);
  * Resolve the variant (product, variant) to a handle, so that batches parse
  * no UUIDs and repeat no lookups.  A variant belongs to exactly one product,
  * the first it is seen with: INV_EMISMATCH if it is already known under
- * another product.  Resolving does not store anything.  The same pair
- * returns the same handle.
+ * another product, in the store or to this process.  Resolving does not
+ * store anything, so another process may bind the variant to another product
+ * after it resolved here; the batch that uses the handle then fails with
+ * INV_EMISMATCH and stores nothing.  The same pair returns the same handle.
  */
 INV_EXTERN int inv_variant_get(const inv_variant **out, inv_org *org,
                                const inv_uuid *product, const inv_uuid *variant);

@@ -9,6 +9,12 @@
  * by calling it.  Checks run in the order of WIRE.md section 12: 401, then
  * 404/405 (route), 403 (organization, scope), 413 (size), 400 (body), then
  * the domain's answers.
+ *
+ * An Idempotency-Key makes the batch writes (PUT changes, v2 bulk, v3
+ * movements, tracking start/stop, v3 products) replay their first answer
+ * when repeated with the same body, and answer 409 CONFLICT with another
+ * body; the low-stock writes set absolute values and need no key.
+ * Thread-safe: any number of threads may call it on one store at once.
  */
 #ifndef ZINV_REST_H
 #define ZINV_REST_H
@@ -23,7 +29,9 @@ extern "C" {
 #define INV_REST_SCOPE_READ  UINT32_C(1)  /* READ:PRODUCT */
 #define INV_REST_SCOPE_WRITE UINT32_C(2)  /* WRITE:PRODUCT */
 
-/* The largest body accepted (8 MiB); larger: 413. */
+/* The largest body accepted (8 MiB); larger: 413.  A body over the limit is
+ * refused before a byte of it is read, so a server that will not read an
+ * oversized upload may pass its declared length with any non-NULL `body`. */
 #define INV_REST_BODY_MAX (8u * 1024u * 1024u)
 
 /* One request; a versioned struct.  Strings are NUL-terminated; the body is
@@ -71,7 +79,8 @@ INV_EXTERN int inv_rest_response_status(const inv_rest_response *res);
 INV_EXTERN const char *inv_rest_response_content_type(const inv_rest_response *res);
 /* The body (NUL-terminated; *len excludes the NUL); "" with length 0 when none. */
 INV_EXTERN const char *inv_rest_response_body(const inv_rest_response *res, size_t *len);
-/* Extra headers to send (`Link` for v3 pagination, `Allow` for 405). */
+/* Extra headers to send (`Link` for v3 pagination, `Allow` for 405,
+ * `WWW-Authenticate` for 401). */
 INV_EXTERN size_t inv_rest_response_header_count(const inv_rest_response *res);
 INV_EXTERN const char *inv_rest_response_header_name(const inv_rest_response *res, size_t i);
 INV_EXTERN const char *inv_rest_response_header_value(const inv_rest_response *res, size_t i);
