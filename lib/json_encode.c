@@ -34,13 +34,16 @@ int inv__json_push(json_t *arr, json_t *value)
  * by replacing anything outside printable ASCII. */
 static json_t *text_string(const char *s)
 {
-	json_t *j = json_string(s);
+	json_t *j;
 	char buf[512];
 	size_t i;
 
+	if (!s)
+		s = "";
+	j = json_string(s);
 	if (j)
 		return j;
-	for (i = 0; s[i] && i < sizeof(buf) - 1; i++)
+	for (i = 0; i < sizeof(buf) - 1 && s[i]; i++)
 		buf[i] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f ? s[i] : '?';
 	buf[i] = '\0';
 	return json_string(buf);
