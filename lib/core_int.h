@@ -48,6 +48,22 @@ static inline int inv__uuid_order(const void *a, const void *b)
 	return memcmp(a, b, sizeof(inv_uuid));
 }
 
+/* UUIDs are mostly random bytes already; time-based ones carry their
+ * entropy in the first eight, so fold both halves and mix.  Shared by the
+ * registry map and the handle index. */
+static inline size_t inv__uuid_hash(const inv_uuid *u)
+{
+	uint64_t a, b;
+
+	memcpy(&a, u->bytes, 8);
+	memcpy(&b, u->bytes + 8, 8);
+	a ^= b * UINT64_C(0x9e3779b97f4a7c15);
+	a ^= a >> 32;
+	a *= UINT64_C(0xd6e8feb86659fd93);
+	a ^= a >> 32;
+	return (size_t)a;
+}
+
 static inline int inv__uuid_is_nil(const inv_uuid *u)
 {
 	static const inv_uuid nil;
@@ -238,6 +254,9 @@ void inv__org_unlock_write(inv_org *org);
 
 /* Begin a transaction on the org, recording a backend failure. */
 int inv__org_begin(inv_org *org, int write, void **txn);
+/* The organization's stored record, in a read transaction of its own. */
+int inv__org_read(inv_org *org, inv_org_record *out);
+
 /* Commit; on failure the backend's message is kept. */
 int inv__org_commit(inv_org *org, void *txn);
 

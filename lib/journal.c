@@ -213,18 +213,13 @@ fail:
 int inv_journal_last_sequence(int64_t *out, inv_org *org)
 {
 	inv_org_record rec;
-	void *txn;
 	int rc;
 
 	if (!out || !org)
 		return inv__error(INV_EINVAL, -1, !out ? "out" : "org", "argument is NULL");
-	rc = inv__org_begin(org, 0, &txn);
+	rc = inv__org_read(org, &rec);
 	if (rc)
 		return rc;
-	rc = inv__ops(org)->org_get(txn, &org->node.key, &rec);
-	inv__ops(org)->rollback(txn);
-	if (rc)
-		return inv__error_keep(rc, -1, "cannot read the organization");
 	*out = rec.last_sequence;
 	return 0;
 }

@@ -7,28 +7,13 @@
 
 #include "core_int.h"
 
-/* UUIDs are mostly random bytes already; time-based ones carry their
- * entropy in the first eight, so fold both halves and mix. */
-static size_t uuid_hash(const inv_uuid *u)
-{
-	uint64_t a, b;
-
-	memcpy(&a, u->bytes, 8);
-	memcpy(&b, u->bytes + 8, 8);
-	a ^= b * UINT64_C(0x9e3779b97f4a7c15);
-	a ^= a >> 32;
-	a *= UINT64_C(0xd6e8feb86659fd93);
-	a ^= a >> 32;
-	return (size_t)a;
-}
-
 inv__map_node *inv__map_find(const inv__map *map, const inv_uuid *key)
 {
 	inv__map_node *n;
 
 	if (!map->buckets)
 		return NULL;
-	for (n = map->buckets[uuid_hash(key) & map->mask]; n; n = n->next)
+	for (n = map->buckets[inv__uuid_hash(key) & map->mask]; n; n = n->next)
 		if (inv__uuid_eq(&n->key, key))
 			return n;
 	return NULL;
@@ -46,7 +31,7 @@ static int map_grow(inv__map *map)
 			inv__map_node *n = map->buckets[i], *next;
 
 			for (; n; n = next) {
-				size_t h = uuid_hash(&n->key) & (size - 1);
+				size_t h = inv__uuid_hash(&n->key) & (size - 1);
 
 				next = n->next;
 				n->next = b[h];
@@ -70,7 +55,7 @@ int inv__map_insert(inv__map *map, inv__map_node *node)
 		if (rc)
 			return rc;
 	}
-	h = uuid_hash(&node->key) & map->mask;
+	h = inv__uuid_hash(&node->key) & map->mask;
 	node->next = map->buckets[h];
 	map->buckets[h] = node;
 	map->count++;
@@ -83,7 +68,7 @@ void inv__map_remove(inv__map *map, inv__map_node *node)
 
 	if (!map->buckets)
 		return;
-	for (p = &map->buckets[uuid_hash(&node->key) & map->mask]; *p; p = &(*p)->next) {
+	for (p = &map->buckets[inv__uuid_hash(&node->key) & map->mask]; *p; p = &(*p)->next) {
 		if (*p == node) {
 			*p = node->next;
 			map->count--;

@@ -290,23 +290,33 @@ const inv_uuid *inv_org_uuid(const inv_org *org)
 	return org ? &org->node.key : NULL;
 }
 
+int inv__org_read(inv_org *org, inv_org_record *out)
+{
+	void *txn;
+	int rc;
+
+	rc = inv__org_begin(org, 0, &txn);
+	if (rc)
+		return rc;
+	rc = inv__ops(org)->org_get(txn, &org->node.key, out);
+	inv__ops(org)->rollback(txn);
+	if (rc)
+		return inv__error_keep(rc, -1, "cannot read the organization");
+	return 0;
+}
+
 /* --------------------------------------------------------------- policy */
 
 int inv_org_get_negative_policy(inv_negative_policy *out, inv_org *org)
 {
 	inv_org_record rec;
-	void *txn;
 	int rc;
 
 	if (!out || !org)
 		return inv__error(INV_EINVAL, -1, out ? "org" : "out", "argument is NULL");
-	rc = inv__org_begin(org, 0, &txn);
+	rc = inv__org_read(org, &rec);
 	if (rc)
 		return rc;
-	rc = inv__ops(org)->org_get(txn, &org->node.key, &rec);
-	inv__ops(org)->rollback(txn);
-	if (rc)
-		return inv__error_keep(rc, -1, "cannot read the organization");
 	*out = rec.negative_policy == INV_NEGATIVE_DENY ? INV_NEGATIVE_DENY : INV_NEGATIVE_ALLOW;
 	return 0;
 }
@@ -466,19 +476,6 @@ static int mismatch(const inv_uuid *owner)
 
 /* ------------------------------------------------------ handle table */
 
-static inline size_t handle_hash(const inv_uuid *u)
-{
-	uint64_t a, b;
-
-	memcpy(&a, u->bytes, 8);
-	memcpy(&b, u->bytes + 8, 8);
-	a ^= b * UINT64_C(0x9e3779b97f4a7c15);
-	a ^= a >> 32;
-	a *= UINT64_C(0xd6e8feb86659fd93);
-	a ^= a >> 32;
-	return (size_t)a;
-}
-
 static inline inv_variant *handle_at(const inv__handles *h, size_t n)
 {
 	return &h->slabs[n >> INV__HANDLE_SLAB_SHIFT][n & (INV__HANDLE_SLAB - 1)];
@@ -490,7 +487,7 @@ inv_variant *inv__handles_find(const inv__handles *h, const inv_uuid *variant)
 
 	if (!h->count)
 		return NULL;
-	for (size_t i = handle_hash(variant) & mask;; i = (i + 1) & mask) {
+	for (size_t i = inv__uuid_hash(variant) & mask;; i = (i + 1) & mask) {
 		uint32_t e = h->index[i];
 
 		if (e == 0)
@@ -504,7 +501,7 @@ inv_variant *inv__handles_find(const inv__handles *h, const inv_uuid *variant)
 
 static void handles_index_put(uint32_t *index, size_t mask, const inv_uuid *key, uint32_t e)
 {
-	size_t i = handle_hash(key) & mask;
+	size_t i = inv__uuid_hash(key) & mask;
 
 	while (index[i])
 		i = (i + 1) & mask;
