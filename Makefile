@@ -6,6 +6,8 @@
 #   make check-asan the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make install    PREFIX, DESTDIR, LIBDIR, INCLUDEDIR, MANDIR honoured
 #
+# Sources: lib/*.c is libzinv; lib/sqlite/ (and each other lib/<backend>/)
+# holds one backend library's source, internal header and version script.
 # Objects and test programs go to $(BUILDDIR); the libraries to $(LIBOUT)
 # (lib/ for the default build, so that lib/libzinv.so.1.0.0 is where the
 # README says).  Sanitizer builds use their own BUILDDIR and LIBOUT.
@@ -50,14 +52,14 @@ LIB_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DINV_BUILDING_LIBRARY -pt
 
 # ---------------------------------------------------------------- libzinv
 SONAME := libzinv.so.$(MAJOR)
-LIB_SRCS := $(filter-out lib/sqlite%.c,$(wildcard lib/*.c))
+LIB_SRCS := $(wildcard lib/*.c)
 LIB_OBJS := $(LIB_SRCS:lib/%.c=$(BUILDDIR)/lib/%.o)
 SHLIB := $(LIBOUT)/libzinv.so.$(VERSION)
 STLIB := $(LIBOUT)/libzinv.a
 
 # ---------------------------------------------------------- libzinv-sqlite
 SQLITE_SONAME := libzinv-sqlite.so.$(MAJOR)
-SQLITE_SRCS := $(wildcard lib/sqlite*.c)
+SQLITE_SRCS := $(wildcard lib/sqlite/*.c)
 SQLITE_OBJS := $(SQLITE_SRCS:lib/%.c=$(BUILDDIR)/lib/%.o)
 SQLITE_SHLIB := $(LIBOUT)/libzinv-sqlite.so.$(VERSION)
 SQLITE_STLIB := $(LIBOUT)/libzinv-sqlite.a
@@ -94,8 +96,8 @@ $(STLIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(SQLITE_SHLIB): $(SQLITE_OBJS) lib/libzinv-sqlite.map $(SHLIB)
-	$(CC) -shared -Wl,-soname,$(SQLITE_SONAME) -Wl,--version-script=lib/libzinv-sqlite.map \
+$(SQLITE_SHLIB): $(SQLITE_OBJS) lib/sqlite/libzinv-sqlite.map $(SHLIB)
+	$(CC) -shared -Wl,-soname,$(SQLITE_SONAME) -Wl,--version-script=lib/sqlite/libzinv-sqlite.map \
 	    -Wl,--no-undefined $(CFLAGS) $(LDFLAGS) -o $@ $(SQLITE_OBJS) \
 	    -L$(LIBOUT) -lzinv $(SQLITE_LIBS) $(DEP_LIBS) -pthread
 	ln -sf libzinv-sqlite.so.$(VERSION) $(LIBOUT)/$(SQLITE_SONAME)
@@ -227,7 +229,7 @@ libzinv_SONAME := $(SONAME)
 ifneq ($(SQLITE_SRCS),)
 ABI_LIBS += libzinv-sqlite
 libzinv-sqlite_SO := $(SQLITE_SHLIB)
-libzinv-sqlite_MAP := lib/libzinv-sqlite.map
+libzinv-sqlite_MAP := lib/sqlite/libzinv-sqlite.map
 libzinv-sqlite_HEADERS := $(SQLITE_HEADERS)
 libzinv-sqlite_SONAME := $(SQLITE_SONAME)
 endif

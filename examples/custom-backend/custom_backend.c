@@ -35,7 +35,7 @@
  * of every write, replaying the log backwards on rollback.  It avoids the
  * copy but then a reader could see uncommitted writes, so readers would have
  * to wait for writers.  A SQL database gives you both for free: map begin,
- * commit and rollback to BEGIN / COMMIT / ROLLBACK (see lib/sqlite*.c).
+ * commit and rollback to BEGIN / COMMIT / ROLLBACK (see lib/sqlite/sqlite.c).
  *
  * Copying a version costs O(variants, tracking and low-stock records of the
  * organization) per write transaction: a few memcpy calls.  The journal and
