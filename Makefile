@@ -44,6 +44,8 @@ CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 SQLITE_LIBS := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 MHD_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+PG_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PG_LIBS := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo -lpq)
 WEBHOOK_LIBS := $(shell $(PKG_CONFIG) --libs libcurl libcrypto 2>/dev/null || echo -lcurl -lcrypto)
 
 # Internal code is C11; public headers are C99 (check-headers proves it).
@@ -64,16 +66,28 @@ SQLITE_OBJS := $(SQLITE_SRCS:lib/%.c=$(BUILDDIR)/lib/%.o)
 SQLITE_SHLIB := $(LIBOUT)/libzinv-sqlite.so.$(VERSION)
 SQLITE_STLIB := $(LIBOUT)/libzinv-sqlite.a
 
-# Public headers: the SQLite backend's goes with its library, all others
-# with libzinv.
+# -------------------------------------------------------- libzinv-postgres
+PG_SONAME := libzinv-postgres.so.$(MAJOR)
+PG_SRCS := $(wildcard lib/postgres/*.c)
+PG_OBJS := $(PG_SRCS:lib/%.c=$(BUILDDIR)/lib/%.o)
+PG_SHLIB := $(LIBOUT)/libzinv-postgres.so.$(VERSION)
+PG_STLIB := $(LIBOUT)/libzinv-postgres.a
+
+# Public headers: each backend's goes with its library, all others with
+# libzinv.
 SQLITE_HEADERS := include/zinv/sqlite.h
-LIBZINV_HEADERS := $(filter-out $(SQLITE_HEADERS),$(wildcard include/zinv/*.h))
+PG_HEADERS := include/zinv/postgres.h
+LIBZINV_HEADERS := $(filter-out $(SQLITE_HEADERS) $(PG_HEADERS),$(wildcard include/zinv/*.h))
 
 LIBS_ALL := $(SHLIB) $(STLIB)
 PC_FILES := pkgconfig/zinv.pc
 ifneq ($(SQLITE_SRCS),)
 LIBS_ALL += $(SQLITE_SHLIB) $(SQLITE_STLIB)
 PC_FILES += pkgconfig/zinv-sqlite.pc
+endif
+ifneq ($(PG_SRCS),)
+LIBS_ALL += $(PG_SHLIB) $(PG_STLIB)
+PC_FILES += pkgconfig/zinv-postgres.pc
 endif
 
 .PHONY: all deps demo check check-unit check-asan check-valgrind check-tsan \
@@ -106,6 +120,20 @@ $(SQLITE_SHLIB): $(SQLITE_OBJS) lib/sqlite/libzinv-sqlite.map $(SHLIB)
 $(SQLITE_STLIB): $(SQLITE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
 
+$(BUILDDIR)/lib/postgres/%.o: lib/postgres/%.c
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) $(PG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(PG_SHLIB): $(PG_OBJS) lib/postgres/libzinv-postgres.map $(SHLIB)
+	$(CC) -shared -Wl,-soname,$(PG_SONAME) -Wl,--version-script=lib/postgres/libzinv-postgres.map \
+	    -Wl,--no-undefined $(CFLAGS) $(LDFLAGS) -o $@ $(PG_OBJS) \
+	    -L$(LIBOUT) -lzinv $(PG_LIBS) $(DEP_LIBS) -pthread
+	ln -sf libzinv-postgres.so.$(VERSION) $(LIBOUT)/$(PG_SONAME)
+	ln -sf $(PG_SONAME) $(LIBOUT)/libzinv-postgres.so
+
+$(PG_STLIB): $(PG_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
 pkgconfig/%.pc: pkgconfig/%.pc.in $(VERSION_H)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
@@ -118,8 +146,9 @@ TEST_SRCS := $(wildcard tests/check_*.c)
 TEST_SUPPORT_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:tests/%.c=$(BUILDDIR)/tests/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILDDIR)/tests/%)
-TEST_CFLAGS := $(ALL_CFLAGS) $(CHECK_CFLAGS) -Itests -pthread
+TEST_CFLAGS := $(ALL_CFLAGS) $(CHECK_CFLAGS) $(PG_CFLAGS) -Itests -pthread
 TEST_LDLIBS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) $(if $(findstring check_sqlite,$@),-lzinv-sqlite $(SQLITE_LIBS)) \
+              $(if $(findstring check_postgres,$@),-lzinv-postgres $(PG_LIBS)) \
               -lzinv $(DEP_LIBS) $(CHECK_LIBS) -pthread
 
 $(BUILDDIR)/tests/%.o: tests/%.c
@@ -134,8 +163,11 @@ $(BUILDDIR)/tests/check_%: $(BUILDDIR)/tests/check_%.o $(TEST_SUPPORT_OBJS) $(LI
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(TEST_LDLIBS)
 
 # Check forks each test by default; CK_FORK=no makes one debuggable in gdb.
+# The PostgreSQL tests run under a throwaway cluster (tests/pg/with-cluster.sh).
+PG_CLUSTER := sh tests/pg/with-cluster.sh
 check-unit: $(TEST_BINS)
-	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $(TEST_ENV) $$t; done
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; \
+	    case $$t in *check_postgres*) $(TEST_ENV) $(PG_CLUSTER) $$t;; *) $(TEST_ENV) $$t;; esac; done
 
 check: deps
 	$(MAKE) all
@@ -232,6 +264,13 @@ libzinv-sqlite_SO := $(SQLITE_SHLIB)
 libzinv-sqlite_MAP := lib/sqlite/libzinv-sqlite.map
 libzinv-sqlite_HEADERS := $(SQLITE_HEADERS)
 libzinv-sqlite_SONAME := $(SQLITE_SONAME)
+endif
+ifneq ($(PG_SRCS),)
+ABI_LIBS += libzinv-postgres
+libzinv-postgres_SO := $(PG_SHLIB)
+libzinv-postgres_MAP := lib/postgres/libzinv-postgres.map
+libzinv-postgres_HEADERS := $(PG_HEADERS)
+libzinv-postgres_SONAME := $(PG_SONAME)
 endif
 ABI_SUPPR := tests/abi/libzinv.suppr
 CXX ?= c++
@@ -473,6 +512,14 @@ ifneq ($(SQLITE_SRCS),)
 	$(INSTALL) -m 644 $(SQLITE_STLIB) $(DESTDIR)$(LIBDIR)/
 	$(PC_SUBST) pkgconfig/zinv-sqlite.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
 endif
+ifneq ($(PG_SRCS),)
+	$(INSTALL) -m 644 $(PG_HEADERS) $(DESTDIR)$(INCLUDEDIR)/zinv/
+	$(INSTALL) -m 755 $(PG_SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libzinv-postgres.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(PG_SONAME)
+	ln -sf $(PG_SONAME) $(DESTDIR)$(LIBDIR)/libzinv-postgres.so
+	$(INSTALL) -m 644 $(PG_STLIB) $(DESTDIR)$(LIBDIR)/
+	$(PC_SUBST) pkgconfig/zinv-postgres.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/zinv-postgres.pc
+endif
 ifneq ($(MAN_PAGES),)
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man3
 	$(INSTALL) -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man3/
@@ -481,16 +528,18 @@ endif
 # Removes exactly what install put there, whichever parts were built.
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/zinv.h
-	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/zinv/,$(notdir $(LIBZINV_HEADERS) $(SQLITE_HEADERS)))
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/zinv/,$(notdir $(LIBZINV_HEADERS) $(SQLITE_HEADERS) $(PG_HEADERS)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/zinv 2>/dev/null
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libzinv.so.$(VERSION) $(SONAME) libzinv.so libzinv.a \
-	    libzinv-sqlite.so.$(VERSION) $(SQLITE_SONAME) libzinv-sqlite.so libzinv-sqlite.a)
-	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc
+	    libzinv-sqlite.so.$(VERSION) $(SQLITE_SONAME) libzinv-sqlite.so libzinv-sqlite.a \
+	    libzinv-postgres.so.$(VERSION) $(PG_SONAME) libzinv-postgres.so libzinv-postgres.a)
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/zinv.pc $(DESTDIR)$(PKGCONFIGDIR)/zinv-sqlite.pc \
+	    $(DESTDIR)$(PKGCONFIGDIR)/zinv-postgres.pc
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN_PAGES)))
 
 clean:
 	rm -rf build lib/*.so lib/*.so.* lib/*.a pkgconfig/*.pc bench-results.json
 
 -include $(FUZZ_LIB_OBJS:.o=.d)
--include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d) \
+-include $(LIB_OBJS:.o=.d) $(SQLITE_OBJS:.o=.d) $(PG_OBJS:.o=.d) $(TEST_SUPPORT_OBJS:.o=.d) $(TEST_BINS:=.d) \
          $(SIM_OBJS:.o=.d) $(BENCH_OBJS:.o=.d)

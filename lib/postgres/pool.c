@@ -1,0 +1,676 @@
+/*
+ * pool.c - libzinv-postgres: connections, errors, schema migrations.
+ *
+ * The pool is a fixed array of connection slots guarded by one mutex and a
+ * condition variable.  A slot is connected when first taken; one whose
+ * connection was lost is closed when given back, so the next begin() on it
+ * reconnects and the call that met the loss fails on its own.
+ *
+ * Migrations: a table schema_migrations (version, applied) lists the steps
+ * applied.  Opening takes a session advisory lock keyed by the schema name,
+ * so processes starting at the same moment migrate one after another: the
+ * first applies the steps, each in its own transaction, the others find
+ * them applied.  A version above the library's is refused.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pg_int.h"
+
+/* Advisory lock class of the migration lock: "zinv" as an int4. */
+#define PG_LOCK_CLASS "2053729910"
+
+/* ------------------------------------------------------------ schema */
+
+/* Migration steps: steps[i] takes a schema from version i to i + 1.
+ * Never edit a released step; append one.  Every key and index starts with
+ * org, and nothing refers across organizations, so that each table can be
+ * distributed by org. */
+static const char *const migration_steps[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE org_locks ("
+	"  org uuid NOT NULL PRIMARY KEY);"
+	"CREATE TABLE organizations ("
+	"  org uuid NOT NULL PRIMARY KEY,"
+	"  last_sequence bigint NOT NULL,"
+	"  negative_policy integer NOT NULL);"
+	"CREATE TABLE locations ("
+	"  org uuid NOT NULL,"
+	"  uuid uuid NOT NULL,"
+	"  type integer NOT NULL,"
+	"  is_default integer NOT NULL,"
+	"  PRIMARY KEY (org, uuid));"
+	"CREATE TABLE tracking ("
+	"  org uuid NOT NULL,"
+	"  product uuid NOT NULL,"
+	"  tracked integer NOT NULL,"
+	"  PRIMARY KEY (org, product));"
+	"CREATE TABLE variants ("
+	"  org uuid NOT NULL,"
+	"  location uuid NOT NULL,"
+	"  variant uuid NOT NULL,"
+	"  product uuid NOT NULL,"
+	"  balance bigint NOT NULL,"
+	"  updated bigint NOT NULL,"
+	"  PRIMARY KEY (org, location, variant));"
+	"CREATE INDEX variants_by_product ON variants (org, product, location);"
+	"CREATE TABLE low_stock ("
+	"  org uuid NOT NULL,"
+	"  location uuid NOT NULL,"
+	"  product uuid NOT NULL,"
+	"  variant uuid NOT NULL,"
+	"  level bigint,"
+	"  alert integer NOT NULL,"
+	"  PRIMARY KEY (org, location, product, variant));"
+	"CREATE TABLE journal_entries ("
+	"  org uuid NOT NULL,"
+	"  sequence bigint NOT NULL,"
+	"  time bigint NOT NULL,"
+	"  external_uuid uuid,"
+	"  user_uuid uuid,"
+	"  client_uuid uuid,"
+	"  idempotency_key text,"
+	"  record_count bigint NOT NULL,"
+	"  records bytea NOT NULL,"
+	"  PRIMARY KEY (org, sequence));"
+	"CREATE TABLE idempotency_keys ("
+	"  org uuid NOT NULL,"
+	"  key text NOT NULL,"
+	"  fingerprint bytea NOT NULL,"
+	"  sequence bigint NOT NULL,"
+	"  result bytea NOT NULL,"
+	"  PRIMARY KEY (org, key));",
+};
+
+#define PG_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
+
+#define VARIANT_COLUMNS "location, variant, product, balance, updated"
+#define LOW_STOCK_COLUMNS "location, product, variant, level, alert"
+
+const char *const pg_stmt_sql[ST_COUNT] = {
+	/* the transaction id is free here: locking a row assigns one */
+	[ST_LOCK_ORG] =
+		"SELECT pg_catalog.pg_current_xact_id()::text FROM org_locks"
+		" WHERE org = $1::uuid FOR UPDATE",
+	[ST_CREATE_ORG] =
+		"INSERT INTO org_locks (org) VALUES ($1::uuid) ON CONFLICT DO NOTHING",
+	[ST_ORG_GET] =
+		"SELECT last_sequence, negative_policy FROM organizations WHERE org = $1::uuid",
+	[ST_ORG_PUT] =
+		"INSERT INTO organizations (org, last_sequence, negative_policy)"
+		" VALUES ($1::uuid, $2::bigint, $3::integer)"
+		" ON CONFLICT (org) DO UPDATE SET last_sequence = excluded.last_sequence,"
+		" negative_policy = excluded.negative_policy",
+	[ST_LOCATION_SCAN] =
+		"SELECT uuid, type, is_default FROM locations WHERE org = $1::uuid",
+	[ST_LOCATION_PUT] =
+		"INSERT INTO locations (org, uuid, type, is_default)"
+		" VALUES ($1::uuid, $2::uuid, $3::integer, $4::integer)"
+		" ON CONFLICT (org, uuid) DO UPDATE SET type = excluded.type,"
+		" is_default = excluded.is_default",
+	[ST_TRACKING_GET] =
+		"SELECT tracked FROM tracking WHERE org = $1::uuid AND product = $2::uuid",
+	[ST_TRACKING_PUT] =
+		"INSERT INTO tracking (org, product, tracked) VALUES ($1::uuid, $2::uuid, $3::integer)"
+		" ON CONFLICT (org, product) DO UPDATE SET tracked = excluded.tracked",
+	[ST_TRACKING_SCAN] =
+		"SELECT product, tracked FROM tracking WHERE org = $1::uuid",
+	[ST_VARIANT_GET] =
+		"SELECT " VARIANT_COLUMNS " FROM variants"
+		" WHERE org = $1::uuid AND location = $2::uuid AND variant = $3::uuid",
+	[ST_VARIANT_PUT] =
+		"INSERT INTO variants (org, " VARIANT_COLUMNS ")"
+		" VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::bigint, $6::bigint)"
+		" ON CONFLICT (org, location, variant) DO UPDATE SET product = excluded.product,"
+		" balance = excluded.balance, updated = excluded.updated",
+	[ST_VARIANT_SCAN_ALL] =
+		"SELECT " VARIANT_COLUMNS " FROM variants WHERE org = $1::uuid",
+	[ST_VARIANT_SCAN_LOCATION] =
+		"SELECT " VARIANT_COLUMNS " FROM variants WHERE org = $1::uuid AND location = $2::uuid",
+	[ST_VARIANT_SCAN_PRODUCT] =
+		"SELECT " VARIANT_COLUMNS " FROM variants WHERE org = $1::uuid AND product = $2::uuid",
+	[ST_VARIANT_SCAN_BOTH] =
+		"SELECT " VARIANT_COLUMNS " FROM variants"
+		" WHERE org = $1::uuid AND location = $2::uuid AND product = $3::uuid",
+	/* arrays through unnest: one statement however large the batch */
+	[ST_VARIANT_GET_MANY] =
+		"SELECT k.i, v.product, v.balance, v.updated"
+		" FROM pg_catalog.unnest($2::uuid[], $3::uuid[]) WITH ORDINALITY AS k(l, v, i)"
+		" JOIN variants v ON v.org = $1::uuid AND v.location = k.l AND v.variant = k.v",
+	/* a key put twice in one batch keeps its last record, as separate
+	 * puts would (an upsert may not touch one row twice) */
+	[ST_VARIANT_PUT_MANY] =
+		"INSERT INTO variants (org, " VARIANT_COLUMNS ")"
+		" SELECT DISTINCT ON (l, v) $1::uuid, l, v, p, b, t"
+		" FROM pg_catalog.unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[],"
+		"   $6::bigint[]) WITH ORDINALITY AS u(l, v, p, b, t, i)"
+		" ORDER BY l, v, i DESC"
+		" ON CONFLICT (org, location, variant) DO UPDATE SET product = excluded.product,"
+		" balance = excluded.balance, updated = excluded.updated",
+	[ST_LOW_STOCK_GET] =
+		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock WHERE org = $1::uuid"
+		" AND location = $2::uuid AND product = $3::uuid AND variant = $4::uuid",
+	[ST_LOW_STOCK_PUT] =
+		"INSERT INTO low_stock (org, " LOW_STOCK_COLUMNS ")"
+		" VALUES ($1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::bigint, $6::integer)"
+		" ON CONFLICT (org, location, product, variant) DO UPDATE SET"
+		" level = excluded.level, alert = excluded.alert",
+	[ST_LOW_STOCK_DELETE] =
+		"DELETE FROM low_stock WHERE org = $1::uuid AND location = $2::uuid"
+		" AND product = $3::uuid AND variant = $4::uuid",
+	[ST_LOW_STOCK_SCAN_LOCATION] =
+		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock WHERE org = $1::uuid AND location = $2::uuid",
+	[ST_LOW_STOCK_SCAN_PRODUCT] =
+		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock"
+		" WHERE org = $1::uuid AND location = $2::uuid AND product = $3::uuid",
+	/* inserts nothing when the sequence does not increase */
+	[ST_ENTRY_INSERT] =
+		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
+		" client_uuid, idempotency_key, record_count, records)"
+		" SELECT $1::uuid, $2::bigint, $3::bigint, $4::uuid, $5::uuid, $6::uuid, $7::text,"
+		" $8::bigint, $9::bytea WHERE NOT EXISTS (SELECT 1 FROM journal_entries"
+		"  WHERE org = $1::uuid AND sequence >= $2::bigint)",
+	[ST_ENTRY_READ] =
+		"SELECT sequence, time, external_uuid, user_uuid, client_uuid, idempotency_key,"
+		" record_count, records FROM journal_entries"
+		" WHERE org = $1::uuid AND sequence > $2::bigint ORDER BY sequence LIMIT $3::bigint",
+	[ST_ENTRY_TRIM] =
+		"DELETE FROM journal_entries WHERE org = $1::uuid AND sequence <= $2::bigint",
+	[ST_IDEMPOTENCY_GET] =
+		"SELECT fingerprint, sequence, result FROM idempotency_keys"
+		" WHERE org = $1::uuid AND key = $2::text",
+	[ST_IDEMPOTENCY_PUT] =
+		"INSERT INTO idempotency_keys (org, key, fingerprint, sequence, result)"
+		" VALUES ($1::uuid, $2::text, $3::bytea, $4::bigint, $5::bytea)"
+		" ON CONFLICT (org, key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+		" sequence = excluded.sequence, result = excluded.result",
+};
+
+/* ------------------------------------------------------------ errors */
+
+int pg_error(int code, const char *message)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "postgres: %s", message);
+	return inv_backend_error(code, msg);
+}
+
+/* libpq's messages end in a newline and may span lines: one line. */
+static void one_line(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+
+	for (; src && *src && n + 1 < cap; src++)
+		dst[n++] = *src == '\n' || *src == '\r' ? ' ' : *src;
+	while (n > 0 && dst[n - 1] == ' ')
+		n--;
+	dst[n] = '\0';
+}
+
+static int busy_state(const char *state)
+{
+	return state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+	                 strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0);
+}
+
+int pg_fail(pg_conn *c, PGresult *res, const char *what)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char detail[400], msg[560];
+	int code;
+
+	if (c->conn && PQstatus(c->conn) == CONNECTION_BAD) {
+		c->broken = 1;
+		one_line(detail, sizeof(detail), PQerrorMessage(c->conn));
+		snprintf(msg, sizeof(msg), "%s: connection lost: %s", what, detail);
+		code = INV_EBACKEND;
+	} else {
+		one_line(detail, sizeof(detail), res ? PQresultErrorMessage(res)
+		                                     : PQerrorMessage(c->conn));
+		code = busy_state(state) ? INV_EBUSY : INV_EBACKEND;
+		if (state && strncmp(state, "53", 2) == 0 && strcmp(state, "53000") != 0)
+			code = strcmp(state, "53200") == 0 ? INV_ENOMEM : INV_EBACKEND;
+		snprintf(msg, sizeof(msg), "%s: %s%s%s%s", what, detail, state ? " (SQLSTATE " : "",
+		         state ? state : "", state ? ")" : "");
+		if (code == INV_EBUSY)
+			strncat(msg, "; retry", sizeof(msg) - strlen(msg) - 1);
+	}
+	c->failed = 1;
+	PQclear(res);
+	return pg_error(code, msg);
+}
+
+/* ------------------------------------------------------------ statements */
+
+PGresult *pg_run(pg_conn *c, enum pg_stmt_id id, int n, const char *const *values,
+                 const int *lengths, const int *formats, ExecStatusType want, int *err)
+{
+	char name[16];
+	PGresult *res;
+
+	snprintf(name, sizeof(name), "zinv%d", (int)id);
+	if (!(c->prepared & (UINT64_C(1) << id))) {
+		res = PQprepare(c->conn, name, pg_stmt_sql[id], 0, NULL);
+		if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			*err = pg_fail(c, res, "prepare");
+			return NULL;
+		}
+		PQclear(res);
+		c->prepared |= UINT64_C(1) << id;
+	}
+	res = PQexecPrepared(c->conn, name, n, values, lengths, formats, 1);
+	if (!res || PQresultStatus(res) != want) {
+		*err = pg_fail(c, res, "query");
+		return NULL;
+	}
+	*err = 0;
+	return res;
+}
+
+int pg_reserve(pg_conn *c, size_t n)
+{
+	unsigned char *buf;
+
+	if (n <= c->cap)
+		return 0;
+	if (n < 2 * c->cap)
+		n = 2 * c->cap;
+	buf = realloc(c->buf, n);
+	if (!buf)
+		return pg_error(INV_ENOMEM, "out of memory");
+	c->buf = buf;
+	c->cap = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Run SQL that returns no rows, or fail with `what`. */
+static int exec_plain(PGconn *conn, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(conn, sql);
+	int err = 0;
+
+	if (!res || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	             PQresultStatus(res) != PGRES_TUPLES_OK)) {
+		pg_conn tmp = { .conn = conn };
+
+		err = pg_fail(&tmp, res, what);
+		res = NULL;
+	}
+	PQclear(res);
+	return err;
+}
+
+int pg_connect(pg_instance *in, PGconn **out)
+{
+	/* dbname expands the conninfo into its keywords, which win over the
+	 * earlier ones: an application_name in the conninfo wins */
+	const char *keys[] = { "application_name", "dbname", NULL };
+	const char *vals[] = { in->app_name, in->conninfo, NULL };
+	PGconn *conn;
+	char *ident, sql[512], detail[400], msg[480];
+	int err;
+
+	if (!in->app_name) {
+		keys[0] = "fallback_application_name";
+		vals[0] = "libzinv";
+	}
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn)
+		return pg_error(INV_ENOMEM, "out of memory connecting");
+	if (PQstatus(conn) != CONNECTION_OK) {
+		one_line(detail, sizeof(detail), PQerrorMessage(conn));
+		snprintf(msg, sizeof(msg), "cannot connect: %s", detail);
+		PQfinish(conn);
+		return pg_error(INV_EBACKEND, msg);
+	}
+	PQsetNoticeProcessor(conn, quiet, NULL);
+	ident = PQescapeIdentifier(conn, in->schema, strlen(in->schema));
+	if (!ident) {
+		PQfinish(conn);
+		return pg_error(INV_ENOMEM, "out of memory connecting");
+	}
+	/* lock_timeout too, so that a writer queued behind another's org lock
+	 * is INV_EBUSY as 55P03 within the same bound */
+	snprintf(sql, sizeof(sql),
+	         "SET search_path = %s, pg_catalog; SET statement_timeout = %d;"
+	         " SET lock_timeout = %d; SET idle_in_transaction_session_timeout = 0",
+	         ident, in->timeout_ms, in->timeout_ms);
+	PQfreemem(ident);
+	if ((err = exec_plain(conn, sql, "set the session up"))) {
+		PQfinish(conn);
+		return err;
+	}
+	*out = conn;
+	return 0;
+}
+
+static void conn_discard(pg_conn *c)
+{
+	PQfinish(c->conn);
+	c->conn = NULL;
+	c->prepared = 0;
+	c->broken = 0;
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int pg_pool_take(pg_instance *in, pg_conn **out)
+{
+	struct timespec until;
+	pg_conn *c = NULL;
+	int i, rc = 0, err;
+
+	deadline_after(&until, in->timeout_ms > 0 ? in->timeout_ms : 3600 * 1000);
+	pthread_mutex_lock(&in->lock);
+	for (;;) {
+		/* a connected slot first, so that the pool opens connections
+		 * only as concurrency needs them */
+		for (i = 0; i < in->pool_size; i++)
+			if (!in->conns[i].busy && in->conns[i].conn)
+				break;
+		if (i == in->pool_size)
+			for (i = 0; i < in->pool_size; i++)
+				if (!in->conns[i].busy)
+					break;
+		if (i < in->pool_size) {
+			c = &in->conns[i];
+			c->busy = 1;
+			break;
+		}
+		if (rc == ETIMEDOUT)
+			break;
+		rc = pthread_cond_timedwait(&in->cond, &in->lock, &until);
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (!c)
+		return pg_error(INV_EBUSY, "every pooled connection is in use; retry "
+		                "(a second transaction on one thread needs pool_size > 1)");
+	if (c->conn && PQstatus(c->conn) != CONNECTION_OK)
+		conn_discard(c);
+	if (!c->conn && (err = pg_connect(in, &c->conn))) {
+		pg_pool_give(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+void pg_pool_give(pg_conn *c)
+{
+	pg_instance *in = c->in;
+
+	if (c->broken || (c->conn && PQstatus(c->conn) != CONNECTION_OK))
+		conn_discard(c);
+	pthread_mutex_lock(&in->lock);
+	c->busy = 0;
+	pthread_cond_signal(&in->cond);
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* ------------------------------------------------------------ migrations */
+
+/* One-row query with text parameters; the text of column 0 of row 0 into
+ * `out` ("" for NULL, *rows 0 when no row). */
+static int query_text(PGconn *conn, const char *sql, int n, const char *const *params,
+                      char *out, size_t cap, int *rows, const char *what)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	pg_conn tmp = { .conn = conn };
+
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pg_fail(&tmp, res, what);
+	*rows = PQntuples(res);
+	out[0] = '\0';
+	if (*rows > 0 && !PQgetisnull(res, 0, 0))
+		snprintf(out, cap, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/* Refuse a schema we must not touch; *exists says whether there is one. */
+static int schema_check(pg_instance *in, PGconn *conn, int *exists)
+{
+	const char *p[1] = { in->schema };
+	char owner[256], ours[8], msg[400];
+	int rows, err;
+
+	err = query_text(conn,
+	                 "SELECT pg_catalog.pg_get_userbyid(nspowner) || ' ' ||"
+	                 " (nspowner = (SELECT oid FROM pg_catalog.pg_roles"
+	                 "   WHERE rolname = current_user))::text"
+	                 " FROM pg_catalog.pg_namespace WHERE nspname = $1",
+	                 1, p, owner, sizeof(owner), &rows, "read the schema's owner");
+	if (err)
+		return err;
+	*exists = rows > 0;
+	if (!*exists)
+		return 0;
+	{
+		char *sp = strrchr(owner, ' ');
+
+		snprintf(ours, sizeof(ours), "%s", sp ? sp + 1 : "");
+		if (sp)
+			*sp = '\0';
+	}
+	if (strcmp(ours, "true") != 0) {
+		snprintf(msg, sizeof(msg), "schema \"%s\" is owned by role \"%s\", not by the "
+		         "connecting role (%s); not using it", in->schema, owner, PQuser(conn));
+		return pg_error(INV_EFORMAT, msg);
+	}
+	return 0;
+}
+
+/* The applied version, with the migrations table created if the schema has
+ * none and holds nothing else. */
+static int schema_version(pg_instance *in, PGconn *conn, int *version)
+{
+	const char *p[1] = { in->schema };
+	char buf[32], msg[300];
+	int rows, err;
+
+	err = query_text(conn,
+	                 "SELECT (SELECT count(*) FROM pg_catalog.pg_class c"
+	                 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	                 "  WHERE n.nspname = $1 AND c.relname = 'schema_migrations')::text"
+	                 " || ' ' || (SELECT count(*) FROM pg_catalog.pg_class c"
+	                 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	                 "  WHERE n.nspname = $1)::text",
+	                 1, p, buf, sizeof(buf), &rows, "read the schema");
+	if (err)
+		return err;
+	if (strncmp(buf, "0 ", 2) == 0) {
+		if (strcmp(buf, "0 0") != 0) {
+			snprintf(msg, sizeof(msg), "schema \"%s\" holds tables but no "
+			         "schema_migrations: not a libzinv schema; not using it", in->schema);
+			return pg_error(INV_EFORMAT, msg);
+		}
+		err = exec_plain(conn, "CREATE TABLE schema_migrations ("
+		                 "  version integer NOT NULL PRIMARY KEY,"
+		                 "  applied timestamptz NOT NULL DEFAULT now())",
+		                 "create the migrations table");
+		if (err)
+			return err;
+	}
+	err = query_text(conn, "SELECT coalesce(max(version), 0)::text FROM schema_migrations",
+	                 0, NULL, buf, sizeof(buf), &rows, "read the schema version");
+	if (err)
+		return err;
+	*version = atoi(buf);
+	return 0;
+}
+
+static int migrate_locked(pg_instance *in, PGconn *conn)
+{
+	char sql[320], msg[300], *ident;
+	int exists, version = 0, err;
+
+	if ((err = schema_check(in, conn, &exists)))
+		return err;
+	if (!exists) {
+		ident = PQescapeIdentifier(conn, in->schema, strlen(in->schema));
+		if (!ident)
+			return pg_error(INV_ENOMEM, "out of memory");
+		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", ident);
+		PQfreemem(ident);
+		if ((err = exec_plain(conn, sql, "create the schema")))
+			return err;
+	}
+	if ((err = schema_version(in, conn, &version)))
+		return err;
+	if (version > PG_SCHEMA_VERSION) {
+		snprintf(msg, sizeof(msg), "schema \"%s\" is at version %d, newer than this "
+		         "library's %d; not using it", in->schema, version, PG_SCHEMA_VERSION);
+		return pg_error(INV_EFORMAT, msg);
+	}
+	for (; version < PG_SCHEMA_VERSION; version++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_migrations (version) VALUES (%d)",
+		         version + 1);
+		if ((err = exec_plain(conn, "BEGIN", "migrate the schema")) ||
+		    (err = exec_plain(conn, migration_steps[version], "migrate the schema")) ||
+		    (err = exec_plain(conn, sql, "migrate the schema")) ||
+		    (err = exec_plain(conn, "COMMIT", "migrate the schema"))) {
+			PQclear(PQexec(conn, "ROLLBACK"));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int pg_migrate(pg_instance *in, PGconn *conn)
+{
+	const char *p[1] = { in->schema };
+	char buf[8];
+	int rows, err;
+
+	err = query_text(conn, "SELECT pg_catalog.pg_advisory_lock(" PG_LOCK_CLASS ","
+	                 " pg_catalog.hashtext($1))::text", 1, p, buf, sizeof(buf), &rows,
+	                 "take the migration lock");
+	if (err)
+		return err;
+	err = migrate_locked(in, conn);
+	PQclear(PQexecParams(conn, "SELECT pg_catalog.pg_advisory_unlock(" PG_LOCK_CLASS ","
+	                     " pg_catalog.hashtext($1))", 1, NULL, p, NULL, NULL, 0));
+	return err;
+}
+
+/* ------------------------------------------------------------ in doubt */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * What became of c's transaction.  On a fresh connection: lock the
+ * organization's row, which waits until the old session has finished
+ * whatever it was doing; then ask the server for the transaction's status
+ * and, when it appended a journal entry, whether that entry is there.
+ * 1 committed, 0 not committed, < 0 could not tell (error recorded).
+ */
+static int ask_outcome(pg_conn *c, PGconn *conn)
+{
+	char org[37], seq[24], status[32];
+	const char *p[2] = { org, c->xid };
+	const char *q[2] = { org, seq };
+	int rows, err;
+
+	inv_uuid_format(&c->org, org);
+	snprintf(seq, sizeof(seq), "%lld", (long long)c->seq);
+	if ((err = exec_plain(conn, "BEGIN", "check the commit")))
+		return err;
+	err = query_text(conn, "SELECT pg_catalog.pg_xact_status($2::xid8) FROM org_locks"
+	                 " WHERE org = $1::uuid FOR UPDATE", 2, p, status, sizeof(status),
+	                 &rows, "check the commit");
+	if (!err && rows == 0) /* the org row was created by this very transaction */
+		err = query_text(conn, "SELECT pg_catalog.pg_xact_status($2::xid8)"
+		                 " WHERE $1::uuid IS NOT NULL", 2, p, status, sizeof(status),
+		                 &rows, "check the commit");
+	if (!err && c->has_seq) {
+		char found[8];
+
+		err = query_text(conn, "SELECT count(*)::text FROM journal_entries"
+		                 " WHERE org = $1::uuid AND sequence = $2::bigint", 2, q, found,
+		                 sizeof(found), &rows, "check the commit");
+		if (!err && strcmp(status, "committed") == 0 && strcmp(found, "1") != 0)
+			err = pg_error(INV_EBACKEND, "transaction reported committed but its "
+			               "journal entry is missing");
+	}
+	PQclear(PQexec(conn, "ROLLBACK"));
+	if (err)
+		return err;
+	if (strcmp(status, "committed") == 0)
+		return 1;
+	if (strcmp(status, "aborted") == 0)
+		return 0;
+	return pg_error(INV_EBACKEND, "the transaction's status is unknown to the server");
+}
+
+int pg_resolve_in_doubt(pg_conn *c, const char *lost)
+{
+	long until = now_ms() + (c->in->timeout_ms > 0 ? c->in->timeout_ms : 30000);
+	char msg[600];
+	int outcome = -1;
+
+	if (!c->xid[0]) {
+		snprintf(msg, sizeof(msg), "the connection was lost during COMMIT (%s); whether "
+		         "the transaction committed is unknown", lost);
+		return pg_error(INV_EBACKEND, msg);
+	}
+	for (;;) {
+		PGconn *conn = NULL;
+
+		if (pg_connect(c->in, &conn) == 0) {
+			outcome = ask_outcome(c, conn);
+			PQfinish(conn);
+			if (outcome >= 0)
+				break;
+		}
+		if (now_ms() >= until)
+			break;
+		sleep_ms(100);
+	}
+	if (outcome == 1) {
+		inv_error_clear();
+		return 0;
+	}
+	if (outcome == 0)
+		snprintf(msg, sizeof(msg), "the connection was lost during COMMIT (%s); the "
+		         "server reports the transaction rolled back: nothing was stored", lost);
+	else
+		snprintf(msg, sizeof(msg), "the connection was lost during COMMIT (%s) and the "
+		         "server could not be asked again: whether the transaction committed is "
+		         "unknown (%s)", lost, inv_error_last()->message);
+	return pg_error(INV_EBACKEND, msg);
+}
