@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -1588,6 +1589,51 @@ static int exec(sqlite3 *db, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : sq_fail(db, rc, what);
 }
 
+/* Milliseconds on a monotonic clock. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Whether a SQLITE_BUSY that SQLite returned without consulting the busy
+ * handler may be retried: true until `deadline` (a now_ms() time), after a
+ * short sleep that grows with `*tries`.  SQLite skips the handler where
+ * waiting could deadlock inside one call - switching a file another process
+ * is creating to WAL, the first read of a WAL that another connection is
+ * still initializing or recovering (SQLITE_BUSY_RECOVERY) - but here the
+ * whole statement is repeated from scratch, which cannot deadlock.
+ */
+static int busy_again(int rc, int64_t deadline, int *tries)
+{
+	struct timespec ts;
+	int ms;
+
+	if ((rc & 0xff) != SQLITE_BUSY || now_ms() >= deadline)
+		return 0;
+	ms = *tries < 5 ? 1 << *tries : 20;
+	(*tries)++;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ms * 1000000L;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* exec(), retrying a busy file until the busy timeout. */
+static int exec_busy(sqlite3 *db, const char *sql, const char *what, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int tries = 0, rc;
+
+	do
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	while (rc != SQLITE_OK && busy_again(rc, deadline, &tries));
+	return rc == SQLITE_OK ? 0 : sq_fail(db, rc, what);
+}
+
 enum file_kind { FILE_EMPTY, FILE_OURS };
 
 /*
@@ -1680,19 +1726,24 @@ static int options_check(const inv_sqlite_options *opts)
 static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 {
 	enum file_kind kind;
-	int version = 0, err, i, rc;
+	int version = 0, err, i, rc, tries = 0;
+	int64_t deadline;
 	int is_memory = strcmp(sqlite3_db_filename(in->db, "main"), "") == 0;
 
 	if (!opts->read_only && sqlite3_db_readonly(in->db, "main") == 1)
 		return sq_error(INV_EREADONLY, "the database file is not writable "
 		                "(open it with read_only set to read it)");
 	/* One read transaction, so that the header and the schema are read
-	 * from one snapshot even while another process creates the schema. */
-	if ((err = exec(in->db, "BEGIN", "read the file header")))
-		return err;
-	err = classify(in->db, &kind, &version);
-	if (!sqlite3_get_autocommit(in->db))
-		sqlite3_exec(in->db, "COMMIT", NULL, NULL, NULL);
+	 * from one snapshot even while another process creates the schema;
+	 * repeated while the file is busy in a way the busy handler skips. */
+	deadline = now_ms() + opts->busy_timeout_ms;
+	do {
+		if ((err = exec(in->db, "BEGIN", "read the file header")))
+			return err;
+		err = classify(in->db, &kind, &version);
+		if (!sqlite3_get_autocommit(in->db))
+			sqlite3_exec(in->db, "COMMIT", NULL, NULL, NULL);
+	} while (err == INV_EBUSY && busy_again(SQLITE_BUSY, deadline, &tries));
 	if (err)
 		return err;
 	/* Before any write, so that creating the schema already uses it. */
@@ -1709,15 +1760,19 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 	} else {
 		/* WAL before the schema, so that even the first commit is a WAL
 		 * append; on a file already in WAL mode this writes nothing. */
-		if (!is_memory && (err = exec(in->db, "PRAGMA journal_mode = WAL",
-		                              "switch to WAL mode")))
+		if (!is_memory && (err = exec_busy(in->db, "PRAGMA journal_mode = WAL",
+		                                   "switch to WAL mode",
+		                                   opts->busy_timeout_ms)))
 			return err;
 		if (version != SQ_SCHEMA_VERSION && (err = migrate(in->db)))
 			return err;
 	}
+	deadline = now_ms() + opts->busy_timeout_ms;
 	for (i = 0; i < ST_COUNT; i++) {
-		rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		                        &in->stmt[i], NULL);
+		do
+			rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+			                        &in->stmt[i], NULL);
+		while (rc != SQLITE_OK && busy_again(rc, deadline, &tries));
 		if (rc != SQLITE_OK)
 			return sq_fail(in->db, rc, "prepare statements");
 	}
