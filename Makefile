@@ -402,8 +402,7 @@ sim-long: $(SIM_BIN)
 #                         and codec cases under callgrind (stable when
 #                         seconds are not)
 #   make bench-smoke      every case once at tiny size
-# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c; other
-# programs in tests/bench/ are standalone and build by hand.
+# zinv-bench is tests/bench/zinv-bench.c plus tests/bench/zb_*.c.
 .PHONY: bench bench-callgrind bench-smoke
 BENCH_DIR := $(BUILDDIR)/bench
 BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)

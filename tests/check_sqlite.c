@@ -389,6 +389,45 @@ START_TEST(test_options_version_is_checked)
 }
 END_TEST
 
+START_TEST(test_options_version_1_is_accepted_with_its_own_members)
+{
+	/* a version-1 caller's struct ends at read_only */
+	struct { uint32_t version; int32_t sync, busy_timeout_ms, read_only; } v1 =
+		{ 1, INV_SQLITE_SYNC_FULL, 5000, 0 };
+	inv_sqlite_options init;
+	const inv_backend_ops *ops;
+	void *inst;
+
+	memset(&init, 0x55, sizeof(init));
+	ck_assert_int_eq(inv_sqlite_options_init(&init, 1), 0);
+	ck_assert_int_eq(init.version, 1);
+	ck_assert_int_eq(init.busy_timeout_ms, 5000);
+	/* members of version 2 are left alone */
+	ck_assert_int_eq(init.cache_kib, 0x55555555);
+	ck_assert_int_eq(inv_sqlite_backend_open(&ops, &inst, dbpath,
+	                                         (const inv_sqlite_options *)(void *)&v1), 0);
+	ops->close(inst);
+}
+END_TEST
+
+START_TEST(test_negative_cache_or_map_size_is_refused)
+{
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+
+	ck_assert_int_eq(opts.cache_kib, 65536);
+	opts.cache_kib = -1;
+	ck_assert_int_eq(open_code(dbpath, &opts), INV_EINVAL);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "cache_kib"));
+	opts.cache_kib = 0;
+	opts.mmap_mib = -1;
+	ck_assert_int_eq(open_code(dbpath, &opts), INV_EINVAL);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "mmap_mib"));
+	ck_assert(!exists(dbpath));
+	opts.mmap_mib = 16;
+	ck_assert_int_eq(open_code(dbpath, &opts), 0);
+}
+END_TEST
+
 START_TEST(test_sync_normal_is_accepted)
 {
 	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
@@ -1292,7 +1331,7 @@ struct target_ctx {
 /* NORMAL: the suite commits thousands of times, and what it checks
  * (reopen included) does not depend on surviving a power cut. */
 static const inv_sqlite_options target_opts = {
-	INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_NORMAL, 5000, 0
+	INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_NORMAL, 5000, 0, 65536, 0
 };
 
 /* The suite opens hundreds of fresh files: on tmpfs when there is one,
@@ -1395,6 +1434,8 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_threads_on_one_instance_are_serialized);
 	tcase_add_test(tc, test_threads_through_one_store_lose_no_update);
 	tcase_add_test(tc, test_processes_creating_one_file_at_once_all_open_it);
+	tcase_add_test(tc, test_options_version_1_is_accepted_with_its_own_members);
+	tcase_add_test(tc, test_negative_cache_or_map_size_is_refused);
 	tcase_add_test(tc, test_batch_forms_agree_with_single_operations);
 	tcase_add_test(tc, test_scan_may_reenter_the_same_scan_from_its_callback);
 	tcase_add_test(tc, test_journal_round_trips_entries_and_records);
