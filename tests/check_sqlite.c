@@ -715,6 +715,146 @@ static void *store_thread(void *p)
 	return NULL;
 }
 
+/* ------------------------------------------------------------ group commit */
+
+enum { GROUP_WRITERS = 16, GROUP_ROUNDS = 40, GROUP_FAIL_EVERY = 7 };
+
+struct group_arg {
+	struct backend *b;
+	unsigned org;
+	int failures;
+	int stop;                   /* readers: set when the writers are done */
+	int64_t seen[GROUP_WRITERS + 1];
+};
+
+static const inv_uuid group_loc = { { 0xAA } };
+
+/* Both balances of `org` in one transaction: 1 when found. */
+static int group_read(struct backend *b, void *txn, unsigned org, int64_t *x, int64_t *y)
+{
+	inv_uuid o = uuid_n(org), va = uuid_n(1), vb = uuid_n(2);
+	inv_variant_record ra, rb;
+
+	if (b->ops->variant_get(txn, &o, &group_loc, &va, &ra) != 0 ||
+	    b->ops->variant_get(txn, &o, &group_loc, &vb, &rb) != 0)
+		return 0;
+	*x = ra.balance;
+	*y = rb.balance;
+	return 1;
+}
+
+/* Each batch adds 1 to both variants of the thread's own organization;
+ * every GROUP_FAIL_EVERY-th batch writes and then is rolled back. */
+static void *group_writer(void *p)
+{
+	struct group_arg *a = p;
+	inv_uuid o = uuid_n(a->org);
+	int r, done = 0;
+
+	for (r = 1; done < GROUP_ROUNDS && a->failures == 0; r++) {
+		inv_variant_record rec[2];
+		int64_t x = 0, y = 0;
+		void *txn;
+		int i, rc;
+
+		if (a->b->ops->begin(a->b->inst, &o, 1, &txn) != 0) {
+			a->failures++;
+			continue;
+		}
+		if (!group_read(a->b, txn, a->org, &x, &y))
+			x = y = 0;
+		for (i = 0; i < 2; i++) {
+			rec[i].location = group_loc;
+			rec[i].variant = uuid_n(1 + (unsigned)i);
+			rec[i].product = uuid_n(50);
+			rec[i].balance = (i ? y : x) + 1;
+			rec[i].updated = r;
+		}
+		if (a->b->ops->variant_put_many(txn, &o, 2, rec) != 0) {
+			a->b->ops->rollback(txn);
+			a->failures++;
+			continue;
+		}
+		if (r % GROUP_FAIL_EVERY == 0) {
+			a->b->ops->rollback(txn);
+			continue;
+		}
+		rc = a->b->ops->commit(txn);
+		if (rc != 0)
+			a->failures++;
+		else
+			done++;
+	}
+	return NULL;
+}
+
+/* Any snapshot shows both variants of an organization equal (a batch is
+ * whole or absent) and never older than one seen before. */
+static void *group_reader(void *p)
+{
+	struct group_arg *a = p;
+	unsigned n = 0;
+
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+		unsigned org = 1 + n++ % GROUP_WRITERS;
+		int64_t x, y;
+		void *txn;
+
+		if (a->b->ops->begin(a->b->inst, NULL, 0, &txn) != 0) {
+			a->failures++;
+			continue;
+		}
+		if (group_read(a->b, txn, org, &x, &y) &&
+		    (x != y || x < a->seen[org] || x > GROUP_ROUNDS))
+			a->failures++;
+		else if (x == y)
+			a->seen[org] = x;
+		a->b->ops->commit(txn);
+	}
+	return NULL;
+}
+
+START_TEST(test_sixteen_threads_each_writing_its_own_org_end_exact)
+{
+	struct backend b = backend_open(dbpath);
+	struct group_arg w[GROUP_WRITERS], rd[2];
+	pthread_t wt[GROUP_WRITERS], rt[2];
+	int i;
+
+	memset(rd, 0, sizeof(rd));
+	for (i = 0; i < 2; i++) {
+		rd[i].b = &b;
+		ck_assert_int_eq(pthread_create(&rt[i], NULL, group_reader, &rd[i]), 0);
+	}
+	for (i = 0; i < GROUP_WRITERS; i++) {
+		w[i] = (struct group_arg){ .b = &b, .org = 1 + (unsigned)i };
+		ck_assert_int_eq(pthread_create(&wt[i], NULL, group_writer, &w[i]), 0);
+	}
+	for (i = 0; i < GROUP_WRITERS; i++) {
+		pthread_join(wt[i], NULL);
+		ck_assert_int_eq(w[i].failures, 0);
+	}
+	for (i = 0; i < 2; i++) {
+		__atomic_store_n(&rd[i].stop, 1, __ATOMIC_RELEASE);
+		pthread_join(rt[i], NULL);
+		ck_assert_int_eq(rd[i].failures, 0);
+	}
+	backend_close(&b);
+	/* durable: a fresh instance reads every organization exact */
+	b = backend_open(dbpath);
+	for (i = 1; i <= GROUP_WRITERS; i++) {
+		void *txn = begin(&b, 0);
+		int64_t x = -1, y = -1;
+
+		ck_assert(group_read(&b, txn, (unsigned)i, &x, &y));
+		ck_assert_int_eq(x, GROUP_ROUNDS);
+		ck_assert_int_eq(y, GROUP_ROUNDS);
+		commit(&b, txn);
+	}
+	backend_close(&b);
+}
+END_TEST
+
 START_TEST(test_threads_through_one_store_lose_no_update)
 {
 	enum { THREADS = 4, ROUNDS = 60 };
@@ -1331,7 +1471,7 @@ struct target_ctx {
 /* NORMAL: the suite commits thousands of times, and what it checks
  * (reopen included) does not depend on surviving a power cut. */
 static const inv_sqlite_options target_opts = {
-	INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_NORMAL, 5000, 0, 65536, 0
+	INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_NORMAL, 5000, 0, 65536, 0, 0, 0
 };
 
 /* The suite opens hundreds of fresh files: on tmpfs when there is one,
@@ -1433,6 +1573,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_second_begin_on_same_thread_is_ebusy_not_deadlock);
 	tcase_add_test(tc, test_threads_on_one_instance_are_serialized);
 	tcase_add_test(tc, test_threads_through_one_store_lose_no_update);
+	tcase_add_test(tc, test_sixteen_threads_each_writing_its_own_org_end_exact);
 	tcase_add_test(tc, test_processes_creating_one_file_at_once_all_open_it);
 	tcase_add_test(tc, test_options_version_1_is_accepted_with_its_own_members);
 	tcase_add_test(tc, test_negative_cache_or_map_size_is_refused);

@@ -43,9 +43,10 @@
  * a lock that cannot be had within the busy timeout is INV_EBUSY instead of
  * a deadlock discovered halfway.
  *
- * One connection per instance.  Threads sharing an instance are serialized
- * by a mutex held from begin() to commit()/rollback(), because a SQLite
- * connection has one transaction at a time.
+ * Threads sharing an instance: read transactions run on connections of
+ * their own, write transactions share one connection and are grouped so
+ * that batches arriving while a commit is in progress share the next
+ * transaction and its fsync (see sq_store below).
  *
  * Opening never writes to a file it refuses: the file is classified with
  * reads only (empty, ours at a known version, ours but newer, foreign,
@@ -187,6 +188,9 @@ enum sq_stmt_id {
 	ST_BEGIN_WRITE,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_ORG_GET,
 	ST_ORG_PUT,
 	ST_LOCATION_SCAN,
@@ -224,6 +228,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT batch",
+	[ST_RELEASE] = "RELEASE batch",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO batch",
 	[ST_ORG_GET] =
 		"SELECT last_sequence, negative_policy FROM organizations WHERE org = ?1",
 	[ST_ORG_PUT] =
@@ -301,13 +308,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" result = excluded.result",
 };
 
+struct sq_store;
+
 /*
- * The instance is also the transaction handle: its connection has exactly
- * one transaction at a time, and the mutex makes it one thread's.
+ * One SQLite connection and its prepared statements; also the transaction
+ * handle the operations receive.  A connection has one transaction at a
+ * time and is used by one thread at a time: the store hands it out.
  */
-typedef struct sq_instance {
+typedef struct sq_conn {
 	sqlite3 *db;
-	pthread_mutex_t lock;
+	struct sq_store *store;
+	struct sq_conn *next;       /* in the store's list of idle readers */
+	struct sq_conn *all;        /* in the store's list of every reader */
 	int read_only;
 	int in_txn;
 	int txn_write;
@@ -321,7 +333,49 @@ typedef struct sq_instance {
 	unsigned char *pack;
 	size_t pack_cap;
 	sqlite3_stmt *stmt[ST_COUNT];
-} sq_instance;
+} sq_conn;
+
+/* A caller of commit() whose batch is in the group's transaction, waiting
+ * for the group's outcome; lives on that caller's stack. */
+typedef struct sq_waiter {
+	struct sq_waiter *next;
+	int done;
+	int err;
+	char msg[320];
+} sq_waiter;
+
+/*
+ * The instance.  Writes go through one connection, `w`; reads take an idle
+ * connection of their own (WAL gives each a snapshot), opened on demand, so
+ * that a read never waits for a writer or another reader.  A private
+ * ":memory:" database has one connection only, and reads take `w` too.
+ *
+ * Group commit: the batches (write transactions) of different threads
+ * share one SQLite transaction, each inside its own savepoint, run one
+ * after another on `w`.  A batch that ends well releases its savepoint and
+ * joins the group; then, if another thread is waiting to write, it hands
+ * `w` over and waits for the group's outcome; the batch that finds nobody
+ * waiting commits the group (one fsync) and answers everyone.  A failing
+ * batch rolls back to its savepoint alone.  Across processes nothing
+ * changes: the group's BEGIN IMMEDIATE holds the file's write lock.
+ */
+typedef struct sq_store {
+	sq_conn *w;
+	char *path;                 /* what `w` was opened with, for readers */
+	inv_sqlite_options opts;
+	int read_only;
+	int shared_reads;           /* readers have their own connections */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int busy;                   /* a thread is using `w` */
+	int waiting;                /* threads waiting in begin() to write */
+	int txn_open;               /* `w` is inside the group's transaction */
+	int members;                /* released batches in the open group */
+	sq_waiter *group;           /* their callers, waiting for the outcome */
+	sq_conn *idle;              /* idle reader connections */
+	sq_conn *readers;           /* ... and every reader, to close them */
+	int reader_count;
+} sq_store;
 
 /* ------------------------------------------------------------ errors */
 
@@ -434,7 +488,7 @@ static int sq_error(int code, const char *message)
  * The prepared statement `id`, or a fresh copy when the prepared one is in
  * the middle of a scan whose callback re-entered the same operation.
  */
-static int stmt_acquire(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt **out)
+static int stmt_acquire(sq_conn *in, enum sq_stmt_id id, sqlite3_stmt **out)
 {
 	int rc;
 
@@ -448,7 +502,7 @@ static int stmt_acquire(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt **out)
 	return 0;
 }
 
-static void stmt_release(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt *st)
+static void stmt_release(sq_conn *in, enum sq_stmt_id id, sqlite3_stmt *st)
 {
 	if (st == in->stmt[id])
 		sqlite3_reset(st);
@@ -457,7 +511,7 @@ static void stmt_release(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt *st)
 }
 
 /* Step a statement that returns no rows, then reset it. */
-static int stmt_run(sq_instance *in, sqlite3_stmt *st, const char *what)
+static int stmt_run(sq_conn *in, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
 
@@ -515,7 +569,7 @@ static int column_uuid(sqlite3_stmt *st, int col, inv_uuid *out)
  * SQLITE_IOERR, SQLITE_NOMEM).  Without this check the next statements of
  * the batch would run in autocommit mode and store a partial batch.
  */
-static int txn_check(sq_instance *in)
+static int txn_check(sq_conn *in)
 {
 	if (!in->in_txn)
 		return sq_error(INV_EINVAL, "no transaction is open");
@@ -525,7 +579,7 @@ static int txn_check(sq_instance *in)
 	return 0;
 }
 
-static int txn_check_write(sq_instance *in)
+static int txn_check_write(sq_conn *in)
 {
 	int err = txn_check(in);
 
@@ -536,41 +590,20 @@ static int txn_check_write(sq_instance *in)
 	return 0;
 }
 
-static int sq_begin(void *instance, const inv_uuid *org, int write, void **txn)
+/* The store this thread has a transaction open on, to refuse a second
+ * begin() that would wait for itself. */
+static _Thread_local const sq_store *thread_txn;
+
+static int reader_open(sq_store *s, sq_conn **out);
+static void group_next(sq_store *s);
+
+static int step_once(sq_conn *c, enum sq_stmt_id id, const char *what)
 {
-	sq_instance *in = instance;
-	sqlite3_stmt *st;
-	int rc;
-
-	(void)org; /* the write lock is database-wide, stronger than per org */
-	if (!in || !txn)
-		return sq_error(INV_EINVAL, "begin: NULL argument");
-	if (write && in->read_only)
-		return sq_error(INV_EREADONLY, "the database was opened read-only");
-	rc = pthread_mutex_lock(&in->lock);
-	if (rc == EDEADLK)
-		return sq_error(INV_EBUSY, "this thread already has a transaction open");
-	if (rc != 0)
-		return sq_error(INV_EBACKEND, "cannot lock the connection");
-	st = in->stmt[write ? ST_BEGIN_WRITE : ST_BEGIN_READ];
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE) {
-		int err = sq_fail(in->db, rc, write ? "begin write" : "begin read");
-
-		sqlite3_reset(st);
-		pthread_mutex_unlock(&in->lock);
-		return err;
-	}
-	sqlite3_reset(st);
-	in->in_txn = 1;
-	in->txn_write = write ? 1 : 0;
-	in->ls_any = -1;
-	*txn = in;
-	return 0;
+	return stmt_run(c, c->stmt[id], what);
 }
 
 /* End the SQLite transaction, whatever state an error left it in. */
-static void txn_abort(sq_instance *in)
+static void txn_abort(sq_conn *in)
 {
 	if (!sqlite3_get_autocommit(in->db)) {
 		sqlite3_step(in->stmt[ST_ROLLBACK]);
@@ -578,52 +611,312 @@ static void txn_abort(sq_instance *in)
 	}
 }
 
-static void txn_end(sq_instance *in)
+static void conn_enter(sq_conn *c, int write)
 {
-	in->in_txn = 0;
-	in->txn_write = 0;
-	pthread_mutex_unlock(&in->lock);
+	c->in_txn = 1;
+	c->txn_write = write;
+	c->ls_any = -1;
+}
+
+/* A read transaction on a connection of its own: never waits for `w`. */
+static int begin_read(sq_store *s, sq_conn **out)
+{
+	sq_conn *c;
+	int err;
+
+	pthread_mutex_lock(&s->mu);
+	c = s->idle;
+	if (c)
+		s->idle = c->next;
+	pthread_mutex_unlock(&s->mu);
+	if (!c && (err = reader_open(s, &c)))
+		return err;
+	if ((err = step_once(c, ST_BEGIN_READ, "begin read"))) {
+		pthread_mutex_lock(&s->mu);
+		c->next = s->idle;
+		s->idle = c;
+		pthread_mutex_unlock(&s->mu);
+		return err;
+	}
+	conn_enter(c, 0);
+	*out = c;
+	return 0;
+}
+
+static void end_read(sq_conn *c)
+{
+	sq_store *s = c->store;
+
+	c->in_txn = 0;
+	pthread_mutex_lock(&s->mu);
+	c->next = s->idle;
+	s->idle = c;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Take `w` for a batch: wait while another thread uses it, open the
+ * group's transaction when none is open, and start the batch's savepoint.
+ * A read of a ":memory:" database takes `w` too, but only between groups,
+ * so that it never sees a batch that is not committed.
+ */
+static int begin_write(sq_store *s, int write)
+{
+	sq_conn *w = s->w;
+	int err;
+
+	pthread_mutex_lock(&s->mu);
+	if (write) {
+		s->waiting++;
+		pthread_cond_broadcast(&s->cv); /* a leader may wait for company */
+		while (s->busy)
+			pthread_cond_wait(&s->cv, &s->mu);
+		s->waiting--;
+	} else {
+		while (s->busy || s->txn_open)
+			pthread_cond_wait(&s->cv, &s->mu);
+	}
+	s->busy = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (!write) {
+		err = step_once(w, ST_BEGIN_READ, "begin read");
+	} else if (!s->txn_open) {
+		err = step_once(w, ST_BEGIN_WRITE, "begin write");
+		if (!err)
+			s->txn_open = 1;
+	} else {
+		err = 0;
+	}
+	if (!err && write)
+		err = step_once(w, ST_SAVEPOINT, "begin write");
+	if (err) {
+		/* the group, if any, goes on without this batch */
+		pthread_mutex_lock(&s->mu);
+		group_next(s);
+		pthread_mutex_unlock(&s->mu);
+		return err;
+	}
+	conn_enter(w, write);
+	return 0;
+}
+
+/* Answer every member of the group with `err` (0: durable). */
+static void group_answer(sq_store *s, int err, const char *msg)
+{
+	sq_waiter *m;
+
+	for (m = s->group; m; m = m->next) {
+		m->err = err;
+		if (err)
+			snprintf(m->msg, sizeof(m->msg), "%s", msg);
+		m->done = 1;
+	}
+	s->group = NULL;
+	s->members = 0;
+	s->txn_open = 0;
+}
+
+/*
+ * Called with `mu` held by the thread using `w`, after its batch joined the
+ * group or left it: hand `w` to a waiting writer, or commit the group (or
+ * roll back an empty one) and answer its members.  Returns with `mu` held
+ * and `w` free.
+ */
+static void group_next(sq_store *s)
+{
+	sq_conn *w = s->w;
+
+	if (s->waiting == 0 && s->members > 0 && s->opts.group_wait_us > 0) {
+		/* the option: wait a moment for another batch to join */
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)s->opts.group_wait_us * 1000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (s->waiting == 0 &&
+		       pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+			;
+	}
+	if (s->txn_open && sqlite3_get_autocommit(w->db)) {
+		/* SQLite rolled the whole transaction back after an error:
+		 * every batch of the group is gone, none was answered yet */
+		group_answer(s, INV_EBACKEND, "sqlite: the group's transaction was rolled "
+		             "back after an error in another batch; retry");
+	} else if (s->waiting == 0 && s->txn_open) {
+		int err = 0;
+		char msg[320] = "";
+
+		pthread_mutex_unlock(&s->mu);
+		if (s->members > 0) {
+			err = step_once(w, ST_COMMIT, "commit");
+			if (err) {
+				snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
+				         inv_error_last()->message);
+				txn_abort(w);
+			}
+		} else {
+			txn_abort(w); /* nothing to keep: release the file's write lock */
+		}
+		pthread_mutex_lock(&s->mu);
+		group_answer(s, err, msg);
+	}
+	s->busy = 0;
+	pthread_cond_broadcast(&s->cv);
+}
+
+/* The batch on `w` ended well: join the group and wait for its outcome. */
+static int end_write(sq_store *s)
+{
+	sq_conn *w = s->w;
+	sq_waiter me;
+	int err = step_once(w, ST_RELEASE, "commit");
+
+	w->in_txn = 0;
+	w->txn_write = 0;
+	if (err) {
+		char msg[320];
+
+		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
+		         inv_error_last()->message);
+		if (!sqlite3_get_autocommit(w->db)) {
+			step_once(w, ST_ROLLBACK_TO, "roll back");
+			step_once(w, ST_RELEASE, "roll back");
+		}
+		pthread_mutex_lock(&s->mu);
+		group_next(s);
+		pthread_mutex_unlock(&s->mu);
+		return inv_backend_error(err, msg);
+	}
+	memset(&me, 0, sizeof(me));
+	pthread_mutex_lock(&s->mu);
+	me.next = s->group;
+	s->group = &me;
+	s->members++;
+	group_next(s);
+	while (!me.done)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (me.err)
+		return inv_backend_error(me.err, me.msg);
+	return 0;
+}
+
+/* The batch on `w` is discarded alone: back to its savepoint. */
+static void abort_write(sq_store *s)
+{
+	sq_conn *w = s->w;
+
+	w->in_txn = 0;
+	w->txn_write = 0;
+	if (!sqlite3_get_autocommit(w->db)) {
+		step_once(w, ST_ROLLBACK_TO, "roll back");
+		step_once(w, ST_RELEASE, "roll back");
+	}
+	pthread_mutex_lock(&s->mu);
+	group_next(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* A read of a ":memory:" database on `w` ends. */
+static void end_read_on_w(sq_store *s)
+{
+	sq_conn *w = s->w;
+
+	w->in_txn = 0;
+	txn_abort(w);
+	pthread_mutex_lock(&s->mu);
+	s->busy = 0;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int sq_begin(void *instance, const inv_uuid *org, int write, void **txn)
+{
+	sq_store *s = instance;
+	sq_conn *c;
+	int err;
+
+	(void)org; /* the write lock is database-wide, stronger than per org */
+	if (!s || !txn)
+		return sq_error(INV_EINVAL, "begin: NULL argument");
+	if (write && s->read_only)
+		return sq_error(INV_EREADONLY, "the database was opened read-only");
+	if (thread_txn == s)
+		return sq_error(INV_EBUSY, "this thread already has a transaction open");
+	if (!write && s->shared_reads) {
+		err = begin_read(s, &c);
+	} else {
+		c = s->w;
+		err = begin_write(s, write);
+	}
+	if (err)
+		return err;
+	thread_txn = s;
+	*txn = c;
+	return 0;
 }
 
 /* Commit ends the transaction whether it succeeds or not: on failure every
- * write of the transaction is discarded, as rollback() would. */
+ * write of the transaction is discarded, as rollback() would.  A write
+ * transaction returns once its batch is durable. */
 static int sq_commit(void *txn)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
+	sq_store *s;
 	int err;
 
 	if (!in || !in->in_txn)
 		return sq_error(INV_EINVAL, "commit: no transaction is open");
+	s = in->store;
+	thread_txn = NULL;
 	err = txn_check(in);
-	if (!err)
-		err = stmt_run(in, in->stmt[ST_COMMIT], "commit");
+	if (in != s->w) {
+		if (!err)
+			err = step_once(in, ST_COMMIT, "commit");
+		txn_abort(in);
+		end_read(in);
+		return err;
+	}
+	if (!in->txn_write) {
+		end_read_on_w(s);
+		return err;
+	}
 	if (err) {
 		char msg[600];
 
 		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
 		         inv_error_last()->message);
-		txn_abort(in);
-		inv_backend_error(err, msg);
+		abort_write(s);
+		return inv_backend_error(err, msg);
 	}
-	txn_end(in);
-	return err;
+	return end_write(s);
 }
 
 static void sq_rollback(void *txn)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
+	sq_store *s;
 
 	if (!in || !in->in_txn)
 		return;
-	txn_abort(in);
-	txn_end(in);
+	s = in->store;
+	thread_txn = NULL;
+	if (in != s->w) {
+		txn_abort(in);
+		end_read(in);
+	} else if (!in->txn_write) {
+		end_read_on_w(s);
+	} else {
+		abort_write(s);
+	}
 }
 
 /* ------------------------------------------------------------ organizations */
 
 static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_ORG_GET];
 	int rc, err = txn_check(in);
 
@@ -647,7 +940,7 @@ static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 
 static int sq_org_put(void *txn, const inv_org_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_ORG_PUT];
 	int err = txn_check_write(in);
 
@@ -664,7 +957,7 @@ static int sq_org_put(void *txn, const inv_org_record *rec)
 static int sq_location_scan(void *txn, const inv_uuid *org,
                             inv_location_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st;
 	int rc, err = txn_check(in);
 
@@ -689,7 +982,7 @@ static int sq_location_scan(void *txn, const inv_uuid *org,
 
 static int sq_location_put(void *txn, const inv_uuid *org, const inv_location_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_LOCATION_PUT];
 	int err = txn_check_write(in);
 
@@ -707,7 +1000,7 @@ static int sq_location_put(void *txn, const inv_uuid *org, const inv_location_re
 static int sq_tracking_get(void *txn, const inv_uuid *org, const inv_uuid *product,
                            int32_t *tracked)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_TRACKING_GET];
 	int rc, err = txn_check(in);
 
@@ -729,7 +1022,7 @@ static int sq_tracking_get(void *txn, const inv_uuid *org, const inv_uuid *produ
 static int sq_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *product,
                            int32_t tracked)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_TRACKING_PUT];
 	int err = txn_check_write(in);
 
@@ -744,7 +1037,7 @@ static int sq_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *produ
 static int sq_tracking_scan(void *txn, const inv_uuid *org,
                             inv_tracking_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st;
 	int rc, err = txn_check(in);
 
@@ -782,7 +1075,7 @@ static int variant_row(sqlite3_stmt *st, inv_variant_record *out)
 }
 
 /* One lookup with the prepared statement; 1 found, 0 not found, < 0 error. */
-static int variant_lookup(sq_instance *in, const inv_uuid *org, const inv_uuid *location,
+static int variant_lookup(sq_conn *in, const inv_uuid *org, const inv_uuid *location,
                           const inv_uuid *variant, inv_variant_record *out)
 {
 	sqlite3_stmt *st = in->stmt[ST_VARIANT_GET];
@@ -830,7 +1123,7 @@ static void bind_variant(sqlite3_stmt *st, const inv_uuid *org, const inv_varian
  * doubled the cost of every change.  A new record, or one whose product
  * changes, costs the UPDATE's descent and the upsert.
  */
-static int variant_store(sq_instance *in, const inv_uuid *org, const inv_variant_record *rec)
+static int variant_store(sq_conn *in, const inv_uuid *org, const inv_variant_record *rec)
 {
 	sqlite3_stmt *st = in->stmt[ST_VARIANT_UPDATE];
 	int err;
@@ -848,7 +1141,7 @@ static int variant_store(sq_instance *in, const inv_uuid *org, const inv_variant
 static int sq_variant_get(void *txn, const inv_uuid *org, const inv_uuid *location,
                           const inv_uuid *variant, inv_variant_record *out)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	int ret = txn_check(in);
 
 	if (ret)
@@ -859,7 +1152,7 @@ static int sq_variant_get(void *txn, const inv_uuid *org, const inv_uuid *locati
 
 static int sq_variant_put(void *txn, const inv_uuid *org, const inv_variant_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	int err = txn_check_write(in);
 
 	return err ? err : variant_store(in, org, rec);
@@ -868,7 +1161,7 @@ static int sq_variant_put(void *txn, const inv_uuid *org, const inv_variant_reco
 static int sq_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
                            const inv_uuid *product, inv_variant_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	enum sq_stmt_id id = location ? (product ? ST_VARIANT_SCAN_BOTH : ST_VARIANT_SCAN_LOCATION)
 	                              : (product ? ST_VARIANT_SCAN_PRODUCT : ST_VARIANT_SCAN_ALL);
 	sqlite3_stmt *st;
@@ -900,7 +1193,7 @@ static int sq_variant_get_many(void *txn, const inv_uuid *org, size_t count,
                                const inv_variant_key *keys, inv_variant_record *out,
                                int32_t *found)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	int ret = txn_check(in);
 	size_t i;
 
@@ -918,7 +1211,7 @@ static int sq_variant_get_many(void *txn, const inv_uuid *org, size_t count,
 static int sq_variant_put_many(void *txn, const inv_uuid *org, size_t count,
                                const inv_variant_record *recs)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	int err = txn_check_write(in);
 	size_t i;
 
@@ -956,7 +1249,7 @@ static void bind_low_stock_key(sqlite3_stmt *st, const inv_uuid *org,
 
 /* 1 when the location has low-stock entries, 0 when not, < 0 on error;
  * asked of the database once per transaction and location. */
-static int low_stock_any(sq_instance *in, const inv_uuid *org, const inv_uuid *location)
+static int low_stock_any(sq_conn *in, const inv_uuid *org, const inv_uuid *location)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -985,7 +1278,7 @@ static int sq_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loca
                             const inv_uuid *product, const inv_uuid *variant,
                             inv_low_stock_record *out)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_GET];
 	int rc, err = txn_check(in);
 
@@ -1008,7 +1301,7 @@ static int sq_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loca
 
 static int sq_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_PUT];
 	int err = txn_check_write(in);
 
@@ -1027,7 +1320,7 @@ static int sq_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_
 static int sq_low_stock_delete(void *txn, const inv_uuid *org, const inv_uuid *location,
                                const inv_uuid *product, const inv_uuid *variant)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_DELETE];
 	int err = txn_check_write(in);
 
@@ -1041,7 +1334,7 @@ static int sq_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *loc
                              const inv_uuid *product, inv_low_stock_record_fn fn,
                              void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	enum sq_stmt_id id = product ? ST_LOW_STOCK_SCAN_PRODUCT : ST_LOW_STOCK_SCAN_LOCATION;
 	sqlite3_stmt *st;
 	int rc, err = txn_check(in);
@@ -1143,7 +1436,7 @@ static void unpack_record(const unsigned char *p, inv_journal_record *r)
 }
 
 /* Make room for `n` bytes in the instance's pack buffer. */
-static int pack_reserve(sq_instance *in, size_t n)
+static int pack_reserve(sq_conn *in, size_t n)
 {
 	unsigned char *buf;
 
@@ -1171,7 +1464,7 @@ static int pack_check(const unsigned char *p, size_t len, size_t count)
 
 /* A journal whose sequences went backwards would no longer be a log a
  * consumer can resume; one descent to the organization's last entry. */
-static int journal_check_increasing(sq_instance *in, const inv_uuid *org, int64_t sequence)
+static int journal_check_increasing(sq_conn *in, const inv_uuid *org, int64_t sequence)
 {
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
 	int rc, err = 0;
@@ -1190,7 +1483,7 @@ static int journal_check_increasing(sq_instance *in, const inv_uuid *org, int64_
 static int sq_journal_append(void *txn, const inv_uuid *org,
                              const inv_journal_entry_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_INSERT];
 	int err = txn_check_write(in);
 	size_t i, len;
@@ -1255,7 +1548,7 @@ static int journal_records_unpack(sqlite3_stmt *st, int col, size_t count,
 static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t limit,
                            inv_journal_entry_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	inv_journal_record *records = NULL;
 	size_t cap = 0;
 	sqlite3_stmt *st;
@@ -1299,7 +1592,7 @@ static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t
 
 static int sq_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st;
 	int err = txn_check_write(in);
 
@@ -1437,7 +1730,7 @@ static int migrate_journal_records_to_blobs(sqlite3 *db)
 static int sq_idempotency_get(void *txn, const inv_uuid *org, const char *key,
                               inv_idempotency_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st;
 	int rc, err = txn_check(in);
 
@@ -1472,7 +1765,7 @@ static int sq_idempotency_get(void *txn, const inv_uuid *org, const char *key,
 static int sq_idempotency_put(void *txn, const inv_uuid *org,
                               const inv_idempotency_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_IDEMPOTENCY_PUT];
 	int err = txn_check_write(in);
 
@@ -1492,7 +1785,7 @@ static int sq_idempotency_put(void *txn, const inv_uuid *org,
 
 /* ------------------------------------------------------------ instance */
 
-static void disconnect(sq_instance *in)
+static void disconnect(sq_conn *in)
 {
 	int i;
 
@@ -1507,15 +1800,30 @@ static void disconnect(sq_instance *in)
 	in->pack_cap = 0;
 }
 
+static void conn_free(sq_conn *c)
+{
+	if (!c)
+		return;
+	disconnect(c);
+	free(c);
+}
+
 static void sq_close(void *instance)
 {
-	sq_instance *in = instance;
+	sq_store *s = instance;
+	sq_conn *c;
 
-	if (!in)
+	if (!s)
 		return;
-	disconnect(in);
-	pthread_mutex_destroy(&in->lock);
-	free(in);
+	while ((c = s->readers)) {
+		s->readers = c->all;
+		conn_free(c);
+	}
+	conn_free(s->w);
+	free(s->path);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
 }
 
 static int sq_control(void *instance, int op, void *arg)
@@ -1746,6 +2054,8 @@ static int options_check(const inv_sqlite_options *in, inv_sqlite_options *opts)
 		memcpy(opts, in, offsetof(inv_sqlite_options, cache_kib));
 		opts->cache_kib = 0;
 		opts->mmap_mib = 0;
+		opts->group_wait_us = 0;
+		opts->reserved = 0;
 	} else {
 		*opts = *in;
 	}
@@ -1753,6 +2063,10 @@ static int options_check(const inv_sqlite_options *in, inv_sqlite_options *opts)
 		return sq_error(INV_EINVAL, "cache_kib must not be negative");
 	if (opts->mmap_mib < 0)
 		return sq_error(INV_EINVAL, "mmap_mib must not be negative");
+	if (opts->group_wait_us < 0 || opts->group_wait_us > 1000000)
+		return sq_error(INV_EINVAL, "group_wait_us must be 0 to 1,000,000");
+	if (opts->reserved != 0)
+		return sq_error(INV_EINVAL, "reserved must be 0");
 	if (opts->sync != INV_SQLITE_SYNC_FULL && opts->sync != INV_SQLITE_SYNC_NORMAL)
 		return sq_error(INV_EINVAL, "sync must be INV_SQLITE_SYNC_FULL or _NORMAL");
 	if (opts->busy_timeout_ms < 0)
@@ -1760,10 +2074,12 @@ static int options_check(const inv_sqlite_options *in, inv_sqlite_options *opts)
 	return 0;
 }
 
-static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
+static int conn_prepare(sq_conn *in, const inv_sqlite_options *opts);
+
+static int instance_prepare(sq_conn *in, const inv_sqlite_options *opts)
 {
 	enum file_kind kind;
-	int version = 0, err, i, rc, tries = 0;
+	int version = 0, err, tries = 0;
 	int64_t deadline;
 	int is_memory = strcmp(sqlite3_db_filename(in->db, "main"), "") == 0;
 
@@ -1805,7 +2121,15 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 		if (version != SQ_SCHEMA_VERSION && (err = migrate(in->db)))
 			return err;
 	}
-	deadline = now_ms() + opts->busy_timeout_ms;
+	return conn_prepare(in, opts);
+}
+
+/* Prepare every statement, retrying a busy schema read like the open. */
+static int conn_prepare(sq_conn *in, const inv_sqlite_options *opts)
+{
+	int64_t deadline = now_ms() + opts->busy_timeout_ms;
+	int i, rc, tries = 0;
+
 	for (i = 0; i < ST_COUNT; i++) {
 		do
 			rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -1877,10 +2201,10 @@ static int write_protected(const char *path)
 	       (st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0;
 }
 
-static int db_connect(sq_instance *in, const char *path, const inv_sqlite_options *opts)
+/* Open a connection to `path` with the instance's settings. */
+static int conn_connect(sq_conn *in, const char *path, const inv_sqlite_options *opts)
 {
-	/* NOMUTEX: our own mutex already serializes every use of the
-	 * connection, from begin() to the end of the transaction. */
+	/* NOMUTEX: the store hands a connection to one thread at a time. */
 	int flags = (in->read_only ? SQLITE_OPEN_READONLY
 	                           : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 	            SQLITE_OPEN_NOMUTEX;
@@ -1896,37 +2220,76 @@ static int db_connect(sq_instance *in, const char *path, const inv_sqlite_option
 		return sq_fail(in->db, rc, "open the database");
 	sqlite3_extended_result_codes(in->db, 1);
 	sqlite3_busy_timeout(in->db, opts->busy_timeout_ms);
-	return instance_prepare(in, opts);
+	return 0;
+}
+
+static int db_connect(sq_conn *in, const char *path, const inv_sqlite_options *opts)
+{
+	int err = conn_connect(in, path, opts);
+
+	return err ? err : instance_prepare(in, opts);
+}
+
+/* A new connection for read transactions, on the file `w` opened. */
+static int reader_open(sq_store *s, sq_conn **out)
+{
+	sq_conn *c = calloc(1, sizeof(*c));
+	int err;
+
+	if (!c)
+		return sq_error(INV_ENOMEM, "out of memory");
+	c->store = s;
+	c->read_only = s->read_only;
+	if ((err = conn_connect(c, s->path, &s->opts)) || (err = tune(c->db, &s->opts)) ||
+	    (err = conn_prepare(c, &s->opts))) {
+		conn_free(c);
+		return err;
+	}
+	pthread_mutex_lock(&s->mu);
+	c->all = s->readers;
+	s->readers = c;
+	s->reader_count++;
+	pthread_mutex_unlock(&s->mu);
+	*out = c;
+	return 0;
 }
 
 int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
                             const char *path, const inv_sqlite_options *opts)
 {
 	static const inv_sqlite_options defaults = INV_SQLITE_OPTIONS_INIT;
-	inv_sqlite_options o;
-	pthread_mutexattr_t attr;
-	sq_instance *in;
-	int rc, err;
+	sq_store *s;
+	sq_conn *in;
+	int err;
 
 	if (!ops || !instance || !path)
 		return sq_error(INV_EINVAL, "open: NULL argument");
-	if ((err = options_check(opts ? opts : &defaults, &o)))
-		return err;
-	opts = &o;
-	in = calloc(1, sizeof(*in));
-	if (!in)
+	s = calloc(1, sizeof(*s));
+	if (!s)
 		return sq_error(INV_ENOMEM, "out of memory");
-	/* Error-checking, so that a second begin() on the thread that holds the
-	 * transaction reports INV_EBUSY instead of deadlocking. */
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-	rc = pthread_mutex_init(&in->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
-	if (rc != 0) {
-		free(in);
-		return sq_error(INV_ENOMEM, "cannot create the connection mutex");
+	if ((err = options_check(opts ? opts : &defaults, &s->opts))) {
+		free(s);
+		return err;
 	}
-	in->read_only = opts->read_only ? 1 : 0;
+	opts = &s->opts;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		return sq_error(INV_ENOMEM, "cannot create the store's mutex");
+	}
+	if (pthread_cond_init(&s->cv, NULL) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return sq_error(INV_ENOMEM, "cannot create the store's condition");
+	}
+	s->read_only = opts->read_only ? 1 : 0;
+	s->w = in = calloc(1, sizeof(*in));
+	s->path = strdup(path);
+	if (!in || !s->path) {
+		sq_close(s);
+		return sq_error(INV_ENOMEM, "out of memory");
+	}
+	in->store = s;
+	in->read_only = s->read_only;
 	err = db_connect(in, path, opts);
 	if (err == INV_EREADONLY && in->read_only && strncmp(path, "file:", 5) != 0) {
 		/* A WAL database needs its -shm index even to be read; where it
@@ -1935,14 +2298,21 @@ int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
 
 		disconnect(in);
 		err = uri ? db_connect(in, uri, opts) : sq_error(INV_ENOMEM, "out of memory");
+		if (!err) {
+			free(s->path);
+			s->path = uri;
+			uri = NULL;
+		}
 		free(uri);
 	}
 	if (err) {
-		sq_close(in);
+		sq_close(s);
 		return err;
 	}
+	/* A private in-memory database is one connection's alone. */
+	s->shared_reads = strcmp(sqlite3_db_filename(in->db, "main"), "") != 0;
 	*ops = &sqlite_ops;
-	*instance = in;
+	*instance = s;
 	return 0;
 }
 
