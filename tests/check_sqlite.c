@@ -247,7 +247,7 @@ START_TEST(test_new_file_gets_schema_application_id_and_wal)
 {
 	make_store_file(dbpath);
 	ck_assert_int_eq(sql_int(dbpath, "PRAGMA application_id"), 0x7A696E76);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
 	{
 		sqlite3 *db;
 		sqlite3_stmt *st;
@@ -260,7 +260,7 @@ START_TEST(test_new_file_gets_schema_application_id_and_wal)
 		sqlite3_finalize(st);
 		sqlite3_close(db);
 	}
-	ck_assert_int_eq(sql_int(dbpath, "SELECT last_sequence FROM organizations"), 7);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT base_sequence FROM organizations"), 7);
 }
 END_TEST
 
@@ -272,7 +272,7 @@ START_TEST(test_empty_file_gets_schema)
 	b = backend_open(dbpath);
 	put_org(&b, 1, 3);
 	backend_close(&b);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
 }
 END_TEST
 
@@ -360,12 +360,12 @@ START_TEST(test_newer_schema_is_eformat_and_untouched)
 	struct file_image img;
 
 	make_store_file(dbpath);
-	sql_exec(dbpath, "PRAGMA user_version = 3");
+	sql_exec(dbpath, "PRAGMA user_version = 4");
 	img = file_read(dbpath);
 	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
 	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "newer"));
 	assert_file_unchanged(dbpath, &img);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 }
 END_TEST
 
@@ -950,7 +950,7 @@ START_TEST(test_processes_creating_one_file_at_once_all_open_it)
 			              "round %d: process %d could not open the new file "
 			              "(status %d)", round, i, status);
 		}
-		ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 2);
+		ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 3);
 		ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM sqlite_schema"
 		                         " WHERE name = 'variants'"), 1);
 	}
@@ -1234,7 +1234,7 @@ START_TEST(test_schema_1_file_is_migrated_with_its_journal)
 	sql_exec(dbpath, v1_schema);
 	sql_exec(dbpath, v1_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema"
 	                                 " WHERE name = 'journal_records'"), 0);
 	txn = begin(&b, 0);
@@ -1373,6 +1373,128 @@ START_TEST(test_journal_rejects_non_increasing_sequence)
 	ck_assert_int_eq(b.ops->journal_append(txn, &org, &e), 0);
 	commit(&b, txn);
 	backend_close(&b);
+}
+END_TEST
+
+/* One batch as the core writes it: the organization's new last sequence,
+ * then the journal entry with that sequence. */
+static void write_batch(struct backend *b, unsigned n, int64_t sequence)
+{
+	inv_org_record rec = { uuid_n(n), sequence, INV_NEGATIVE_ALLOW, 0 };
+	inv_journal_entry_record e;
+	void *txn = begin(b, 1);
+
+	memset(&e, 0, sizeof(e));
+	e.sequence = sequence;
+	ck_assert_int_eq(b->ops->org_put(txn, &rec), 0);
+	ck_assert_int_eq(b->ops->journal_append(txn, &rec.org, &e), 0);
+	commit(b, txn);
+}
+
+START_TEST(test_batch_does_not_rewrite_the_organization_row)
+{
+	struct backend b = backend_open(dbpath);
+
+	put_org(&b, 1, 0);
+	write_batch(&b, 1, 1);
+	write_batch(&b, 1, 2);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 2);
+	backend_close(&b);
+	/* the row still says what it said when created: the journal says 2 */
+	ck_assert_int_eq(sql_int(dbpath, "SELECT base_sequence FROM organizations"), 0);
+	b = backend_open(dbpath);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 2);
+	backend_close(&b);
+}
+END_TEST
+
+START_TEST(test_last_sequence_survives_trimming_the_whole_journal)
+{
+	struct backend b = backend_open(dbpath);
+	inv_uuid org = uuid_n(1);
+	void *txn;
+
+	put_org(&b, 1, 0);
+	write_batch(&b, 1, 1);
+	write_batch(&b, 1, 2);
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->journal_trim(txn, &org, 2), 0);
+	commit(&b, txn);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 2);
+	write_batch(&b, 1, 3);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 3);
+	backend_close(&b);
+}
+END_TEST
+
+START_TEST(test_last_sequence_without_a_journal_entry_is_kept)
+{
+	struct backend b = backend_open(dbpath);
+	inv_org_record rec = { uuid_n(1), 9, INV_NEGATIVE_ALLOW, 0 };
+	inv_org_record got;
+	void *txn;
+
+	put_org(&b, 1, 0);
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->org_put(txn, &rec), 0);
+	ck_assert_int_eq(b.ops->org_get(txn, &rec.org, &got), 0);
+	ck_assert_int_eq(got.last_sequence, 9);
+	commit(&b, txn);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 9);
+	backend_close(&b);
+}
+END_TEST
+
+/* The version 2 schema as its release created it (version 1 with the
+ * journal's records packed into journal_entries.records). */
+static const char v2_schema[] =
+	"PRAGMA application_id = 2053729910; PRAGMA user_version = 2;"
+	"CREATE TABLE organizations (org BLOB NOT NULL PRIMARY KEY,"
+	"  last_sequence INTEGER NOT NULL, negative_policy INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE locations (org BLOB NOT NULL, uuid BLOB NOT NULL, type INTEGER NOT NULL,"
+	"  is_default INTEGER NOT NULL, PRIMARY KEY (org, uuid)) WITHOUT ROWID;"
+	"CREATE TABLE tracking (org BLOB NOT NULL, product BLOB NOT NULL,"
+	"  tracked INTEGER NOT NULL, PRIMARY KEY (org, product)) WITHOUT ROWID;"
+	"CREATE TABLE variants (org BLOB NOT NULL, location BLOB NOT NULL,"
+	"  variant BLOB NOT NULL, product BLOB NOT NULL, balance INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL, PRIMARY KEY (org, location, variant)) WITHOUT ROWID;"
+	"CREATE INDEX variants_by_product ON variants (org, product, location);"
+	"CREATE TABLE low_stock (org BLOB NOT NULL, location BLOB NOT NULL,"
+	"  product BLOB NOT NULL, variant BLOB NOT NULL, level INTEGER,"
+	"  alert INTEGER NOT NULL, PRIMARY KEY (org, location, product, variant)) WITHOUT ROWID;"
+	"CREATE TABLE idempotency_keys (org BLOB NOT NULL, key TEXT NOT NULL,"
+	"  fingerprint BLOB NOT NULL, sequence INTEGER NOT NULL, result BLOB NOT NULL,"
+	"  UNIQUE (org, key));"
+	"CREATE TABLE journal_entries (org BLOB NOT NULL, sequence INTEGER NOT NULL,"
+	"  time INTEGER NOT NULL, external_uuid BLOB, user_uuid BLOB, client_uuid BLOB,"
+	"  idempotency_key TEXT, record_count INTEGER NOT NULL, records BLOB NOT NULL,"
+	"  PRIMARY KEY (org, sequence)) WITHOUT ROWID;";
+
+/* org 1: last sequence 5 with entries 4 and 5; org 3: 9, journal trimmed. */
+static const char v2_rows[] =
+	"INSERT INTO organizations VALUES (" V1_UUID("01") ", 5, 0);"
+	"INSERT INTO organizations VALUES (" V1_UUID("03") ", 9, 1);"
+	"INSERT INTO journal_entries VALUES (" V1_UUID("01") ", 4, 4000, NULL, NULL, NULL,"
+	"  NULL, 0, x'01007000');"
+	"INSERT INTO journal_entries VALUES (" V1_UUID("01") ", 5, 5000, NULL, NULL, NULL,"
+	"  NULL, 0, x'01007000');";
+
+START_TEST(test_schema_2_file_is_migrated_keeping_its_last_sequences)
+{
+	struct backend b;
+
+	sql_exec(dbpath, v2_schema);
+	sql_exec(dbpath, v2_rows);
+	b = backend_open(dbpath);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 5);
+	ck_assert_int_eq(get_org_sequence(&b, 3), 9);
+	write_batch(&b, 1, 6);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 6);
+	backend_close(&b);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM journal_entries"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT negative_policy FROM organizations"
+	                                 " WHERE base_sequence = 9"), 1);
 }
 END_TEST
 
@@ -1583,6 +1705,10 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_journal_rejects_non_increasing_sequence);
 	tcase_add_test(tc, test_schema_1_file_is_migrated_with_its_journal);
 	tcase_add_test(tc, test_schema_1_file_missing_journal_records_is_not_migrated);
+	tcase_add_test(tc, test_schema_2_file_is_migrated_keeping_its_last_sequences);
+	tcase_add_test(tc, test_batch_does_not_rewrite_the_organization_row);
+	tcase_add_test(tc, test_last_sequence_survives_trimming_the_whole_journal);
+	tcase_add_test(tc, test_last_sequence_without_a_journal_entry_is_kept);
 	tcase_add_test(tc, test_journal_records_blob_has_the_documented_layout);
 	tcase_add_test(tc, test_idempotency_result_may_be_large);
 	tcase_add_test(tc, test_low_stock_lookup_sees_a_level_set_in_the_same_transaction);

@@ -1,11 +1,12 @@
 /*
  * sqlite.c - libzinv-sqlite: the storage vtable on one SQLite database.
  *
- * Schema (version 2, PRAGMA user_version = 2, PRAGMA application_id =
+ * Schema (version 3, PRAGMA user_version = 3, PRAGMA application_id =
  * 0x7A696E76 "zinv").  UUIDs are 16-byte BLOBs in RFC 4122 byte order.
  * Quantities, balances and times (ms since the epoch) are INTEGERs.
  *
- *   organizations   (org PK, last_sequence, negative_policy)
+ *   organizations   (org PK, base_sequence, negative_policy); the last
+ *                   sequence is max(base_sequence, the journal's last)
  *   locations       (org, uuid) PK, type, is_default
  *   tracking        (org, product) PK, tracked
  *   variants        (org, location, variant) PK, product, balance, updated
@@ -178,6 +179,14 @@ static const struct sq_migration migration_steps[] = {
 	"DROP TABLE journal_records;"
 	"DROP TABLE journal_entries;"
 	"ALTER TABLE journal_entries_v2 RENAME TO journal_entries;" },
+	/* 2 -> 3: an organization's last sequence is its journal's last entry;
+	 * the row keeps only what the journal cannot say (the sequence trimmed
+	 * entries reached, or one set without an entry), so that a batch does
+	 * not rewrite it.  A version 2 value is already at least the journal's
+	 * last sequence, so the column is renamed and kept as it is. */
+	{
+	"ALTER TABLE organizations RENAME COLUMN last_sequence TO base_sequence;",
+	NULL, NULL },
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
@@ -193,6 +202,7 @@ enum sq_stmt_id {
 	ST_ROLLBACK_TO,
 	ST_ORG_GET,
 	ST_ORG_PUT,
+	ST_ORG_KEEP_TRIMMED,
 	ST_LOCATION_SCAN,
 	ST_LOCATION_PUT,
 	ST_TRACKING_GET,
@@ -232,11 +242,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RELEASE] = "RELEASE batch",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO batch",
 	[ST_ORG_GET] =
-		"SELECT last_sequence, negative_policy FROM organizations WHERE org = ?1",
+		"SELECT max(base_sequence, coalesce((SELECT max(sequence) FROM journal_entries"
+		" WHERE org = ?1), 0)), negative_policy FROM organizations WHERE org = ?1",
 	[ST_ORG_PUT] =
-		"INSERT INTO organizations (org, last_sequence, negative_policy) VALUES (?1, ?2, ?3)"
-		" ON CONFLICT (org) DO UPDATE SET last_sequence = excluded.last_sequence,"
+		"INSERT INTO organizations (org, base_sequence, negative_policy) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (org) DO UPDATE SET base_sequence = excluded.base_sequence,"
 		" negative_policy = excluded.negative_policy",
+	[ST_ORG_KEEP_TRIMMED] =
+		"UPDATE organizations SET base_sequence = max(base_sequence, coalesce((SELECT"
+		" max(sequence) FROM journal_entries WHERE org = ?1 AND sequence <= ?2), 0))"
+		" WHERE org = ?1",
 	[ST_LOCATION_SCAN] =
 		"SELECT uuid, type, is_default FROM locations WHERE org = ?1",
 	[ST_LOCATION_PUT] =
@@ -329,6 +344,12 @@ typedef struct sq_conn {
 	int ls_any;
 	inv_uuid ls_org;
 	inv_uuid ls_location;
+	/* org_put's last sequence, not written because the batch's journal
+	 * entry is about to say it (org_pending: for org_pending_org) */
+	int org_pending;
+	inv_uuid org_pending_org;
+	int64_t org_pending_seq;
+	int32_t org_pending_policy;
 	/* journal_append's packed records, kept to be reused by the next */
 	unsigned char *pack;
 	size_t pack_cap;
@@ -616,6 +637,19 @@ static void conn_enter(sq_conn *c, int write)
 	c->in_txn = 1;
 	c->txn_write = write;
 	c->ls_any = -1;
+	c->org_pending = 0;
+}
+
+static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy);
+
+/* Before a batch ends: a last sequence that no journal entry supplied is
+ * written after all. */
+static int org_flush(sq_conn *c)
+{
+	if (!c->org_pending)
+		return 0;
+	c->org_pending = 0;
+	return org_write(c, &c->org_pending_org, c->org_pending_seq, c->org_pending_policy);
 }
 
 /* A read transaction on a connection of its own: never waits for `w`. */
@@ -871,6 +905,8 @@ static int sq_commit(void *txn)
 	s = in->store;
 	thread_txn = NULL;
 	err = txn_check(in);
+	if (!err && in->txn_write)
+		err = org_flush(in);
 	if (in != s->w) {
 		if (!err)
 			err = step_once(in, ST_COMMIT, "commit");
@@ -929,6 +965,8 @@ static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 		out->last_sequence = sqlite3_column_int64(st, 0);
 		out->negative_policy = sqlite3_column_int(st, 1);
 		out->reserved = 0;
+		if (in->org_pending && memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
+			out->last_sequence = in->org_pending_seq;
 	} else if (rc == SQLITE_DONE) {
 		err = INV_ENOTFOUND;
 	} else {
@@ -938,18 +976,46 @@ static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 	return err;
 }
 
+static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy)
+{
+	sqlite3_stmt *st = in->stmt[ST_ORG_PUT];
+
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, base);
+	sqlite3_bind_int(st, 3, policy);
+	return stmt_run(in, st, "write organization");
+}
+
+/*
+ * A batch's org_put only moves the last sequence on to the sequence of the
+ * journal entry it appends next: that is remembered, not written, and the
+ * entry itself says it.  Anything else (a new organization, a policy, a
+ * sequence without an entry) is written, at the latest when the batch
+ * ends (org_flush).
+ */
 static int sq_org_put(void *txn, const inv_org_record *rec)
 {
 	sq_conn *in = txn;
-	sqlite3_stmt *st = in->stmt[ST_ORG_PUT];
+	inv_org_record cur;
 	int err = txn_check_write(in);
 
 	if (err)
 		return err;
-	bind_uuid(st, 1, &rec->org);
-	sqlite3_bind_int64(st, 2, rec->last_sequence);
-	sqlite3_bind_int(st, 3, rec->negative_policy);
-	return stmt_run(in, st, "write organization");
+	in->org_pending = 0;
+	err = sq_org_get(txn, &rec->org, &cur);
+	if (err && err != INV_ENOTFOUND)
+		return err;
+	if (err == 0 && cur.negative_policy == rec->negative_policy &&
+	    rec->last_sequence >= cur.last_sequence) {
+		if (rec->last_sequence > cur.last_sequence) {
+			in->org_pending = 1;
+			in->org_pending_org = rec->org;
+			in->org_pending_seq = rec->last_sequence;
+			in->org_pending_policy = rec->negative_policy;
+		}
+		return 0;
+	}
+	return org_write(in, &rec->org, rec->last_sequence, rec->negative_policy);
 }
 
 /* ------------------------------------------------------------ locations */
@@ -1510,7 +1576,12 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 		sqlite3_bind_null(st, 7);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)rec->record_count);
 	sqlite3_bind_blob(st, 9, in->pack, (int)len, SQLITE_STATIC);
-	return stmt_run(in, st, "append journal entry");
+	if ((err = stmt_run(in, st, "append journal entry")))
+		return err;
+	if (in->org_pending && in->org_pending_seq == rec->sequence &&
+	    memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
+		in->org_pending = 0; /* the entry is the last sequence now */
+	return 0;
 }
 
 /* A UUID column that is NULL when absent: sets *has accordingly. */
@@ -1597,6 +1668,12 @@ static int sq_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 	int err = txn_check_write(in);
 
 	if (err)
+		return err;
+	/* the last entry may go: its sequence stays the organization's */
+	st = in->stmt[ST_ORG_KEEP_TRIMMED];
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, up_to);
+	if ((err = stmt_run(in, st, "trim journal")))
 		return err;
 	st = in->stmt[ST_ENTRY_TRIM];
 	bind_uuid(st, 1, org);
