@@ -96,6 +96,10 @@ struct inv_store {
 int64_t inv__store_now(const inv_store *store);
 void inv__store_new_uuid(const inv_store *store, inv_uuid *out);
 
+/* 1 when the backend stores sync state (ops version 2 and later, where
+ * sync_state_get and sync_state_put are set); a version-1 table has none. */
+int inv__backend_has_sync_state(const inv_store *store);
+
 /* Remove `org` from the registry (the caller holds orgs_lock). */
 void inv__store_forget_org(inv_store *store, struct inv_org *org);
 

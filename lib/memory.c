@@ -582,6 +582,13 @@ struct morg {
 	size_t jhead, jcount, jcap;
 	struct jentry *jspare;      /* freed entries for reuse, newest first */
 	size_t jspare_bytes;
+	struct sync_blob *sync;     /* the sync state; NULL: never put */
+};
+
+/* A sync-state record (ops version 2), copied on put. */
+struct sync_blob {
+	size_t len;
+	unsigned char data[];
 };
 
 struct org_entry {
@@ -606,7 +613,8 @@ enum undo_kind {
 	U_JOURNAL_APPEND,
 	U_JOURNAL_TRIM,
 	U_IDEM_NEW,
-	U_IDEM_SET
+	U_IDEM_SET,
+	U_SYNC_SET          /* sync state replaced (or first set) */
 };
 
 struct undo {
@@ -630,6 +638,7 @@ struct undo {
 			size_t old_head, new_head;
 		} trim;
 		struct idem_item *idem; /* U_IDEM_SET: the replaced item */
+		struct sync_blob *sync; /* U_SYNC_SET: the replaced one, or NULL */
 	} u;
 };
 
@@ -713,6 +722,7 @@ static void morg_free(struct morg *o)
 		}
 	}
 	ftab_free(&o->idem);
+	free(o->sync);
 	for (size_t i = o->jhead; i < o->jcount; i++)
 		free(o->journal[i]);
 	free(o->journal);
@@ -979,6 +989,10 @@ static void undo_one(struct undo *u)
 		free(cur);
 		break;
 	}
+	case U_SYNC_SET:
+		free(o->sync);
+		o->sync = u->u.sync;
+		break;
 	}
 }
 
@@ -1046,6 +1060,8 @@ static int mem_commit(void *txn)
 					jentry_release(u->org, u->org->journal[j]);
 			} else if (u->kind == U_IDEM_SET) {
 				free(u->u.idem);
+			} else if (u->kind == U_SYNC_SET) {
+				free(u->u.sync);
 			}
 		}
 		for (size_t i = 0; i < tx->nlog; i++)
@@ -1823,6 +1839,49 @@ static int mem_idempotency_put(void *txn, const inv_uuid *org,
 	return 0;
 }
 
+/* --------------------------------------------------------- sync state */
+
+static int mem_sync_state_get(void *txn, const inv_uuid *org,
+                              inv_sync_state_fn fn, void *payload)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
+
+	if (jrc || !o || !o->sync)
+		return jrc ? jrc : INV_ENOTFOUND;
+	return fn(o->sync->data, o->sync->len, payload);
+}
+
+static int mem_sync_state_put(void *txn, const inv_uuid *org, const void *data, size_t len)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+
+	if (len > INV_SYNC_STATE_MAX)
+		return inv_backend_error(INV_ETOOBIG, "memory backend: sync state too large");
+	if (!data && len)
+		return inv_backend_error(INV_EBACKEND, "memory backend: sync state data is NULL");
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	struct sync_blob *b = h_malloc(o->hook, sizeof(*b) + len);
+
+	if (!b)
+		return oom("memory backend: out of memory storing the sync state");
+	b->len = len;
+	if (len)
+		memcpy(b->data, data, len);
+	/* The replaced record is freed at commit, so that rollback can
+	 * restore it. */
+	struct undo *u = undo_push(tx, U_SYNC_SET, o);
+
+	u->u.sync = o->sync;
+	o->sync = b;
+	return 0;
+}
+
 /* ---------------------------------------------------------- lifecycle */
 
 /* glibc's default rwlock lets a stream of readers starve a writer, that is
@@ -1900,6 +1959,8 @@ static const inv_backend_ops memory_ops = {
 	.variant_get_many = mem_variant_get_many,
 	.variant_put_many = mem_variant_put_many,
 	.control = mem_control,
+	.sync_state_get = mem_sync_state_get,
+	.sync_state_put = mem_sync_state_put,
 };
 
 const inv_backend_ops *inv_memory_backend_ops(void)
