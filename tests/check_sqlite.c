@@ -247,7 +247,7 @@ START_TEST(test_new_file_gets_schema_application_id_and_wal)
 {
 	make_store_file(dbpath);
 	ck_assert_int_eq(sql_int(dbpath, "PRAGMA application_id"), 0x7A696E76);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 	{
 		sqlite3 *db;
 		sqlite3_stmt *st;
@@ -272,7 +272,7 @@ START_TEST(test_empty_file_gets_schema)
 	b = backend_open(dbpath);
 	put_org(&b, 1, 3);
 	backend_close(&b);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 }
 END_TEST
 
@@ -360,12 +360,12 @@ START_TEST(test_newer_schema_is_eformat_and_untouched)
 	struct file_image img;
 
 	make_store_file(dbpath);
-	sql_exec(dbpath, "PRAGMA user_version = 4");
+	sql_exec(dbpath, "PRAGMA user_version = 5");
 	img = file_read(dbpath);
 	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
 	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "newer"));
 	assert_file_unchanged(dbpath, &img);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
 }
 END_TEST
 
@@ -950,7 +950,7 @@ START_TEST(test_processes_creating_one_file_at_once_all_open_it)
 			              "round %d: process %d could not open the new file "
 			              "(status %d)", round, i, status);
 		}
-		ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 3);
+		ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 4);
 		ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM sqlite_schema"
 		                         " WHERE name = 'variants'"), 1);
 	}
@@ -1234,7 +1234,7 @@ START_TEST(test_schema_1_file_is_migrated_with_its_journal)
 	sql_exec(dbpath, v1_schema);
 	sql_exec(dbpath, v1_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema"
 	                                 " WHERE name = 'journal_records'"), 0);
 	txn = begin(&b, 0);
@@ -1486,7 +1486,7 @@ START_TEST(test_schema_2_file_is_migrated_keeping_its_last_sequences)
 	sql_exec(dbpath, v2_schema);
 	sql_exec(dbpath, v2_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 	ck_assert_int_eq(get_org_sequence(&b, 1), 5);
 	ck_assert_int_eq(get_org_sequence(&b, 3), 9);
 	write_batch(&b, 1, 6);
