@@ -1498,6 +1498,68 @@ START_TEST(test_schema_2_file_is_migrated_keeping_its_last_sequences)
 }
 END_TEST
 
+/* The version 3 schema as its release created it: version 2 with
+ * organizations.last_sequence renamed base_sequence. */
+static char *v3_schema(void)
+{
+	static const char from[] = "user_version = 2;", to[] = "user_version = 3;";
+	static const char col[] = "  last_sequence INTEGER", ncol[] = "  base_sequence INTEGER";
+	char *sql = strdup(v2_schema), *p;
+
+	ck_assert_ptr_nonnull(sql);
+	ck_assert_ptr_nonnull(p = strstr(sql, from));
+	memcpy(p, to, sizeof(to) - 1);
+	ck_assert_ptr_nonnull(p = strstr(sql, col));
+	memcpy(p, ncol, sizeof(ncol) - 1);
+	return sql;
+}
+
+static int copy_sync(const void *data, size_t len, void *payload)
+{
+	char *out = payload;
+
+	ck_assert_uint_lt(len, 64);
+	memcpy(out, data, len);
+	out[len] = '\0';
+	return 0;
+}
+
+START_TEST(test_schema_3_file_is_migrated_with_an_empty_sync_state_table)
+{
+	struct backend b;
+	char *sql = v3_schema();
+	char got[64];
+	inv_uuid org1 = uuid_n(1);
+	void *txn;
+
+	sql_exec(dbpath, sql);
+	free(sql);
+	sql_exec(dbpath, v2_rows);
+	b = backend_open(dbpath);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sync_state"), 0);
+	/* What version 3 stored is kept. */
+	ck_assert_int_eq(get_org_sequence(&b, 1), 5);
+	ck_assert_int_eq(get_org_sequence(&b, 3), 9);
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->sync_state_get(txn, &org1, copy_sync, got), INV_ENOTFOUND);
+	b.ops->rollback(txn);
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->sync_state_put(txn, &org1, "cursor=5", 8), 0);
+	commit(&b, txn);
+	backend_close(&b);
+
+	b = backend_open(dbpath);
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->sync_state_get(txn, &org1, copy_sync, got), 0);
+	ck_assert_str_eq(got, "cursor=5");
+	b.ops->rollback(txn);
+	backend_close(&b);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sync_state"), 1);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT length(data) FROM sync_state"), 8);
+}
+END_TEST
+
 static int copy_idempotency(const inv_idempotency_record *rec, void *payload)
 {
 	inv_idempotency_record *out = payload;
@@ -1706,6 +1768,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_schema_1_file_is_migrated_with_its_journal);
 	tcase_add_test(tc, test_schema_1_file_missing_journal_records_is_not_migrated);
 	tcase_add_test(tc, test_schema_2_file_is_migrated_keeping_its_last_sequences);
+	tcase_add_test(tc, test_schema_3_file_is_migrated_with_an_empty_sync_state_table);
 	tcase_add_test(tc, test_batch_does_not_rewrite_the_organization_row);
 	tcase_add_test(tc, test_last_sequence_survives_trimming_the_whole_journal);
 	tcase_add_test(tc, test_last_sequence_without_a_journal_entry_is_kept);
