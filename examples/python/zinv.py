@@ -212,7 +212,10 @@ class _RestRequest(ctypes.Structure):
 
 class _SqliteOptions(ctypes.Structure):
     _fields_ = [("version", c_uint32), ("sync", c_int32), ("busy_timeout_ms", c_int32),
-                ("read_only", c_int32)]
+                ("read_only", c_int32),
+                # version 2
+                ("cache_kib", c_int32), ("mmap_mib", c_int32), ("group_wait_us", c_int32),
+                ("reserved", c_int32)]
 
 
 # Layouts the headers freeze; a mismatch means this file is out of date.

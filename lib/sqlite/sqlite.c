@@ -32,11 +32,11 @@
  * made the journal most of a batch's cost).  The journal is only ever read
  * back whole entries at a time, so nothing is lost by packing.
  *
- * Every table but idempotency_keys and sync_state is WITHOUT ROWID: their keys are the
- * natural composite keys the operations look up by, so the row lives in the
- * key's B-tree and a lookup is one descent.  idempotency_keys keeps a rowid
- * because its result BLOB may be hundreds of KiB, which WITHOUT ROWID tables
- * handle badly.
+ * Every table but idempotency_keys and sync_state is WITHOUT ROWID: their
+ * keys are the natural composite keys the operations look up by, so the row
+ * lives in the key's B-tree and a lookup is one descent.  Those two keep a
+ * rowid because their BLOBs may be hundreds of KiB (a sync state up to
+ * 16 MiB), which WITHOUT ROWID tables handle badly.
  *
  * The file is in WAL mode: readers keep a snapshot while a writer commits,
  * and a commit is one append to the WAL.  A write transaction is BEGIN
