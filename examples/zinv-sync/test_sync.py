@@ -52,14 +52,16 @@ class Server:
         self._locations = None
 
     def start(self):
+        # The access log goes to a file: a pipe nobody reads fills and
+        # stalls the server.
+        self.log = open(self.db + ".log", "a")
         self.proc = subprocess.Popen(
             [SERVER, "--listen", "127.0.0.1:%d" % self.port, "--db", self.db,
-             "--tokens", self.tokens],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             "--tokens", self.tokens], stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError("zinv-server exited: %s" % self.proc.stderr.read())
+                raise AssertionError("zinv-server exited: %s" % open(self.log.name).read())
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self
@@ -72,7 +74,7 @@ class Server:
             self.proc.terminate()
             self.proc.wait(10)
         if self.proc:
-            self.proc.stderr.close()
+            self.log.close()
         self.proc = None
 
     @property
