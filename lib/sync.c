@@ -827,7 +827,8 @@ static int pull_apply(inv_sync *s)
 		rc = c.rc ? c.rc : inv__error_keep(rc, -1, "cannot read the local store");
 		goto out;
 	}
-	qsort(c.tracked, c.ntracked, sizeof(inv_uuid), inv__uuid_order);
+	if (c.ntracked)
+		qsort(c.tracked, c.ntracked, sizeof(inv_uuid), inv__uuid_order);
 
 	track = calloc(nup + c.ntracked + 1, sizeof(*track));
 	changes = calloc(c.n + 1, sizeof(*changes));
@@ -843,7 +844,8 @@ static int pull_apply(inv_sync *s)
 			track[ntrack++] = (inv_tracking_change){ c.tracked[i], INV_TRACKING_STOP, 0 };
 
 	/* Fold the rows of each variant: upstream, local and pending parts. */
-	qsort(c.rows, c.n, sizeof(*c.rows), row_order);
+	if (c.n)
+		qsort(c.rows, c.n, sizeof(*c.rows), row_order);
 	for (i = 0; i < c.n; i = j) {
 		pull_row sum = c.rows[i];
 		const inv_variant *v;
