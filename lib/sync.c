@@ -900,11 +900,8 @@ static int pull_lowstock(inv_sync *s, const char *body, size_t len)
 	int rc;
 
 	prods = json_object_get(o, "customLowStockLevelsForProducts");
-	if (!json_is_array(prods)) {
-		rc = inv__error(INV_EFORMAT, -1, "lowStock",
-		                "the upstream's low-stock levels are not a location's list");
-		goto out;
-	}
+	if (!json_is_array(prods))
+		goto bad;
 	rc = inv_low_stock_list(&local, &nlocal, org, inv__default_store(org), NULL);
 	if (rc)
 		goto out;
