@@ -798,8 +798,6 @@ bad:
 	                  "the upstream's balances are not a status object");
 }
 
-static int pull_lowstock(inv_sync *s, const char *body, size_t len);
-
 /* Bring the local balances and tracking to upstream + pending. */
 static int pull_apply(inv_sync *s)
 {
@@ -889,8 +887,10 @@ out:
 	return rc;
 }
 
-/* Set the default STORE's low-stock entries to the upstream's. */
-static int pull_lowstock(inv_sync *s, const char *body, size_t len)
+/* Set the default STORE's low-stock entries to the upstream's; with
+ * `write` 0 only check that the answer reads, so that a pull whose second
+ * answer is malformed moves nothing. */
+static int pull_lowstock(inv_sync *s, const char *body, size_t len, int write)
 {
 	inv_org *org = s->org;
 	json_t *o = json_loadb(body, len, 0, NULL), *prods, *p, *v;
@@ -960,9 +960,9 @@ static int pull_lowstock(inv_sync *s, const char *body, size_t len)
 		w[nw].entry = local[x];
 		w[nw++].remove = 1;
 	}
-	if (nw)
+	if (nw && write)
 		rc = inv__low_stock_write_many(org, w, nw);
-	s->n_pulled += rc ? 0 : (int64_t)nw;
+	s->n_pulled += rc || !write ? 0 : (int64_t)nw;
 	goto out;
 bad:
 	rc = inv__error(INV_EFORMAT, -1, "lowStock",
@@ -1021,9 +1021,11 @@ int inv_sync_answer(inv_sync *s, int status, const char *const *headers, size_t 
 		s->phase = PH_PULL_LOW;
 		break;
 	case PH_PULL_LOW:
-		rc = pull_apply(s);
+		rc = pull_lowstock(s, body, body_len, 0);
 		if (!rc)
-			rc = pull_lowstock(s, body, body_len);
+			rc = pull_apply(s);
+		if (!rc)
+			rc = pull_lowstock(s, body, body_len, 1);
 		json_decref(s->status);
 		s->status = NULL;
 		s->phase = PH_DONE;
