@@ -1034,7 +1034,7 @@ int inv_sync_answer(inv_sync *s, int status, const char *const *headers, size_t 
 		break;
 	}
 	if (rc && s->phase != PH_PUSH)
-		s->phase = PH_IDLE;   /* start the round again */
+		s->phase = PH_DONE;   /* end the round; the next one starts over */
 	return rc;
 }
 

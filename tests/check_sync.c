@@ -34,7 +34,7 @@ static void open_env(struct tu_env *env, uint64_t offset, inv_negative_policy po
 }
 
 /* What the link does with one request. */
-enum fault { PASS, FAIL_STATUS, LOSE_ANSWER };
+enum fault { PASS, FAIL_STATUS, LOSE_ANSWER, GARBLE };
 
 struct link {
 	struct tu_env *up;
@@ -91,6 +91,8 @@ static int exchange(struct link *l, inv_sync *s)
 	body = inv_rest_response_body(res, &len);
 	if (f == LOSE_ANSWER)
 		rc = inv_sync_answer(s, 0, NULL, 0, NULL, 0);
+	else if (f == GARBLE)
+		rc = inv_sync_answer(s, 200, NULL, 0, "{\"customLowStock\":", 18);
 	else
 		rc = inv_sync_answer(s, inv_rest_response_status(res), NULL, 0, body, len);
 	inv_rest_response_free(res);
@@ -432,6 +434,37 @@ START_TEST(test_sales_during_a_pull_are_neither_lost_nor_counted_twice)
 }
 END_TEST
 
+static enum fault garble_low_stock(struct link *l, inv_sync *s, size_t n)
+{
+	(void)l;
+	(void)n;
+	return strstr(inv_sync_request_path(s), "custom-low-stock") ? GARBLE : PASS;
+}
+
+START_TEST(test_malformed_pull_answer_moves_nothing_and_ends_the_round)
+{
+	struct world w;
+	int step, rc = 0;
+
+	world_open(&w, INV_NEGATIVE_ALLOW);
+	back_office_stocks(&w, 20);
+	w.link.fault = garble_low_stock;
+	while ((step = inv_sync_next(w.sync)) != INV_SYNC_IDLE) {
+		ck_assert_int_eq(step, INV_SYNC_REQUEST);
+		if ((rc = exchange(&w.link, w.sync)) != 0)
+			break;
+	}
+	ck_assert_int_eq(rc, INV_EFORMAT);
+	ck_assert_str_eq(inv_error_last()->field, "lowStock");
+	ck_assert_int_eq(inv_sync_next(w.sync), INV_SYNC_IDLE);   /* the round is over */
+	ck_assert_int_eq(journal_count(&w.till), 0);               /* nothing moved */
+	w.link.fault = NULL;
+	round_trip(&w.link, w.sync);                               /* the next one pulls */
+	ck_assert_int_eq(tu_balance(&w.till, w.v_till), 20);
+	world_close(&w);
+}
+END_TEST
+
 START_TEST(test_state_is_durable_and_resumes_after_reopen)
 {
 	struct world w;
@@ -586,6 +619,7 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, test_pull_sets_local_to_upstream_with_tracking_and_low_stock);
 	tcase_add_test(tc, test_pulled_entries_are_marked_and_never_pushed_back);
 	tcase_add_test(tc, test_sales_during_a_pull_are_neither_lost_nor_counted_twice);
+	tcase_add_test(tc, test_malformed_pull_answer_moves_nothing_and_ends_the_round);
 	tcase_add_test(tc, test_state_is_durable_and_resumes_after_reopen);
 	tcase_add_test(tc, test_till_differing_from_the_stored_one_is_a_conflict);
 	tcase_add_test(tc, test_backend_without_sync_state_is_refused);

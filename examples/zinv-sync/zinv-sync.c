@@ -133,7 +133,7 @@ static int run_round(inv_sync *sync, CURL *curl, const char *upstream, const cha
                      int once, int64_t totals[3])
 {
 	struct buf res = { 0 };
-	int step, last_status = 200, rc = ROUND_DONE, tries = 0;
+	int step, last_status = 200, rc = ROUND_DONE, tries = 0, failed = 0;
 	int64_t pushed, pulled, rejected;
 
 	while ((step = inv_sync_next(sync)) != INV_SYNC_IDLE) {
@@ -161,9 +161,11 @@ static int run_round(inv_sync *sync, CURL *curl, const char *upstream, const cha
 			int arc = inv_sync_answer(sync, last_status, h, res.retry_after[0] ? 1 : 0,
 			                          res.data ? res.data : "", res.len);
 
-			if (arc)
+			if (arc) {
 				fprintf(stderr, "zinv-sync: %s: %s\n", inv_strerror(arc),
 				        inv_error_last()->message);
+				failed = 1;
+			}
 		}
 		if (stop) {
 			rc = ROUND_STOPPED;
@@ -171,6 +173,8 @@ static int run_round(inv_sync *sync, CURL *curl, const char *upstream, const cha
 		}
 	}
 	free(res.data);
+	if (failed && rc == ROUND_DONE)
+		rc = ROUND_ERROR;
 	inv_sync_round(sync, &pushed, &pulled, &rejected);
 	totals[0] += pushed;
 	totals[1] += pulled;

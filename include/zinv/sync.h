@@ -77,7 +77,8 @@ INV_EXTERN const char *inv_sync_request_header_value(const inv_sync *sync, size_
  * request for a retry after a backoff (the next step is INV_SYNC_WAIT);
  * another 4xx to a push parks the entry in the rejected list with the body
  * and goes on.  INV_EINVAL when no request is outstanding; a negative code
- * when the store failed (the answer is taken; a pushed entry is resent at
+ * when the store failed or a pull could not be applied (the answer is
+ * taken; a failed pull ends the round, and a pushed entry is resent at
  * worst, which the idempotency key makes harmless).
  */
 INV_EXTERN int inv_sync_answer(inv_sync *sync, int status, const char *const *headers,
