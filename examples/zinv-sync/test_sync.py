@@ -12,6 +12,7 @@ long push (nothing lost, nothing doubled upstream); an upstream that
 answers 500 or drops the connection; sales while syncs run.  --demo tells
 the first story and prints every store's balances side by side.
 """
+import collections
 import http.client
 import http.server
 import json
@@ -109,7 +110,9 @@ class Server:
         status, body = self.call("GET", "/organizations/self/inventory/locations/"
                                  + self.loc("STORE"))
         assert status == 200, body
-        return {v["variantUuid"]: int(v["balance"]) for v in body["variants"]}
+        # Zero balances are not listed (WIRE.md section 4): read them as 0.
+        return collections.defaultdict(int, {v["variantUuid"]: int(v["balance"])
+                                             for v in body["variants"]})
 
 
 def write_tokens(tmp):
@@ -159,7 +162,7 @@ def offline_story(w, test=None, show=print):
     for t in w.tills:
         rc, out, err = sync(t, w.up.url)
         assert rc == 0, (rc, out, err)
-    show("both tills pulled; upstream, A, B:", [t.balances().get(V1) for t in [w.up] + w.tills])
+    show("both tills pulled; upstream, A, B:", [t.balances()[V1] for t in [w.up] + w.tills])
     w.up.stop()
     show("upstream stopped; A sells 3 + 3 and discards 1, B sells 5, offline")
     a.move("STORE", "SOLD", 3)
@@ -175,7 +178,7 @@ def offline_story(w, test=None, show=print):
         rc, out, err = sync(t, w.up.url)
         assert rc == 0, (rc, out, err)
         show("till %s sync:" % name, out)
-    return [s.balances().get(V1) for s in [w.up] + w.tills]
+    return [s.balances()[V1] for s in [w.up] + w.tills]
 
 
 class SyncEndToEnd(unittest.TestCase):
@@ -230,7 +233,7 @@ class SyncEndToEnd(unittest.TestCase):
         self.assertEqual(rc, 0, (out, err))
         print("\nkill test: %d kills, %d with entries left to push, %d sales; last run: %s"
               % (kills, mid_push, sales, out), file=sys.stderr)
-        self.assertGreaterEqual(mid_push, 25)
+        self.assertGreaterEqual(mid_push, 15)   # 29..41 of 50 seen here
         self.assertEqual(up.balances()[V1], 100 - sales)
         self.assertEqual(a.balances()[V1], 100 - sales)
         # A further sync pushes nothing: every entry was acknowledged once.
@@ -286,7 +289,7 @@ class SyncEndToEnd(unittest.TestCase):
                                   "--token", TOKEN, "--interval", "1"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and up.balances().get(V1) != 97:
+            while time.monotonic() < deadline and up.balances()[V1] != 97:
                 time.sleep(0.1)
             p.send_signal(signal.SIGTERM)
             self.assertEqual(p.wait(10), 0)
