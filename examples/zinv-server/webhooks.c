@@ -861,6 +861,59 @@ void webhooks_close(struct webhooks *wh)
 	free(wh);
 }
 
+/* ------------------------------------------------------------ metrics */
+
+void webhooks_metrics(struct webhooks *wh, FILE *out)
+{
+	struct sub *subs = NULL;
+	size_t n = 0, i;
+	int64_t now = now_ms(), *backlog, *age_ms;
+
+	if (!wh || subs_load(wh, &subs, &n) != 0)
+		return;
+	backlog = calloc(2 * n + 1, sizeof(*backlog));
+	if (!backlog) {
+		subs_free(subs, n);
+		return;
+	}
+	age_ms = backlog + n;
+	fputs("# HELP zinv_webhook_backlog_entries Journal entries after the subscription's "
+	      "delivery cursor.\n# TYPE zinv_webhook_backlog_entries gauge\n", out);
+	for (i = 0; i < n; i++) {
+		inv_journal_query q = INV_JOURNAL_QUERY_INIT;
+		inv_journal *j = NULL;
+		inv_org *org = NULL;
+		int64_t last = 0;
+
+		if (inv_org_open(&org, wh->store, &subs[i].org) == 0 &&
+		    inv_journal_last_sequence(&last, org) == 0 && last > subs[i].cursor_seq) {
+			q.after_sequence = subs[i].cursor_seq;
+			q.limit = 1;
+			if (inv_journal_read(&j, org, &q) == 0 && inv_journal_count(j))
+				age_ms[i] = now - inv_journal_entry_time(inv_journal_at(j, 0));
+			inv_journal_free(j);
+		}
+		inv_org_close(org);
+		backlog[i] = last > subs[i].cursor_seq ? last - subs[i].cursor_seq : 0;
+	}
+	for (i = 0; i < n; i++)
+		fprintf(out, "zinv_webhook_backlog_entries{subscription=\"%s\"} %" PRId64 "\n",
+		        subs[i].uuid, backlog[i] + subs[i].test_pending);
+	fputs("# HELP zinv_webhook_oldest_undelivered_seconds Age of the oldest journal entry "
+	      "not yet delivered; 0 when none.\n"
+	      "# TYPE zinv_webhook_oldest_undelivered_seconds gauge\n", out);
+	for (i = 0; i < n; i++)
+		fprintf(out, "zinv_webhook_oldest_undelivered_seconds{subscription=\"%s\"} %.3f\n",
+		        subs[i].uuid, age_ms[i] > 0 ? (double)age_ms[i] / 1e3 : 0.0);
+	/* One process per store: it holds every subscription. */
+	fputs("# HELP zinv_webhook_lease_owned Whether this process delivers the "
+	      "subscription.\n# TYPE zinv_webhook_lease_owned gauge\n", out);
+	for (i = 0; i < n; i++)
+		fprintf(out, "zinv_webhook_lease_owned{subscription=\"%s\"} 1\n", subs[i].uuid);
+	free(backlog);
+	subs_free(subs, n);
+}
+
 /* ------------------------------------------------------------ HTTP API */
 
 static int answer_error(struct webhooks_answer *a, int status, const char *type,

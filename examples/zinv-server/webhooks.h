@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <zinv.h>
 #include <zinv/rest.h>
@@ -41,6 +42,11 @@ int webhooks_start(struct webhooks *wh);
 /* Stop the worker (an in-flight POST is aborted; its event is sent again
  * on the next start) and free everything.  NULL is a no-op. */
 void webhooks_close(struct webhooks *wh);
+
+/* Per subscription: backlog (journal entries after the cursor), age of the
+ * oldest undelivered entry, and whether this process delivers it; the
+ * Prometheus text format.  NULL writes nothing. */
+void webhooks_metrics(struct webhooks *wh, FILE *out);
 
 /* Whether `path` is a subscriptions route, served by webhooks_handle(). */
 int webhooks_is_route(const char *path);

@@ -45,6 +45,7 @@
 #include <zinv/rest.h>
 #include <zinv/sqlite.h>
 
+#include "metrics.h"
 #include "webhooks.h"
 
 #if MHD_VERSION < 0x00097002
@@ -59,6 +60,7 @@ struct token {
 	char *token;
 	inv_uuid org;
 	uint32_t scopes;
+	int policy;           /* negativePolicy: -1 not given, else inv_negative_policy */
 };
 
 struct tokens {
@@ -105,12 +107,25 @@ static int tokens_load(struct tokens *t, const char *path)
 		const char *token = json_string_value(json_object_get(item, "token"));
 		const char *org = json_string_value(json_object_get(item, "organizationUuid"));
 		json_t *scopes = json_object_get(item, "scopes"), *s;
+		const char *policy = json_string_value(json_object_get(item, "negativePolicy"));
 		size_t j;
 
 		if (!token || !*token || !org ||
 		    inv_uuid_parse(&tk->org, org, strlen(org)) != 0 || !json_is_array(scopes)) {
 			fprintf(stderr, "zinv-server: %s: tokens[%zu] needs \"token\", a UUID "
 			        "\"organizationUuid\" and a \"scopes\" array\n", path, i);
+			json_decref(root);
+			tokens_free(t);
+			return -1;
+		}
+		tk->policy = -1;
+		if (policy && !strcmp(policy, "ALLOW")) {
+			tk->policy = INV_NEGATIVE_ALLOW;
+		} else if (policy && !strcmp(policy, "DENY")) {
+			tk->policy = INV_NEGATIVE_DENY;
+		} else if (json_object_get(item, "negativePolicy")) {
+			fprintf(stderr, "zinv-server: %s: tokens[%zu].negativePolicy must be "
+			        "\"ALLOW\" or \"DENY\"\n", path, i);
 			json_decref(root);
 			tokens_free(t);
 			return -1;
@@ -160,6 +175,7 @@ static int tokens_make_dev(struct tokens *t)
 	uuid_generate_time(u);
 	memcpy(t->items[0].org.bytes, u, 16);
 	t->items[0].scopes = INV_REST_SCOPE_READ | INV_REST_SCOPE_WRITE;
+	t->items[0].policy = -1;
 	t->count = 1;
 	inv_uuid_format(&t->items[0].org, org);
 	printf("development token: %s\norganization:      %s\n", hex, org);
@@ -188,6 +204,8 @@ struct server {
 	inv_store *store;
 	struct tokens tokens;
 	struct webhooks *webhooks;
+	struct metrics *metrics;
+	uint64_t metrics_sub;
 };
 
 /* Per-connection state of one request, from its first header to its log line. */
@@ -202,6 +220,7 @@ struct request {
 	char path[256];       /* for the log line; longer paths are cut */
 	char query[512];      /* type=, limit= and cursor= fit with room to spare */
 	size_t query_len;
+	char request_id[129]; /* X-Request-Id, taken from the request or made */
 };
 
 /* Append one query argument; arguments that do not fit are dropped, which
@@ -264,6 +283,15 @@ static int request_append(struct request *r, const char *data, size_t size)
 	return 0;
 }
 
+/* Every answer carries the request id. */
+static MHD_RESULT queue(struct MHD_Connection *conn, struct request *r, unsigned status,
+                       struct MHD_Response *res)
+{
+	MHD_add_response_header(res, "X-Request-Id", r->request_id);
+	r->status = (int)status;
+	return MHD_queue_response(conn, status, res);
+}
+
 static MHD_RESULT send_plain(struct MHD_Connection *conn, struct request *r,
                              unsigned status, const char *json)
 {
@@ -275,8 +303,7 @@ static MHD_RESULT send_plain(struct MHD_Connection *conn, struct request *r,
 	if (!res)
 		return MHD_NO;
 	MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	r->status = (int)status;
-	ret = MHD_queue_response(conn, status, res);
+	ret = queue(conn, r, status, res);
 	MHD_destroy_response(res);
 	return ret;
 }
@@ -306,10 +333,67 @@ static MHD_RESULT send_webhooks(struct server *srv, struct MHD_Connection *conn,
 		MHD_add_response_header(mres, "WWW-Authenticate", "Bearer");
 	if (a.allow)
 		MHD_add_response_header(mres, "Allow", a.allow);
-	r->status = a.status;
-	ret = MHD_queue_response(conn, (unsigned)a.status, mres);
+	ret = queue(conn, r, (unsigned)a.status, mres);
 	MHD_destroy_response(mres);
 	return ret;
+}
+
+/* GET /healthz, /readyz and /metrics: no authentication, no organization
+ * data.  Returns -1 when `url` is none of them. */
+static int send_operating(struct server *srv, struct MHD_Connection *conn,
+                          struct request *r, const char *method, const char *url,
+                          MHD_RESULT *ret)
+{
+	struct MHD_Response *res;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (strcmp(url, "/healthz") && strcmp(url, "/readyz") && strcmp(url, "/metrics"))
+		return -1;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		*ret = send_plain(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+		                  "{\"developerMessage\":\"method not allowed on this path\","
+		                  "\"errorType\":\"METHOD_NOT_ALLOWED\",\"violations\":[]}");
+		return 0;
+	}
+	if (!strcmp(url, "/healthz")) {
+		*ret = send_plain(conn, r, MHD_HTTP_OK, "{\"status\":\"alive\"}");
+		return 0;
+	}
+	if (!strcmp(url, "/readyz")) {
+		/* The store answers a read of an organization it already holds
+		 * (every token's organization is opened at start-up). */
+		inv_org *org = NULL;
+		int64_t last = 0;
+		int ok = inv_org_open(&org, srv->store, &srv->tokens.items[0].org) == 0 &&
+		         inv_journal_last_sequence(&last, org) == 0;
+
+		inv_org_close(org);
+		*ret = ok ? send_plain(conn, r, MHD_HTTP_OK, "{\"status\":\"ready\"}")
+		          : send_plain(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                       "{\"status\":\"the store does not answer\"}");
+		return 0;
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		*ret = MHD_NO;
+		return 0;
+	}
+	metrics_write(srv->metrics, f);
+	webhooks_metrics(srv->webhooks, f);
+	fclose(f);
+	res = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!res) {
+		free(text);
+		*ret = MHD_NO;
+		return 0;
+	}
+	MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "text/plain; version=0.0.4; charset=utf-8");
+	*ret = queue(conn, r, MHD_HTTP_OK, res);
+	MHD_destroy_response(res);
+	return 0;
 }
 
 static MHD_RESULT dispatch(struct server *srv, struct MHD_Connection *conn,
@@ -324,6 +408,8 @@ static MHD_RESULT dispatch(struct server *srv, struct MHD_Connection *conn,
 	size_t len, i, n;
 	MHD_RESULT ret;
 
+	if (send_operating(srv, conn, r, method, url, &ret) == 0)
+		return ret;
 	caller = tokens_find(&srv->tokens,
 	                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                                 MHD_HTTP_HEADER_AUTHORIZATION));
@@ -368,11 +454,27 @@ static MHD_RESULT dispatch(struct server *srv, struct MHD_Connection *conn,
 	for (i = 0; i < n; i++)
 		MHD_add_response_header(mres, inv_rest_response_header_name(res, i),
 		                        inv_rest_response_header_value(res, i));
-	r->status = inv_rest_response_status(res);
-	ret = MHD_queue_response(conn, (unsigned)r->status, mres);
+	ret = queue(conn, r, (unsigned)inv_rest_response_status(res), mres);
 	MHD_destroy_response(mres);
 	inv_rest_response_free(res);
 	return ret;
+}
+
+/* The client's X-Request-Id when it is 1 to 128 visible ASCII characters
+ * (it goes into the log line), else a new random UUID. */
+static void request_id(struct request *r, const char *given)
+{
+	size_t i;
+	uuid_t u;
+
+	for (i = 0; given && given[i] > ' ' && given[i] < 127 && i < 128; i++)
+		;
+	if (given && i > 0 && !given[i]) {
+		memcpy(r->request_id, given, i + 1);
+		return;
+	}
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, r->request_id);
 }
 
 static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -392,6 +494,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char 
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
+		request_id(r, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"));
 		*con_cls = r;
 		/* An upload declared over the limit is answered before it is
 		 * read; the dispatcher still puts 401, 404 and 403 first. */
@@ -419,14 +522,19 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+	struct server *srv = cls;
 	struct request *r = *con_cls;
+	char route[128];
+	int64_t micros;
 
-	(void)cls;
 	(void)conn;
 	if (!r)
 		return;
-	fprintf(stderr, "%s %s %d %" PRId64 "us%s\n", r->method, r->path, r->status,
-	        micros_since(&r->start),
+	micros = micros_since(&r->start);
+	metrics_route(route, sizeof(route), r->path);
+	metrics_request(srv->metrics, r->method, route, r->status, micros);
+	fprintf(stderr, "%s %s %d %" PRId64 "us %s%s\n", r->method, r->path, r->status,
+	        micros, r->request_id,
 	        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
 	free(r->body);
 	free(r);
@@ -495,6 +603,34 @@ static int open_store(inv_store **out, const char *db)
 	return rc;
 }
 
+static void on_event(const inv_event *event, void *payload)
+{
+	metrics_event(payload, event);
+}
+
+/* Open every token's organization once (so that /readyz only reads) and
+ * store the negativePolicy the tokens file gives it. */
+static int prepare_orgs(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->tokens.count; i++) {
+		const struct token *tk = &srv->tokens.items[i];
+		inv_org *org = NULL;
+		int rc = inv_org_open(&org, srv->store, &tk->org);
+
+		if (rc == 0 && tk->policy >= 0)
+			rc = inv_org_set_negative_policy(org, (inv_negative_policy)tk->policy);
+		inv_org_close(org);
+		if (rc) {
+			fprintf(stderr, "zinv-server: cannot prepare organization of tokens[%zu]: "
+			        "%s (%s)\n", i, inv_error_last()->message, inv_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]\n"
@@ -554,7 +690,11 @@ int main(int argc, char **argv)
 		free(retry);
 		return 1;
 	}
-	if (webhooks_open(&srv.webhooks, srv.store, db, &wopts) != 0) {
+	if (!(srv.metrics = metrics_new()) ||
+	    inv_subscribe(&srv.metrics_sub, srv.store, 0, on_event, srv.metrics) != 0 ||
+	    prepare_orgs(&srv) != 0 ||
+	    webhooks_open(&srv.webhooks, srv.store, db, &wopts) != 0) {
+		metrics_free(srv.metrics);
 		inv_store_close(srv.store);
 		close(fd);
 		tokens_free(&srv.tokens);
@@ -576,12 +716,13 @@ int main(int argc, char **argv)
 	                     0, NULL, NULL, on_request, &srv,
 	                     MHD_OPTION_LISTEN_SOCKET, fd,
 	                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cpus > 0 ? cpus : 1),
-	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
 	                     MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 	                     MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "zinv-server: cannot start the HTTP daemon on %s\n", listen_spec);
 		webhooks_close(srv.webhooks);
+		metrics_free(srv.metrics);
 		inv_store_close(srv.store);
 		close(fd);
 		tokens_free(&srv.tokens);
@@ -591,6 +732,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zinv-server: cannot start the webhook worker\n");
 		MHD_stop_daemon(d);
 		webhooks_close(srv.webhooks);
+		metrics_free(srv.metrics);
 		inv_store_close(srv.store);
 		close(fd);
 		tokens_free(&srv.tokens);
@@ -616,6 +758,7 @@ int main(int argc, char **argv)
 	close(fd);
 	webhooks_close(srv.webhooks);
 	inv_store_close(srv.store);
+	metrics_free(srv.metrics);
 	tokens_free(&srv.tokens);
 	fprintf(stderr, "zinv-server: stopped\n");
 	return 0;
