@@ -48,11 +48,11 @@ class Server:
         self.db = os.path.join(tmp, "zinv.db")
         self.start()
 
-    def start(self):
+    def start(self, *extra):
         self.port = free_port()
         self.proc = subprocess.Popen(
             [SERVER, "--listen", "127.0.0.1:%d" % self.port, "--db", self.db,
-             "--tokens", self.tokens],
+             "--tokens", self.tokens, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wait_for_port(self.port, self.proc)
 
@@ -210,6 +210,42 @@ class Operating(unittest.TestCase):
         srv.start()
         self.assertEqual(self.store_balance(loc) - start, len(acked))
         self.assertNotIn("(connection closed)", log)
+
+    def subscribe(self, srv, destination):
+        status, text, _ = srv.call("POST", "/organizations/self/subscriptions", {
+            "uuid": str(uuid.uuid4()), "transportName": "WEBHOOK", "eventNames": [],
+            "destination": destination, "contactEmail": "ops@example.com"})
+        return status, json.loads(text)
+
+    def test_webhook_destinations_are_http_or_https_only(self):
+        for bad in ("ftp://example.com/x", "file:///etc/passwd", "gopher://example.com/"):
+            status, body = self.subscribe(self.srv, bad)
+            self.assertEqual(status, 400, body)
+            self.assertEqual(body["violations"][0]["propertyName"], "destination")
+        status, body = self.subscribe(self.srv, "http://127.0.0.1:9/hook")
+        self.assertEqual(status, 200, body)  # loopback allowed by default
+
+    def test_webhook_deny_private_refuses_private_destinations(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            srv = Server(tmp)
+            srv.proc.kill()
+            srv.proc.wait()
+            srv.proc.stderr.close()
+            srv.start("--webhook-deny-private")
+            try:
+                for bad in ("http://127.0.0.1:9/hook", "http://localhost/hook",
+                            "https://10.1.2.3/hook", "http://192.168.0.1:8080/",
+                            "http://[::1]:9/hook", "http://172.16.0.1/",
+                            "http://169.254.169.254/latest", "http://user@127.0.0.1/"):
+                    status, body = self.subscribe(srv, bad)
+                    self.assertEqual(status, 400, (bad, body))
+                    self.assertEqual(body["violations"][0]["developerMessage"],
+                                     "must not be a loopback or private address")
+                status, body = self.subscribe(srv, "http://93.184.216.34/hook")
+                self.assertEqual(status, 200, body)
+            finally:
+                code, log = srv.stop()
+            self.assertEqual(code, 0, log)
 
     def store_balance(self, loc):
         status, text, _ = self.srv.call(

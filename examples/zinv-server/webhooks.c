@@ -17,7 +17,11 @@
  * a cursor back, which resends acknowledged messages (allowed by
  * at-least-once) but never loses one.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -86,6 +90,7 @@ struct webhooks {
 	size_t retry_count;
 	int64_t poll_ms;
 	long timeout_ms;
+	int deny_private;
 	CURL *curl;                /* the worker's: keeps connections alive */
 };
 
@@ -153,6 +158,89 @@ int webhooks_parse_retry(int64_t **out, size_t *count, const char *spec)
 	*out = v;
 	*count = n;
 	return 0;
+}
+
+/* ------------------------------------------------- private destinations */
+
+/* Loopback, private (RFC 1918, fc00::/7), link-local, CGNAT, unspecified. */
+static int address_is_private(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+
+		return (a >> 24) == 0 || (a >> 24) == 127 || (a >> 24) == 10 ||
+		       (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 || (a >> 16) == 0xa9fe ||
+		       (a >> 22) == (100u << 2 | 1);
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			struct sockaddr_in v4 = { 0 };
+
+			v4.sin_family = AF_INET;
+			memcpy(&v4.sin_addr, a->s6_addr + 12, 4);
+			return address_is_private((const struct sockaddr *)(const void *)&v4);
+		}
+		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
+		       IN6_IS_ADDR_LINKLOCAL(a) || (a->s6_addr[0] & 0xfe) == 0xfc;
+	}
+	return 1;
+}
+
+/* Whether an http(s) URL's host resolves to any private address (or does
+ * not resolve at all). */
+static int url_is_private(const char *url)
+{
+	const char *p = strstr(url, "://"), *end, *at;
+	struct addrinfo hints, *ai, *a;
+	char host[256];
+	size_t n;
+	int private = 0;
+
+	if (!p)
+		return 1;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at)
+		p = at + 1;
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+
+		if (!close)
+			return 1;
+		p++;
+		n = (size_t)(close - p);
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+
+		n = (size_t)((colon ? colon : end) - p);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return 1;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return 1;
+	for (a = ai; a && !private; a = a->ai_next)
+		private = address_is_private(a->ai_addr);
+	freeaddrinfo(ai);
+	return private;
+}
+
+/* At delivery too: a name may resolve differently than it did at
+ * subscription time. */
+static curl_socket_t open_public_socket(void *user, curlsocktype purpose,
+                                        struct curl_sockaddr *addr)
+{
+	(void)user;
+	(void)purpose;
+	if (address_is_private(&addr->addr))
+		return CURL_SOCKET_BAD;
+	return socket(addr->family, addr->socktype, addr->protocol);
 }
 
 /* ------------------------------------------------------------ storage */
@@ -774,6 +862,7 @@ int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
 	wh->retry_count = count;
 	wh->poll_ms = opts && opts->poll_ms > 0 ? opts->poll_ms : 1000;
 	wh->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
+	wh->deny_private = opts && opts->deny_private;
 	pthread_mutex_init(&wh->db_lock, NULL);
 	pthread_mutex_init(&wh->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -818,6 +907,8 @@ int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
 	curl_easy_setopt(wh->curl, CURLOPT_XFERINFODATA, wh);
 	curl_easy_setopt(wh->curl, CURLOPT_USERAGENT, "zinv-server webhooks");
 	curl_easy_setopt(wh->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (wh->deny_private)
+		curl_easy_setopt(wh->curl, CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
 	if (inv_subscribe(&wh->event_sub, store, 0, on_commit, wh) != 0) {
 		fprintf(stderr, "zinv-server: cannot subscribe to events: %s\n",
 		        inv_error_last()->message);
@@ -1052,7 +1143,8 @@ static void violation(struct fields *f, const char *property, const char *messag
 }
 
 /* Check a POST (`create`) or PUT body's fields; violations go to f->v. */
-static void check_fields(struct fields *f, json_t *body, int create)
+static void check_fields(const struct webhooks *wh, struct fields *f, json_t *body,
+                         int create)
 {
 	const json_t *transport = json_object_get(body, "transportName");
 	const json_t *uuid = json_object_get(body, "uuid");
@@ -1084,6 +1176,10 @@ static void check_fields(struct fields *f, json_t *body, int create)
 	           strncmp(json_string_value(dest), "https://", 8)) ||
 	          json_string_length(dest) <= 8))
 		violation(f, "destination", "must be an http or https URL",
+		          INV_JSON_MUST_MATCH_PATTERN);
+	else if (dest && !json_is_null(dest) && wh->deny_private &&
+	         url_is_private(json_string_value(dest)))
+		violation(f, "destination", "must not be a loopback or private address",
 		          INV_JSON_MUST_MATCH_PATTERN);
 	else if (dest && !json_is_null(dest))
 		f->destination = json_string_value(dest);
@@ -1127,7 +1223,7 @@ static int handle_create(struct webhooks *wh, struct webhooks_answer *a, const c
 	int rc, found;
 	size_t i;
 
-	check_fields(&f, body, 1);
+	check_fields(wh, &f, body, 1);
 	if (f.n)
 		return answer_error(a, 400, "VALIDATION_ERROR", "the subscription is invalid",
 		                    f.v, f.n);
@@ -1189,7 +1285,7 @@ static int handle_update(struct webhooks *wh, struct webhooks_answer *a, const c
 	json_t *view = NULL;
 	int rc = SQLITE_ERROR, found = 0;
 
-	check_fields(&f, body, 0);
+	check_fields(wh, &f, body, 0);
 	if (f.n)
 		return answer_error(a, 400, "VALIDATION_ERROR", "the subscription is invalid",
 		                    f.v, f.n);

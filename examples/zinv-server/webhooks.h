@@ -26,6 +26,7 @@ struct webhooks_options {
 	size_t retry_count;
 	int64_t poll_ms;       /* journal poll period (other writers); 0: 1000 */
 	long timeout_ms;       /* one POST; 0: 10000 */
+	int deny_private;      /* refuse loopback, private and link-local destinations */
 };
 
 /* Parse "60,60,600" (seconds, decimals allowed) into a malloc'd array. */

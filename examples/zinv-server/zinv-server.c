@@ -635,12 +635,15 @@ static void usage(FILE *f)
 {
 	fputs("usage: zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]\n"
 	      "                   [--webhook-retry SECONDS,...]\n"
+	      "                   [--webhook-deny-private]\n"
 	      "  --listen  address to serve (default 127.0.0.1:8080)\n"
 	      "  --db      SQLite database file, or :memory: (default zinv.db);\n"
 	      "            webhook subscriptions go to PATH.webhooks\n"
 	      "  --tokens  JSON file of bearer tokens (default: one development token)\n"
 	      "  --webhook-retry  delays between delivery attempts, the last repeating\n"
-	      "            (default: 10 x 60, 9 x 600, then 3600)\n", f);
+	      "            (default: 10 x 60, 9 x 600, then 3600)\n"
+	      "  --webhook-deny-private  refuse webhook destinations on loopback, private\n"
+	      "            or link-local addresses (at subscription and at delivery)\n", f);
 }
 
 int main(int argc, char **argv)
@@ -664,6 +667,8 @@ int main(int argc, char **argv)
 			db = argv[++i];
 		} else if (i + 1 < argc && !strcmp(argv[i], "--tokens")) {
 			tokens_path = argv[++i];
+		} else if (!strcmp(argv[i], "--webhook-deny-private")) {
+			wopts.deny_private = 1;
 		} else if (i + 1 < argc && !strcmp(argv[i], "--webhook-retry")) {
 			free(retry);
 			if (webhooks_parse_retry(&retry, &wopts.retry_count, argv[++i]) != 0) {
