@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ VARIANT = "7a51c6a0-9f3b-11ee-b962-0242ac120002"
 
 
 class Server:
-    def __init__(self, tmp):
+    def __init__(self, tmp, *extra):
         self.tokens = os.path.join(tmp, "tokens.json")
         with open(self.tokens, "w") as f:
             json.dump({"tokens": [
@@ -46,7 +47,7 @@ class Server:
                  "scopes": ["READ:PRODUCT", "WRITE:PRODUCT"]},
             ]}, f)
         self.db = os.path.join(tmp, "zinv.db")
-        self.start()
+        self.start(*extra)
 
     def start(self, *extra):
         self.port = free_port()
@@ -227,11 +228,7 @@ class Operating(unittest.TestCase):
 
     def test_webhook_deny_private_refuses_private_destinations(self):
         with tempfile.TemporaryDirectory() as tmp:
-            srv = Server(tmp)
-            srv.proc.kill()
-            srv.proc.wait()
-            srv.proc.stderr.close()
-            srv.start("--webhook-deny-private")
+            srv = Server(tmp, "--webhook-deny-private")
             try:
                 for bad in ("http://127.0.0.1:9/hook", "http://localhost/hook",
                             "https://10.1.2.3/hook", "http://192.168.0.1:8080/",
@@ -246,6 +243,34 @@ class Operating(unittest.TestCase):
             finally:
                 code, log = srv.stop()
             self.assertEqual(code, 0, log)
+
+    def test_tls_serves_https_with_the_given_certificate(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-out", cert, "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
+            srv = Server(tmp, "--tls-cert", cert, "--tls-key", key)
+            try:
+                ctx = ssl.create_default_context(cafile=cert)
+                conn = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=10,
+                                                   context=ctx)
+                conn.request("GET", "/organizations/self/locations",
+                             headers={"Authorization": "Bearer allow"})
+                res = conn.getresponse()
+                self.assertEqual(res.status, 200)
+                self.assertEqual(len(json.loads(res.read())), 4)
+                conn.close()
+                # A client that does not trust the certificate is refused.
+                with self.assertRaises(ssl.SSLError):
+                    conn = http.client.HTTPSConnection(
+                        "127.0.0.1", srv.port, timeout=10, context=ssl.create_default_context())
+                    conn.request("GET", "/healthz")
+            finally:
+                code, log = srv.stop()
+            self.assertEqual(code, 0, log)
+            self.assertIn("(TLS)", log)
 
     def store_balance(self, loc):
         status, text, _ = self.srv.call(

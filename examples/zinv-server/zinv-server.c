@@ -603,6 +603,28 @@ static int open_store(inv_store **out, const char *db)
 	return rc;
 }
 
+/* A whole PEM file, NUL-terminated, for libmicrohttpd; NULL after a message. */
+static char *read_pem(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	long n;
+
+	if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1L << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) &&
+	    fread(text, 1, (size_t)n, f) == (size_t)n) {
+		text[n] = '\0';
+		fclose(f);
+		return text;
+	}
+	fprintf(stderr, "zinv-server: cannot read %s: %s\n", path,
+	        errno ? strerror(errno) : "empty or over 1 MiB");
+	free(text);
+	if (f)
+		fclose(f);
+	return NULL;
+}
+
 static void on_event(const inv_event *event, void *payload)
 {
 	metrics_event(payload, event);
@@ -635,13 +657,15 @@ static void usage(FILE *f)
 {
 	fputs("usage: zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]\n"
 	      "                   [--webhook-retry SECONDS,...]\n"
-	      "                   [--webhook-deny-private]\n"
+	      "                   [--webhook-deny-private] [--tls-cert FILE --tls-key FILE]\n"
 	      "  --listen  address to serve (default 127.0.0.1:8080)\n"
 	      "  --db      SQLite database file, or :memory: (default zinv.db);\n"
 	      "            webhook subscriptions go to PATH.webhooks\n"
 	      "  --tokens  JSON file of bearer tokens (default: one development token)\n"
 	      "  --webhook-retry  delays between delivery attempts, the last repeating\n"
 	      "            (default: 10 x 60, 9 x 600, then 3600)\n"
+	      "  --tls-cert FILE, --tls-key FILE  serve HTTPS with this PEM certificate\n"
+	      "            and key (libmicrohttpd's GnuTLS)\n"
 	      "  --webhook-deny-private  refuse webhook destinations on loopback, private\n"
 	      "            or link-local addresses (at subscription and at delivery)\n", f);
 }
@@ -649,6 +673,11 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	const char *listen_spec = "127.0.0.1:8080", *db = "zinv.db", *tokens_path = NULL;
+	const char *tls_cert = NULL, *tls_key = NULL;
+	char *cert_pem = NULL, *key_pem = NULL;
+	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL } };
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+	                 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	struct server srv = { 0 };
 	struct webhooks_options wopts = { 0 };
 	int64_t *retry = NULL;
@@ -667,6 +696,10 @@ int main(int argc, char **argv)
 			db = argv[++i];
 		} else if (i + 1 < argc && !strcmp(argv[i], "--tokens")) {
 			tokens_path = argv[++i];
+		} else if (i + 1 < argc && !strcmp(argv[i], "--tls-cert")) {
+			tls_cert = argv[++i];
+		} else if (i + 1 < argc && !strcmp(argv[i], "--tls-key")) {
+			tls_key = argv[++i];
 		} else if (!strcmp(argv[i], "--webhook-deny-private")) {
 			wopts.deny_private = 1;
 		} else if (i + 1 < argc && !strcmp(argv[i], "--webhook-retry")) {
@@ -681,6 +714,23 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (!tls_cert != !tls_key) {
+		fprintf(stderr, "zinv-server: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	if (tls_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			fprintf(stderr, "zinv-server: this libmicrohttpd is built without TLS\n");
+			return 1;
+		}
+		if (!(cert_pem = read_pem(tls_cert)) || !(key_pem = read_pem(tls_key))) {
+			free(cert_pem);
+			return 1;
+		}
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, cert_pem };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, key_pem };
+		flags |= MHD_USE_TLS;
 	}
 	if (tokens_path ? tokens_load(&srv.tokens, tokens_path) : tokens_make_dev(&srv.tokens))
 		return 1;
@@ -716,9 +766,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-	                     MHD_USE_ITC | MHD_USE_ERROR_LOG,
-	                     0, NULL, NULL, on_request, &srv,
+	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv,
+	                     MHD_OPTION_ARRAY, tls,
 	                     MHD_OPTION_LISTEN_SOCKET, fd,
 	                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cpus > 0 ? cpus : 1),
 	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
@@ -743,8 +792,8 @@ int main(int argc, char **argv)
 		tokens_free(&srv.tokens);
 		return 1;
 	}
-	fprintf(stderr, "zinv-server: listening on %s, database %s, %ld threads\n",
-	        listen_spec, db, cpus > 0 ? cpus : 1);
+	fprintf(stderr, "zinv-server: listening on %s%s, database %s, %ld threads\n",
+	        listen_spec, tls_cert ? " (TLS)" : "", db, cpus > 0 ? cpus : 1);
 
 	sigwait(&sigs, &sig);
 	fprintf(stderr, "zinv-server: %s, finishing in-flight requests\n",
@@ -765,6 +814,8 @@ int main(int argc, char **argv)
 	inv_store_close(srv.store);
 	metrics_free(srv.metrics);
 	tokens_free(&srv.tokens);
+	free(cert_pem);
+	free(key_pem);
 	fprintf(stderr, "zinv-server: stopped\n");
 	return 0;
 }
