@@ -91,7 +91,18 @@ struct webhooks {
 	int64_t poll_ms;
 	long timeout_ms;
 	int deny_private;
-	CURL *curl;                /* the worker's: keeps connections alive */
+	int curl_ready;            /* curl_global_init() succeeded */
+	struct subworker *workers; /* guarded by lock */
+};
+
+/* A thread per subscription, so that one slow or hanging receiver never
+ * delays another's deliveries.  It ends when its subscription is gone. */
+struct subworker {
+	struct webhooks *wh;
+	int64_t row;
+	pthread_t thread;
+	int done;                  /* the thread has returned; guarded by wh->lock */
+	struct subworker *next;
 };
 
 /* One subscription as the worker sees it for a pass. */
@@ -107,6 +118,7 @@ struct sub {
 	int64_t cursor_seq, cursor_idx;
 	int64_t next_attempt_ms, attempts, updated;
 	int test_pending;
+	CURL *curl;                /* the subscription's worker's handle */
 };
 
 static int64_t now_ms(void)
@@ -352,7 +364,7 @@ static void subs_free(struct sub *subs, size_t n)
 	free(subs);
 }
 
-static int subs_load(struct webhooks *wh, struct sub **out, size_t *count)
+static int subs_load(struct webhooks *wh, int64_t row, struct sub **out, size_t *count)
 {
 	struct sub *subs = NULL, *grown;
 	size_t n = 0, cap = 0;
@@ -362,7 +374,9 @@ static int subs_load(struct webhooks *wh, struct sub **out, size_t *count)
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "SELECT uuid, org, destination, event_names, signing_key,"
 	             " cursor_sequence, cursor_index, test_pending, next_attempt_ms, attempts,"
-	             " updated, id FROM subscriptions ORDER BY id");
+	             " updated, id FROM subscriptions WHERE ?1 = 0 OR id = ?1 ORDER BY id");
+	if (st)
+		sqlite3_bind_int64(st, 1, row);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *uuid = (const char *)sqlite3_column_text(st, 0);
 		const char *org = (const char *)sqlite3_column_text(st, 1);
@@ -595,6 +609,28 @@ static int stopping(struct webhooks *wh)
 	return abort_on_stop(wh, 0, 0, 0, 0);
 }
 
+/* A subscription worker's handle: it keeps the receiver's connection alive. */
+static CURL *curl_new(struct webhooks *wh)
+{
+	CURL *curl = curl_easy_init();
+
+	if (!curl) {
+		fprintf(stderr, "zinv-server: cannot initialize libcurl\n");
+		return NULL;
+	}
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, wh->timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, wh);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "zinv-server webhooks");
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (wh->deny_private)
+		curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
+	return curl;
+}
+
 /* POST one envelope; 0 on a 2xx. */
 static int post(struct webhooks *wh, const struct sub *s, const char *env, size_t len)
 {
@@ -619,14 +655,14 @@ static int post(struct webhooks *wh, const struct sub *s, const char *env, size_
 		}
 		h = h2;
 	}
-	curl_easy_setopt(wh->curl, CURLOPT_URL, s->destination);
-	curl_easy_setopt(wh->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(wh->curl, CURLOPT_POSTFIELDS, env);
-	curl_easy_setopt(wh->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	rc = curl_easy_perform(wh->curl);
+	curl_easy_setopt(s->curl, CURLOPT_URL, s->destination);
+	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, env);
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	rc = curl_easy_perform(s->curl);
 	if (rc == CURLE_OK)
-		curl_easy_getinfo(wh->curl, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_setopt(wh->curl, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(h);
 	if (rc == CURLE_OK && code >= 200 && code < 300)
 		return 0;
@@ -774,45 +810,110 @@ static void wait_until(struct webhooks *wh, uint64_t generation, int64_t deadlin
 	pthread_mutex_unlock(&wh->lock);
 }
 
-static void *worker(void *arg)
+/* Deliver one subscription until it is deleted or the server stops. */
+static void *sub_worker(void *arg)
 {
-	struct webhooks *wh = arg;
+	struct subworker *w = arg;
+	struct webhooks *wh = w->wh;
+	CURL *curl = curl_new(wh);
 
-	for (;;) {
-		struct sub *subs = NULL;
-		size_t n = 0, i;
+	while (curl && !stopping(wh)) {
+		struct sub *s = NULL;
+		size_t n = 0;
 		uint64_t generation;
 		int64_t now, deadline;
-		int progress = 0;
+		int more = 0, rc = 0;
 
 		pthread_mutex_lock(&wh->lock);
 		generation = wh->generation;
 		pthread_mutex_unlock(&wh->lock);
-		if (stopping(wh))
-			break;
 		now = now_ms();
 		deadline = now + wh->poll_ms;
-		if (subs_load(wh, &subs, &n) != 0)
-			n = 0;
-		for (i = 0; i < n && !stopping(wh); i++) {
-			struct sub *s = &subs[i];
-			int more = 0, rc;
-
-			if (s->next_attempt_ms > now) {
-				if (s->next_attempt_ms < deadline)
-					deadline = s->next_attempt_ms;
-				continue;
-			}
-			rc = run_sub(wh, s, &more);
-			if (rc > 0 || more)
-				progress = 1;
-			if (rc < 0 && s->next_attempt_ms < deadline)
-				deadline = s->next_attempt_ms;
+		if (subs_load(wh, w->row, &s, &n) != 0) {
+			wait_until(wh, generation, deadline);
+			continue;
 		}
-		subs_free(subs, n);
-		if (!progress)
+		if (n == 0)
+			break; /* deleted */
+		s->curl = curl;
+		if (s->next_attempt_ms > now)
+			deadline = s->next_attempt_ms < deadline ? s->next_attempt_ms : deadline;
+		else
+			rc = run_sub(wh, s, &more);
+		if (rc < 0 && s->next_attempt_ms < deadline)
+			deadline = s->next_attempt_ms;
+		subs_free(s, n);
+		if (rc <= 0 && !more)
 			wait_until(wh, generation, deadline);
 	}
+	if (curl)
+		curl_easy_cleanup(curl);
+	pthread_mutex_lock(&wh->lock);
+	w->done = 1;
+	pthread_mutex_unlock(&wh->lock);
+	return NULL;
+}
+
+/* Join the workers that ended (all of them when `all`, after stop). */
+static void reap(struct webhooks *wh, int all)
+{
+	struct subworker **p = &wh->workers, *w;
+
+	pthread_mutex_lock(&wh->lock);
+	while ((w = *p)) {
+		if (all || w->done) {
+			*p = w->next;
+			pthread_mutex_unlock(&wh->lock);
+			pthread_join(w->thread, NULL);
+			free(w);
+			pthread_mutex_lock(&wh->lock);
+		} else {
+			p = &w->next;
+		}
+	}
+	pthread_mutex_unlock(&wh->lock);
+}
+
+/* The supervisor: a worker for every subscription that has none. */
+static void *worker(void *arg)
+{
+	struct webhooks *wh = arg;
+
+	while (!stopping(wh)) {
+		struct sub *subs = NULL;
+		size_t n = 0, i;
+		uint64_t generation;
+
+		pthread_mutex_lock(&wh->lock);
+		generation = wh->generation;
+		pthread_mutex_unlock(&wh->lock);
+		reap(wh, 0);
+		if (subs_load(wh, 0, &subs, &n) != 0)
+			n = 0;
+		for (i = 0; i < n; i++) {
+			struct subworker *w;
+
+			pthread_mutex_lock(&wh->lock);
+			for (w = wh->workers; w && w->row != subs[i].row; w = w->next)
+				;
+			pthread_mutex_unlock(&wh->lock);
+			if (w || !(w = calloc(1, sizeof(*w))))
+				continue;
+			w->wh = wh;
+			w->row = subs[i].row;
+			if (pthread_create(&w->thread, NULL, sub_worker, w) != 0) {
+				free(w);
+				continue;
+			}
+			pthread_mutex_lock(&wh->lock);
+			w->next = wh->workers;
+			wh->workers = w;
+			pthread_mutex_unlock(&wh->lock);
+		}
+		subs_free(subs, n);
+		wait_until(wh, generation, now_ms() + wh->poll_ms);
+	}
+	reap(wh, 1);
 	return NULL;
 }
 
@@ -824,7 +925,7 @@ static void on_commit(const inv_event *event, void *payload)
 	(void)event;
 	pthread_mutex_lock(&wh->lock);
 	wh->generation++;
-	pthread_cond_signal(&wh->wake);
+	pthread_cond_broadcast(&wh->wake);
 	pthread_mutex_unlock(&wh->lock);
 }
 
@@ -894,21 +995,12 @@ int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
 		return -1;
 	}
 	free(path);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(wh->curl = curl_easy_init())) {
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "zinv-server: cannot initialize libcurl\n");
 		webhooks_close(wh);
 		return -1;
 	}
-	curl_easy_setopt(wh->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(wh->curl, CURLOPT_TIMEOUT_MS, wh->timeout_ms);
-	curl_easy_setopt(wh->curl, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(wh->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(wh->curl, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
-	curl_easy_setopt(wh->curl, CURLOPT_XFERINFODATA, wh);
-	curl_easy_setopt(wh->curl, CURLOPT_USERAGENT, "zinv-server webhooks");
-	curl_easy_setopt(wh->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	if (wh->deny_private)
-		curl_easy_setopt(wh->curl, CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
+	wh->curl_ready = 1;
 	if (inv_subscribe(&wh->event_sub, store, 0, on_commit, wh) != 0) {
 		fprintf(stderr, "zinv-server: cannot subscribe to events: %s\n",
 		        inv_error_last()->message);
@@ -936,14 +1028,12 @@ void webhooks_close(struct webhooks *wh)
 		inv_unsubscribe(wh->store, wh->event_sub);
 	pthread_mutex_lock(&wh->lock);
 	wh->stop = 1;
-	pthread_cond_signal(&wh->wake);
+	pthread_cond_broadcast(&wh->wake);
 	pthread_mutex_unlock(&wh->lock);
 	if (wh->started)
 		pthread_join(wh->thread, NULL);
-	if (wh->curl) {
-		curl_easy_cleanup(wh->curl);
+	if (wh->curl_ready)
 		curl_global_cleanup();
-	}
 	sqlite3_close(wh->db);
 	pthread_cond_destroy(&wh->wake);
 	pthread_mutex_destroy(&wh->lock);
@@ -960,7 +1050,7 @@ void webhooks_metrics(struct webhooks *wh, FILE *out)
 	size_t n = 0, i;
 	int64_t now = now_ms(), *backlog, *age_ms;
 
-	if (!wh || subs_load(wh, &subs, &n) != 0)
+	if (!wh || subs_load(wh, 0, &subs, &n) != 0)
 		return;
 	backlog = calloc(2 * n + 1, sizeof(*backlog));
 	if (!backlog) {

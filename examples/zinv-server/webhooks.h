@@ -3,9 +3,10 @@
  *
  * The server owns the subscriptions and their delivery cursors (the
  * library's storage is not involved): with an SQLite store they live in a
- * side database `<db>.webhooks`, with the memory store in memory.  A worker
- * thread delivers each subscription's events from the organization's
- * journal, in order, at least once, signed; see README.md.
+ * side database `<db>.webhooks`, with the memory store in memory.  A thread
+ * per subscription delivers its events from the organization's journal, in
+ * order, at least once, signed, so a hanging receiver delays only its own
+ * subscription; see README.md.
  */
 #ifndef ZINV_SERVER_WEBHOOKS_H
 #define ZINV_SERVER_WEBHOOKS_H
@@ -37,10 +38,10 @@ int webhooks_parse_retry(int64_t **out, size_t *count, const char *spec);
 int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
                   const struct webhooks_options *opts);
 
-/* Start the delivery worker; -1 when it cannot. */
+/* Start the delivery workers' supervisor; -1 when it cannot. */
 int webhooks_start(struct webhooks *wh);
 
-/* Stop the worker (an in-flight POST is aborted; its event is sent again
+/* Stop the workers (an in-flight POST is aborted; its event is sent again
  * on the next start) and free everything.  NULL is a no-op. */
 void webhooks_close(struct webhooks *wh);
 
