@@ -272,6 +272,17 @@ class Operating(unittest.TestCase):
             self.assertEqual(code, 0, log)
             self.assertIn("(TLS)", log)
 
+    def test_an_unknown_negative_policy_is_refused_at_start_up(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+            json.dump({"tokens": [{"token": "t", "organizationUuid": ORG,
+                                   "scopes": [], "negativePolicy": "SOMETIMES"}]}, f)
+            f.flush()
+            r = subprocess.run([SERVER, "--listen", "127.0.0.1:%d" % free_port(),
+                                "--db", ":memory:", "--tokens", f.name],
+                               capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn('tokens[0].negativePolicy must be "ALLOW" or "DENY"', r.stderr)
+
     def store_balance(self, loc):
         status, text, _ = self.srv.call(
             "GET", "/organizations/self/inventory/locations/%s" % loc["STORE"], token="deny")

@@ -2,7 +2,8 @@
  * zinv-server - a local, faithful Zettle Inventory service over libzinv.
  *
  *     zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]
- *                 [--webhook-retry SECONDS,...]
+ *                 [--webhook-retry SECONDS,...] [--webhook-deny-private]
+ *                 [--tls-cert FILE --tls-key FILE]
  *
  * Every inventory route is served by the library's dispatcher,
  * inv_rest_handle(): this program only parses HTTP (libmicrohttpd), maps the
@@ -15,11 +16,13 @@
  * store; ":memory:" selects the memory backend).  The tokens file is JSON:
  *
  *     {"tokens": [{"token": "...", "organizationUuid": "...",
- *                  "scopes": ["READ:PRODUCT", "WRITE:PRODUCT"]}]}
+ *                  "scopes": ["READ:PRODUCT", "WRITE:PRODUCT"],
+ *                  "negativePolicy": "DENY"}]}      (optional; stored with the org)
  *
  * Without --tokens one development token for one new organization is made
  * up and printed at start-up.  One access-log line per request goes to
- * stderr: method, path, status, microseconds.  SIGINT or SIGTERM stops
+ * stderr: method, path, status, microseconds, request id (X-Request-Id).
+ * GET /healthz, /readyz and /metrics (Prometheus text) need no token.  SIGINT or SIGTERM stops
  * accepting connections, lets in-flight requests finish, closes the store
  * and exits 0.
  */
