@@ -319,8 +319,10 @@ check-demo-valgrind: $(POS_DEMO)
 ZINV_SERVER := $(BUILDDIR)/examples/zinv-server
 
 # Only the server links libcurl and libcrypto (webhook delivery and signing).
-ZINV_SERVER_SRCS := examples/zinv-server/zinv-server.c examples/zinv-server/webhooks.c
-$(ZINV_SERVER): $(ZINV_SERVER_SRCS) examples/zinv-server/webhooks.h $(LIBS_ALL)
+ZINV_SERVER_SRCS := examples/zinv-server/zinv-server.c examples/zinv-server/webhooks.c \
+    examples/zinv-server/metrics.c
+$(ZINV_SERVER): $(ZINV_SERVER_SRCS) examples/zinv-server/webhooks.h \
+    examples/zinv-server/metrics.h $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ZINV_SERVER_SRCS) -L$(LIBOUT) \
 	    -Wl,-rpath,$(abspath $(LIBOUT)) -lzinv-sqlite -lzinv $(SQLITE_LIBS) $(MHD_LIBS) \
@@ -332,6 +334,7 @@ serve: deps
 
 check-server: $(ZINV_SERVER)
 	python3 -B examples/zinv-server/test_server.py $(ZINV_SERVER)
+	python3 -B examples/zinv-server/test_operating.py $(ZINV_SERVER)
 
 check-webhooks: $(ZINV_SERVER)
 	python3 -B examples/zinv-server/test_webhooks.py $(ZINV_SERVER)
