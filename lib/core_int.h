@@ -200,6 +200,10 @@ struct inv_org {
 	inv__map_node node;         /* key: org UUID, in the store's registry */
 	inv_store *store;
 	int refs;                   /* guarded by store->orgs_lock */
+	/* The built-in memory backend is begun on the organization it looked
+	 * up once (memory_int.h); other backends by UUID. */
+	int memory_backend;
+	void *backend_org;
 
 	/* Serializes this organization's writes in the process.  Event
 	 * callbacks run while it is held; a write from inside a callback only
