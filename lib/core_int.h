@@ -6,6 +6,7 @@
 #define ZINV_CORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -90,6 +91,7 @@ struct inv_store {
 	pthread_mutex_t subs_lock;  /* the subscribers below */
 	inv__subscriber *subs;
 	size_t sub_count, sub_cap;
+	_Atomic size_t sub_live;    /* sub_count, for inv__events_wanted() */
 	uint64_t next_sub_id;
 };
 
