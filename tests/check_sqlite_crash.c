@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,13 +63,9 @@ static inv_uuid uuid_n(unsigned n)
 	return u;
 }
 
-static const inv_uuid *org_uuid(void)
-{
-	static inv_uuid u;
-
-	u = uuid_n(1);
-	return &u;
-}
+/* The organization the workload and the checker use: 1, or one of the
+ * group-commit test's (GROUP_ORG + thread) in turn. */
+static unsigned org_number = 1;
 
 /* ------------------------------------------------------------ the workload */
 
@@ -80,15 +77,13 @@ struct world {
 	const inv_variant *variant[VARIANTS];
 };
 
-static int world_open(struct world *w, const inv_sqlite_options *opts)
+/* Open organization `org` on an open store. */
+static int world_org_open(struct world *w, unsigned org)
 {
-	inv_uuid product = uuid_n(2);
+	inv_uuid product = uuid_n(2), ou = uuid_n(org);
 	int rc, i;
 
-	memset(w, 0, sizeof(*w));
-	if ((rc = inv_store_open_sqlite(&w->store, dbpath, opts, NULL)))
-		return rc;
-	if ((rc = inv_org_open(&w->org, w->store, org_uuid())))
+	if ((rc = inv_org_open(&w->org, w->store, &ou)))
 		return rc;
 	for (i = 0; i < 4; i++)
 		if ((rc = inv_location_by_type(&w->loc[i], w->org, (inv_location_type)(i + 1))))
@@ -100,6 +95,16 @@ static int world_open(struct world *w, const inv_sqlite_options *opts)
 			return rc;
 	}
 	return 0;
+}
+
+static int world_open(struct world *w, const inv_sqlite_options *opts)
+{
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	if ((rc = inv_store_open_sqlite(&w->store, dbpath, opts, NULL)))
+		return rc;
+	return world_org_open(w, org_number);
 }
 
 static void world_close(struct world *w)
@@ -472,6 +477,164 @@ START_TEST(test_sigkill_never_loses_an_acknowledged_batch_nor_keeps_a_partial_on
 }
 END_TEST
 
+/* ------------------------------------------------------------ group commit */
+
+enum { GROUP_THREADS = 4, GROUP_ORG = 10 };
+
+struct group_thread {
+	inv_store *store;
+	int ack_fd;
+	unsigned org;
+};
+
+/* An acknowledgement from the group writer: organization and sequence,
+ * one write() each (atomic on a pipe). */
+struct group_ack {
+	int64_t org;
+	int64_t seq;
+};
+
+/* One thread of the group writer: batches on its own organization of the
+ * shared store forever, acknowledging each once inv_apply_changes() said
+ * it is durable. */
+static void *group_thread_main(void *p)
+{
+	struct group_thread *t = p;
+	static _Thread_local inv_change changes[MAX_BATCH];
+	struct world w;
+
+	memset(&w, 0, sizeof(w));
+	w.store = t->store;
+	if (world_org_open(&w, t->org) != 0)
+		_exit(20);
+	for (;;) {
+		struct group_ack ack = { t->org, 0 };
+		inv_result *res = NULL;
+		size_t n;
+		int rc;
+
+		if (inv_journal_last_sequence(&ack.seq, w.org) != 0)
+			_exit(21);
+		ack.seq++;
+		n = make_batch(&w, ack.seq, changes);
+		rc = inv_apply_changes(&res, w.org, changes, n, NULL);
+		if (rc == INV_EBUSY)
+			continue;
+		if (rc != 0) {
+			fprintf(stderr, "group writer: apply: %d (%s)\n", rc,
+			        inv_error_last()->message);
+			_exit(100 - rc);
+		}
+		if (inv_result_sequence(res) != ack.seq)
+			_exit(22);
+		inv_result_free(res);
+		write_all(t->ack_fd, &ack, sizeof(ack));
+	}
+	return NULL;
+}
+
+/* GROUP_THREADS threads through one store, so that their batches share
+ * transactions; never returns. */
+static void group_writer(int ack_fd, const inv_sqlite_options *opts)
+{
+	struct group_thread t[GROUP_THREADS];
+	pthread_t th[GROUP_THREADS];
+	struct group_ack ready = { 0, 0 };
+	inv_store *store;
+	int i;
+
+	if (inv_store_open_sqlite(&store, dbpath, opts, NULL) != 0)
+		_exit(10);
+	write_all(ack_fd, &ready, sizeof(ready));
+	for (i = 0; i < GROUP_THREADS; i++) {
+		t[i] = (struct group_thread){ store, ack_fd, GROUP_ORG + (unsigned)i };
+		if (pthread_create(&th[i], NULL, group_thread_main, &t[i]) != 0)
+			_exit(23);
+	}
+	for (;;)
+		pause();
+}
+
+/* Read group acknowledgements until the deadline (-1: EOF), keeping each
+ * organization's last acknowledged sequence. */
+static void read_group_acks(int fd, int64_t *acked, int64_t deadline_us)
+{
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		int64_t left = deadline_us - now_us();
+		struct group_ack a;
+		ssize_t n;
+
+		if (deadline_us >= 0 && left <= 0)
+			return;
+		if (poll(&p, 1, deadline_us < 0 ? -1 : (int)(left / 1000) + 1) <= 0)
+			continue;
+		n = read(fd, &a, sizeof(a));
+		if (n == 0)
+			return;
+		if (n == (ssize_t)sizeof(a) && a.org >= GROUP_ORG &&
+		    a.org < GROUP_ORG + GROUP_THREADS && a.seq > acked[a.org - GROUP_ORG])
+			acked[a.org - GROUP_ORG] = a.seq;
+	}
+}
+
+START_TEST(test_sigkill_while_threads_share_a_commit_loses_no_acknowledged_batch)
+{
+	long kills = env_long("CRASH_KILLS", 50) / 2, k;
+	int64_t acked[GROUP_THREADS] = { 0 };
+	struct replay replay[GROUP_THREADS];
+	unsigned seed = (unsigned)time(NULL) ^ 0x9e37u;
+	int i;
+
+	fprintf(stderr, "group crash: %ld kills, seed %u\n", kills, seed);
+	srand(seed);
+	for (i = 0; i < GROUP_THREADS; i++) {
+		org_number = GROUP_ORG + (unsigned)i;
+		world_setup();
+	}
+	memset(replay, 0, sizeof(replay));
+	for (k = 0; k < kills; k++) {
+		inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+		struct group_ack ready;
+		int fds[2], status;
+		pid_t pid;
+
+		opts.sync = k % 2 ? INV_SQLITE_SYNC_NORMAL : INV_SQLITE_SYNC_FULL;
+		ck_assert_int_eq(pipe(fds), 0);
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(fds[0]);
+			group_writer(fds[1], &opts);
+			_exit(0);
+		}
+		close(fds[1]);
+		ck_assert_int_eq(read(fds[0], &ready, sizeof(ready)), (ssize_t)sizeof(ready));
+		read_group_acks(fds[0], acked, now_us() + 5000 + rand() % 40000);
+		kill(pid, SIGKILL);
+		read_group_acks(fds[0], acked, -1);
+		close(fds[0]);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		              "group writer died on its own (status %d, kill %ld)", status, k);
+		for (i = 0; i < GROUP_THREADS; i++) {
+			char when[80];
+			int64_t last;
+
+			snprintf(when, sizeof(when), "after kill %ld, organization %d", k + 1, i);
+			org_number = GROUP_ORG + (unsigned)i;
+			last = check_since(when, batch_size, &replay[i]);
+			ck_assert_msg(last >= acked[i], "%s: last sequence %lld < acknowledged %lld",
+			              when, (long long)last, (long long)acked[i]);
+			acked[i] = last;
+		}
+	}
+	org_number = 1;
+	for (i = 0; i < GROUP_THREADS; i++)
+		ck_assert_int_gt(acked[i], setup_sequence);
+}
+END_TEST
+
 START_TEST(test_two_processes_on_one_organization_end_with_exact_balances)
 {
 	enum { PER_WRITER = 150 };
@@ -661,6 +824,7 @@ static Suite *crash_suite(void)
 	tcase_set_timeout(tc, (double)env_long("CRASH_TIMEOUT",
 	                                       120 + 3 * env_long("CRASH_KILLS", 50)));
 	tcase_add_test(tc, test_sigkill_never_loses_an_acknowledged_batch_nor_keeps_a_partial_one);
+	tcase_add_test(tc, test_sigkill_while_threads_share_a_commit_loses_no_acknowledged_batch);
 	tcase_add_test(tc, test_sigkill_while_creating_a_store_leaves_an_openable_file);
 	tcase_add_test(tc, test_two_processes_on_one_organization_end_with_exact_balances);
 	tcase_add_test(tc, test_full_disk_fails_clearly_and_leaves_the_file_consistent);

@@ -6,7 +6,11 @@
  * SQLite.  Several processes may open the same file: write batches take the
  * database's write lock (BEGIN IMMEDIATE), so they never interleave, and a
  * lock held longer than the busy timeout fails the call with INV_EBUSY,
- * which the caller may retry.  An instance belongs to the process that
+ * which the caller may retry.  Within one instance, reads run on
+ * connections of their own and never wait for writes; write batches of
+ * different threads that arrive while a commit is in progress share the
+ * next transaction and its fsync, each batch still all-or-nothing and each
+ * caller answered once its batch is durable.  An instance belongs to the process that
  * opened it: after fork(), open a new one in the child.  See inv_sqlite(3)
  * for the schema.
  */
@@ -42,11 +46,25 @@ typedef struct inv_sqlite_options {
 	                               later commits of other processes are not
 	                               seen by this instance */
 	/* members above are valid for version 1 */
+	int32_t cache_kib;          /* page cache of each connection, KiB; memory
+	                               is taken only as pages are read, so a large
+	                               limit costs a small store nothing.  0:
+	                               SQLite's own default (2 MiB) */
+	int32_t mmap_mib;           /* read the file through a memory map of up
+	                               to this many MiB; 0: plain reads */
+	int32_t group_wait_us;      /* a commit that finds no other thread's batch
+	                               waiting to share its fsync waits this long
+	                               for one; 0 (default): commits at once */
+	int32_t reserved;           /* 0 */
+	/* members above are valid for version 2 */
 } inv_sqlite_options;
 
-#define INV_SQLITE_OPTIONS_VERSION 1
+#define INV_SQLITE_OPTIONS_VERSION 2
+/* 64 MiB of page cache holds the balances of some 400,000 variants (a
+ * file of about 150 B per variant): a shop's whole working set.  See
+ * inv_sqlite(3) for the measurements behind the defaults. */
 #define INV_SQLITE_OPTIONS_INIT \
-	{ INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_FULL, 5000, 0 }
+	{ INV_SQLITE_OPTIONS_VERSION, INV_SQLITE_SYNC_FULL, 5000, 0, 65536, 0, 0, 0 }
 
 /* Fill *opts with defaults for `version`; INV_EVERSION if unknown. */
 INV_EXTERN int inv_sqlite_options_init(inv_sqlite_options *opts, uint32_t version);

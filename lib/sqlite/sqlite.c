@@ -1,11 +1,12 @@
 /*
  * sqlite.c - libzinv-sqlite: the storage vtable on one SQLite database.
  *
- * Schema (version 2, PRAGMA user_version = 2, PRAGMA application_id =
+ * Schema (version 4, PRAGMA user_version = 4, PRAGMA application_id =
  * 0x7A696E76 "zinv").  UUIDs are 16-byte BLOBs in RFC 4122 byte order.
  * Quantities, balances and times (ms since the epoch) are INTEGERs.
  *
- *   organizations   (org PK, last_sequence, negative_policy)
+ *   organizations   (org PK, base_sequence, negative_policy); the last
+ *                   sequence is max(base_sequence, the journal's last)
  *   locations       (org, uuid) PK, type, is_default
  *   tracking        (org, product) PK, tracked
  *   variants        (org, location, variant) PK, product, balance, updated
@@ -16,6 +17,7 @@
  *                   client_uuid, idempotency_key (all nullable), record_count,
  *                   records (BLOB, layout below)
  *   idempotency_keys (org, key) UNIQUE, fingerprint, sequence, result
+ *   sync_state      org PK, data (the opaque sync-state record, ops version 2)
  *
  * An entry's records are one BLOB: a 4-byte header, then record_count
  * fixed-width records.  Every integer is little-endian.
@@ -30,11 +32,11 @@
  * made the journal most of a batch's cost).  The journal is only ever read
  * back whole entries at a time, so nothing is lost by packing.
  *
- * Every table but idempotency_keys is WITHOUT ROWID: their keys are the
- * natural composite keys the operations look up by, so the row lives in the
- * key's B-tree and a lookup is one descent.  idempotency_keys keeps a rowid
- * because its result BLOB may be hundreds of KiB, which WITHOUT ROWID tables
- * handle badly.
+ * Every table but idempotency_keys and sync_state is WITHOUT ROWID: their
+ * keys are the natural composite keys the operations look up by, so the row
+ * lives in the key's B-tree and a lookup is one descent.  Those two keep a
+ * rowid because their BLOBs may be hundreds of KiB (a sync state up to
+ * 16 MiB), which WITHOUT ROWID tables handle badly.
  *
  * The file is in WAL mode: readers keep a snapshot while a writer commits,
  * and a commit is one append to the WAL.  A write transaction is BEGIN
@@ -43,9 +45,10 @@
  * a lock that cannot be had within the busy timeout is INV_EBUSY instead of
  * a deadlock discovered halfway.
  *
- * One connection per instance.  Threads sharing an instance are serialized
- * by a mutex held from begin() to commit()/rollback(), because a SQLite
- * connection has one transaction at a time.
+ * Threads sharing an instance: read transactions run on connections of
+ * their own, write transactions share one connection and are grouped so
+ * that batches arriving while a commit is in progress share the next
+ * transaction and its fsync (see sq_store below).
  *
  * Opening never writes to a file it refuses: the file is classified with
  * reads only (empty, ours at a known version, ours but newer, foreign,
@@ -53,11 +56,13 @@
  * migrated, or switched to WAL.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -175,6 +180,22 @@ static const struct sq_migration migration_steps[] = {
 	"DROP TABLE journal_records;"
 	"DROP TABLE journal_entries;"
 	"ALTER TABLE journal_entries_v2 RENAME TO journal_entries;" },
+	/* 2 -> 3: an organization's last sequence is its journal's last entry;
+	 * the row keeps only what the journal cannot say (the sequence trimmed
+	 * entries reached, or one set without an entry), so that a batch does
+	 * not rewrite it.  A version 2 value is already at least the journal's
+	 * last sequence, so the column is renamed and kept as it is. */
+	{
+	"ALTER TABLE organizations RENAME COLUMN last_sequence TO base_sequence;",
+	NULL, NULL },
+	/* 3 -> 4: the organization's sync state (ops version 2); with a rowid,
+	 * like idempotency_keys, because the record may be megabytes. */
+	{
+	"CREATE TABLE sync_state ("
+	"  org BLOB PRIMARY KEY,"
+	"  data BLOB NOT NULL"
+	");",
+	NULL, NULL },
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
@@ -185,8 +206,12 @@ enum sq_stmt_id {
 	ST_BEGIN_WRITE,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_ORG_GET,
 	ST_ORG_PUT,
+	ST_ORG_KEEP_TRIMMED,
 	ST_LOCATION_SCAN,
 	ST_LOCATION_PUT,
 	ST_TRACKING_GET,
@@ -211,6 +236,8 @@ enum sq_stmt_id {
 	ST_ENTRY_TRIM,
 	ST_IDEMPOTENCY_GET,
 	ST_IDEMPOTENCY_PUT,
+	ST_SYNC_STATE_GET,
+	ST_SYNC_STATE_PUT,
 	ST_COUNT
 };
 
@@ -222,12 +249,20 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT batch",
+	[ST_RELEASE] = "RELEASE batch",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO batch",
 	[ST_ORG_GET] =
-		"SELECT last_sequence, negative_policy FROM organizations WHERE org = ?1",
+		"SELECT max(base_sequence, coalesce((SELECT max(sequence) FROM journal_entries"
+		" WHERE org = ?1), 0)), negative_policy FROM organizations WHERE org = ?1",
 	[ST_ORG_PUT] =
-		"INSERT INTO organizations (org, last_sequence, negative_policy) VALUES (?1, ?2, ?3)"
-		" ON CONFLICT (org) DO UPDATE SET last_sequence = excluded.last_sequence,"
+		"INSERT INTO organizations (org, base_sequence, negative_policy) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (org) DO UPDATE SET base_sequence = excluded.base_sequence,"
 		" negative_policy = excluded.negative_policy",
+	[ST_ORG_KEEP_TRIMMED] =
+		"UPDATE organizations SET base_sequence = max(base_sequence, coalesce((SELECT"
+		" max(sequence) FROM journal_entries WHERE org = ?1 AND sequence <= ?2), 0))"
+		" WHERE org = ?1",
 	[ST_LOCATION_SCAN] =
 		"SELECT uuid, type, is_default FROM locations WHERE org = ?1",
 	[ST_LOCATION_PUT] =
@@ -297,15 +332,25 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (org, key) DO UPDATE SET"
 		" fingerprint = excluded.fingerprint, sequence = excluded.sequence,"
 		" result = excluded.result",
+	[ST_SYNC_STATE_GET] =
+		"SELECT data FROM sync_state WHERE org = ?1",
+	[ST_SYNC_STATE_PUT] =
+		"INSERT INTO sync_state (org, data) VALUES (?1, ?2)"
+		" ON CONFLICT (org) DO UPDATE SET data = excluded.data",
 };
 
+struct sq_store;
+
 /*
- * The instance is also the transaction handle: its connection has exactly
- * one transaction at a time, and the mutex makes it one thread's.
+ * One SQLite connection and its prepared statements; also the transaction
+ * handle the operations receive.  A connection has one transaction at a
+ * time and is used by one thread at a time: the store hands it out.
  */
-typedef struct sq_instance {
+typedef struct sq_conn {
 	sqlite3 *db;
-	pthread_mutex_t lock;
+	struct sq_store *store;
+	struct sq_conn *next;       /* in the store's list of idle readers */
+	struct sq_conn *all;        /* in the store's list of every reader */
 	int read_only;
 	int in_txn;
 	int txn_write;
@@ -315,11 +360,59 @@ typedef struct sq_instance {
 	int ls_any;
 	inv_uuid ls_org;
 	inv_uuid ls_location;
+	/* org_put's last sequence, not written because the batch's journal
+	 * entry is about to say it (org_pending: for org_pending_org) */
+	int org_pending;
+	inv_uuid org_pending_org;
+	int64_t org_pending_seq;
+	int32_t org_pending_policy;
 	/* journal_append's packed records, kept to be reused by the next */
 	unsigned char *pack;
 	size_t pack_cap;
 	sqlite3_stmt *stmt[ST_COUNT];
-} sq_instance;
+} sq_conn;
+
+/* A caller of commit() whose batch is in the group's transaction, waiting
+ * for the group's outcome; lives on that caller's stack. */
+typedef struct sq_waiter {
+	struct sq_waiter *next;
+	int done;
+	int err;
+	char msg[320];
+} sq_waiter;
+
+/*
+ * The instance.  Writes go through one connection, `w`; reads take an idle
+ * connection of their own (WAL gives each a snapshot), opened on demand, so
+ * that a read never waits for a writer or another reader.  A private
+ * ":memory:" database has one connection only, and reads take `w` too.
+ *
+ * Group commit: the batches (write transactions) of different threads
+ * share one SQLite transaction, each inside its own savepoint, run one
+ * after another on `w`.  A batch that ends well releases its savepoint and
+ * joins the group; then, if another thread is waiting to write, it hands
+ * `w` over and waits for the group's outcome; the batch that finds nobody
+ * waiting commits the group (one fsync) and answers everyone.  A failing
+ * batch rolls back to its savepoint alone.  Across processes nothing
+ * changes: the group's BEGIN IMMEDIATE holds the file's write lock.
+ */
+typedef struct sq_store {
+	sq_conn *w;
+	char *path;                 /* what `w` was opened with, for readers */
+	inv_sqlite_options opts;
+	int read_only;
+	int shared_reads;           /* readers have their own connections */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int busy;                   /* a thread is using `w` */
+	int waiting;                /* threads waiting in begin() to write */
+	int txn_open;               /* `w` is inside the group's transaction */
+	int members;                /* released batches in the open group */
+	sq_waiter *group;           /* their callers, waiting for the outcome */
+	sq_conn *idle;              /* idle reader connections */
+	sq_conn *readers;           /* ... and every reader, to close them */
+	int reader_count;
+} sq_store;
 
 /* ------------------------------------------------------------ errors */
 
@@ -432,7 +525,7 @@ static int sq_error(int code, const char *message)
  * The prepared statement `id`, or a fresh copy when the prepared one is in
  * the middle of a scan whose callback re-entered the same operation.
  */
-static int stmt_acquire(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt **out)
+static int stmt_acquire(sq_conn *in, enum sq_stmt_id id, sqlite3_stmt **out)
 {
 	int rc;
 
@@ -446,7 +539,7 @@ static int stmt_acquire(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt **out)
 	return 0;
 }
 
-static void stmt_release(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt *st)
+static void stmt_release(sq_conn *in, enum sq_stmt_id id, sqlite3_stmt *st)
 {
 	if (st == in->stmt[id])
 		sqlite3_reset(st);
@@ -455,7 +548,7 @@ static void stmt_release(sq_instance *in, enum sq_stmt_id id, sqlite3_stmt *st)
 }
 
 /* Step a statement that returns no rows, then reset it. */
-static int stmt_run(sq_instance *in, sqlite3_stmt *st, const char *what)
+static int stmt_run(sq_conn *in, sqlite3_stmt *st, const char *what)
 {
 	int rc = sqlite3_step(st);
 
@@ -513,7 +606,7 @@ static int column_uuid(sqlite3_stmt *st, int col, inv_uuid *out)
  * SQLITE_IOERR, SQLITE_NOMEM).  Without this check the next statements of
  * the batch would run in autocommit mode and store a partial batch.
  */
-static int txn_check(sq_instance *in)
+static int txn_check(sq_conn *in)
 {
 	if (!in->in_txn)
 		return sq_error(INV_EINVAL, "no transaction is open");
@@ -523,7 +616,7 @@ static int txn_check(sq_instance *in)
 	return 0;
 }
 
-static int txn_check_write(sq_instance *in)
+static int txn_check_write(sq_conn *in)
 {
 	int err = txn_check(in);
 
@@ -534,41 +627,20 @@ static int txn_check_write(sq_instance *in)
 	return 0;
 }
 
-static int sq_begin(void *instance, const inv_uuid *org, int write, void **txn)
+/* The store this thread has a transaction open on, to refuse a second
+ * begin() that would wait for itself. */
+static _Thread_local const sq_store *thread_txn;
+
+static int reader_open(sq_store *s, sq_conn **out);
+static void group_next(sq_store *s);
+
+static int step_once(sq_conn *c, enum sq_stmt_id id, const char *what)
 {
-	sq_instance *in = instance;
-	sqlite3_stmt *st;
-	int rc;
-
-	(void)org; /* the write lock is database-wide, stronger than per org */
-	if (!in || !txn)
-		return sq_error(INV_EINVAL, "begin: NULL argument");
-	if (write && in->read_only)
-		return sq_error(INV_EREADONLY, "the database was opened read-only");
-	rc = pthread_mutex_lock(&in->lock);
-	if (rc == EDEADLK)
-		return sq_error(INV_EBUSY, "this thread already has a transaction open");
-	if (rc != 0)
-		return sq_error(INV_EBACKEND, "cannot lock the connection");
-	st = in->stmt[write ? ST_BEGIN_WRITE : ST_BEGIN_READ];
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE) {
-		int err = sq_fail(in->db, rc, write ? "begin write" : "begin read");
-
-		sqlite3_reset(st);
-		pthread_mutex_unlock(&in->lock);
-		return err;
-	}
-	sqlite3_reset(st);
-	in->in_txn = 1;
-	in->txn_write = write ? 1 : 0;
-	in->ls_any = -1;
-	*txn = in;
-	return 0;
+	return stmt_run(c, c->stmt[id], what);
 }
 
 /* End the SQLite transaction, whatever state an error left it in. */
-static void txn_abort(sq_instance *in)
+static void txn_abort(sq_conn *in)
 {
 	if (!sqlite3_get_autocommit(in->db)) {
 		sqlite3_step(in->stmt[ST_ROLLBACK]);
@@ -576,52 +648,327 @@ static void txn_abort(sq_instance *in)
 	}
 }
 
-static void txn_end(sq_instance *in)
+static void conn_enter(sq_conn *c, int write)
 {
-	in->in_txn = 0;
-	in->txn_write = 0;
-	pthread_mutex_unlock(&in->lock);
+	c->in_txn = 1;
+	c->txn_write = write;
+	c->ls_any = -1;
+	c->org_pending = 0;
+}
+
+static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy);
+
+/* Before a batch ends: a last sequence that no journal entry supplied is
+ * written after all. */
+static int org_flush(sq_conn *c)
+{
+	if (!c->org_pending)
+		return 0;
+	c->org_pending = 0;
+	return org_write(c, &c->org_pending_org, c->org_pending_seq, c->org_pending_policy);
+}
+
+/* A read transaction on a connection of its own: never waits for `w`. */
+static int begin_read(sq_store *s, sq_conn **out)
+{
+	sq_conn *c;
+	int err;
+
+	pthread_mutex_lock(&s->mu);
+	c = s->idle;
+	if (c)
+		s->idle = c->next;
+	pthread_mutex_unlock(&s->mu);
+	if (!c && (err = reader_open(s, &c)))
+		return err;
+	if ((err = step_once(c, ST_BEGIN_READ, "begin read"))) {
+		pthread_mutex_lock(&s->mu);
+		c->next = s->idle;
+		s->idle = c;
+		pthread_mutex_unlock(&s->mu);
+		return err;
+	}
+	conn_enter(c, 0);
+	*out = c;
+	return 0;
+}
+
+static void end_read(sq_conn *c)
+{
+	sq_store *s = c->store;
+
+	c->in_txn = 0;
+	pthread_mutex_lock(&s->mu);
+	c->next = s->idle;
+	s->idle = c;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Take `w` for a batch: wait while another thread uses it, open the
+ * group's transaction when none is open, and start the batch's savepoint.
+ * A read of a ":memory:" database takes `w` too, but only between groups,
+ * so that it never sees a batch that is not committed.
+ */
+static int begin_write(sq_store *s, int write)
+{
+	sq_conn *w = s->w;
+	int err;
+
+	pthread_mutex_lock(&s->mu);
+	if (write) {
+		s->waiting++;
+		pthread_cond_broadcast(&s->cv); /* a leader may wait for company */
+		while (s->busy)
+			pthread_cond_wait(&s->cv, &s->mu);
+		s->waiting--;
+	} else {
+		while (s->busy || s->txn_open)
+			pthread_cond_wait(&s->cv, &s->mu);
+	}
+	s->busy = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (!write) {
+		err = step_once(w, ST_BEGIN_READ, "begin read");
+	} else if (!s->txn_open) {
+		err = step_once(w, ST_BEGIN_WRITE, "begin write");
+		if (!err)
+			s->txn_open = 1;
+	} else {
+		err = 0;
+	}
+	if (!err && write)
+		err = step_once(w, ST_SAVEPOINT, "begin write");
+	if (err) {
+		/* the group, if any, goes on without this batch */
+		pthread_mutex_lock(&s->mu);
+		group_next(s);
+		pthread_mutex_unlock(&s->mu);
+		return err;
+	}
+	conn_enter(w, write);
+	return 0;
+}
+
+/* Answer every member of the group with `err` (0: durable). */
+static void group_answer(sq_store *s, int err, const char *msg)
+{
+	sq_waiter *m;
+
+	for (m = s->group; m; m = m->next) {
+		m->err = err;
+		if (err)
+			snprintf(m->msg, sizeof(m->msg), "%s", msg);
+		m->done = 1;
+	}
+	s->group = NULL;
+	s->members = 0;
+	s->txn_open = 0;
+}
+
+/*
+ * Called with `mu` held by the thread using `w`, after its batch joined the
+ * group or left it: hand `w` to a waiting writer, or commit the group (or
+ * roll back an empty one) and answer its members.  Returns with `mu` held
+ * and `w` free.
+ */
+static void group_next(sq_store *s)
+{
+	sq_conn *w = s->w;
+
+	if (s->waiting == 0 && s->members > 0 && s->opts.group_wait_us > 0) {
+		/* the option: wait a moment for another batch to join */
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)s->opts.group_wait_us * 1000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		while (s->waiting == 0 &&
+		       pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+			;
+	}
+	if (s->txn_open && sqlite3_get_autocommit(w->db)) {
+		/* SQLite rolled the whole transaction back after an error:
+		 * every batch of the group is gone, none was answered yet */
+		group_answer(s, INV_EBACKEND, "sqlite: the group's transaction was rolled "
+		             "back after an error in another batch; retry");
+	} else if (s->waiting == 0 && s->txn_open) {
+		int err = 0;
+		char msg[320] = "";
+
+		pthread_mutex_unlock(&s->mu);
+		if (s->members > 0) {
+			err = step_once(w, ST_COMMIT, "commit");
+			if (err) {
+				snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
+				         inv_error_last()->message);
+				txn_abort(w);
+			}
+		} else {
+			txn_abort(w); /* nothing to keep: release the file's write lock */
+		}
+		pthread_mutex_lock(&s->mu);
+		group_answer(s, err, msg);
+	}
+	s->busy = 0;
+	pthread_cond_broadcast(&s->cv);
+}
+
+/* The batch on `w` ended well: join the group and wait for its outcome. */
+static int end_write(sq_store *s)
+{
+	sq_conn *w = s->w;
+	sq_waiter me;
+	int err = step_once(w, ST_RELEASE, "commit");
+
+	w->in_txn = 0;
+	w->txn_write = 0;
+	if (err) {
+		char msg[320];
+
+		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
+		         inv_error_last()->message);
+		if (!sqlite3_get_autocommit(w->db)) {
+			step_once(w, ST_ROLLBACK_TO, "roll back");
+			step_once(w, ST_RELEASE, "roll back");
+		}
+		pthread_mutex_lock(&s->mu);
+		group_next(s);
+		pthread_mutex_unlock(&s->mu);
+		return inv_backend_error(err, msg);
+	}
+	memset(&me, 0, sizeof(me));
+	pthread_mutex_lock(&s->mu);
+	me.next = s->group;
+	s->group = &me;
+	s->members++;
+	group_next(s);
+	while (!me.done)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (me.err)
+		return inv_backend_error(me.err, me.msg);
+	return 0;
+}
+
+/* The batch on `w` is discarded alone: back to its savepoint. */
+static void abort_write(sq_store *s)
+{
+	sq_conn *w = s->w;
+
+	w->in_txn = 0;
+	w->txn_write = 0;
+	if (!sqlite3_get_autocommit(w->db)) {
+		step_once(w, ST_ROLLBACK_TO, "roll back");
+		step_once(w, ST_RELEASE, "roll back");
+	}
+	pthread_mutex_lock(&s->mu);
+	group_next(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* A read of a ":memory:" database on `w` ends. */
+static void end_read_on_w(sq_store *s)
+{
+	sq_conn *w = s->w;
+
+	w->in_txn = 0;
+	txn_abort(w);
+	pthread_mutex_lock(&s->mu);
+	s->busy = 0;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int sq_begin(void *instance, const inv_uuid *org, int write, void **txn)
+{
+	sq_store *s = instance;
+	sq_conn *c;
+	int err;
+
+	(void)org; /* the write lock is database-wide, stronger than per org */
+	if (!s || !txn)
+		return sq_error(INV_EINVAL, "begin: NULL argument");
+	if (write && s->read_only)
+		return sq_error(INV_EREADONLY, "the database was opened read-only");
+	if (thread_txn == s)
+		return sq_error(INV_EBUSY, "this thread already has a transaction open");
+	if (!write && s->shared_reads) {
+		err = begin_read(s, &c);
+	} else {
+		c = s->w;
+		err = begin_write(s, write);
+	}
+	if (err)
+		return err;
+	thread_txn = s;
+	*txn = c;
+	return 0;
 }
 
 /* Commit ends the transaction whether it succeeds or not: on failure every
- * write of the transaction is discarded, as rollback() would. */
+ * write of the transaction is discarded, as rollback() would.  A write
+ * transaction returns once its batch is durable. */
 static int sq_commit(void *txn)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
+	sq_store *s;
 	int err;
 
 	if (!in || !in->in_txn)
 		return sq_error(INV_EINVAL, "commit: no transaction is open");
+	s = in->store;
+	thread_txn = NULL;
 	err = txn_check(in);
-	if (!err)
-		err = stmt_run(in, in->stmt[ST_COMMIT], "commit");
+	if (!err && in->txn_write)
+		err = org_flush(in);
+	if (in != s->w) {
+		if (!err)
+			err = step_once(in, ST_COMMIT, "commit");
+		txn_abort(in);
+		end_read(in);
+		return err;
+	}
+	if (!in->txn_write) {
+		end_read_on_w(s);
+		return err;
+	}
 	if (err) {
 		char msg[600];
 
 		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
 		         inv_error_last()->message);
-		txn_abort(in);
-		inv_backend_error(err, msg);
+		abort_write(s);
+		return inv_backend_error(err, msg);
 	}
-	txn_end(in);
-	return err;
+	return end_write(s);
 }
 
 static void sq_rollback(void *txn)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
+	sq_store *s;
 
 	if (!in || !in->in_txn)
 		return;
-	txn_abort(in);
-	txn_end(in);
+	s = in->store;
+	thread_txn = NULL;
+	if (in != s->w) {
+		txn_abort(in);
+		end_read(in);
+	} else if (!in->txn_write) {
+		end_read_on_w(s);
+	} else {
+		abort_write(s);
+	}
 }
 
 /* ------------------------------------------------------------ organizations */
 
 static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_ORG_GET];
 	int rc, err = txn_check(in);
 
@@ -634,6 +981,8 @@ static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 		out->last_sequence = sqlite3_column_int64(st, 0);
 		out->negative_policy = sqlite3_column_int(st, 1);
 		out->reserved = 0;
+		if (in->org_pending && memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
+			out->last_sequence = in->org_pending_seq;
 	} else if (rc == SQLITE_DONE) {
 		err = INV_ENOTFOUND;
 	} else {
@@ -643,18 +992,46 @@ static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 	return err;
 }
 
+static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy)
+{
+	sqlite3_stmt *st = in->stmt[ST_ORG_PUT];
+
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, base);
+	sqlite3_bind_int(st, 3, policy);
+	return stmt_run(in, st, "write organization");
+}
+
+/*
+ * A batch's org_put only moves the last sequence on to the sequence of the
+ * journal entry it appends next: that is remembered, not written, and the
+ * entry itself says it.  Anything else (a new organization, a policy, a
+ * sequence without an entry) is written, at the latest when the batch
+ * ends (org_flush).
+ */
 static int sq_org_put(void *txn, const inv_org_record *rec)
 {
-	sq_instance *in = txn;
-	sqlite3_stmt *st = in->stmt[ST_ORG_PUT];
+	sq_conn *in = txn;
+	inv_org_record cur;
 	int err = txn_check_write(in);
 
 	if (err)
 		return err;
-	bind_uuid(st, 1, &rec->org);
-	sqlite3_bind_int64(st, 2, rec->last_sequence);
-	sqlite3_bind_int(st, 3, rec->negative_policy);
-	return stmt_run(in, st, "write organization");
+	in->org_pending = 0;
+	err = sq_org_get(txn, &rec->org, &cur);
+	if (err && err != INV_ENOTFOUND)
+		return err;
+	if (err == 0 && cur.negative_policy == rec->negative_policy &&
+	    rec->last_sequence >= cur.last_sequence) {
+		if (rec->last_sequence > cur.last_sequence) {
+			in->org_pending = 1;
+			in->org_pending_org = rec->org;
+			in->org_pending_seq = rec->last_sequence;
+			in->org_pending_policy = rec->negative_policy;
+		}
+		return 0;
+	}
+	return org_write(in, &rec->org, rec->last_sequence, rec->negative_policy);
 }
 
 /* ------------------------------------------------------------ locations */
@@ -662,7 +1039,7 @@ static int sq_org_put(void *txn, const inv_org_record *rec)
 static int sq_location_scan(void *txn, const inv_uuid *org,
                             inv_location_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st;
 	int rc, err = txn_check(in);
 
@@ -687,7 +1064,7 @@ static int sq_location_scan(void *txn, const inv_uuid *org,
 
 static int sq_location_put(void *txn, const inv_uuid *org, const inv_location_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_LOCATION_PUT];
 	int err = txn_check_write(in);
 
@@ -705,7 +1082,7 @@ static int sq_location_put(void *txn, const inv_uuid *org, const inv_location_re
 static int sq_tracking_get(void *txn, const inv_uuid *org, const inv_uuid *product,
                            int32_t *tracked)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_TRACKING_GET];
 	int rc, err = txn_check(in);
 
@@ -727,7 +1104,7 @@ static int sq_tracking_get(void *txn, const inv_uuid *org, const inv_uuid *produ
 static int sq_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *product,
                            int32_t tracked)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_TRACKING_PUT];
 	int err = txn_check_write(in);
 
@@ -742,7 +1119,7 @@ static int sq_tracking_put(void *txn, const inv_uuid *org, const inv_uuid *produ
 static int sq_tracking_scan(void *txn, const inv_uuid *org,
                             inv_tracking_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st;
 	int rc, err = txn_check(in);
 
@@ -780,7 +1157,7 @@ static int variant_row(sqlite3_stmt *st, inv_variant_record *out)
 }
 
 /* One lookup with the prepared statement; 1 found, 0 not found, < 0 error. */
-static int variant_lookup(sq_instance *in, const inv_uuid *org, const inv_uuid *location,
+static int variant_lookup(sq_conn *in, const inv_uuid *org, const inv_uuid *location,
                           const inv_uuid *variant, inv_variant_record *out)
 {
 	sqlite3_stmt *st = in->stmt[ST_VARIANT_GET];
@@ -828,7 +1205,7 @@ static void bind_variant(sqlite3_stmt *st, const inv_uuid *org, const inv_varian
  * doubled the cost of every change.  A new record, or one whose product
  * changes, costs the UPDATE's descent and the upsert.
  */
-static int variant_store(sq_instance *in, const inv_uuid *org, const inv_variant_record *rec)
+static int variant_store(sq_conn *in, const inv_uuid *org, const inv_variant_record *rec)
 {
 	sqlite3_stmt *st = in->stmt[ST_VARIANT_UPDATE];
 	int err;
@@ -846,7 +1223,7 @@ static int variant_store(sq_instance *in, const inv_uuid *org, const inv_variant
 static int sq_variant_get(void *txn, const inv_uuid *org, const inv_uuid *location,
                           const inv_uuid *variant, inv_variant_record *out)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	int ret = txn_check(in);
 
 	if (ret)
@@ -857,7 +1234,7 @@ static int sq_variant_get(void *txn, const inv_uuid *org, const inv_uuid *locati
 
 static int sq_variant_put(void *txn, const inv_uuid *org, const inv_variant_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	int err = txn_check_write(in);
 
 	return err ? err : variant_store(in, org, rec);
@@ -866,7 +1243,7 @@ static int sq_variant_put(void *txn, const inv_uuid *org, const inv_variant_reco
 static int sq_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
                            const inv_uuid *product, inv_variant_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	enum sq_stmt_id id = location ? (product ? ST_VARIANT_SCAN_BOTH : ST_VARIANT_SCAN_LOCATION)
 	                              : (product ? ST_VARIANT_SCAN_PRODUCT : ST_VARIANT_SCAN_ALL);
 	sqlite3_stmt *st;
@@ -898,7 +1275,7 @@ static int sq_variant_get_many(void *txn, const inv_uuid *org, size_t count,
                                const inv_variant_key *keys, inv_variant_record *out,
                                int32_t *found)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	int ret = txn_check(in);
 	size_t i;
 
@@ -916,7 +1293,7 @@ static int sq_variant_get_many(void *txn, const inv_uuid *org, size_t count,
 static int sq_variant_put_many(void *txn, const inv_uuid *org, size_t count,
                                const inv_variant_record *recs)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	int err = txn_check_write(in);
 	size_t i;
 
@@ -954,7 +1331,7 @@ static void bind_low_stock_key(sqlite3_stmt *st, const inv_uuid *org,
 
 /* 1 when the location has low-stock entries, 0 when not, < 0 on error;
  * asked of the database once per transaction and location. */
-static int low_stock_any(sq_instance *in, const inv_uuid *org, const inv_uuid *location)
+static int low_stock_any(sq_conn *in, const inv_uuid *org, const inv_uuid *location)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -983,7 +1360,7 @@ static int sq_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loca
                             const inv_uuid *product, const inv_uuid *variant,
                             inv_low_stock_record *out)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_GET];
 	int rc, err = txn_check(in);
 
@@ -1006,7 +1383,7 @@ static int sq_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loca
 
 static int sq_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_PUT];
 	int err = txn_check_write(in);
 
@@ -1025,7 +1402,7 @@ static int sq_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_
 static int sq_low_stock_delete(void *txn, const inv_uuid *org, const inv_uuid *location,
                                const inv_uuid *product, const inv_uuid *variant)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_LOW_STOCK_DELETE];
 	int err = txn_check_write(in);
 
@@ -1039,7 +1416,7 @@ static int sq_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *loc
                              const inv_uuid *product, inv_low_stock_record_fn fn,
                              void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	enum sq_stmt_id id = product ? ST_LOW_STOCK_SCAN_PRODUCT : ST_LOW_STOCK_SCAN_LOCATION;
 	sqlite3_stmt *st;
 	int rc, err = txn_check(in);
@@ -1141,7 +1518,7 @@ static void unpack_record(const unsigned char *p, inv_journal_record *r)
 }
 
 /* Make room for `n` bytes in the instance's pack buffer. */
-static int pack_reserve(sq_instance *in, size_t n)
+static int pack_reserve(sq_conn *in, size_t n)
 {
 	unsigned char *buf;
 
@@ -1169,7 +1546,7 @@ static int pack_check(const unsigned char *p, size_t len, size_t count)
 
 /* A journal whose sequences went backwards would no longer be a log a
  * consumer can resume; one descent to the organization's last entry. */
-static int journal_check_increasing(sq_instance *in, const inv_uuid *org, int64_t sequence)
+static int journal_check_increasing(sq_conn *in, const inv_uuid *org, int64_t sequence)
 {
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
 	int rc, err = 0;
@@ -1188,7 +1565,7 @@ static int journal_check_increasing(sq_instance *in, const inv_uuid *org, int64_
 static int sq_journal_append(void *txn, const inv_uuid *org,
                              const inv_journal_entry_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_INSERT];
 	int err = txn_check_write(in);
 	size_t i, len;
@@ -1215,7 +1592,12 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 		sqlite3_bind_null(st, 7);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)rec->record_count);
 	sqlite3_bind_blob(st, 9, in->pack, (int)len, SQLITE_STATIC);
-	return stmt_run(in, st, "append journal entry");
+	if ((err = stmt_run(in, st, "append journal entry")))
+		return err;
+	if (in->org_pending && in->org_pending_seq == rec->sequence &&
+	    memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
+		in->org_pending = 0; /* the entry is the last sequence now */
+	return 0;
 }
 
 /* A UUID column that is NULL when absent: sets *has accordingly. */
@@ -1253,7 +1635,7 @@ static int journal_records_unpack(sqlite3_stmt *st, int col, size_t count,
 static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t limit,
                            inv_journal_entry_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	inv_journal_record *records = NULL;
 	size_t cap = 0;
 	sqlite3_stmt *st;
@@ -1297,11 +1679,17 @@ static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t
 
 static int sq_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st;
 	int err = txn_check_write(in);
 
 	if (err)
+		return err;
+	/* the last entry may go: its sequence stays the organization's */
+	st = in->stmt[ST_ORG_KEEP_TRIMMED];
+	bind_uuid(st, 1, org);
+	sqlite3_bind_int64(st, 2, up_to);
+	if ((err = stmt_run(in, st, "trim journal")))
 		return err;
 	st = in->stmt[ST_ENTRY_TRIM];
 	bind_uuid(st, 1, org);
@@ -1435,7 +1823,7 @@ static int migrate_journal_records_to_blobs(sqlite3 *db)
 static int sq_idempotency_get(void *txn, const inv_uuid *org, const char *key,
                               inv_idempotency_record_fn fn, void *payload)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st;
 	int rc, err = txn_check(in);
 
@@ -1470,7 +1858,7 @@ static int sq_idempotency_get(void *txn, const inv_uuid *org, const char *key,
 static int sq_idempotency_put(void *txn, const inv_uuid *org,
                               const inv_idempotency_record *rec)
 {
-	sq_instance *in = txn;
+	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_IDEMPOTENCY_PUT];
 	int err = txn_check_write(in);
 
@@ -1488,9 +1876,54 @@ static int sq_idempotency_put(void *txn, const inv_uuid *org,
 	return stmt_run(in, st, "write idempotency key");
 }
 
+/* ------------------------------------------------------------ sync state */
+
+static int sq_sync_state_get(void *txn, const inv_uuid *org,
+                             inv_sync_state_fn fn, void *payload)
+{
+	sq_conn *in = txn;
+	sqlite3_stmt *st;
+	int rc, err = txn_check(in);
+
+	if (err || (err = stmt_acquire(in, ST_SYNC_STATE_GET, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *data = sqlite3_column_blob(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+
+		err = fn(len ? data : "", len, payload);
+	} else if (rc == SQLITE_DONE) {
+		err = INV_ENOTFOUND;
+	} else {
+		err = sq_fail(in->db, rc, "read sync state");
+	}
+	stmt_release(in, ST_SYNC_STATE_GET, st);
+	return err;
+}
+
+static int sq_sync_state_put(void *txn, const inv_uuid *org, const void *data, size_t len)
+{
+	sq_conn *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_SYNC_STATE_PUT];
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	if (len > INV_SYNC_STATE_MAX)
+		return sq_error(INV_ETOOBIG, "sync state too large");
+	if (!data && len)
+		return sq_error(INV_EBACKEND, "sync state data is NULL");
+	bind_uuid(st, 1, org);
+	/* a zero-length record is still a value, never NULL */
+	sqlite3_bind_blob(st, 2, len ? data : "", (int)len, SQLITE_STATIC);
+	return stmt_run(in, st, "write sync state");
+}
+
 /* ------------------------------------------------------------ instance */
 
-static void disconnect(sq_instance *in)
+static void disconnect(sq_conn *in)
 {
 	int i;
 
@@ -1505,15 +1938,30 @@ static void disconnect(sq_instance *in)
 	in->pack_cap = 0;
 }
 
+static void conn_free(sq_conn *c)
+{
+	if (!c)
+		return;
+	disconnect(c);
+	free(c);
+}
+
 static void sq_close(void *instance)
 {
-	sq_instance *in = instance;
+	sq_store *s = instance;
+	sq_conn *c;
 
-	if (!in)
+	if (!s)
 		return;
-	disconnect(in);
-	pthread_mutex_destroy(&in->lock);
-	free(in);
+	while ((c = s->readers)) {
+		s->readers = c->all;
+		conn_free(c);
+	}
+	conn_free(s->w);
+	free(s->path);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
 }
 
 static int sq_control(void *instance, int op, void *arg)
@@ -1553,6 +2001,8 @@ static const inv_backend_ops sqlite_ops = {
 	.variant_get_many = sq_variant_get_many,
 	.variant_put_many = sq_variant_put_many,
 	.control = sq_control,
+	.sync_state_get = sq_sync_state_get,
+	.sync_state_put = sq_sync_state_put,
 };
 
 /* ------------------------------------------------------------ opening */
@@ -1586,6 +2036,68 @@ static int exec(sqlite3 *db, const char *sql, const char *what)
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? 0 : sq_fail(db, rc, what);
+}
+
+/* Milliseconds on a monotonic clock. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Whether a SQLITE_BUSY that SQLite returned without consulting the busy
+ * handler may be retried: true until `deadline` (a now_ms() time), after a
+ * short sleep that grows with `*tries`.  SQLite skips the handler where
+ * waiting could deadlock inside one call - switching a file another process
+ * is creating to WAL, the first read of a WAL that another connection is
+ * still initializing or recovering (SQLITE_BUSY_RECOVERY) - but here the
+ * whole statement is repeated from scratch, which cannot deadlock.
+ */
+static int busy_again(int rc, int64_t deadline, int *tries)
+{
+	struct timespec ts;
+	int ms;
+
+	if ((rc & 0xff) != SQLITE_BUSY || now_ms() >= deadline)
+		return 0;
+	ms = *tries < 5 ? 1 << *tries : 20;
+	(*tries)++;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ms * 1000000L;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* exec(), retrying a busy file until the busy timeout. */
+static int exec_busy(sqlite3 *db, const char *sql, const char *what, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int tries = 0, rc;
+
+	do
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	while (rc != SQLITE_OK && busy_again(rc, deadline, &tries));
+	return rc == SQLITE_OK ? 0 : sq_fail(db, rc, what);
+}
+
+/*
+ * The connection's page cache and memory map, and temporary tables and
+ * indexes (a journal read's ORDER BY, a migration) in memory: the same
+ * settings for every connection of an instance, and for the bench's
+ * hand-written baseline.
+ */
+static int tune(sqlite3 *db, const inv_sqlite_options *opts)
+{
+	char sql[160];
+
+	/* 2,000 KiB is SQLite's own default */
+	snprintf(sql, sizeof(sql), "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -%d;"
+	         " PRAGMA mmap_size = %lld", opts->cache_kib ? opts->cache_kib : 2000,
+	         (long long)opts->mmap_mib * 1024 * 1024);
+	return exec(db, sql, "set the page cache and memory map");
 }
 
 enum file_kind { FILE_EMPTY, FILE_OURS };
@@ -1666,10 +2178,35 @@ static int migrate(sqlite3 *db)
 	return err;
 }
 
-static int options_check(const inv_sqlite_options *opts)
+/*
+ * The caller's options as a full current struct: members a version-1
+ * caller's struct does not have take the version-1 behaviour (SQLite's
+ * page cache, no memory map), so an old program runs as it did.
+ */
+static int options_check(const inv_sqlite_options *in, inv_sqlite_options *opts)
 {
-	if (opts->version < 1 || opts->version > INV_SQLITE_OPTIONS_VERSION)
+	static const inv_sqlite_options defaults = INV_SQLITE_OPTIONS_INIT;
+
+	if (in->version < 1 || in->version > INV_SQLITE_OPTIONS_VERSION)
 		return sq_error(INV_EVERSION, "unsupported inv_sqlite_options version");
+	*opts = defaults;
+	if (in->version == 1) {
+		memcpy(opts, in, offsetof(inv_sqlite_options, cache_kib));
+		opts->cache_kib = 0;
+		opts->mmap_mib = 0;
+		opts->group_wait_us = 0;
+		opts->reserved = 0;
+	} else {
+		*opts = *in;
+	}
+	if (opts->cache_kib < 0)
+		return sq_error(INV_EINVAL, "cache_kib must not be negative");
+	if (opts->mmap_mib < 0)
+		return sq_error(INV_EINVAL, "mmap_mib must not be negative");
+	if (opts->group_wait_us < 0 || opts->group_wait_us > 1000000)
+		return sq_error(INV_EINVAL, "group_wait_us must be 0 to 1,000,000");
+	if (opts->reserved != 0)
+		return sq_error(INV_EINVAL, "reserved must be 0");
 	if (opts->sync != INV_SQLITE_SYNC_FULL && opts->sync != INV_SQLITE_SYNC_NORMAL)
 		return sq_error(INV_EINVAL, "sync must be INV_SQLITE_SYNC_FULL or _NORMAL");
 	if (opts->busy_timeout_ms < 0)
@@ -1677,28 +2214,36 @@ static int options_check(const inv_sqlite_options *opts)
 	return 0;
 }
 
-static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
+static int conn_prepare(sq_conn *in, const inv_sqlite_options *opts);
+
+static int instance_prepare(sq_conn *in, const inv_sqlite_options *opts)
 {
 	enum file_kind kind;
-	int version = 0, err, i, rc;
+	int version = 0, err, tries = 0;
+	int64_t deadline;
 	int is_memory = strcmp(sqlite3_db_filename(in->db, "main"), "") == 0;
 
 	if (!opts->read_only && sqlite3_db_readonly(in->db, "main") == 1)
 		return sq_error(INV_EREADONLY, "the database file is not writable "
 		                "(open it with read_only set to read it)");
 	/* One read transaction, so that the header and the schema are read
-	 * from one snapshot even while another process creates the schema. */
-	if ((err = exec(in->db, "BEGIN", "read the file header")))
-		return err;
-	err = classify(in->db, &kind, &version);
-	if (!sqlite3_get_autocommit(in->db))
-		sqlite3_exec(in->db, "COMMIT", NULL, NULL, NULL);
+	 * from one snapshot even while another process creates the schema;
+	 * repeated while the file is busy in a way the busy handler skips. */
+	deadline = now_ms() + opts->busy_timeout_ms;
+	do {
+		if ((err = exec(in->db, "BEGIN", "read the file header")))
+			return err;
+		err = classify(in->db, &kind, &version);
+		if (!sqlite3_get_autocommit(in->db))
+			sqlite3_exec(in->db, "COMMIT", NULL, NULL, NULL);
+	} while (err == INV_EBUSY && busy_again(SQLITE_BUSY, deadline, &tries));
 	if (err)
 		return err;
 	/* Before any write, so that creating the schema already uses it. */
 	if ((err = exec(in->db, opts->sync == INV_SQLITE_SYNC_NORMAL ?
 	                "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL",
-	                "set the sync mode")))
+	                "set the sync mode")) ||
+	    (err = tune(in->db, opts)))
 		return err;
 	if (opts->read_only) {
 		if (kind == FILE_EMPTY)
@@ -1709,15 +2254,27 @@ static int instance_prepare(sq_instance *in, const inv_sqlite_options *opts)
 	} else {
 		/* WAL before the schema, so that even the first commit is a WAL
 		 * append; on a file already in WAL mode this writes nothing. */
-		if (!is_memory && (err = exec(in->db, "PRAGMA journal_mode = WAL",
-		                              "switch to WAL mode")))
+		if (!is_memory && (err = exec_busy(in->db, "PRAGMA journal_mode = WAL",
+		                                   "switch to WAL mode",
+		                                   opts->busy_timeout_ms)))
 			return err;
 		if (version != SQ_SCHEMA_VERSION && (err = migrate(in->db)))
 			return err;
 	}
+	return conn_prepare(in, opts);
+}
+
+/* Prepare every statement, retrying a busy schema read like the open. */
+static int conn_prepare(sq_conn *in, const inv_sqlite_options *opts)
+{
+	int64_t deadline = now_ms() + opts->busy_timeout_ms;
+	int i, rc, tries = 0;
+
 	for (i = 0; i < ST_COUNT; i++) {
-		rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		                        &in->stmt[i], NULL);
+		do
+			rc = sqlite3_prepare_v3(in->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+			                        &in->stmt[i], NULL);
+		while (rc != SQLITE_OK && busy_again(rc, deadline, &tries));
 		if (rc != SQLITE_OK)
 			return sq_fail(in->db, rc, "prepare statements");
 	}
@@ -1730,8 +2287,14 @@ int inv_sqlite_options_init(inv_sqlite_options *opts, uint32_t version)
 
 	if (!opts)
 		return sq_error(INV_EINVAL, "options: NULL");
-	if (version != INV_SQLITE_OPTIONS_VERSION)
+	if (version < 1 || version > INV_SQLITE_OPTIONS_VERSION)
 		return sq_error(INV_EVERSION, "unsupported inv_sqlite_options version");
+	if (version == 1) {
+		/* only the members a version-1 struct has */
+		memcpy(opts, &defaults, offsetof(inv_sqlite_options, cache_kib));
+		opts->version = 1;
+		return 0;
+	}
 	*opts = defaults;
 	return 0;
 }
@@ -1778,10 +2341,10 @@ static int write_protected(const char *path)
 	       (st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0;
 }
 
-static int db_connect(sq_instance *in, const char *path, const inv_sqlite_options *opts)
+/* Open a connection to `path` with the instance's settings. */
+static int conn_connect(sq_conn *in, const char *path, const inv_sqlite_options *opts)
 {
-	/* NOMUTEX: our own mutex already serializes every use of the
-	 * connection, from begin() to the end of the transaction. */
+	/* NOMUTEX: the store hands a connection to one thread at a time. */
 	int flags = (in->read_only ? SQLITE_OPEN_READONLY
 	                           : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 	            SQLITE_OPEN_NOMUTEX;
@@ -1797,37 +2360,76 @@ static int db_connect(sq_instance *in, const char *path, const inv_sqlite_option
 		return sq_fail(in->db, rc, "open the database");
 	sqlite3_extended_result_codes(in->db, 1);
 	sqlite3_busy_timeout(in->db, opts->busy_timeout_ms);
-	return instance_prepare(in, opts);
+	return 0;
+}
+
+static int db_connect(sq_conn *in, const char *path, const inv_sqlite_options *opts)
+{
+	int err = conn_connect(in, path, opts);
+
+	return err ? err : instance_prepare(in, opts);
+}
+
+/* A new connection for read transactions, on the file `w` opened. */
+static int reader_open(sq_store *s, sq_conn **out)
+{
+	sq_conn *c = calloc(1, sizeof(*c));
+	int err;
+
+	if (!c)
+		return sq_error(INV_ENOMEM, "out of memory");
+	c->store = s;
+	c->read_only = s->read_only;
+	if ((err = conn_connect(c, s->path, &s->opts)) || (err = tune(c->db, &s->opts)) ||
+	    (err = conn_prepare(c, &s->opts))) {
+		conn_free(c);
+		return err;
+	}
+	pthread_mutex_lock(&s->mu);
+	c->all = s->readers;
+	s->readers = c;
+	s->reader_count++;
+	pthread_mutex_unlock(&s->mu);
+	*out = c;
+	return 0;
 }
 
 int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
                             const char *path, const inv_sqlite_options *opts)
 {
 	static const inv_sqlite_options defaults = INV_SQLITE_OPTIONS_INIT;
-	pthread_mutexattr_t attr;
-	sq_instance *in;
-	int rc, err;
+	sq_store *s;
+	sq_conn *in;
+	int err;
 
 	if (!ops || !instance || !path)
 		return sq_error(INV_EINVAL, "open: NULL argument");
-	if (!opts)
-		opts = &defaults;
-	if ((err = options_check(opts)))
-		return err;
-	in = calloc(1, sizeof(*in));
-	if (!in)
+	s = calloc(1, sizeof(*s));
+	if (!s)
 		return sq_error(INV_ENOMEM, "out of memory");
-	/* Error-checking, so that a second begin() on the thread that holds the
-	 * transaction reports INV_EBUSY instead of deadlocking. */
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-	rc = pthread_mutex_init(&in->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
-	if (rc != 0) {
-		free(in);
-		return sq_error(INV_ENOMEM, "cannot create the connection mutex");
+	if ((err = options_check(opts ? opts : &defaults, &s->opts))) {
+		free(s);
+		return err;
 	}
-	in->read_only = opts->read_only ? 1 : 0;
+	opts = &s->opts;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s);
+		return sq_error(INV_ENOMEM, "cannot create the store's mutex");
+	}
+	if (pthread_cond_init(&s->cv, NULL) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return sq_error(INV_ENOMEM, "cannot create the store's condition");
+	}
+	s->read_only = opts->read_only ? 1 : 0;
+	s->w = in = calloc(1, sizeof(*in));
+	s->path = strdup(path);
+	if (!in || !s->path) {
+		sq_close(s);
+		return sq_error(INV_ENOMEM, "out of memory");
+	}
+	in->store = s;
+	in->read_only = s->read_only;
 	err = db_connect(in, path, opts);
 	if (err == INV_EREADONLY && in->read_only && strncmp(path, "file:", 5) != 0) {
 		/* A WAL database needs its -shm index even to be read; where it
@@ -1836,14 +2438,21 @@ int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
 
 		disconnect(in);
 		err = uri ? db_connect(in, uri, opts) : sq_error(INV_ENOMEM, "out of memory");
+		if (!err) {
+			free(s->path);
+			s->path = uri;
+			uri = NULL;
+		}
 		free(uri);
 	}
 	if (err) {
-		sq_close(in);
+		sq_close(s);
 		return err;
 	}
+	/* A private in-memory database is one connection's alone. */
+	s->shared_reads = strcmp(sqlite3_db_filename(in->db, "main"), "") != 0;
 	*ops = &sqlite_ops;
-	*instance = in;
+	*instance = s;
 	return 0;
 }
 
