@@ -195,7 +195,9 @@ int pg_error(int code, const char *message)
 {
 	char msg[600];
 
-	snprintf(msg, sizeof(msg), "postgres: %s", message);
+	/* A message longer than the buffer is cut; the code still tells the caller what happened. */
+	if (snprintf(msg, sizeof(msg), "postgres: %s", message) < 0)
+		msg[0] = '\0';
 	return inv_backend_error(code, msg);
 }
 
