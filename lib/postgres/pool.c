@@ -83,6 +83,10 @@ static const char *const migration_steps[] = {
 	"  sequence bigint NOT NULL,"
 	"  result bytea NOT NULL,"
 	"  PRIMARY KEY (org, key));",
+	/* 1 -> 2: the organization's sync state (storage ops version 2) */
+	"CREATE TABLE sync_state ("
+	"  org uuid NOT NULL PRIMARY KEY,"
+	"  data bytea NOT NULL);",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
@@ -138,15 +142,17 @@ const char *const pg_stmt_sql[ST_COUNT] = {
 	/* arrays through unnest: one statement however large the batch */
 	[ST_VARIANT_GET_MANY] =
 		"SELECT k.i, v.product, v.balance, v.updated"
-		" FROM pg_catalog.unnest($2::uuid[], $3::uuid[]) WITH ORDINALITY AS k(l, v, i)"
+		" FROM ROWS FROM (pg_catalog.unnest($2::uuid[]), pg_catalog.unnest($3::uuid[]))"
+		"   WITH ORDINALITY AS k(l, v, i)"
 		" JOIN variants v ON v.org = $1::uuid AND v.location = k.l AND v.variant = k.v",
 	/* a key put twice in one batch keeps its last record, as separate
 	 * puts would (an upsert may not touch one row twice) */
 	[ST_VARIANT_PUT_MANY] =
 		"INSERT INTO variants (org, " VARIANT_COLUMNS ")"
 		" SELECT DISTINCT ON (l, v) $1::uuid, l, v, p, b, t"
-		" FROM pg_catalog.unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[],"
-		"   $6::bigint[]) WITH ORDINALITY AS u(l, v, p, b, t, i)"
+		" FROM ROWS FROM (pg_catalog.unnest($2::uuid[]), pg_catalog.unnest($3::uuid[]),"
+		"   pg_catalog.unnest($4::uuid[]), pg_catalog.unnest($5::bigint[]),"
+		"   pg_catalog.unnest($6::bigint[])) WITH ORDINALITY AS u(l, v, p, b, t, i)"
 		" ORDER BY l, v, i DESC"
 		" ON CONFLICT (org, location, variant) DO UPDATE SET product = excluded.product,"
 		" balance = excluded.balance, updated = excluded.updated",
@@ -187,6 +193,11 @@ const char *const pg_stmt_sql[ST_COUNT] = {
 		" VALUES ($1::uuid, $2::text, $3::bytea, $4::bigint, $5::bytea)"
 		" ON CONFLICT (org, key) DO UPDATE SET fingerprint = excluded.fingerprint,"
 		" sequence = excluded.sequence, result = excluded.result",
+	[ST_SYNC_STATE_GET] =
+		"SELECT data FROM sync_state WHERE org = $1::uuid",
+	[ST_SYNC_STATE_PUT] =
+		"INSERT INTO sync_state (org, data) VALUES ($1::uuid, $2::bytea)"
+		" ON CONFLICT (org) DO UPDATE SET data = excluded.data",
 };
 
 /* ------------------------------------------------------------ errors */
@@ -478,7 +489,7 @@ static int schema_check(pg_instance *in, PGconn *conn, int *exists)
 	if (strcmp(ours, "true") != 0) {
 		snprintf(msg, sizeof(msg), "schema \"%s\" is owned by role \"%s\", not by the "
 		         "connecting role (%s); not using it", in->schema, owner, PQuser(conn));
-		return pg_error(INV_EFORMAT, msg);
+		return pg_error(INV_EBACKEND, msg);
 	}
 	return 0;
 }

@@ -1033,6 +1033,46 @@ static int pg_idempotency_put(void *txn, const inv_uuid *org,
 	return run_cmd(c, ST_IDEMPOTENCY_PUT, &p);
 }
 
+/* ------------------------------------------------------------ sync state */
+
+static int pg_sync_state_get(void *txn, const inv_uuid *org, inv_sync_state_fn fn,
+                             void *payload)
+{
+	pg_conn *c = txn;
+	struct params p = { 0 };
+	PGresult *res;
+	int err = txn_check(c);
+
+	if (err)
+		return err;
+	p_uuid(&p, org);
+	if (!(res = run(c, ST_SYNC_STATE_GET, &p, PGRES_TUPLES_OK, &err)))
+		return err;
+	if (PQntuples(res) == 0)
+		err = INV_ENOTFOUND;
+	else
+		err = fn(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), payload);
+	PQclear(res);
+	return err;
+}
+
+static int pg_sync_state_put(void *txn, const inv_uuid *org, const void *data, size_t len)
+{
+	pg_conn *c = txn;
+	struct params p = { 0 };
+	int err = txn_check_write(c);
+
+	if (err)
+		return err;
+	if (len > INV_SYNC_STATE_MAX)
+		return pg_error(INV_ETOOBIG, "sync state too large");
+	if (!data && len)
+		return pg_error(INV_EINVAL, "sync state data is NULL");
+	p_uuid(&p, org);
+	p_bytes(&p, data, len);
+	return run_cmd(c, ST_SYNC_STATE_PUT, &p);
+}
+
 /* ------------------------------------------------------------ instance */
 
 static void pg_close(void *instance)
@@ -1092,6 +1132,8 @@ static const inv_backend_ops postgres_ops = {
 	.variant_get_many = pg_variant_get_many,
 	.variant_put_many = pg_variant_put_many,
 	.control = pg_control,
+	.sync_state_get = pg_sync_state_get,
+	.sync_state_put = pg_sync_state_put,
 };
 
 /* ------------------------------------------------------------ opening */

@@ -1,0 +1,540 @@
+/*
+ * check_postgres.c - libzinv-postgres on a real server: the conformance
+ * suite and the fault wrapper, the schema rules (read from the catalog),
+ * migrations, refusals that change nothing, concurrency between processes,
+ * busy errors, lost connections and in-doubt commits.
+ *
+ * Runs under tests/pg/with-cluster.sh, which starts a throwaway cluster and
+ * exports ZINV_TEST_PG; without it the program fails.  Every test uses a
+ * PostgreSQL schema of its own (fresh_schema()), so tests are independent.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <libpq-fe.h>
+#include <zinv.h>
+#include <zinv/postgres.h>
+
+#include "conformance.h"
+#include "fault_backend.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static const char *conninfo(void)
+{
+	const char *s = getenv("ZINV_TEST_PG");
+
+	ck_assert_msg(s && *s, "ZINV_TEST_PG is not set: run under tests/pg/with-cluster.sh");
+	return s;
+}
+
+/* A schema name no other test (or process) uses. */
+static void fresh_schema(char *out, size_t cap)
+{
+	static unsigned counter;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(out, cap, "t_%ld_%ld_%u", (long)getpid(), (long)(ts.tv_nsec / 1000),
+	         counter++);
+}
+
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static PGconn *sql_connect(const char *info)
+{
+	PGconn *conn = PQconnectdb(info);
+
+	ck_assert_msg(PQstatus(conn) == CONNECTION_OK, "connect: %s", PQerrorMessage(conn));
+	PQsetNoticeProcessor(conn, quiet, NULL);
+	return conn;
+}
+
+/* Plain SQL as another client would run it, asserting success. */
+static void sql_exec(const char *sql)
+{
+	PGconn *conn = sql_connect(conninfo());
+	PGresult *res = PQexec(conn, sql);
+
+	ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK ||
+	              PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
+	              PQresultErrorMessage(res));
+	PQclear(res);
+	PQfinish(conn);
+}
+
+/* The first column of the first row as a long long (-1: no row). */
+static long long sql_int(const char *sql)
+{
+	PGconn *conn = sql_connect(conninfo());
+	PGresult *res = PQexec(conn, sql);
+	long long v = -1;
+
+	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
+	              PQresultErrorMessage(res));
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		v = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(conn);
+	return v;
+}
+
+/* The first column of the first row as text, into out ("" when none). */
+static void sql_text(const char *sql, char *out, size_t cap)
+{
+	PGconn *conn = sql_connect(conninfo());
+	PGresult *res = PQexec(conn, sql);
+
+	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
+	              PQresultErrorMessage(res));
+	out[0] = '\0';
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		snprintf(out, cap, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(conn);
+}
+
+static void drop_schema(const char *schema)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS \"%s\" CASCADE", schema);
+	sql_exec(sql);
+}
+
+static inv_postgres_options options_for(const char *schema)
+{
+	inv_postgres_options o = INV_POSTGRES_OPTIONS_INIT;
+
+	o.schema = schema;
+	return o;
+}
+
+struct backend {
+	const inv_backend_ops *ops;
+	void *inst;
+};
+
+static struct backend backend_open_opts(const char *schema, const inv_postgres_options *o)
+{
+	struct backend b = { NULL, NULL };
+	int rc = inv_postgres_backend_open(&b.ops, &b.inst, conninfo(), o);
+
+	ck_assert_msg(rc == 0, "open schema %s: expected 0, got %d (%s)", schema, rc,
+	              inv_error_last()->message);
+	return b;
+}
+
+static struct backend backend_open(const char *schema)
+{
+	inv_postgres_options o = options_for(schema);
+
+	return backend_open_opts(schema, &o);
+}
+
+static void backend_close(struct backend *b)
+{
+	b->ops->close(b->inst);
+	b->inst = NULL;
+}
+
+static inv_uuid uuid_n(unsigned n)
+{
+	inv_uuid u;
+
+	memset(&u, 0, sizeof(u));
+	u.bytes[0] = 0x42;
+	u.bytes[6] = 0x40;
+	u.bytes[8] = 0x80;
+	u.bytes[12] = (uint8_t)(n >> 24);
+	u.bytes[13] = (uint8_t)(n >> 16);
+	u.bytes[14] = (uint8_t)(n >> 8);
+	u.bytes[15] = (uint8_t)n;
+	return u;
+}
+
+static void *begin_org(struct backend *b, unsigned org, int write)
+{
+	inv_uuid o = uuid_n(org);
+	void *txn = NULL;
+	int rc = b->ops->begin(b->inst, &o, write, &txn);
+
+	ck_assert_msg(rc == 0, "begin: expected 0, got %d (%s)", rc, inv_error_last()->message);
+	return txn;
+}
+
+static void commit(struct backend *b, void *txn)
+{
+	int rc = b->ops->commit(txn);
+
+	ck_assert_msg(rc == 0, "commit: expected 0, got %d (%s)", rc, inv_error_last()->message);
+}
+
+static void put_org(struct backend *b, unsigned n, int64_t last_sequence)
+{
+	inv_org_record rec = { uuid_n(n), last_sequence, INV_NEGATIVE_ALLOW, 0 };
+	void *txn = begin_org(b, n, 1);
+
+	ck_assert_int_eq(b->ops->org_put(txn, &rec), 0);
+	commit(b, txn);
+}
+
+/* Everything stored in `schema` (its owner, tables, and every row), as one
+ * string, to prove that a refused open changed nothing. */
+static char *schema_image(const char *schema)
+{
+	PGconn *conn = sql_connect(conninfo());
+	const char *p[1] = { schema };
+	PGresult *res, *rows;
+	size_t cap = 256, len = 0;
+	char *img = malloc(cap), sql[256];
+	int i, n;
+
+	ck_assert_ptr_nonnull(img);
+	res = PQexecParams(conn, "SELECT 'owner ' || pg_catalog.pg_get_userbyid(nspowner)"
+	                   " FROM pg_catalog.pg_namespace WHERE nspname = $1 UNION ALL"
+	                   " SELECT * FROM (SELECT c.relname::text FROM pg_catalog.pg_class c"
+	                   "  JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace"
+	                   "  WHERE s.nspname = $1 AND c.relkind = 'r' ORDER BY 1) t",
+	                   1, NULL, p, NULL, NULL, 0);
+	ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+	n = PQntuples(res);
+	img[0] = '\0';
+	for (i = 0; i < n; i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		const char *data = "";
+
+		rows = NULL;
+		if (i > 0) {
+			snprintf(sql, sizeof(sql), "SELECT coalesce(string_agg(t::text, ';'"
+			         " ORDER BY t::text), '') FROM \"%s\".\"%s\" t", schema, name);
+			rows = PQexec(conn, sql);
+			ck_assert_msg(PQresultStatus(rows) == PGRES_TUPLES_OK, "%s: %s", sql,
+			              PQresultErrorMessage(rows));
+			data = PQgetvalue(rows, 0, 0);
+		}
+		while (len + strlen(name) + strlen(data) + 4 > cap) {
+			cap *= 2;
+			img = realloc(img, cap);
+			ck_assert_ptr_nonnull(img);
+		}
+		len += (size_t)sprintf(img + len, "%s=%s\n", name, data);
+		PQclear(rows);
+	}
+	PQclear(res);
+	PQfinish(conn);
+	return img;
+}
+
+static void assert_schema_unchanged(const char *schema, char *before)
+{
+	char *after = schema_image(schema);
+
+	ck_assert_msg(strcmp(before, after) == 0, "schema %s changed:\n--- before\n%s"
+	              "--- after\n%s", schema, before, after);
+	free(before);
+	free(after);
+}
+
+/* Open `schema` on `info`, expecting `code` and a message containing `what`. */
+static void assert_open_refused(const char *info, const char *schema, int code,
+                                const char *what)
+{
+	inv_postgres_options o = options_for(schema);
+	const inv_backend_ops *ops = NULL;
+	void *inst = NULL;
+	int rc = inv_postgres_backend_open(&ops, &inst, info, &o);
+
+	ck_assert_msg(rc == code, "open: expected %d, got %d (%s)", code, rc,
+	              inv_error_last()->message);
+	ck_assert_ptr_null(inst);
+	ck_assert_msg(strstr(inv_error_last()->message, what), "message \"%s\" does not say "
+	              "\"%s\"", inv_error_last()->message, what);
+}
+
+/* ------------------------------------------------------------ schema rules */
+
+/* The scale-out rule: each table can be distributed by org because every
+ * primary key and every index starts with org, and no foreign key ties rows
+ * together.  schema_migrations is the one table that is not an
+ * organization's (a local table on a distributed cluster). */
+START_TEST(test_every_key_and_index_starts_with_org_and_there_are_no_foreign_keys)
+{
+	char schema[64], sql[1200];
+	struct backend b;
+
+	fresh_schema(schema, sizeof(schema));
+	b = backend_open(schema);
+	backend_close(&b);
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM pg_catalog.pg_index i"
+	         " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"
+	         " JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
+	         " WHERE n.nspname = '%s' AND t.relname <> 'schema_migrations'", schema);
+	ck_assert_int_ge(sql_int(sql), 10);
+	snprintf(sql, sizeof(sql),
+	         "SELECT string_agg(x.relname, ', ') FROM pg_catalog.pg_index i"
+	         " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"
+	         " JOIN pg_catalog.pg_class x ON x.oid = i.indexrelid"
+	         " JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
+	         " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
+	         "  AND a.attnum = i.indkey[0]"
+	         " WHERE n.nspname = '%s' AND t.relname <> 'schema_migrations'"
+	         " AND a.attname IS DISTINCT FROM 'org'", schema);
+	{
+		char bad[512];
+
+		sql_text(sql, bad, sizeof(bad));
+		ck_assert_msg(bad[0] == '\0', "indexes not starting with org: %s", bad);
+	}
+	/* every table but schema_migrations has a primary key starting with org */
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM pg_catalog.pg_class t"
+	         " JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
+	         " WHERE n.nspname = '%s' AND t.relkind = 'r' AND t.relname <> 'schema_migrations'"
+	         " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i"
+	         "  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
+	         "   AND a.attnum = i.indkey[0]"
+	         "  WHERE i.indrelid = t.oid AND i.indisprimary AND a.attname = 'org')", schema);
+	ck_assert_int_eq(sql_int(sql), 0);
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM pg_catalog.pg_constraint c"
+	         " JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace"
+	         " WHERE n.nspname = '%s' AND c.contype = 'f'", schema);
+	ck_assert_int_eq(sql_int(sql), 0);
+	drop_schema(schema);
+}
+END_TEST
+
+START_TEST(test_schema_migrations_lists_every_version_once)
+{
+	char schema[64], sql[256];
+	struct backend b;
+
+	fresh_schema(schema, sizeof(schema));
+	b = backend_open(schema);
+	backend_close(&b);
+	b = backend_open(schema);
+	backend_close(&b);
+	snprintf(sql, sizeof(sql), "SELECT string_agg(version::text, ',' ORDER BY version)"
+	         " FROM \"%s\".schema_migrations", schema);
+	{
+		char versions[64];
+
+		sql_text(sql, versions, sizeof(versions));
+		ck_assert_str_eq(versions, "1,2");
+	}
+	drop_schema(schema);
+}
+END_TEST
+
+START_TEST(test_newer_schema_is_refused_and_untouched)
+{
+	char schema[64], sql[256];
+	struct backend b;
+	char *before;
+
+	fresh_schema(schema, sizeof(schema));
+	b = backend_open(schema);
+	put_org(&b, 1, 7);
+	backend_close(&b);
+	snprintf(sql, sizeof(sql), "INSERT INTO \"%s\".schema_migrations (version) VALUES (99)",
+	         schema);
+	sql_exec(sql);
+	before = schema_image(schema);
+	assert_open_refused(conninfo(), schema, INV_EFORMAT, "newer");
+	assert_schema_unchanged(schema, before);
+	drop_schema(schema);
+}
+END_TEST
+
+START_TEST(test_foreign_schema_without_migrations_is_refused_and_untouched)
+{
+	char schema[64], sql[512];
+	char *before;
+
+	fresh_schema(schema, sizeof(schema));
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA \"%s\"; CREATE TABLE \"%s\".accounts (id int);"
+	         " INSERT INTO \"%s\".accounts VALUES (1)", schema, schema, schema);
+	sql_exec(sql);
+	before = schema_image(schema);
+	assert_open_refused(conninfo(), schema, INV_EFORMAT, "not a libzinv schema");
+	assert_schema_unchanged(schema, before);
+	drop_schema(schema);
+}
+END_TEST
+
+START_TEST(test_schema_owned_by_another_role_is_refused_and_untouched)
+{
+	char schema[64], sql[256];
+	char *before;
+
+	fresh_schema(schema, sizeof(schema));
+	sql_exec("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
+	         " 'zinv_other') THEN CREATE ROLE zinv_other NOLOGIN; END IF; END $$");
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA \"%s\" AUTHORIZATION zinv_other", schema);
+	sql_exec(sql);
+	before = schema_image(schema);
+	assert_open_refused(conninfo(), schema, INV_EBACKEND, "owned by role \"zinv_other\"");
+	assert_schema_unchanged(schema, before);
+	drop_schema(schema);
+}
+END_TEST
+
+/* The password role over TCP: "host=127.0.0.1 port=... user=... password=...". */
+static void password_conninfo(char *out, size_t cap, const char *password)
+{
+	const char *user = getenv("ZINV_TEST_PG_PW_USER"), *port = getenv("PGPORT");
+
+	ck_assert_msg(user && port, "ZINV_TEST_PG_PW_USER and PGPORT must be set");
+	snprintf(out, cap, "host=127.0.0.1 port=%s dbname=zinv_test user=%s password=%s", port,
+	         user, password);
+}
+
+START_TEST(test_wrong_password_is_refused_and_nothing_is_created)
+{
+	char schema[64], info[256], sql[256];
+	struct backend b;
+	const char *pass = getenv("ZINV_TEST_PG_PW_PASS");
+
+	ck_assert_ptr_nonnull(pass);
+	fresh_schema(schema, sizeof(schema));
+	password_conninfo(info, sizeof(info), "not-the-password");
+	assert_open_refused(info, schema, INV_EBACKEND, "password authentication failed");
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_namespace WHERE nspname = '%s'",
+	         schema);
+	ck_assert_int_eq(sql_int(sql), 0);
+	/* the right password over the same route works */
+	password_conninfo(info, sizeof(info), pass);
+	{
+		inv_postgres_options o = options_for(schema);
+		int rc = inv_postgres_backend_open(&b.ops, &b.inst, info, &o);
+
+		ck_assert_msg(rc == 0, "open with the password: %d (%s)", rc,
+		              inv_error_last()->message);
+	}
+	backend_close(&b);
+	ck_assert_int_eq(sql_int(sql), 1);
+	drop_schema(schema);
+}
+END_TEST
+
+START_TEST(test_unknown_database_is_refused_and_not_created)
+{
+	char schema[64], info[512];
+
+	fresh_schema(schema, sizeof(schema));
+	snprintf(info, sizeof(info), "%s dbname=zinv_no_such_database", conninfo());
+	assert_open_refused(info, schema, INV_EBACKEND, "does not exist");
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM pg_database"
+	                         " WHERE datname = 'zinv_no_such_database'"), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ conformance */
+
+/* A conformance target: a fresh schema per test, dropped afterwards. */
+struct target_ctx {
+	int wrapped;
+	char schema[64];
+};
+
+static int target_open(const inv_backend_ops **ops, void **inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+	inv_postgres_options o;
+	const inv_backend_ops *inner_ops;
+	void *inner;
+	int rc;
+
+	fresh_schema(c->schema, sizeof(c->schema));
+	o = options_for(c->schema);
+	if (!c->wrapped)
+		return inv_postgres_backend_open(ops, inst, conninfo(), &o);
+	if ((rc = inv_postgres_backend_open(&inner_ops, &inner, conninfo(), &o)))
+		return rc;
+	if ((rc = inv_fault_backend_wrap(ops, inst, inner_ops, inner)))
+		inner_ops->close(inner);
+	return rc;
+}
+
+static int target_reopen(const inv_backend_ops **ops, void **inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+	inv_postgres_options o = options_for(c->schema);
+
+	(*ops)->close(*inst);
+	*inst = NULL;
+	return inv_postgres_backend_open(ops, inst, conninfo(), &o);
+}
+
+static void target_close(const inv_backend_ops *ops, void *inst, void *ctx)
+{
+	struct target_ctx *c = ctx;
+
+	if (inst)
+		ops->close(inst);
+	drop_schema(c->schema);
+}
+
+static struct target_ctx plain_ctx = { 0, "" };
+static struct target_ctx wrapped_ctx = { 1, "" };
+
+/* ------------------------------------------------------------ runner */
+
+static Suite *postgres_suite(void)
+{
+	Suite *s = suite_create("postgres");
+	TCase *tc = tcase_create("server");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_every_key_and_index_starts_with_org_and_there_are_no_foreign_keys);
+	tcase_add_test(tc, test_schema_migrations_lists_every_version_once);
+	tcase_add_test(tc, test_newer_schema_is_refused_and_untouched);
+	tcase_add_test(tc, test_foreign_schema_without_migrations_is_refused_and_untouched);
+	tcase_add_test(tc, test_schema_owned_by_another_role_is_refused_and_untouched);
+	tcase_add_test(tc, test_wrong_password_is_refused_and_nothing_is_created);
+	tcase_add_test(tc, test_unknown_database_is_refused_and_not_created);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	const struct inv_conformance_target plain_target = {
+		.open = target_open, .reopen = target_reopen, .close = target_close,
+		.ctx = &plain_ctx,
+	};
+	const struct inv_conformance_target wrapped_target = {
+		.open = target_open, .close = target_close, .ctx = &wrapped_ctx,
+	};
+	SRunner *sr;
+	int failed;
+
+	if (!getenv("ZINV_TEST_PG") || !*getenv("ZINV_TEST_PG")) {
+		fprintf(stderr, "check_postgres: ZINV_TEST_PG is not set; run it under "
+		        "tests/pg/with-cluster.sh (make check-unit does)\n");
+		return EXIT_FAILURE;
+	}
+	sr = srunner_create(postgres_suite());
+	srunner_add_suite(sr, inv_conformance_suite("conformance/postgres", &plain_target));
+	srunner_add_suite(sr, inv_conformance_suite("conformance/fault(postgres)",
+	                                            &wrapped_target));
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
