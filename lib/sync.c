@@ -1018,6 +1018,11 @@ int inv_sync_answer(inv_sync *s, int status, const char *const *headers, size_t 
 	case PH_PULL_STATUS:
 		json_decref(s->status);
 		s->status = json_loadb(body, body_len, 0, NULL);
+		if (!json_is_object(s->status)) {   /* ends the round, moves nothing */
+			rc = inv__error(INV_EFORMAT, -1, "status",
+			                "the upstream's balances are not a status object");
+			break;
+		}
 		s->phase = PH_PULL_LOW;
 		break;
 	case PH_PULL_LOW:
