@@ -356,7 +356,8 @@ demo-sync: deps
 	python3 -B examples/zinv-sync/test_sync.py --demo $(ZINV_SERVER) $(ZINV_SYNC)
 
 check-sync: $(ZINV_SERVER) $(ZINV_SYNC)
-	python3 -B examples/zinv-sync/test_sync.py $(ZINV_SERVER) $(ZINV_SYNC)
+	ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
+	    python3 -B examples/zinv-sync/test_sync.py $(ZINV_SERVER) $(ZINV_SYNC)
 
 .PHONY: demo-sync check-sync
 
