@@ -396,7 +396,8 @@ demo-sync: deps
 	python3 -B examples/zinv-sync/test_sync.py --demo $(ZINV_SERVER) $(ZINV_SYNC)
 
 check-sync: $(ZINV_SERVER) $(ZINV_SYNC)
-	python3 -B examples/zinv-sync/test_sync.py $(ZINV_SERVER) $(ZINV_SYNC)
+	ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
+	    python3 -B examples/zinv-sync/test_sync.py $(ZINV_SERVER) $(ZINV_SYNC)
 
 .PHONY: demo-sync check-sync
 
@@ -436,11 +437,13 @@ sim: $(SIM_BIN)
 sim-smoke: $(SIM_BIN)
 	$(SIM_RUN) --seed 1 --seeds 4 --steps 300 --backend all
 	$(SIM_RUN) --seed 101 --seeds 3 --steps 300 --backend all --faults
+	$(SIM_RUN) --sync --seed 501 --seeds 3 --steps 300
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 201 --seeds 3 --steps 300 --backend sqlite --crash)
 
 sim-ci: $(SIM_BIN)
 	$(SIM_RUN) --seed 1000 --seeds 200 --steps 500 --backend memory
 	$(SIM_RUN) --seed 2000 --seeds 200 --steps 400 --backend memory --faults
+	$(SIM_RUN) --sync --seed 5000 --seeds 100 --steps 300
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 1000 --seeds 200 --steps 300 --backend sqlite)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend sqlite --faults)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)

@@ -497,8 +497,24 @@ static int next_push(inv_sync *s)
 			return c.rc;
 		if (rc)
 			return inv__error_keep(rc, -1, "cannot read the journal");
-		if (!c.sequence)
-			return INV_SYNC_IDLE;
+		if (!c.sequence) {
+			int64_t last = 0;
+
+			if ((rc = inv_journal_last_sequence(&last, org)) != 0)
+				return rc;
+			if (last <= s->pushed)
+				return INV_SYNC_IDLE;
+			c.sequence = last + 1;   /* everything after the cursor is gone */
+		}
+		/* The sequence is gap-free: a gap is a trim past the cursor, and
+		 * the entries in it can never be pushed.  Never skip them. */
+		if (c.sequence != s->pushed + 1) {
+			s->outstanding = 0;   /* the request built for it is not sent */
+			return inv__error(INV_ENOTFOUND, -1, "journal",
+			                  "the journal was trimmed past the sync cursor: entries "
+			                  "%lld to %lld are gone and were never pushed",
+			                  (long long)s->pushed + 1, (long long)c.sequence - 1);
+		}
 		if (c.pushable)
 			return INV_SYNC_REQUEST;
 		s->pushed = c.sequence;   /* stored with the next acknowledgement */
@@ -1018,6 +1034,11 @@ int inv_sync_answer(inv_sync *s, int status, const char *const *headers, size_t 
 	case PH_PULL_STATUS:
 		json_decref(s->status);
 		s->status = json_loadb(body, body_len, 0, NULL);
+		if (!json_is_object(s->status)) {   /* ends the round, moves nothing */
+			rc = inv__error(INV_EFORMAT, -1, "status",
+			                "the upstream's balances are not a status object");
+			break;
+		}
 		s->phase = PH_PULL_LOW;
 		break;
 	case PH_PULL_LOW:

@@ -605,6 +605,32 @@ START_TEST(test_two_tills_selling_offline_converge_with_upstream)
 }
 END_TEST
 
+START_TEST(test_journal_trimmed_past_the_cursor_is_an_error_not_a_skip)
+{
+	struct world w;
+	int64_t pushed;
+
+	world_open(&w, INV_NEGATIVE_ALLOW);
+	tu_track(&w.till, 10);                                          /* seq 1 */
+	round_trip(&w.link, w.sync);
+	pushed = inv_sync_pushed_sequence(w.sync);
+	tu_stock(&w.till, w.v_till, 5);                                 /* not pushed */
+	tu_stock(&w.till, w.v_till, 6);
+	ck_assert_int_eq(inv_journal_trim(w.till.org, pushed + 1), 0);
+	tu_assert_error(inv_sync_next(w.sync), INV_ENOTFOUND, -1, "journal");
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "trimmed past the sync cursor"));
+	/* It stays an error: the cursor does not move past the lost entry. */
+	tu_assert_error(inv_sync_next(w.sync), INV_ENOTFOUND, -1, "journal");
+	ck_assert_int_eq(inv_sync_pushed_sequence(w.sync), pushed);
+	ck_assert_int_eq(tu_balance(&w.up, w.v_up), 0);
+	/* Everything after the cursor trimmed is detected too. */
+	ck_assert_int_eq(inv_journal_trim(w.till.org, tu_last_sequence(&w.till)), 0);
+	tu_assert_error(inv_sync_next(w.sync), INV_ENOTFOUND, -1, "journal");
+	world_close(&w);
+}
+END_TEST
+
+
 static Suite *sync_suite(void)
 {
 	Suite *s = suite_create("sync");
@@ -613,6 +639,7 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, test_push_sends_each_entry_as_one_request_in_sequence_order);
 	tcase_add_test(tc, test_push_maps_locations_by_type_to_the_upstream_uuids);
 	tcase_add_test(tc, test_push_carries_idempotency_key_till_and_sequence_and_an_external_uuid);
+	tcase_add_test(tc, test_journal_trimmed_past_the_cursor_is_an_error_not_a_skip);
 	tcase_add_test(tc, test_replay_after_a_lost_answer_applies_nothing_twice);
 	tcase_add_test(tc, test_retryable_failure_keeps_the_entry_and_backs_off_in_order);
 	tcase_add_test(tc, test_rejection_parks_the_entry_with_the_upstream_body_and_goes_on);

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import unittest
+import uuid
 
 SERVER = SYNC = None
 ORG = "2b9a1f4e-0c1d-4e55-9a3b-7d1e2f3a4b5c"
@@ -51,6 +52,7 @@ class Server:
         self.port = port or free_port()
         self.proc = None
         self._locations = None
+        self.moves = []         # external UUIDs of the moves made here
 
     def start(self):
         # The access log goes to a file: a pipe nobody reads fills and
@@ -100,11 +102,28 @@ class Server:
         return self._locations[kind]
 
     def move(self, frm, to, qty, product=P1, variant=V1):
-        status, body = self.call("PUT", "/organizations/self/inventory", {"changes": [{
-            "productUuid": product, "variantUuid": variant,
-            "fromLocationUuid": self.loc(frm), "toLocationUuid": self.loc(to),
-            "change": qty}]})
+        ext = str(uuid.uuid4())
+        status, body = self.call("PUT", "/organizations/self/inventory", {
+            "externalUuid": ext, "changes": [{
+                "productUuid": product, "variantUuid": variant,
+                "fromLocationUuid": self.loc(frm), "toLocationUuid": self.loc(to),
+                "change": qty}]})
         assert status == 200, body
+        self.moves.append(ext)
+
+    def journal_external_uuids(self):
+        """The external UUIDs in this store's journal, read from its SQLite
+        file with the Python binding (the journal is not served over HTTP);
+        the server must be stopped."""
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        "..", "python"))
+        import zinv
+        store = zinv.Store.sqlite(self.db, read_only=True)
+        try:
+            return [str(e.external_uuid) for e in store.org(uuid.UUID(ORG)).journal()
+                    if e.external_uuid is not None]
+        finally:
+            store.close()
 
     def balances(self):
         status, body = self.call("GET", "/organizations/self/inventory/locations/"
@@ -190,6 +209,12 @@ class SyncEndToEnd(unittest.TestCase):
 
     def test_offline_sales_converge_exactly_in_either_order(self):
         self.assertEqual(offline_story(self.w, show=lambda *a: None), [88, 88, 88])
+        # The upstream journal holds every till move once, by its external UUID.
+        self.w.up.stop()
+        upstream = collections.Counter(self.w.up.journal_external_uuids())
+        moves = [m for t in self.w.tills for m in t.moves]
+        self.assertEqual(len(moves), 4)
+        self.assertEqual({m: upstream[m] for m in moves}, {m: 1 for m in moves})
 
     def test_rejection_lands_in_the_rejected_list_and_later_entries_go_through(self):
         a = self.w.tills[0]

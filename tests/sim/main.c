@@ -3,6 +3,7 @@
  *
  *   zinv-sim [--seed S] [--seeds N] [--steps N] [--backend memory|sqlite|all]
  *            [--faults [PER_MILLION]] [--crash | --kill] [--one-store] [--verbose]
+ *   zinv-sim --sync [--seed S] [--seeds N] [--steps N]
  *
  * Runs seeds S .. S+N-1.  --faults injects backend failures; --crash and
  * --kill run crash-and-recover rounds (durable backends only); durable
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "sim.h"
+#include "sync_sim.h"
 
 #ifdef SIM_HAVE_SQLITE
 #include <zinv/sqlite.h>
@@ -64,7 +66,8 @@ static void usage(void)
 	        "usage: zinv-sim [--seed S] [--seeds N] [--steps N] "
 	        "[--backend memory|sqlite|all]\n"
 	        "                [--faults [PER_MILLION]] [--crash | --kill] [--one-store] "
-	        "[--verbose]\n");
+	        "[--verbose]\n"
+	        "       zinv-sim --sync [--seed S] [--seeds N] [--steps N]\n");
 	exit(2);
 }
 
@@ -82,7 +85,7 @@ int main(int argc, char **argv)
 	long seeds = 1, steps = 500;
 	const char *which = "memory";
 	uint32_t faults = 0;
-	int crash = 0, verbose = 0, two = 1;
+	int crash = 0, verbose = 0, two = 1, sync = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -103,6 +106,8 @@ int main(int argc, char **argv)
 			crash = 1;
 		else if (!strcmp(a, "--kill"))
 			crash = 2;
+		else if (!strcmp(a, "--sync"))
+			sync = 1;
 		else if (!strcmp(a, "--one-store"))
 			two = 0;
 		else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
@@ -113,6 +118,23 @@ int main(int argc, char **argv)
 	if (seeds < 1 || steps < 0)
 		usage();
 	sim_report_fatal_signals();
+	if (sync) {
+		/* The sync object against an upstream store over a faulty link. */
+		sim_sync_stats ss;
+		int src = 0;
+
+		memset(&ss, 0, sizeof(ss));
+		for (long k = 0; k < seeds && !src; k++)
+			src = sim_sync_run(seed + (uint64_t)k, steps, &ss);
+		printf("zinv-sim: sync: %" PRIu64 " seed(s) from %" PRIu64 ", %ld steps, %" PRIu64
+		       " till moves, %" PRIu64 " requests (%" PRIu64 " dropped, %" PRIu64
+		       " 500/429, %" PRIu64 " duplicated, %" PRIu64 " answers lost), %" PRIu64
+		       " rejections, %" PRIu64 " restarts: %s\n",
+		       ss.seeds, seed, steps, ss.till_moves, ss.requests, ss.drops, ss.errors,
+		       ss.duplicates, ss.lost_answers, ss.rejections, ss.reopens,
+		       src ? "FAILED" : "ok");
+		return src;
+	}
 
 	sim_backend memory = { "memory", memory_open, NULL, 0 };
 	sim_backend backends[2];
