@@ -95,15 +95,22 @@ struct inv_store {
 	uint64_t next_sub_id;
 };
 
-int64_t inv__store_now(const inv_store *store);
-void inv__store_new_uuid(const inv_store *store, inv_uuid *out);
+/* The store's clock and UUID source. Inline so that the organization layer
+ * (org.c) uses the store's data without calling back into store.c: store.c
+ * creates and frees organizations, org.c never calls store.c. */
+static inline int64_t inv__store_now(const inv_store *store)
+{
+	return store->opts.clock(store->opts.clock_payload);
+}
+
+static inline void inv__store_new_uuid(const inv_store *store, inv_uuid *out)
+{
+	store->opts.uuid_generate(out, store->opts.uuid_payload);
+}
 
 /* 1 when the backend stores sync state (ops version 2 and later, where
  * sync_state_get and sync_state_put are set); a version-1 table has none. */
 int inv__backend_has_sync_state(const inv_store *store);
-
-/* Remove `org` from the registry (the caller holds orgs_lock). */
-void inv__store_forget_org(inv_store *store, struct inv_org *org);
 
 /* --------------------------------------------------------- organization */
 

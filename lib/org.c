@@ -284,7 +284,7 @@ void inv_org_close(inv_org *org)
 	pthread_mutex_lock(&s->orgs_lock);
 	last = --org->refs == 0;
 	if (last)
-		inv__store_forget_org(s, org);
+		inv__map_remove(&s->orgs, &org->node);
 	pthread_mutex_unlock(&s->orgs_lock);
 	if (last)
 		inv__org_free(org);

@@ -1,5 +1,7 @@
 /*
- * store.c - opening and closing a store; options; the organization registry.
+ * store.c - opening and closing a store; options. Closing frees the organizations
+ * still open; the registry itself (open, share, forget) is org.c's, which never
+ * calls back into this file.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -34,16 +36,6 @@ static void libuuid_generate(inv_uuid *out, void *payload)
 {
 	(void)payload;
 	uuid_generate_time(out->bytes);
-}
-
-int64_t inv__store_now(const inv_store *store)
-{
-	return store->opts.clock(store->opts.clock_payload);
-}
-
-void inv__store_new_uuid(const inv_store *store, inv_uuid *out)
-{
-	store->opts.uuid_generate(out, store->opts.uuid_payload);
 }
 
 /* The members the core calls without a NULL check. */
@@ -148,9 +140,4 @@ void inv_store_close(inv_store *store)
 	pthread_mutex_destroy(&store->subs_lock);
 	free(store->subs);
 	free(store);
-}
-
-void inv__store_forget_org(inv_store *store, inv_org *org)
-{
-	inv__map_remove(&store->orgs, &org->node);
 }

@@ -124,6 +124,7 @@ void zb_case_memory(const zb_opts *o);
 void zb_case_sqlite(const zb_opts *o);
 void zb_case_codec(const zb_opts *o);
 void zb_case_footprint(const zb_opts *o);
+void zb_case_threads(const zb_opts *o);
 /* The SQLite half of the footprint case (zb_sqlite.c). */
 void zb_sqlite_footprint(const zb_opts *o);
 

@@ -46,9 +46,9 @@ static const zb_size_opt size_opts[] = {
 	       "variants, SQLite file size"),
 };
 
-static const char *const case_names[] = { "memory", "sqlite", "codec", "footprint" };
+static const char *const case_names[] = { "memory", "sqlite", "codec", "footprint", "threads" };
 static void (*const case_fns[])(const zb_opts *) = {
-	zb_case_memory, zb_case_sqlite, zb_case_codec, zb_case_footprint,
+	zb_case_memory, zb_case_sqlite, zb_case_codec, zb_case_footprint, zb_case_threads,
 };
 
 static void usage(FILE *f)
