@@ -575,7 +575,7 @@ int main(int argc, char **argv)
 	                     MHD_USE_ITC | MHD_USE_ERROR_LOG,
 	                     0, NULL, NULL, on_request, &srv,
 	                     MHD_OPTION_LISTEN_SOCKET, fd,
-	                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cpus > 0 ? cpus : 1),
+	                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cpus > 0 ? 8 * cpus : 8),
 	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	                     MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 	                     MHD_OPTION_END);
