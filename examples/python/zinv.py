@@ -212,7 +212,8 @@ class _RestRequest(ctypes.Structure):
 
 class _SqliteOptions(ctypes.Structure):
     _fields_ = [("version", c_uint32), ("sync", c_int32), ("busy_timeout_ms", c_int32),
-                ("read_only", c_int32)]
+                ("read_only", c_int32), ("cache_kib", c_int32), ("mmap_mib", c_int32),
+                ("group_wait_us", c_int32), ("reserved", c_int32)]
 
 
 # Layouts the headers freeze; a mismatch means this file is out of date.
@@ -553,7 +554,7 @@ class Store:
         if _sqlite is None:
             raise RuntimeError("libzinv-sqlite is not available")
         sopts = _SqliteOptions()
-        _check(_f.sqlite_options_init(byref(sopts), 1))
+        _check(_f.sqlite_options_init(byref(sopts), 2))
         sopts.sync = {"FULL": 0, "NORMAL": 1}[sync]
         sopts.busy_timeout_ms = busy_timeout_ms
         sopts.read_only = int(bool(read_only))

@@ -734,6 +734,10 @@ static int begin_write(sq_store *s, int write)
 	return 0;
 }
 
+/* A group commits once it holds this many batches, even with more waiting,
+ * so that a batch is answered within a bounded number of others. */
+enum { GROUP_MAX = 64 };
+
 /* Answer every member of the group with `err` (0: durable). */
 static void group_answer(sq_store *s, int err, const char *msg)
 {
@@ -759,6 +763,7 @@ static void group_answer(sq_store *s, int err, const char *msg)
 static void group_next(sq_store *s)
 {
 	sq_conn *w = s->w;
+	int waiting;
 
 	if (s->waiting == 0 && s->members > 0 && s->opts.group_wait_us > 0) {
 		/* the option: wait a moment for another batch to join */
@@ -772,17 +777,21 @@ static void group_next(sq_store *s)
 		       pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
 			;
 	}
+	waiting = s->waiting;
+	if (s->members >= GROUP_MAX)
+		waiting = 0; /* answer those waiting rather than grow the group */
 	if (s->txn_open && sqlite3_get_autocommit(w->db)) {
 		/* SQLite rolled the whole transaction back after an error:
 		 * every batch of the group is gone, none was answered yet */
 		group_answer(s, INV_EBACKEND, "sqlite: the group's transaction was rolled "
 		             "back after an error in another batch; retry");
-	} else if (s->waiting == 0 && s->txn_open) {
-		int err = 0;
+	} else if (waiting == 0 && s->txn_open) {
+		int err = 0, members = s->members;
 		char msg[320] = "";
 
+		/* `w` stays ours (busy) while the fsync runs without the mutex */
 		pthread_mutex_unlock(&s->mu);
-		if (s->members > 0) {
+		if (members > 0) {
 			err = step_once(w, ST_COMMIT, "commit");
 			if (err) {
 				snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
