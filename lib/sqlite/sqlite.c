@@ -808,43 +808,6 @@ static void group_next(sq_store *s)
 	pthread_cond_broadcast(&s->cv);
 }
 
-/* The batch on `w` ended well: join the group and wait for its outcome. */
-static int end_write(sq_store *s)
-{
-	sq_conn *w = s->w;
-	sq_waiter me;
-	int err = step_once(w, ST_RELEASE, "commit");
-
-	w->in_txn = 0;
-	w->txn_write = 0;
-	if (err) {
-		char msg[320];
-
-		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
-		         inv_error_last()->message);
-		if (!sqlite3_get_autocommit(w->db)) {
-			step_once(w, ST_ROLLBACK_TO, "roll back");
-			step_once(w, ST_RELEASE, "roll back");
-		}
-		pthread_mutex_lock(&s->mu);
-		group_next(s);
-		pthread_mutex_unlock(&s->mu);
-		return inv_backend_error(err, msg);
-	}
-	memset(&me, 0, sizeof(me));
-	pthread_mutex_lock(&s->mu);
-	me.next = s->group;
-	s->group = &me;
-	s->members++;
-	group_next(s);
-	while (!me.done)
-		pthread_cond_wait(&s->cv, &s->mu);
-	pthread_mutex_unlock(&s->mu);
-	if (me.err)
-		return inv_backend_error(me.err, me.msg);
-	return 0;
-}
-
 /* The batch on `w` is discarded alone: back to its savepoint. */
 static void abort_write(sq_store *s)
 {
@@ -859,6 +822,37 @@ static void abort_write(sq_store *s)
 	pthread_mutex_lock(&s->mu);
 	group_next(s);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* The batch on `w` ended well: join the group and wait for its outcome. */
+static int end_write(sq_store *s)
+{
+	sq_conn *w = s->w;
+	sq_waiter me;
+	int err = step_once(w, ST_RELEASE, "commit");
+
+	w->in_txn = 0;
+	w->txn_write = 0;
+	if (err) {
+		char msg[320];
+
+		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
+		         inv_error_last()->message);
+		abort_write(s);
+		return inv_backend_error(err, msg);
+	}
+	memset(&me, 0, sizeof(me));
+	pthread_mutex_lock(&s->mu);
+	me.next = s->group;
+	s->group = &me;
+	s->members++;
+	group_next(s);
+	while (!me.done)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	if (me.err)
+		return inv_backend_error(me.err, me.msg);
+	return 0;
 }
 
 /* A read of a ":memory:" database on `w` ends. */
