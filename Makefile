@@ -303,7 +303,7 @@ check-python: $(LIBS_ALL)
 	cd examples/python && ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
 	    python3 -B -m unittest -v test_zinv
 
-check-examples: check-demo check-python check-server check-webhooks
+check-examples: check-demo check-python check-server check-webhooks check-sync
 
 # The demo under valgrind, on both stores (check-asan runs it under ASan).
 check-demo-valgrind: $(POS_DEMO)
@@ -319,8 +319,10 @@ check-demo-valgrind: $(POS_DEMO)
 ZINV_SERVER := $(BUILDDIR)/examples/zinv-server
 
 # Only the server links libcurl and libcrypto (webhook delivery and signing).
-ZINV_SERVER_SRCS := examples/zinv-server/zinv-server.c examples/zinv-server/webhooks.c
-$(ZINV_SERVER): $(ZINV_SERVER_SRCS) examples/zinv-server/webhooks.h $(LIBS_ALL)
+ZINV_SERVER_SRCS := examples/zinv-server/zinv-server.c examples/zinv-server/webhooks.c \
+    examples/zinv-server/metrics.c
+$(ZINV_SERVER): $(ZINV_SERVER_SRCS) examples/zinv-server/webhooks.h \
+    examples/zinv-server/metrics.h $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ZINV_SERVER_SRCS) -L$(LIBOUT) \
 	    -Wl,-rpath,$(abspath $(LIBOUT)) -lzinv-sqlite -lzinv $(SQLITE_LIBS) $(MHD_LIBS) \
@@ -332,11 +334,31 @@ serve: deps
 
 check-server: $(ZINV_SERVER)
 	python3 -B examples/zinv-server/test_server.py $(ZINV_SERVER)
+	python3 -B examples/zinv-server/test_operating.py $(ZINV_SERVER)
 
 check-webhooks: $(ZINV_SERVER)
 	python3 -B examples/zinv-server/test_webhooks.py $(ZINV_SERVER)
 
 .PHONY: serve check-server check-webhooks
+
+# ------------------------------------------------------------------- sync
+# examples/zinv-sync: a till's store kept in sync with an upstream server
+# (inv_sync(3) driven by libcurl).  demo-sync: an upstream zinv-server and
+# two tills; check-sync: the end-to-end test (kills, faults, convergence).
+ZINV_SYNC := $(BUILDDIR)/examples/zinv-sync
+$(ZINV_SYNC): examples/zinv-sync/zinv-sync.c $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
+	    -lzinv-sqlite -lzinv $(SQLITE_LIBS) $(WEBHOOK_LIBS) $(DEP_LIBS) -pthread
+
+demo-sync: deps
+	$(MAKE) all $(ZINV_SERVER) $(ZINV_SYNC)
+	python3 -B examples/zinv-sync/test_sync.py --demo $(ZINV_SERVER) $(ZINV_SYNC)
+
+check-sync: $(ZINV_SERVER) $(ZINV_SYNC)
+	python3 -B examples/zinv-sync/test_sync.py $(ZINV_SERVER) $(ZINV_SYNC)
+
+.PHONY: demo-sync check-sync
 
 # -------------------------------------------------------------------- sim
 # Deterministic simulation (tests/sim/README.md): libzinv checked against a

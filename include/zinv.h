@@ -20,5 +20,6 @@
 #include "zinv/events.h"
 #include "zinv/json.h"
 #include "zinv/rest.h"
+#include "zinv/sync.h"
 
 #endif /* ZINV_H */

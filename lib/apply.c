@@ -451,6 +451,36 @@ nomem:
 	return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
 }
 
+/* Batches up to this many changes keep their working memory on the
+ * organization for the next one; a bigger batch's is returned after it. */
+#define SCRATCH_KEEP_MAX 1024
+
+static void scratch_trim(inv_org *org)
+{
+	inv__scratch *sc = &org->scratch;
+
+	if (sc->slot_cap > SCRATCH_KEEP_MAX) {
+		free(sc->slots);
+		free(sc->keys);
+		free(sc->recs);
+		free(sc->found);
+		free(sc->miss);
+		free(sc->skipped);
+		sc->slots = NULL;
+		sc->keys = NULL;
+		sc->recs = NULL;
+		sc->found = NULL;
+		sc->miss = NULL;
+		sc->skipped = NULL;
+		sc->slot_cap = sc->skipped_cap = 0;
+	}
+	if (sc->jrec_cap > 2 * SCRATCH_KEEP_MAX) {
+		free(sc->jrecs);
+		sc->jrecs = NULL;
+		sc->jrec_cap = 0;
+	}
+}
+
 /* Give every distinct variant of the batch a slot and its default-STORE
  * record: from the handle's cache, or from the backend in one round trip
  * when the backend has batch forms. */
@@ -614,9 +644,10 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 				return inv__error(INV_ERANGE, idx, "quantity",
 				                  "the balance would exceed 2^53-1");
 		}
+		/* Every member written once: no memset of 112 bytes first. */
 		jr = &sc->jrecs[r++];
-		memset(jr, 0, sizeof(*jr));
 		jr->kind = INV_RECORD_MOVE;
+		jr->low = 0;
 		jr->product = s->product;
 		jr->variant = v->uuid;
 		jr->from = c->from->uuid;
@@ -629,6 +660,9 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 			jr->after = bal;
 			s->balance = bal;
 			s->touched = 1;
+		} else {
+			memset(&jr->location, 0, sizeof(jr->location));
+			jr->before = jr->after = 0;
 		}
 	}
 	*nrec = r;
@@ -1041,6 +1075,7 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 rollback:
 	ops->rollback(txn);
 unlock:
+	scratch_trim(org);
 	inv__org_unlock_write(org);
 	free(hit.blob);
 	if (rc) {

@@ -6,6 +6,7 @@
 #define ZINV_CORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -90,11 +91,16 @@ struct inv_store {
 	pthread_mutex_t subs_lock;  /* the subscribers below */
 	inv__subscriber *subs;
 	size_t sub_count, sub_cap;
+	_Atomic size_t sub_live;    /* sub_count, for inv__events_wanted() */
 	uint64_t next_sub_id;
 };
 
 int64_t inv__store_now(const inv_store *store);
 void inv__store_new_uuid(const inv_store *store, inv_uuid *out);
+
+/* 1 when the backend stores sync state (ops version 2 and later, where
+ * sync_state_get and sync_state_put are set); a version-1 table has none. */
+int inv__backend_has_sync_state(const inv_store *store);
 
 /* Remove `org` from the registry (the caller holds orgs_lock). */
 void inv__store_forget_org(inv_store *store, struct inv_org *org);
@@ -196,6 +202,10 @@ struct inv_org {
 	inv__map_node node;         /* key: org UUID, in the store's registry */
 	inv_store *store;
 	int refs;                   /* guarded by store->orgs_lock */
+	/* The built-in memory backend is begun on the organization it looked
+	 * up once (memory_int.h); other backends by UUID. */
+	int memory_backend;
+	void *backend_org;
 
 	/* Serializes this organization's writes in the process.  Event
 	 * callbacks run while it is held; a write from inside a callback only

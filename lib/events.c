@@ -192,6 +192,7 @@ int inv_subscribe(uint64_t *out, inv_store *store, uint32_t mask, inv_event_fn f
 	}
 	*out = store->next_sub_id++;
 	store->subs[store->sub_count++] = (inv__subscriber){ *out, mask, fn, payload };
+	atomic_store_explicit(&store->sub_live, store->sub_count, memory_order_release);
 	pthread_mutex_unlock(&store->subs_lock);
 	return 0;
 }
@@ -209,6 +210,7 @@ int inv_unsubscribe(inv_store *store, uint64_t id)
 		memmove(&store->subs[i], &store->subs[i + 1],
 		        (store->sub_count - i - 1) * sizeof(*store->subs));
 		store->sub_count--;
+		atomic_store_explicit(&store->sub_live, store->sub_count, memory_order_release);
 		pthread_mutex_unlock(&store->subs_lock);
 		return 0;
 	}
@@ -218,12 +220,8 @@ int inv_unsubscribe(inv_store *store, uint64_t id)
 
 int inv__events_wanted(inv_store *store)
 {
-	int wanted;
-
-	pthread_mutex_lock(&store->subs_lock);
-	wanted = store->sub_count > 0;
-	pthread_mutex_unlock(&store->subs_lock);
-	return wanted;
+	/* Read without the lock: a batch of one would pay a mutex for it. */
+	return atomic_load_explicit(&store->sub_live, memory_order_acquire) > 0;
 }
 
 /* How deep the calling thread is in subscriber callbacks.  A callback runs

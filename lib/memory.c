@@ -18,6 +18,11 @@
  * location UUIDs) indexed by an open-addressing table of 8-byte slots, plus
  * a product index of 4-byte slots.  A million variants take about 77 bytes
  * each, and a rolled-back insert is undone by popping the last record.
+ *
+ * A write transaction is embedded in the organization it begins with and
+ * reused (its undo log kept up to UNDO_KEEP_MAX entries), and the journal
+ * lives in chunks, so that a batch on a known organization allocates
+ * nothing.
  */
 /* For glibc's writer-preferring rwlock; everything else is POSIX. */
 #ifndef _GNU_SOURCE
@@ -31,7 +36,11 @@
 
 #include <zinv/backend.h>
 
+#include "memory_int.h"
+
 #define BACKEND_NAME "memory"
+
+static const inv_backend_ops memory_ops;
 
 /* ------------------------------------------------------------- hashing */
 
@@ -543,26 +552,71 @@ struct tracking_entry {
 /* The key of a low-stock record is its first 48 bytes. */
 #define LOW_KEY_SIZE (3 * sizeof(inv_uuid))
 
-/* A journal entry and its records and key, in one allocation; `rec` points
- * into it, so it is lent to readers as is.  `size` is the allocation's. */
-struct jentry {
-	union {
-		inv_journal_entry_record rec;
-		struct jentry *next_spare;  /* while on morg.jspare */
-	};
-	size_t size;
+/*
+ * The journal is stored in chunks of JCHUNK bytes (a bigger entry gets a
+ * chunk of its own), carved in append order and freed whole once trimming
+ * has passed every entry in them, so that an append allocates nothing in
+ * the steady state and a trim frees little.  One emptied chunk is kept as
+ * a spare.
+ *
+ * A record takes 64 bytes instead of the 112 of inv_journal_record: its
+ * three locations are indices into morg.vlocs.  An entry whose records do
+ * not fit that form (a kind above 255, more than 65,535 locations) keeps
+ * them as given.  Readers get compact records decoded into the
+ * transaction's buffer, valid for the callback.
+ */
+#define JCHUNK ((size_t)64 << 10)
+
+struct jchunk {
+	struct jchunk *next;
+	size_t cap, used;           /* bytes of data */
+	_Alignas(16) unsigned char data[];
 };
 
-/*
- * Trimmed entries of at least JSPARE_MIN bytes are kept (up to JSPARE_MAX
- * bytes per organization) and reused by later appends instead of being
- * freed: an outbox consumer trims the journal in bursts, and handing
- * megabytes back to the allocator only to fault fresh pages in for the next
- * appends costs more than the appends.  Smaller entries come from the
- * allocator's free lists without page faults.
- */
-#define JSPARE_MIN ((size_t)4096)
-#define JSPARE_MAX ((size_t)16 << 20)
+struct jrec {
+	inv_uuid product;
+	inv_uuid variant;
+	int64_t quantity;
+	int64_t before;
+	int64_t after;
+	uint16_t from, to, location;    /* indices into morg.vlocs */
+	uint8_t kind, low;
+};
+
+_Static_assert(sizeof(struct jrec) == 64, "a journal record is one cache line");
+
+/* A journal entry, its records and its key, in one stretch of a chunk;
+ * rec.records is NULL for compact records (they follow the entry). */
+struct jentry {
+	inv_journal_entry_record rec;
+	struct jchunk *chunk;
+	size_t offset;              /* of the entry in chunk->data */
+	int compact;
+};
+
+struct minst;
+struct undo;
+
+#define JOINED_INLINE 4
+
+struct mtxn {
+	struct minst *inst;
+	int write;
+	int embedded;               /* the morg.wtx of joined[0]: never freed */
+	/* Organizations this transaction has locked (shared for a read,
+	 * exclusive for a write), the one begin() named first. */
+	struct morg **joined;
+	size_t njoined, capjoined;
+	struct morg *joined_inline[JOINED_INLINE];
+	struct undo *log;
+	size_t nlog, caplog;
+	inv_journal_record *jbuf;   /* journal reads decode into this */
+	size_t jbufcap;
+};
+
+/* Undo entries a write transaction keeps between transactions: a batch of
+ * one never allocates, and a big batch's log does not stay. */
+#define UNDO_KEEP_MAX 256
 
 struct morg {
 	pthread_rwlock_t lock;      /* held by the transactions that joined it */
@@ -575,13 +629,26 @@ struct morg {
 	struct ftab tracking;       /* struct tracking_entry */
 	inv_uuid *vlocs;            /* locations named by variant records */
 	uint32_t nvlocs, capvlocs;
+	/* Index + 1 of a vlocs entry by a byte of its UUID (0: none), tried
+	 * before a scan: journal records name three locations each. */
+	uint16_t vloc_hint[64];
 	struct vtab variants;
 	struct ftab low;            /* inv_low_stock_record */
 	struct ftab idem;           /* struct idem_item * */
 	struct jentry **journal;    /* live entries are [jhead, jcount) */
 	size_t jhead, jcount, jcap;
-	struct jentry *jspare;      /* freed entries for reuse, newest first */
-	size_t jspare_bytes;
+	struct jchunk *jfirst, *jlast; /* the chunks, oldest first */
+	struct jchunk *jspare;
+	/* The write transaction that begins with this organization: only the
+	 * holder of `lock` (exclusively) uses it, so begin allocates nothing. */
+	struct mtxn wtx;
+	struct sync_blob *sync;     /* the sync state; NULL: never put */
+};
+
+/* A sync-state record (ops version 2), copied on put. */
+struct sync_blob {
+	size_t len;
+	unsigned char data[];
 };
 
 struct org_entry {
@@ -606,7 +673,8 @@ enum undo_kind {
 	U_JOURNAL_APPEND,
 	U_JOURNAL_TRIM,
 	U_IDEM_NEW,
-	U_IDEM_SET
+	U_IDEM_SET,
+	U_SYNC_SET          /* sync state replaced (or first set) */
 };
 
 struct undo {
@@ -630,24 +698,10 @@ struct undo {
 			size_t old_head, new_head;
 		} trim;
 		struct idem_item *idem; /* U_IDEM_SET: the replaced item */
+		struct sync_blob *sync; /* U_SYNC_SET: the replaced one, or NULL */
 	} u;
 };
 
-struct minst;
-
-#define JOINED_INLINE 4
-
-struct mtxn {
-	struct minst *inst;
-	int write;
-	/* Organizations this transaction has locked (shared for a read,
-	 * exclusive for a write), the one begin() named first. */
-	struct morg **joined;
-	size_t njoined, capjoined;
-	struct morg *joined_inline[JOINED_INLINE];
-	struct undo *log;
-	size_t nlog, caplog;
-};
 
 struct minst {
 	pthread_rwlock_t maplock;   /* guards `orgs` itself, never held long */
@@ -713,50 +767,75 @@ static void morg_free(struct morg *o)
 		}
 	}
 	ftab_free(&o->idem);
-	for (size_t i = o->jhead; i < o->jcount; i++)
-		free(o->journal[i]);
+	free(o->sync);
 	free(o->journal);
-	while (o->jspare) {
-		struct jentry *e = o->jspare;
+	while (o->jfirst) {
+		struct jchunk *c = o->jfirst;
 
-		o->jspare = e->next_spare;
-		free(e);
+		o->jfirst = c->next;
+		free(c);
 	}
+	free(o->jspare);
+	free(o->wtx.jbuf);
+	free(o->wtx.log);
 	pthread_rwlock_destroy(&o->lock);
 	free(o);
 }
 
 static int rwlock_init_writer_first(pthread_rwlock_t *lock);
 
-/* Done with a journal entry: keep it for reuse while the spares are small. */
-static void jentry_release(struct morg *o, struct jentry *e)
+/* Room for an entry of `size` bytes at the end of the journal's chunks
+ * (the chunk list may grow; `used` is the caller's to advance). */
+static struct jchunk *jchunk_room(struct morg *o, size_t size)
 {
-	if (e->size < JSPARE_MIN || e->size > JSPARE_MAX - o->jspare_bytes) {
-		free(e);
-		return;
+	struct jchunk *c = o->jlast;
+
+	if (c && c->cap - c->used >= size)
+		return c;
+	if (c && c->used == 0 && o->jfirst == c) {
+		/* The only chunk is empty but too small: replace it. */
+		o->jfirst = o->jlast = NULL;
+		free(c);
 	}
-	e->next_spare = o->jspare;
-	o->jspare = e;
-	o->jspare_bytes += e->size;
+	if (o->jspare && o->jspare->cap >= size) {
+		c = o->jspare;
+		o->jspare = NULL;
+	} else {
+		size_t cap = size > JCHUNK ? size : JCHUNK;
+
+		c = h_malloc(o->hook, sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+	}
+	c->next = NULL;
+	c->used = 0;
+	if (o->jlast)
+		o->jlast->next = c;
+	else
+		o->jfirst = c;
+	o->jlast = c;
+	return c;
 }
 
-/* An entry of at least `size` bytes: the newest spare when it fits without
- * wasting more than half of it, else a new allocation. */
-static struct jentry *jentry_get(struct morg *o, size_t size)
+/* Free the chunks that hold no live entry, after a trim committed. */
+static void jchunk_release(struct morg *o)
 {
-	struct jentry *e = size >= JSPARE_MIN ? o->jspare : NULL;
+	struct jchunk *keep = o->jhead < o->jcount ? o->journal[o->jhead]->chunk : NULL;
 
-	if (e) {
-		o->jspare = e->next_spare;
-		o->jspare_bytes -= e->size;
-		if (e->size >= size && e->size / 2 <= size)
-			return e;
-		free(e);
+	while (o->jfirst && o->jfirst != keep) {
+		struct jchunk *c = o->jfirst;
+
+		if (c == o->jlast && !keep) {
+			c->used = 0; /* everything trimmed: the last chunk is reused */
+			break;
+		}
+		o->jfirst = c->next;
+		if (!o->jspare && c->cap == JCHUNK)
+			o->jspare = c;
+		else
+			free(c);
 	}
-	e = h_malloc(o->hook, size);
-	if (e)
-		e->size = size;
-	return e;
 }
 
 static struct morg *org_find(const struct minst *m, const inv_uuid *uuid)
@@ -855,14 +934,12 @@ static int txn_join(struct mtxn *tx, struct morg *o)
 	return 0;
 }
 
-/* The organization `uuid` as this transaction sees it, joined on first
- * use; NULL (and 0) when unknown and not `create`. */
-static int txn_org(struct mtxn *tx, const inv_uuid *uuid, int create, struct morg **out)
+static int txn_org_slow(struct mtxn *tx, const inv_uuid *uuid, int create, struct morg **out)
 {
 	struct morg *o;
 	int rc;
 
-	for (size_t i = 0; i < tx->njoined; i++) {
+	for (size_t i = 1; i < tx->njoined; i++) {
 		if (memcmp(&tx->joined[i]->uuid, uuid, sizeof(*uuid)) == 0) {
 			*out = tx->joined[i];
 			return 0;
@@ -877,6 +954,23 @@ static int txn_org(struct mtxn *tx, const inv_uuid *uuid, int create, struct mor
 		return rc;
 	*out = o;
 	return 0;
+}
+
+/* The organization `uuid` as this transaction sees it, joined on first
+ * use; NULL (and 0) when unknown and not `create`.  Nearly always the one
+ * begin() named: checked inline. */
+static inline int txn_org(struct mtxn *tx, const inv_uuid *uuid, int create, struct morg **out)
+{
+	if (tx->njoined) {
+		const inv_uuid *j = &tx->joined[0]->uuid;
+
+		if (((load64(j->bytes) ^ load64(uuid->bytes)) |
+		     (load64(j->bytes + 8) ^ load64(uuid->bytes + 8))) == 0) {
+			*out = tx->joined[0];
+			return 0;
+		}
+	}
+	return txn_org_slow(tx, uuid, create, out);
 }
 
 /* The organization for a read: NULL (and 0) when unknown. */
@@ -956,9 +1050,13 @@ static void undo_one(struct undo *u)
 		/* The delete left the table's capacity, so this cannot fail. */
 		ftab_insert(&o->low, &u->u.low, ftab_hash(&o->low, &u->u.low));
 		break;
-	case U_JOURNAL_APPEND:
-		jentry_release(o, o->journal[--o->jcount]);
+	case U_JOURNAL_APPEND: {
+		/* Appends are undone last first: the entry ends its chunk. */
+		struct jentry *e = o->journal[--o->jcount];
+
+		e->chunk->used = e->offset;
 		break;
+	}
 	case U_JOURNAL_TRIM:
 		o->jhead = u->u.trim.old_head;
 		break;
@@ -979,35 +1077,88 @@ static void undo_one(struct undo *u)
 		free(cur);
 		break;
 	}
+	case U_SYNC_SET:
+		free(o->sync);
+		o->sync = u->u.sync;
+		break;
 	}
 }
 
-/* Release every organization the transaction joined, and the transaction. */
+/* Release every organization the transaction joined, and the transaction.
+ * An embedded transaction is done with before its owner's lock goes: from
+ * then on the next writer may use it. */
 static void txn_end(struct mtxn *tx)
 {
-	for (size_t i = 0; i < tx->njoined; i++)
+	struct morg *owner = tx->embedded ? tx->joined[0] : NULL;
+
+	for (size_t i = owner ? 1 : 0; i < tx->njoined; i++)
 		pthread_rwlock_unlock(&tx->joined[i]->lock);
 	if (tx->joined != tx->joined_inline)
 		free(tx->joined);
-	free(tx->log);
-	free(tx);
+	if (!owner) {
+		free(tx->log);
+		free(tx->jbuf);
+		free(tx);
+		return;
+	}
+	if (tx->caplog > UNDO_KEEP_MAX) {
+		free(tx->log);
+		tx->log = NULL;
+		tx->caplog = 0;
+	}
+	if (tx->jbufcap > UNDO_KEEP_MAX) {
+		free(tx->jbuf);
+		tx->jbuf = NULL;
+		tx->jbufcap = 0;
+	}
+	tx->joined = tx->joined_inline;
+	tx->njoined = 0;
+	tx->nlog = 0;
+	pthread_rwlock_unlock(&owner->lock);
+}
+
+/* A write transaction that starts by locking `o`: its embedded one. */
+static int begin_write_on(struct minst *m, struct morg *o, void **txn)
+{
+	struct mtxn *tx = &o->wtx;
+
+	if (pthread_rwlock_wrlock(&o->lock) != 0)
+		return inv_backend_error(INV_EBUSY,
+		                         "memory backend: organization busy in another transaction");
+	tx->inst = m;
+	tx->write = 1;
+	tx->embedded = 1;
+	tx->joined = tx->joined_inline;
+	tx->capjoined = JOINED_INLINE;
+	tx->joined[0] = o;
+	tx->njoined = 1;
+	tx->nlog = 0;
+	*txn = tx;
+	return 0;
 }
 
 static int mem_begin(void *instance, const inv_uuid *org, int write, void **txn)
 {
 	struct minst *m = instance;
-	struct mtxn *tx = h_calloc(&m->hook, 1, sizeof(*tx));
+	struct mtxn *tx;
 	int rc = 0;
 
+	if (write && org) {
+		struct morg *o;
+
+		rc = org_lookup(m, org, 1, &o);
+		return rc ? rc : begin_write_on(m, o, txn);
+	}
+	tx = h_calloc(&m->hook, 1, sizeof(*tx));
 	if (!tx)
 		return oom("memory backend: out of memory beginning a transaction");
 	tx->inst = m;
 	tx->write = write != 0;
 	tx->joined = tx->joined_inline;
 	tx->capjoined = JOINED_INLINE;
-	/* Lock the named organization now, so that the transaction is
-	 * exclusive (or a snapshot) from its start.  A reader of an unknown
-	 * organization locks nothing until it appears. */
+	/* Lock the named organization now, so that the transaction is a
+	 * snapshot from its start.  A reader of an unknown organization locks
+	 * nothing until it appears. */
 	if (org) {
 		struct morg *o;
 
@@ -1019,6 +1170,29 @@ static int mem_begin(void *instance, const inv_uuid *org, int write, void **txn)
 	}
 	*txn = tx;
 	return 0;
+}
+
+int inv__memory_begin(void *instance, void **org_cache, const inv_uuid *org, int write,
+                      void **txn)
+{
+	struct minst *m = instance;
+
+	if (!write)
+		return mem_begin(instance, org, write, txn);
+	if (!*org_cache) {
+		struct morg *o;
+		int rc = org_lookup(m, org, 1, &o);
+
+		if (rc)
+			return rc;
+		*org_cache = o;
+	}
+	return begin_write_on(m, *org_cache, txn);
+}
+
+int inv__memory_is(const inv_backend_ops *ops)
+{
+	return ops == &memory_ops;
 }
 
 static void journal_compact(struct morg *o)
@@ -1037,20 +1211,19 @@ static int mem_commit(void *txn)
 
 	if (tx->write) {
 		/* Trimmed entries and replaced items were kept for rollback;
-		 * free them now, and only then compact (indices shift). */
+		 * free them now. */
 		for (size_t i = 0; i < tx->nlog; i++) {
 			struct undo *u = &tx->log[i];
 
 			if (u->kind == U_JOURNAL_TRIM) {
-				for (size_t j = u->u.trim.old_head; j < u->u.trim.new_head; j++)
-					jentry_release(u->org, u->org->journal[j]);
+				journal_compact(u->org);
+				jchunk_release(u->org);
 			} else if (u->kind == U_IDEM_SET) {
 				free(u->u.idem);
+			} else if (u->kind == U_SYNC_SET) {
+				free(u->u.sync);
 			}
 		}
-		for (size_t i = 0; i < tx->nlog; i++)
-			if (tx->log[i].kind == U_JOURNAL_TRIM)
-				journal_compact(tx->log[i].org);
 	}
 	txn_end(tx);
 	return 0;
@@ -1632,6 +1805,89 @@ static int mem_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *lo
 
 /* ------------------------------------------------------------ journal */
 
+static inline int uuid_same(const inv_uuid *a, const inv_uuid *b)
+{
+	return ((load64(a->bytes) ^ load64(b->bytes)) |
+	        (load64(a->bytes + 8) ^ load64(b->bytes + 8))) == 0;
+}
+
+/* Time-based UUIDs differ most in the last byte of time_low, random ones
+ * anywhere. */
+static inline unsigned vloc_hint_of(const inv_uuid *u)
+{
+	return (u->bytes[3] ^ u->bytes[15]) & 63;
+}
+
+/* The index of `location` in o->vlocs, interned when new. */
+static inline int jloc_index(struct morg *o, const inv_uuid *location, uint32_t *out)
+{
+	unsigned h = vloc_hint_of(location);
+	uint32_t i = o->vloc_hint[h];
+
+	if (i && uuid_same(&o->vlocs[i - 1], location)) {
+		*out = i - 1;
+		return 0;
+	}
+	int rc = vloc_intern(o, location, out);
+
+	if (rc == 0 && *out < UINT16_MAX)
+		o->vloc_hint[h] = (uint16_t)(*out + 1);
+	return rc;
+}
+
+/* Encode `n` records compactly; 1 when one does not fit the form, or a
+ * negative code. */
+static int jrec_encode(struct morg *o, struct jrec *out, const inv_journal_record *in,
+                       size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t from, to, loc;
+		const inv_journal_record *r = &in[i];
+		struct jrec *c = &out[i];
+		int rc;
+
+		if (r->kind < 0 || r->kind > 255 || r->low < 0 || r->low > 255)
+			return 1;
+		if ((rc = jloc_index(o, &r->from, &from)) != 0 ||
+		    (rc = jloc_index(o, &r->to, &to)) != 0 ||
+		    (rc = jloc_index(o, &r->location, &loc)) != 0)
+			return rc;
+		if (from > UINT16_MAX || to > UINT16_MAX || loc > UINT16_MAX)
+			return 1;
+		c->product = r->product;
+		c->variant = r->variant;
+		c->quantity = r->quantity;
+		c->before = r->before;
+		c->after = r->after;
+		c->from = (uint16_t)from;
+		c->to = (uint16_t)to;
+		c->location = (uint16_t)loc;
+		c->kind = (uint8_t)r->kind;
+		c->low = (uint8_t)r->low;
+	}
+	return 0;
+}
+
+static void jrec_decode(const struct morg *o, inv_journal_record *out, const struct jrec *in,
+                        size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct jrec *c = &in[i];
+		inv_journal_record *r = &out[i];
+
+		r->kind = c->kind;
+		r->low = c->low;
+		r->product = c->product;
+		r->variant = c->variant;
+		r->from = o->vlocs[c->from];
+		r->to = o->vlocs[c->to];
+		r->location = o->vlocs[c->location];
+		r->quantity = c->quantity;
+		r->before = c->before;
+		r->after = c->after;
+	}
+}
+
 static int mem_journal_append(void *txn, const inv_uuid *org,
                               const inv_journal_entry_record *rec)
 {
@@ -1646,7 +1902,7 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 		                         "memory backend: journal sequence not increasing");
 	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
 
-	if (rec->record_count > (SIZE_MAX - sizeof(struct jentry) - key_len) /
+	if (rec->record_count > (SIZE_MAX / 2 - sizeof(struct jentry) - key_len) /
 	                        sizeof(inv_journal_record))
 		return oom("memory backend: journal entry too large");
 	if (o->jcount == o->jcap) {
@@ -1658,23 +1914,38 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 		o->journal = nj;
 		o->jcap = ncap;
 	}
-	size_t rec_bytes = rec->record_count * sizeof(inv_journal_record);
-	struct jentry *e = jentry_get(o, sizeof(*e) + rec_bytes + key_len);
+	/* Room for the larger form; the compact one leaves the rest unused. */
+	size_t n = rec->record_count;
+	size_t size = (sizeof(struct jentry) + n * sizeof(inv_journal_record) + key_len + 15) &
+	              ~(size_t)15;
+	struct jchunk *c = jchunk_room(o, size);
 
-	if (!e)
+	if (!c)
 		return oom("memory backend: out of memory appending to the journal");
+	struct jentry *e = (struct jentry *)(c->data + c->used);
+	unsigned char *p = (unsigned char *)(e + 1);
+
 	e->rec = *rec;
-	inv_journal_record *records = (inv_journal_record *)(e + 1);
-
-	if (rec_bytes)
-		memcpy(records, rec->records, rec_bytes);
-	e->rec.records = rec->record_count ? records : NULL;
-	if (key_len) {
-		char *key = (char *)records + rec_bytes;
-
-		memcpy(key, rec->idempotency_key, key_len);
-		e->rec.idempotency_key = key;
+	e->chunk = c;
+	e->offset = c->used;
+	rc = n ? jrec_encode(o, (struct jrec *)p, rec->records, n) : 0;
+	if (rc < 0)
+		return rc;
+	e->compact = rc == 0;
+	if (e->compact) {
+		e->rec.records = NULL;
+		p += n * sizeof(struct jrec);
+	} else {
+		memcpy(p, rec->records, n * sizeof(inv_journal_record));
+		e->rec.records = (inv_journal_record *)p;
+		p += n * sizeof(inv_journal_record);
 	}
+	if (key_len) {
+		memcpy(p, rec->idempotency_key, key_len);
+		e->rec.idempotency_key = (char *)p;
+		p += key_len;
+	}
+	c->used += ((size_t)(p - (unsigned char *)e) + 15) & ~(size_t)15;
 	undo_push(tx, U_JOURNAL_APPEND, o);
 	o->journal[o->jcount++] = e;
 	return 0;
@@ -1711,8 +1982,25 @@ static int mem_journal_read(void *txn, const inv_uuid *org, int64_t after, size_
 	if (limit && end - i > limit)
 		end = i + limit;
 	for (; i < end; i++) {
-		int rc = fn(&o->journal[i]->rec, payload);
+		const struct jentry *e = o->journal[i];
+		inv_journal_entry_record lent = e->rec;
+		size_t n = e->rec.record_count;
+		int rc;
 
+		if (e->compact && n) {
+			if (n > tx->jbufcap) {
+				inv_journal_record *nb = h_realloc(&tx->inst->hook, tx->jbuf,
+				                                   n * sizeof(*nb));
+
+				if (!nb)
+					return oom("memory backend: out of memory reading the journal");
+				tx->jbuf = nb;
+				tx->jbufcap = n;
+			}
+			jrec_decode(o, tx->jbuf, (const struct jrec *)(e + 1), n);
+			lent.records = tx->jbuf;
+		}
+		rc = fn(&lent, payload);
 		if (rc)
 			return rc;
 	}
@@ -1823,6 +2111,49 @@ static int mem_idempotency_put(void *txn, const inv_uuid *org,
 	return 0;
 }
 
+/* --------------------------------------------------------- sync state */
+
+static int mem_sync_state_get(void *txn, const inv_uuid *org,
+                              inv_sync_state_fn fn, void *payload)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int jrc = org_for_read(tx, org, &o);
+
+	if (jrc || !o || !o->sync)
+		return jrc ? jrc : INV_ENOTFOUND;
+	return fn(o->sync->data, o->sync->len, payload);
+}
+
+static int mem_sync_state_put(void *txn, const inv_uuid *org, const void *data, size_t len)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+
+	if (len > INV_SYNC_STATE_MAX)
+		return inv_backend_error(INV_ETOOBIG, "memory backend: sync state too large");
+	if (!data && len)
+		return inv_backend_error(INV_EBACKEND, "memory backend: sync state data is NULL");
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	struct sync_blob *b = h_malloc(o->hook, sizeof(*b) + len);
+
+	if (!b)
+		return oom("memory backend: out of memory storing the sync state");
+	b->len = len;
+	if (len)
+		memcpy(b->data, data, len);
+	/* The replaced record is freed at commit, so that rollback can
+	 * restore it. */
+	struct undo *u = undo_push(tx, U_SYNC_SET, o);
+
+	u->u.sync = o->sync;
+	o->sync = b;
+	return 0;
+}
+
 /* ---------------------------------------------------------- lifecycle */
 
 /* glibc's default rwlock lets a stream of readers starve a writer, that is
@@ -1900,6 +2231,8 @@ static const inv_backend_ops memory_ops = {
 	.variant_get_many = mem_variant_get_many,
 	.variant_put_many = mem_variant_put_many,
 	.control = mem_control,
+	.sync_state_get = mem_sync_state_get,
+	.sync_state_put = mem_sync_state_put,
 };
 
 const inv_backend_ops *inv_memory_backend_ops(void)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core_int.h"
+#include "memory_int.h"
 
 static const char *const location_names[] = {
 	[INV_LOCATION_STORE] = "STORE",
@@ -22,7 +23,10 @@ int inv__org_begin(inv_org *org, int write, void **txn)
 	/* A backend that fails without inv_backend_error() must not lend its
 	 * failure an older message. */
 	inv_error_clear();
-	rc = s->ops->begin(s->instance, &org->node.key, write, txn);
+	if (org->memory_backend)
+		rc = inv__memory_begin(s->instance, &org->backend_org, &org->node.key, write, txn);
+	else
+		rc = s->ops->begin(s->instance, &org->node.key, write, txn);
 	if (rc)
 		return inv__error_keep(rc, -1, "%s backend: cannot begin a transaction",
 		                       s->ops->name ? s->ops->name : "storage");
@@ -215,6 +219,7 @@ static inv_org *org_new(inv_store *store, const inv_uuid *uuid)
 		return NULL;
 	org->node.key = *uuid;
 	org->store = store;
+	org->memory_backend = inv__memory_is(store->ops);
 	org->cache_epoch = 1;
 	org->cache_sequence = -1;
 	pthread_mutex_init(&org->write_lock, NULL);

@@ -75,6 +75,12 @@ int inv_store_open(inv_store **out, const inv_backend_ops *ops, void *instance,
 	if (!ops_complete(ops))
 		return inv__error(INV_EINVAL, -1, "ops",
 		                  "backend ops table lacks a mandatory member");
+	if (ops->version >= 2 && !ops->sync_state_get)
+		return inv__error(INV_EINVAL, -1, "sync_state_get",
+		                  "backend ops version %u lacks sync_state_get", ops->version);
+	if (ops->version >= 2 && !ops->sync_state_put)
+		return inv__error(INV_EINVAL, -1, "sync_state_put",
+		                  "backend ops version %u lacks sync_state_put", ops->version);
 	if (opts && opts->version != INV_STORE_OPTIONS_VERSION)
 		return inv__error(INV_EVERSION, -1, "version",
 		                  "store options version %u is not supported", opts->version);
@@ -100,6 +106,12 @@ int inv_store_open(inv_store **out, const inv_backend_ops *ops, void *instance,
 	s->next_sub_id = 1;
 	*out = s;
 	return 0;
+}
+
+int inv__backend_has_sync_state(const inv_store *store)
+{
+	/* A version-1 table ends before the members, so they are not read. */
+	return store->ops->version >= 2;
 }
 
 int inv_store_open_memory(inv_store **out, const inv_store_options *opts)

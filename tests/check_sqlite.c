@@ -247,7 +247,7 @@ START_TEST(test_new_file_gets_schema_application_id_and_wal)
 {
 	make_store_file(dbpath);
 	ck_assert_int_eq(sql_int(dbpath, "PRAGMA application_id"), 0x7A696E76);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 	{
 		sqlite3 *db;
 		sqlite3_stmt *st;
@@ -272,7 +272,7 @@ START_TEST(test_empty_file_gets_schema)
 	b = backend_open(dbpath);
 	put_org(&b, 1, 3);
 	backend_close(&b);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 }
 END_TEST
 
@@ -360,12 +360,12 @@ START_TEST(test_newer_schema_is_eformat_and_untouched)
 	struct file_image img;
 
 	make_store_file(dbpath);
-	sql_exec(dbpath, "PRAGMA user_version = 4");
+	sql_exec(dbpath, "PRAGMA user_version = 5");
 	img = file_read(dbpath);
 	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
 	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "newer"));
 	assert_file_unchanged(dbpath, &img);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
 }
 END_TEST
 
@@ -951,7 +951,7 @@ START_TEST(test_processes_creating_one_file_at_once_all_open_it)
 			              "round %d: process %d could not open the new file "
 			              "(status %d)", round, i, status);
 		}
-		ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 3);
+		ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 4);
 		ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM sqlite_schema"
 		                         " WHERE name = 'variants'"), 1);
 	}
@@ -1235,7 +1235,7 @@ START_TEST(test_schema_1_file_is_migrated_with_its_journal)
 	sql_exec(dbpath, v1_schema);
 	sql_exec(dbpath, v1_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema"
 	                                 " WHERE name = 'journal_records'"), 0);
 	txn = begin(&b, 0);
@@ -1487,7 +1487,7 @@ START_TEST(test_schema_2_file_is_migrated_keeping_its_last_sequences)
 	sql_exec(dbpath, v2_schema);
 	sql_exec(dbpath, v2_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
 	ck_assert_int_eq(get_org_sequence(&b, 1), 5);
 	ck_assert_int_eq(get_org_sequence(&b, 3), 9);
 	write_batch(&b, 1, 6);
@@ -1496,6 +1496,68 @@ START_TEST(test_schema_2_file_is_migrated_keeping_its_last_sequences)
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM journal_entries"), 3);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT negative_policy FROM organizations"
 	                                 " WHERE base_sequence = 9"), 1);
+}
+END_TEST
+
+/* The version 3 schema as its release created it: version 2 with
+ * organizations.last_sequence renamed base_sequence. */
+static char *v3_schema(void)
+{
+	static const char from[] = "user_version = 2;", to[] = "user_version = 3;";
+	static const char col[] = "  last_sequence INTEGER", ncol[] = "  base_sequence INTEGER";
+	char *sql = strdup(v2_schema), *p;
+
+	ck_assert_ptr_nonnull(sql);
+	ck_assert_ptr_nonnull(p = strstr(sql, from));
+	memcpy(p, to, sizeof(to) - 1);
+	ck_assert_ptr_nonnull(p = strstr(sql, col));
+	memcpy(p, ncol, sizeof(ncol) - 1);
+	return sql;
+}
+
+static int copy_sync(const void *data, size_t len, void *payload)
+{
+	char *out = payload;
+
+	ck_assert_uint_lt(len, 64);
+	memcpy(out, data, len);
+	out[len] = '\0';
+	return 0;
+}
+
+START_TEST(test_schema_3_file_is_migrated_with_an_empty_sync_state_table)
+{
+	struct backend b;
+	char *sql = v3_schema();
+	char got[64];
+	inv_uuid org1 = uuid_n(1);
+	void *txn;
+
+	sql_exec(dbpath, sql);
+	free(sql);
+	sql_exec(dbpath, v2_rows);
+	b = backend_open(dbpath);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 4);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sync_state"), 0);
+	/* What version 3 stored is kept. */
+	ck_assert_int_eq(get_org_sequence(&b, 1), 5);
+	ck_assert_int_eq(get_org_sequence(&b, 3), 9);
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->sync_state_get(txn, &org1, copy_sync, got), INV_ENOTFOUND);
+	b.ops->rollback(txn);
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->sync_state_put(txn, &org1, "cursor=5", 8), 0);
+	commit(&b, txn);
+	backend_close(&b);
+
+	b = backend_open(dbpath);
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->sync_state_get(txn, &org1, copy_sync, got), 0);
+	ck_assert_str_eq(got, "cursor=5");
+	b.ops->rollback(txn);
+	backend_close(&b);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sync_state"), 1);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT length(data) FROM sync_state"), 8);
 }
 END_TEST
 
@@ -1707,6 +1769,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_schema_1_file_is_migrated_with_its_journal);
 	tcase_add_test(tc, test_schema_1_file_missing_journal_records_is_not_migrated);
 	tcase_add_test(tc, test_schema_2_file_is_migrated_keeping_its_last_sequences);
+	tcase_add_test(tc, test_schema_3_file_is_migrated_with_an_empty_sync_state_table);
 	tcase_add_test(tc, test_batch_does_not_rewrite_the_organization_row);
 	tcase_add_test(tc, test_last_sequence_survives_trimming_the_whole_journal);
 	tcase_add_test(tc, test_last_sequence_without_a_journal_entry_is_kept);

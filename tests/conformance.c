@@ -224,7 +224,7 @@ struct snapshot {
 
 static const char *const sect_names[8] = {
 	"org record", "locations", "tracking", "variants", "low stock", "journal",
-	"idempotency", "(unused)"
+	"idempotency", "sync state"
 };
 
 static int cmp_bytes16(const void *a, const void *b) { return memcmp(a, b, 16); }
@@ -291,6 +291,15 @@ static int snap_journal(const inv_journal_entry_record *rec, void *payload)
 	return 0;
 }
 
+static int snap_sync(const void *data, size_t len, void *payload)
+{
+	struct buf *b = payload;
+
+	buf_add(b, &len, sizeof(len));
+	buf_add(b, data, len);
+	return 0;
+}
+
 static int snap_idem(const inv_idempotency_record *rec, void *payload)
 {
 	struct buf *b = payload;
@@ -353,6 +362,11 @@ static void snapshot_take(struct fx *f, const inv_uuid *org, const char *const *
 		rc = f->ops->idempotency_get(txn, org, keys[i], snap_idem, &s->sect[6]);
 		ck_assert_msg(rc == 0 || rc == INV_ENOTFOUND, "idempotency_get: %d", rc);
 		buf_add(&s->sect[6], &rc, sizeof(rc));
+	}
+	if (f->ops->version >= 2) {
+		rc = f->ops->sync_state_get(txn, org, snap_sync, &s->sect[7]);
+		ck_assert_msg(rc == 0 || rc == INV_ENOTFOUND, "sync_state_get: %d", rc);
+		buf_add(&s->sect[7], &rc, sizeof(rc));
 	}
 	fx_commit(f, txn);
 }
@@ -437,6 +451,8 @@ static void populate(struct fx *f)
 	ir.result = result;
 	ir.result_len = sizeof(result);
 	OK(f->ops->idempotency_put(txn, &f->org, &ir));
+	if (f->ops->version >= 2)
+		OK(f->ops->sync_state_put(txn, &f->org, "sync state 1", 12));
 	fx_commit(f, txn);
 }
 
@@ -473,6 +489,8 @@ START_TEST(test_ops_table_is_complete)
 	ck_assert_ptr_nonnull(f.ops->journal_trim);
 	ck_assert_ptr_nonnull(f.ops->idempotency_get);
 	ck_assert_ptr_nonnull(f.ops->idempotency_put);
+	ck_assert_ptr_nonnull(f.ops->sync_state_get);
+	ck_assert_ptr_nonnull(f.ops->sync_state_put);
 	fx_close(&f);
 }
 END_TEST
@@ -1225,6 +1243,235 @@ START_TEST(test_idempotency_get_put_round_trip_and_replace)
 }
 END_TEST
 
+/* ======================================================== sync state */
+
+struct scollect {
+	int calls;
+	size_t len;
+	unsigned char *data;    /* malloc'd copy */
+};
+
+static int scollect_fn(const void *data, size_t len, void *p)
+{
+	struct scollect *c = p;
+
+	c->calls++;
+	free(c->data);
+	c->data = malloc(len ? len : 1);
+	ck_assert_ptr_nonnull(c->data);
+	if (len)
+		memcpy(c->data, data, len);
+	c->len = len;
+	return 0;
+}
+
+/* The organization's sync state in a read transaction of its own: the
+ * get's return code, and the bytes in *c when 0. */
+static int sync_read(struct fx *f, const inv_uuid *org, struct scollect *c)
+{
+	void *txn = fx_begin_org(f, org, 0);
+	int rc;
+
+	c->calls = 0;
+	rc = f->ops->sync_state_get(txn, org, scollect_fn, c);
+	fx_commit(f, txn);
+	ck_assert_int_eq(c->calls, rc == 0 ? 1 : 0);
+	return rc;
+}
+
+static void sync_write(struct fx *f, const inv_uuid *org, const void *data, size_t len)
+{
+	void *txn = fx_begin_org(f, org, 1);
+
+	OK(f->ops->sync_state_put(txn, org, data, len));
+	fx_commit(f, txn);
+}
+
+static void assert_sync_is(struct fx *f, const inv_uuid *org, const void *data, size_t len)
+{
+	struct scollect c = { 0, 0, NULL };
+
+	OK(sync_read(f, org, &c));
+	ck_assert_uint_eq(c.len, len);
+	ck_assert_int_eq(len ? memcmp(c.data, data, len) : 0, 0);
+	free(c.data);
+}
+
+START_TEST(test_sync_state_get_of_unset_org_is_enotfound)
+{
+	struct fx f;
+	struct scollect c = { 0, 0, NULL };
+
+	fx_open(&f, _i);
+	ck_assert_int_eq(sync_read(&f, &f.org, &c), INV_ENOTFOUND);
+	/* An organization with other records but no sync state: still none. */
+	populate(&f);
+	inv_uuid other = mkuuid(TAG_ORG, 2);
+	void *txn = fx_begin_org(&f, &other, 1);
+	inv_org_record o = org_rec(&other, 0, INV_NEGATIVE_ALLOW);
+
+	OK(f.ops->org_put(txn, &o));
+	fx_commit(&f, txn);
+	ck_assert_int_eq(sync_read(&f, &other, &c), INV_ENOTFOUND);
+	free(c.data);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_sync_state_round_trips_byte_exact_empty_and_large)
+{
+	struct fx f;
+	size_t big = 1u << 20;
+	unsigned char *data = malloc(big);
+	static const unsigned char odd[] = { 0, 1, 0, 0xff, 0, '\n', 0 };
+
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < big; i++)
+		data[i] = (unsigned char)(i * 131 + (i >> 11));
+	fx_open(&f, _i);
+	/* 0 bytes is a record, not an absent one. */
+	sync_write(&f, &f.org, "", 0);
+	assert_sync_is(&f, &f.org, "", 0);
+	/* NUL bytes inside are kept. */
+	sync_write(&f, &f.org, odd, sizeof(odd));
+	assert_sync_is(&f, &f.org, odd, sizeof(odd));
+	sync_write(&f, &f.org, data, big);
+	assert_sync_is(&f, &f.org, data, big);
+	/* The writer reads its own put back in the same transaction. */
+	void *txn = fx_begin(&f, 1);
+	struct scollect c = { 0, 0, NULL };
+
+	OK(f.ops->sync_state_put(txn, &f.org, data + 1, big - 1));
+	OK(f.ops->sync_state_get(txn, &f.org, scollect_fn, &c));
+	ck_assert_int_eq(c.calls, 1);
+	ck_assert_uint_eq(c.len, big - 1);
+	ck_assert_int_eq(memcmp(c.data, data + 1, big - 1), 0);
+	fx_commit(&f, txn);
+	assert_sync_is(&f, &f.org, data + 1, big - 1);
+	free(c.data);
+	free(data);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_sync_state_put_replaces_the_record)
+{
+	struct fx f;
+
+	fx_open(&f, _i);
+	sync_write(&f, &f.org, "a much longer first record", 26);
+	sync_write(&f, &f.org, "short", 5);
+	assert_sync_is(&f, &f.org, "short", 5);
+	/* Twice in one transaction: the last put wins. */
+	void *txn = fx_begin(&f, 1);
+
+	OK(f.ops->sync_state_put(txn, &f.org, "first", 5));
+	OK(f.ops->sync_state_put(txn, &f.org, "second", 6));
+	fx_commit(&f, txn);
+	assert_sync_is(&f, &f.org, "second", 6);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_sync_state_rollback_discards_the_put)
+{
+	struct fx f;
+	struct scollect c = { 0, 0, NULL };
+
+	fx_open(&f, _i);
+	/* A first put, rolled back: still none. */
+	void *txn = fx_begin(&f, 1);
+
+	OK(f.ops->sync_state_put(txn, &f.org, "never", 5));
+	f.ops->rollback(txn);
+	ck_assert_int_eq(sync_read(&f, &f.org, &c), INV_ENOTFOUND);
+	/* A replacement, rolled back: the committed one stays. */
+	sync_write(&f, &f.org, "kept", 4);
+	txn = fx_begin(&f, 1);
+	OK(f.ops->sync_state_put(txn, &f.org, "dropped", 7));
+	OK(f.ops->sync_state_put(txn, &f.org, "", 0));
+	f.ops->rollback(txn);
+	assert_sync_is(&f, &f.org, "kept", 4);
+	free(c.data);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_sync_state_is_per_organization)
+{
+	struct fx f;
+	inv_uuid other = mkuuid(TAG_ORG, 2), third = mkuuid(TAG_ORG, 3);
+	struct scollect c = { 0, 0, NULL };
+
+	fx_open(&f, _i);
+	sync_write(&f, &f.org, "org one", 7);
+	sync_write(&f, &other, "org two!", 8);
+	assert_sync_is(&f, &f.org, "org one", 7);
+	assert_sync_is(&f, &other, "org two!", 8);
+	ck_assert_int_eq(sync_read(&f, &third, &c), INV_ENOTFOUND);
+	sync_write(&f, &other, "", 0);
+	assert_sync_is(&f, &f.org, "org one", 7);
+	assert_sync_is(&f, &other, "", 0);
+	free(c.data);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_sync_state_commit_is_seen_by_later_readers)
+{
+	struct fx f;
+	struct scollect c = { 0, 0, NULL };
+
+	fx_open(&f, _i);
+	ck_assert_int_eq(sync_read(&f, &f.org, &c), INV_ENOTFOUND);
+	sync_write(&f, &f.org, "committed", 9);
+	/* Every later read transaction sees it, not just the first. */
+	assert_sync_is(&f, &f.org, "committed", 9);
+	assert_sync_is(&f, &f.org, "committed", 9);
+	free(c.data);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_sync_state_put_in_read_transaction_is_refused)
+{
+	struct fx f;
+
+	fx_open(&f, _i);
+	sync_write(&f, &f.org, "before", 6);
+	void *txn = fx_begin(&f, 0);
+	int rc = f.ops->sync_state_put(txn, &f.org, "in a read", 9);
+
+	ck_assert_msg(rc < 0, "sync_state_put in a read transaction returned %d", rc);
+	ck_assert_str_ne(inv_error_last()->message, "");
+	f.ops->rollback(txn);
+	assert_sync_is(&f, &f.org, "before", 6);
+	fx_close(&f);
+}
+END_TEST
+
+static int stop_fn(const void *data, size_t len, void *p)
+{
+	(void)data;
+	(void)len;
+	(void)p;
+	return 7;
+}
+
+START_TEST(test_sync_state_get_returns_the_callback_value)
+{
+	struct fx f;
+
+	fx_open(&f, _i);
+	sync_write(&f, &f.org, "x", 1);
+	void *txn = fx_begin(&f, 0);
+
+	ck_assert_int_eq(f.ops->sync_state_get(txn, &f.org, stop_fn, NULL), 7);
+	f.ops->rollback(txn);
+	fx_close(&f);
+}
+END_TEST
+
 /* ====================================================== transactions */
 
 /* Return the first failure, for the fault tests. */
@@ -1287,6 +1534,8 @@ static int write_everything_n(struct fx *f, void *txn, unsigned nnew)
 	ir.result = "replaced";
 	ir.result_len = 8;
 	TRY(f->ops->idempotency_put(txn, &f->org, &ir));
+	if (f->ops->version >= 2)
+		TRY(f->ops->sync_state_put(txn, &f->org, "sync state 2, longer", 20));
 	return 0;
 }
 
@@ -2122,6 +2371,14 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	add(ops, test_journal_read_is_ascending_after_and_limited, i);
 	add(ops, test_journal_trim_deletes_up_to_and_keeps_sequences, i);
 	add(ops, test_idempotency_get_put_round_trip_and_replace, i);
+	add(ops, test_sync_state_get_of_unset_org_is_enotfound, i);
+	add(ops, test_sync_state_round_trips_byte_exact_empty_and_large, i);
+	add(ops, test_sync_state_put_replaces_the_record, i);
+	add(ops, test_sync_state_rollback_discards_the_put, i);
+	add(ops, test_sync_state_is_per_organization, i);
+	add(ops, test_sync_state_commit_is_seen_by_later_readers, i);
+	add(ops, test_sync_state_put_in_read_transaction_is_refused, i);
+	add(ops, test_sync_state_get_returns_the_callback_value, i);
 	add(ops, test_rollback_discards_every_kind_of_write, i);
 	add(ops, test_rollback_of_a_fresh_store_leaves_it_empty, i);
 	add(ops, test_commit_keeps_every_kind_of_write, i);

@@ -233,6 +233,17 @@ static int fault_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 	FAIL_OR("variant_put_many", variant_put_many(TX->inner, org, count, recs));
 }
 
+static int fault_sync_state_get(void *txn, const inv_uuid *org,
+                                inv_sync_state_fn fn, void *payload)
+{
+	FAIL_OR("sync_state_get", sync_state_get(TX->inner, org, fn, payload));
+}
+
+static int fault_sync_state_put(void *txn, const inv_uuid *org, const void *data, size_t len)
+{
+	FAIL_OR("sync_state_put", sync_state_put(TX->inner, org, data, len));
+}
+
 static int fault_control(void *instance, int op, void *arg)
 {
 	struct fault *f = instance;
@@ -255,7 +266,9 @@ int inv_fault_backend_wrap(const inv_backend_ops **ops_out, void **instance_out,
 	f->inner = inner_ops;
 	f->inner_instance = inner_instance;
 	f->ops = (inv_backend_ops){
-		.version = INV_BACKEND_VERSION,
+		/* the inner's version: a version-1 table has no sync state */
+		.version = inner_ops->version < INV_BACKEND_VERSION ? inner_ops->version
+		                                                    : INV_BACKEND_VERSION,
 		.name = inner_ops->name,
 		.close = fault_close,
 		.begin = fault_begin,
@@ -284,6 +297,11 @@ int inv_fault_backend_wrap(const inv_backend_ops **ops_out, void **instance_out,
 		.variant_put_many = inner_ops->variant_put_many ? fault_variant_put_many : NULL,
 		.control = inner_ops->control ? fault_control : NULL,
 	};
+	/* Members past version 1 are read only when the table has them. */
+	if (inner_ops->version >= 2) {
+		f->ops.sync_state_get = inner_ops->sync_state_get ? fault_sync_state_get : NULL;
+		f->ops.sync_state_put = inner_ops->sync_state_put ? fault_sync_state_put : NULL;
+	}
 	*ops_out = &f->ops;
 	*instance_out = f;
 	return 0;

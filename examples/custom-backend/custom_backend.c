@@ -237,6 +237,15 @@ static struct idem *idem_copy(const inv_idempotency_record *rec)
 	return m;
 }
 
+/* The organization's sync state (ops version 2): opaque bytes, never
+ * changed once written; a put makes a new one.  A node without an older
+ * one, so that versions share it by reference. */
+struct sync {
+	struct node node;
+	size_t len;
+	unsigned char data[];
+};
+
 /* ------------------------------------------------- organization state */
 
 struct tracking_row {
@@ -256,6 +265,7 @@ struct version {
 	struct idem *idempotency; /* newest first; a newer record of a key
 	                             shadows the older ones */
 	atomic_int refs;          /* the org slot and each open read txn */
+	struct sync *sync;        /* NULL: never put */
 };
 
 static struct version *version_new(void)
@@ -278,6 +288,7 @@ static void version_release(struct version *v)
 		return;
 	node_release(NODE(v->journal));
 	node_release(NODE(v->idempotency));
+	node_release(NODE(v->sync));
 	free(v->locations.items);
 	free(v->tracking.items);
 	free(v->variants.items);
@@ -304,6 +315,7 @@ static struct version *version_copy(const struct version *src)
 	}
 	v->journal = (struct entry *)node_retain(NODE(src->journal));
 	v->idempotency = (struct idem *)node_retain(NODE(src->idempotency));
+	v->sync = (struct sync *)node_retain(NODE(src->sync));
 	return v;
 }
 
@@ -957,6 +969,42 @@ static int cb_idempotency_put(void *txn, const inv_uuid *org,
 	return 0;
 }
 
+/* --------------------------------------------------------- sync state */
+
+static int cb_sync_state_get(void *txn, const inv_uuid *org,
+                             inv_sync_state_fn fn, void *payload)
+{
+	struct sync *y;
+
+	STATE(txn, org, 0);
+	if (!(y = v->sync))
+		return INV_ENOTFOUND;
+	node_retain(NODE(y)); /* as in journal_read */
+	rc = fn(y->data, y->len, payload);
+	node_release(NODE(y));
+	return rc;
+}
+
+static int cb_sync_state_put(void *txn, const inv_uuid *org, const void *data, size_t len)
+{
+	struct sync *y;
+
+	STATE(txn, org, 1);
+	if (len > INV_SYNC_STATE_MAX)
+		return inv_backend_error(INV_ETOOBIG, "custom backend: sync state too large");
+	if (!(y = malloc(sizeof(*y) + len)))
+		return out_of_memory();
+	atomic_init(&y->node.refs, 1);
+	y->node.older = NULL;
+	y->len = len;
+	if (len)
+		memcpy(y->data, data, len);
+	/* Only the private copy lets go of the old one: rollback keeps it. */
+	node_release(NODE(v->sync));
+	v->sync = y;
+	return 0;
+}
+
 /* ---------------------------------------------------------- the table */
 
 /*
@@ -991,6 +1039,8 @@ static const inv_backend_ops custom_ops = {
 	.journal_trim = cb_journal_trim,
 	.idempotency_get = cb_idempotency_get,
 	.idempotency_put = cb_idempotency_put,
+	.sync_state_get = cb_sync_state_get,
+	.sync_state_put = cb_sync_state_put,
 };
 
 const inv_backend_ops *custom_backend_ops(void)

@@ -462,6 +462,58 @@ class TestErrors(unittest.TestCase):
 
 
 @unittest.skipUnless(zinv.sqlite_available(), "libzinv-sqlite not built")
+class TestSync(unittest.TestCase):
+    """The sync object against an upstream store served by its rest()."""
+
+    def setUp(self):
+        self.org_id = uuid.uuid4()
+        self.up_store = zinv.Store.memory()
+        self.till_store = zinv.Store.memory()
+        self.up = self.up_store.org(self.org_id)
+        self.till = self.till_store.org(self.org_id)
+
+    def tearDown(self):
+        self.till_store.close()
+        self.up_store.close()
+
+    def send(self, req):
+        key = dict(req.headers).get("Idempotency-Key")
+        r = self.up_store.rest(req.method, req.path, req.body or None, org=self.org_id,
+                               idempotency_key=key)
+        return r.status, r.headers, r.body
+
+    def test_sync_pushes_local_entries_and_pulls_upstream_balances(self):
+        self.up.apply([Change(COFFEE, DARK, "SUPPLIER", "STORE", 10)],
+                      tracking=[zinv.start(COFFEE)])
+        with self.till.sync() as s:
+            self.assertEqual(s.round(self.send), (0, 2, 0))   # tracking + 10 pulled
+            self.till.apply([Change(COFFEE, DARK, "STORE", "SOLD", 3)])
+            self.assertEqual(s.pending, 1)
+            kind, req = s.next()
+            self.assertEqual((kind, req.method, req.path),
+                             ("request", "PUT", "/organizations/self/inventory"))
+            self.assertIn(("Idempotency-Key", "%s:2" % s.till),   # 1 is the pull
+                          req.headers)
+            s.answer(*self.send(req)[::2])
+            self.assertEqual(s.round(self.send)[0], 1)
+            self.assertEqual(s.pending, 0)
+        self.assertEqual(self.up.balances()[0].balance, 7)
+        self.assertEqual(self.till.balances()[0].balance, 7)
+
+    def test_sync_parks_a_rejected_entry_with_the_upstream_body(self):
+        self.up.apply([Change(COFFEE, DARK, "SUPPLIER", "STORE", 1)],
+                      tracking=[zinv.start(COFFEE)])
+        self.up.negative_policy = "DENY"
+        with self.till.sync() as s:
+            s.round(self.send)
+            self.till.apply([Change(COFFEE, DARK, "STORE", "SOLD", 5)])
+            self.assertEqual(s.round(self.send)[2], 1)
+            (rej,) = s.rejected
+            self.assertEqual(rej.status, 409)
+            self.assertIn("INSUFFICIENT_STOCK", rej.body)
+        self.assertEqual(self.till.balances()[0].balance, 1)
+
+
 class TestSqlite(unittest.TestCase):
     def test_sqlite_store_keeps_balances_and_locations_across_opens(self):
         with tempfile.TemporaryDirectory() as d:

@@ -212,8 +212,10 @@ class _RestRequest(ctypes.Structure):
 
 class _SqliteOptions(ctypes.Structure):
     _fields_ = [("version", c_uint32), ("sync", c_int32), ("busy_timeout_ms", c_int32),
-                ("read_only", c_int32), ("cache_kib", c_int32), ("mmap_mib", c_int32),
-                ("group_wait_us", c_int32), ("reserved", c_int32)]
+                ("read_only", c_int32),
+                # version 2
+                ("cache_kib", c_int32), ("mmap_mib", c_int32), ("group_wait_us", c_int32),
+                ("reserved", c_int32)]
 
 
 # Layouts the headers freeze; a mismatch means this file is out of date.
@@ -331,6 +333,26 @@ _SIGNATURES = {
     "inv_rest_response_header_value": (c_char_p, [_P, c_size_t]),
     "inv_rest_response_error_type": (c_char_p, [_P]),
     "inv_rest_response_free": (None, [_P]),
+    "inv_sync_open": (ctypes.c_int, [POINTER(_P), _P, _PU]),
+    "inv_sync_close": (None, [_P]),
+    "inv_sync_next": (ctypes.c_int, [_P]),
+    "inv_sync_request_method": (c_char_p, [_P]),
+    "inv_sync_request_path": (c_char_p, [_P]),
+    "inv_sync_request_body": (_P, [_P, POINTER(c_size_t)]),
+    "inv_sync_request_header_count": (c_size_t, [_P]),
+    "inv_sync_request_header_name": (c_char_p, [_P, c_size_t]),
+    "inv_sync_request_header_value": (c_char_p, [_P, c_size_t]),
+    "inv_sync_answer": (ctypes.c_int, [_P, ctypes.c_int, POINTER(c_char_p), c_size_t,
+                                       c_char_p, c_size_t]),
+    "inv_sync_delay": (c_int64, [_P]),
+    "inv_sync_till": (_PU, [_P]),
+    "inv_sync_pushed_sequence": (c_int64, [_P]),
+    "inv_sync_pending": (ctypes.c_int, [POINTER(c_int64), _P]),
+    "inv_sync_round": (None, [_P, POINTER(c_int64), POINTER(c_int64), POINTER(c_int64)]),
+    "inv_sync_rejected_count": (c_size_t, [_P]),
+    "inv_sync_rejected_at": (ctypes.c_int, [_P, c_size_t, POINTER(c_int64),
+                                            POINTER(ctypes.c_int), POINTER(_P),
+                                            POINTER(c_size_t)]),
 }
 
 
@@ -430,6 +452,11 @@ Event.__doc__ = ("An event: type 'BALANCE_CHANGED', 'TRACKING_STARTED', "
                  "low-stock item, else one) when asked for, else None.")
 
 RestResponse = namedtuple("RestResponse", "status content_type headers body error_type")
+
+# One upstream request of a Sync (headers: (name, value) pairs, without
+# Authorization, which the caller adds) and one rejected entry.
+SyncRequest = namedtuple("SyncRequest", "method path headers body")
+SyncRejected = namedtuple("SyncRejected", "sequence status body")
 RestResponse.__doc__ = ("A REST response: status code, content type (None "
                         "without body), [(name, value)] headers, body text, "
                         "errorType of an error response.")
@@ -554,7 +581,7 @@ class Store:
         if _sqlite is None:
             raise RuntimeError("libzinv-sqlite is not available")
         sopts = _SqliteOptions()
-        _check(_f.sqlite_options_init(byref(sopts), 2))
+        _check(_f.sqlite_options_init(byref(sopts), 1))
         sopts.sync = {"FULL": 0, "NORMAL": 1}[sync]
         sopts.busy_timeout_ms = busy_timeout_ms
         sopts.read_only = int(bool(read_only))
@@ -689,6 +716,11 @@ class Organization:
         if not self._handle:
             raise ValueError("organization is closed")
         return self._handle
+
+    def sync(self, till=None):
+        """A Sync object for this organization (see Sync); close it before
+        the organization."""
+        return Sync(self, till)
 
     def location(self, which):
         """The Location for 'STORE', 'SOLD', 'BIN', 'SUPPLIER' or a UUID."""
@@ -982,4 +1014,108 @@ class Organization:
         return self
 
     def __exit__(self, *exc):
+        self.close()
+
+
+class Sync:
+    """inv_sync(3): keeps an organization in step with an upstream service.
+    next() returns ("request", SyncRequest), ("wait", milliseconds) or
+    ("idle", None); answer() takes the upstream's reply (status 0: none
+    came).  round(send) drives a whole round with send(request) ->
+    (status, headers, body), calling wait(ms) on backoffs."""
+
+    def __init__(self, org, till=None):
+        self._handle = None
+        self.org = org
+        handle = c_void_p()
+        t = _to_c_uuid(till) if till is not None else None
+        _check(_f.sync_open(byref(handle), org._ptr(), byref(t) if t is not None else None))
+        self._handle = handle
+
+    def _ptr(self):
+        if not self._handle:
+            raise ValueError("sync object is closed")
+        return self._handle
+
+    def next(self):
+        step = _f.sync_next(self._ptr())
+        if step < 0:
+            _check(step)
+        if step == 1:
+            h = self._handle
+            n = c_size_t()
+            body = ctypes.string_at(_f.sync_request_body(h, byref(n)), n.value).decode()
+            return "request", SyncRequest(
+                _f.sync_request_method(h).decode(), _f.sync_request_path(h).decode(),
+                [(_f.sync_request_header_name(h, i).decode(),
+                  _f.sync_request_header_value(h, i).decode())
+                 for i in range(_f.sync_request_header_count(h))], body)
+        if step == 2:
+            return "wait", _f.sync_delay(self._handle)
+        return "idle", None
+
+    def answer(self, status, body="", headers=()):
+        if isinstance(body, str):
+            body = body.encode()
+        flat = [x.encode() for pair in headers for x in pair]
+        arr = (c_char_p * max(len(flat), 1))(*flat)
+        _check(_f.sync_answer(self._ptr(), status, arr, len(flat) // 2, body, len(body)))
+
+    def round(self, send, wait=lambda ms: None, max_steps=1000000):
+        """One whole round; returns (pushed, pulled, rejected)."""
+        for _ in range(max_steps):
+            kind, value = self.next()
+            if kind == "idle":
+                return self.counts
+            if kind == "wait":
+                wait(value)
+                continue
+            status, headers, body = send(value)
+            self.answer(status, body, headers)
+        raise RuntimeError("sync round did not finish")
+
+    @property
+    def till(self):
+        return _from_c_uuid(_f.sync_till(self._ptr()).contents)
+
+    @property
+    def pushed_sequence(self):
+        return _f.sync_pushed_sequence(self._ptr())
+
+    @property
+    def pending(self):
+        n = c_int64()
+        _check(_f.sync_pending(byref(n), self._ptr()))
+        return n.value
+
+    @property
+    def counts(self):
+        """(pushed, pulled, rejected) of the current or last round."""
+        a, b, c = c_int64(), c_int64(), c_int64()
+        _f.sync_round(self._ptr(), byref(a), byref(b), byref(c))
+        return a.value, b.value, c.value
+
+    @property
+    def rejected(self):
+        out = []
+        for i in range(_f.sync_rejected_count(self._ptr())):
+            seq, status, body, n = c_int64(), ctypes.c_int(), c_void_p(), c_size_t()
+            _check(_f.sync_rejected_at(self._handle, i, byref(seq), byref(status),
+                                       byref(body), byref(n)))
+            out.append(SyncRejected(seq.value, status.value,
+                                    ctypes.string_at(body, n.value).decode(errors="replace")))
+        return out
+
+    def close(self):
+        if self._handle:
+            _f.sync_close(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
         self.close()

@@ -398,6 +398,40 @@ class Webhooks(unittest.TestCase):
         self.assertEqual(self.stop(), 0)
 
 
+
+class HangingReceiver(unittest.TestCase):
+    """A receiver that accepts and never answers holds up only its own
+    subscription: each subscription has its own delivery worker."""
+    setUpClass = Webhooks.__dict__["setUpClass"]
+    tearDownClass = Webhooks.__dict__["tearDownClass"]
+    start = Webhooks.__dict__["start"]
+    stop = Webhooks.__dict__["stop"]
+    call, subscribe, locations, add_stock = (
+        Webhooks.call, Webhooks.subscribe, Webhooks.locations, Webhooks.add_stock)
+
+    def test_a_hanging_receiver_never_delays_another_subscription(self):
+        hang = socket.socket()
+        hang.bind(("127.0.0.1", 0))
+        hang.listen(16)          # accepted by the kernel, never read or answered
+        try:
+            status, body = self.call("POST", "/organizations/self/subscriptions", {
+                "uuid": SUB_A, "transportName": "WEBHOOK", "eventNames": [],
+                "destination": "http://127.0.0.1:%d/hang" % hang.getsockname()[1],
+                "contactEmail": "ops@example.com"})
+            self.assertEqual(status, 200, body)
+            self.subscribe(SUB_B, "live")
+            status, body = self.call("POST", "/organizations/self/v2/inventory/bulk", {
+                "productChanges": [{"productUuid": P1, "trackingStatusChange": "START_TRACKING",
+                                    "variantChanges": []}]})
+            self.assertEqual(status, 200, body)
+            self.add_stock(3)
+            # Well inside the 10 s a hanging POST takes to time out.
+            wait_for("the live subscription's deliveries",
+                     lambda: len(self.receiver.delivered("live")) >= 5, seconds=4)
+        finally:
+            hang.close()
+
+
 if __name__ == "__main__":
     SERVER = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

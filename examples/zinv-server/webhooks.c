@@ -17,7 +17,11 @@
  * a cursor back, which resends acknowledged messages (allowed by
  * at-least-once) but never loses one.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -86,7 +90,19 @@ struct webhooks {
 	size_t retry_count;
 	int64_t poll_ms;
 	long timeout_ms;
-	CURL *curl;                /* the worker's: keeps connections alive */
+	int deny_private;
+	int curl_ready;            /* curl_global_init() succeeded */
+	struct subworker *workers; /* guarded by lock */
+};
+
+/* A thread per subscription, so that one slow or hanging receiver never
+ * delays another's deliveries.  It ends when its subscription is gone. */
+struct subworker {
+	struct webhooks *wh;
+	int64_t row;
+	pthread_t thread;
+	int done;                  /* the thread has returned; guarded by wh->lock */
+	struct subworker *next;
 };
 
 /* One subscription as the worker sees it for a pass. */
@@ -102,6 +118,7 @@ struct sub {
 	int64_t cursor_seq, cursor_idx;
 	int64_t next_attempt_ms, attempts, updated;
 	int test_pending;
+	CURL *curl;                /* the subscription's worker's handle */
 };
 
 static int64_t now_ms(void)
@@ -153,6 +170,89 @@ int webhooks_parse_retry(int64_t **out, size_t *count, const char *spec)
 	*out = v;
 	*count = n;
 	return 0;
+}
+
+/* ------------------------------------------------- private destinations */
+
+/* Loopback, private (RFC 1918, fc00::/7), link-local, CGNAT, unspecified. */
+static int address_is_private(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+
+		return (a >> 24) == 0 || (a >> 24) == 127 || (a >> 24) == 10 ||
+		       (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 || (a >> 16) == 0xa9fe ||
+		       (a >> 22) == (100u << 2 | 1);
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			struct sockaddr_in v4 = { 0 };
+
+			v4.sin_family = AF_INET;
+			memcpy(&v4.sin_addr, a->s6_addr + 12, 4);
+			return address_is_private((const struct sockaddr *)(const void *)&v4);
+		}
+		return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) ||
+		       IN6_IS_ADDR_LINKLOCAL(a) || (a->s6_addr[0] & 0xfe) == 0xfc;
+	}
+	return 1;
+}
+
+/* Whether an http(s) URL's host resolves to any private address (or does
+ * not resolve at all). */
+static int url_is_private(const char *url)
+{
+	const char *p = strstr(url, "://"), *end, *at;
+	struct addrinfo hints, *ai, *a;
+	char host[256];
+	size_t n;
+	int private = 0;
+
+	if (!p)
+		return 1;
+	p += 3;
+	end = p + strcspn(p, "/?#");
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at)
+		p = at + 1;
+	if (*p == '[') {
+		const char *close = memchr(p, ']', (size_t)(end - p));
+
+		if (!close)
+			return 1;
+		p++;
+		n = (size_t)(close - p);
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+
+		n = (size_t)((colon ? colon : end) - p);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return 1;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		return 1;
+	for (a = ai; a && !private; a = a->ai_next)
+		private = address_is_private(a->ai_addr);
+	freeaddrinfo(ai);
+	return private;
+}
+
+/* At delivery too: a name may resolve differently than it did at
+ * subscription time. */
+static curl_socket_t open_public_socket(void *user, curlsocktype purpose,
+                                        struct curl_sockaddr *addr)
+{
+	(void)user;
+	(void)purpose;
+	if (address_is_private(&addr->addr))
+		return CURL_SOCKET_BAD;
+	return socket(addr->family, addr->socktype, addr->protocol);
 }
 
 /* ------------------------------------------------------------ storage */
@@ -264,7 +364,7 @@ static void subs_free(struct sub *subs, size_t n)
 	free(subs);
 }
 
-static int subs_load(struct webhooks *wh, struct sub **out, size_t *count)
+static int subs_load(struct webhooks *wh, int64_t row, struct sub **out, size_t *count)
 {
 	struct sub *subs = NULL, *grown;
 	size_t n = 0, cap = 0;
@@ -274,7 +374,9 @@ static int subs_load(struct webhooks *wh, struct sub **out, size_t *count)
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "SELECT uuid, org, destination, event_names, signing_key,"
 	             " cursor_sequence, cursor_index, test_pending, next_attempt_ms, attempts,"
-	             " updated, id FROM subscriptions ORDER BY id");
+	             " updated, id FROM subscriptions WHERE ?1 = 0 OR id = ?1 ORDER BY id");
+	if (st)
+		sqlite3_bind_int64(st, 1, row);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *uuid = (const char *)sqlite3_column_text(st, 0);
 		const char *org = (const char *)sqlite3_column_text(st, 1);
@@ -507,6 +609,28 @@ static int stopping(struct webhooks *wh)
 	return abort_on_stop(wh, 0, 0, 0, 0);
 }
 
+/* A subscription worker's handle: it keeps the receiver's connection alive. */
+static CURL *curl_new(struct webhooks *wh)
+{
+	CURL *curl = curl_easy_init();
+
+	if (!curl) {
+		fprintf(stderr, "zinv-server: cannot initialize libcurl\n");
+		return NULL;
+	}
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, wh->timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, wh);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "zinv-server webhooks");
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (wh->deny_private)
+		curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_public_socket);
+	return curl;
+}
+
 /* POST one envelope; 0 on a 2xx. */
 static int post(struct webhooks *wh, const struct sub *s, const char *env, size_t len)
 {
@@ -531,14 +655,14 @@ static int post(struct webhooks *wh, const struct sub *s, const char *env, size_
 		}
 		h = h2;
 	}
-	curl_easy_setopt(wh->curl, CURLOPT_URL, s->destination);
-	curl_easy_setopt(wh->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(wh->curl, CURLOPT_POSTFIELDS, env);
-	curl_easy_setopt(wh->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	rc = curl_easy_perform(wh->curl);
+	curl_easy_setopt(s->curl, CURLOPT_URL, s->destination);
+	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, env);
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	rc = curl_easy_perform(s->curl);
 	if (rc == CURLE_OK)
-		curl_easy_getinfo(wh->curl, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_setopt(wh->curl, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(h);
 	if (rc == CURLE_OK && code >= 200 && code < 300)
 		return 0;
@@ -686,45 +810,110 @@ static void wait_until(struct webhooks *wh, uint64_t generation, int64_t deadlin
 	pthread_mutex_unlock(&wh->lock);
 }
 
-static void *worker(void *arg)
+/* Deliver one subscription until it is deleted or the server stops. */
+static void *sub_worker(void *arg)
 {
-	struct webhooks *wh = arg;
+	struct subworker *w = arg;
+	struct webhooks *wh = w->wh;
+	CURL *curl = curl_new(wh);
 
-	for (;;) {
-		struct sub *subs = NULL;
-		size_t n = 0, i;
+	while (curl && !stopping(wh)) {
+		struct sub *s = NULL;
+		size_t n = 0;
 		uint64_t generation;
 		int64_t now, deadline;
-		int progress = 0;
+		int more = 0, rc = 0;
 
 		pthread_mutex_lock(&wh->lock);
 		generation = wh->generation;
 		pthread_mutex_unlock(&wh->lock);
-		if (stopping(wh))
-			break;
 		now = now_ms();
 		deadline = now + wh->poll_ms;
-		if (subs_load(wh, &subs, &n) != 0)
-			n = 0;
-		for (i = 0; i < n && !stopping(wh); i++) {
-			struct sub *s = &subs[i];
-			int more = 0, rc;
-
-			if (s->next_attempt_ms > now) {
-				if (s->next_attempt_ms < deadline)
-					deadline = s->next_attempt_ms;
-				continue;
-			}
-			rc = run_sub(wh, s, &more);
-			if (rc > 0 || more)
-				progress = 1;
-			if (rc < 0 && s->next_attempt_ms < deadline)
-				deadline = s->next_attempt_ms;
+		if (subs_load(wh, w->row, &s, &n) != 0) {
+			wait_until(wh, generation, deadline);
+			continue;
 		}
-		subs_free(subs, n);
-		if (!progress)
+		if (n == 0)
+			break; /* deleted */
+		s->curl = curl;
+		if (s->next_attempt_ms > now)
+			deadline = s->next_attempt_ms < deadline ? s->next_attempt_ms : deadline;
+		else
+			rc = run_sub(wh, s, &more);
+		if (rc < 0 && s->next_attempt_ms < deadline)
+			deadline = s->next_attempt_ms;
+		subs_free(s, n);
+		if (rc <= 0 && !more)
 			wait_until(wh, generation, deadline);
 	}
+	if (curl)
+		curl_easy_cleanup(curl);
+	pthread_mutex_lock(&wh->lock);
+	w->done = 1;
+	pthread_mutex_unlock(&wh->lock);
+	return NULL;
+}
+
+/* Join the workers that ended (all of them when `all`, after stop). */
+static void reap(struct webhooks *wh, int all)
+{
+	struct subworker **p = &wh->workers, *w;
+
+	pthread_mutex_lock(&wh->lock);
+	while ((w = *p)) {
+		if (all || w->done) {
+			*p = w->next;
+			pthread_mutex_unlock(&wh->lock);
+			pthread_join(w->thread, NULL);
+			free(w);
+			pthread_mutex_lock(&wh->lock);
+		} else {
+			p = &w->next;
+		}
+	}
+	pthread_mutex_unlock(&wh->lock);
+}
+
+/* The supervisor: a worker for every subscription that has none. */
+static void *worker(void *arg)
+{
+	struct webhooks *wh = arg;
+
+	while (!stopping(wh)) {
+		struct sub *subs = NULL;
+		size_t n = 0, i;
+		uint64_t generation;
+
+		pthread_mutex_lock(&wh->lock);
+		generation = wh->generation;
+		pthread_mutex_unlock(&wh->lock);
+		reap(wh, 0);
+		if (subs_load(wh, 0, &subs, &n) != 0)
+			n = 0;
+		for (i = 0; i < n; i++) {
+			struct subworker *w;
+
+			pthread_mutex_lock(&wh->lock);
+			for (w = wh->workers; w && w->row != subs[i].row; w = w->next)
+				;
+			pthread_mutex_unlock(&wh->lock);
+			if (w || !(w = calloc(1, sizeof(*w))))
+				continue;
+			w->wh = wh;
+			w->row = subs[i].row;
+			if (pthread_create(&w->thread, NULL, sub_worker, w) != 0) {
+				free(w);
+				continue;
+			}
+			pthread_mutex_lock(&wh->lock);
+			w->next = wh->workers;
+			wh->workers = w;
+			pthread_mutex_unlock(&wh->lock);
+		}
+		subs_free(subs, n);
+		wait_until(wh, generation, now_ms() + wh->poll_ms);
+	}
+	reap(wh, 1);
 	return NULL;
 }
 
@@ -736,7 +925,7 @@ static void on_commit(const inv_event *event, void *payload)
 	(void)event;
 	pthread_mutex_lock(&wh->lock);
 	wh->generation++;
-	pthread_cond_signal(&wh->wake);
+	pthread_cond_broadcast(&wh->wake);
 	pthread_mutex_unlock(&wh->lock);
 }
 
@@ -774,6 +963,7 @@ int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
 	wh->retry_count = count;
 	wh->poll_ms = opts && opts->poll_ms > 0 ? opts->poll_ms : 1000;
 	wh->timeout_ms = opts && opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
+	wh->deny_private = opts && opts->deny_private;
 	pthread_mutex_init(&wh->db_lock, NULL);
 	pthread_mutex_init(&wh->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -805,19 +995,12 @@ int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
 		return -1;
 	}
 	free(path);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(wh->curl = curl_easy_init())) {
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "zinv-server: cannot initialize libcurl\n");
 		webhooks_close(wh);
 		return -1;
 	}
-	curl_easy_setopt(wh->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(wh->curl, CURLOPT_TIMEOUT_MS, wh->timeout_ms);
-	curl_easy_setopt(wh->curl, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(wh->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(wh->curl, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
-	curl_easy_setopt(wh->curl, CURLOPT_XFERINFODATA, wh);
-	curl_easy_setopt(wh->curl, CURLOPT_USERAGENT, "zinv-server webhooks");
-	curl_easy_setopt(wh->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	wh->curl_ready = 1;
 	if (inv_subscribe(&wh->event_sub, store, 0, on_commit, wh) != 0) {
 		fprintf(stderr, "zinv-server: cannot subscribe to events: %s\n",
 		        inv_error_last()->message);
@@ -845,20 +1028,71 @@ void webhooks_close(struct webhooks *wh)
 		inv_unsubscribe(wh->store, wh->event_sub);
 	pthread_mutex_lock(&wh->lock);
 	wh->stop = 1;
-	pthread_cond_signal(&wh->wake);
+	pthread_cond_broadcast(&wh->wake);
 	pthread_mutex_unlock(&wh->lock);
 	if (wh->started)
 		pthread_join(wh->thread, NULL);
-	if (wh->curl) {
-		curl_easy_cleanup(wh->curl);
+	if (wh->curl_ready)
 		curl_global_cleanup();
-	}
 	sqlite3_close(wh->db);
 	pthread_cond_destroy(&wh->wake);
 	pthread_mutex_destroy(&wh->lock);
 	pthread_mutex_destroy(&wh->db_lock);
 	free(wh->retry_ms);
 	free(wh);
+}
+
+/* ------------------------------------------------------------ metrics */
+
+void webhooks_metrics(struct webhooks *wh, FILE *out)
+{
+	struct sub *subs = NULL;
+	size_t n = 0, i;
+	int64_t now = now_ms(), *backlog, *age_ms;
+
+	if (!wh || subs_load(wh, 0, &subs, &n) != 0)
+		return;
+	backlog = calloc(2 * n + 1, sizeof(*backlog));
+	if (!backlog) {
+		subs_free(subs, n);
+		return;
+	}
+	age_ms = backlog + n;
+	fputs("# HELP zinv_webhook_backlog_entries Journal entries after the subscription's "
+	      "delivery cursor.\n# TYPE zinv_webhook_backlog_entries gauge\n", out);
+	for (i = 0; i < n; i++) {
+		inv_journal_query q = INV_JOURNAL_QUERY_INIT;
+		inv_journal *j = NULL;
+		inv_org *org = NULL;
+		int64_t last = 0;
+
+		if (inv_org_open(&org, wh->store, &subs[i].org) == 0 &&
+		    inv_journal_last_sequence(&last, org) == 0 && last > subs[i].cursor_seq) {
+			q.after_sequence = subs[i].cursor_seq;
+			q.limit = 1;
+			if (inv_journal_read(&j, org, &q) == 0 && inv_journal_count(j))
+				age_ms[i] = now - inv_journal_entry_time(inv_journal_at(j, 0));
+			inv_journal_free(j);
+		}
+		inv_org_close(org);
+		backlog[i] = last > subs[i].cursor_seq ? last - subs[i].cursor_seq : 0;
+	}
+	for (i = 0; i < n; i++)
+		fprintf(out, "zinv_webhook_backlog_entries{subscription=\"%s\"} %" PRId64 "\n",
+		        subs[i].uuid, backlog[i] + subs[i].test_pending);
+	fputs("# HELP zinv_webhook_oldest_undelivered_seconds Age of the oldest journal entry "
+	      "not yet delivered; 0 when none.\n"
+	      "# TYPE zinv_webhook_oldest_undelivered_seconds gauge\n", out);
+	for (i = 0; i < n; i++)
+		fprintf(out, "zinv_webhook_oldest_undelivered_seconds{subscription=\"%s\"} %.3f\n",
+		        subs[i].uuid, age_ms[i] > 0 ? (double)age_ms[i] / 1e3 : 0.0);
+	/* One process per store: it holds every subscription. */
+	fputs("# HELP zinv_webhook_lease_owned Whether this process delivers the "
+	      "subscription.\n# TYPE zinv_webhook_lease_owned gauge\n", out);
+	for (i = 0; i < n; i++)
+		fprintf(out, "zinv_webhook_lease_owned{subscription=\"%s\"} 1\n", subs[i].uuid);
+	free(backlog);
+	subs_free(subs, n);
 }
 
 /* ------------------------------------------------------------ HTTP API */
@@ -999,7 +1233,8 @@ static void violation(struct fields *f, const char *property, const char *messag
 }
 
 /* Check a POST (`create`) or PUT body's fields; violations go to f->v. */
-static void check_fields(struct fields *f, json_t *body, int create)
+static void check_fields(const struct webhooks *wh, struct fields *f, json_t *body,
+                         int create)
 {
 	const json_t *transport = json_object_get(body, "transportName");
 	const json_t *uuid = json_object_get(body, "uuid");
@@ -1031,6 +1266,10 @@ static void check_fields(struct fields *f, json_t *body, int create)
 	           strncmp(json_string_value(dest), "https://", 8)) ||
 	          json_string_length(dest) <= 8))
 		violation(f, "destination", "must be an http or https URL",
+		          INV_JSON_MUST_MATCH_PATTERN);
+	else if (dest && !json_is_null(dest) && wh->deny_private &&
+	         url_is_private(json_string_value(dest)))
+		violation(f, "destination", "must not be a loopback or private address",
 		          INV_JSON_MUST_MATCH_PATTERN);
 	else if (dest && !json_is_null(dest))
 		f->destination = json_string_value(dest);
@@ -1074,7 +1313,7 @@ static int handle_create(struct webhooks *wh, struct webhooks_answer *a, const c
 	int rc, found;
 	size_t i;
 
-	check_fields(&f, body, 1);
+	check_fields(wh, &f, body, 1);
 	if (f.n)
 		return answer_error(a, 400, "VALIDATION_ERROR", "the subscription is invalid",
 		                    f.v, f.n);
@@ -1136,7 +1375,7 @@ static int handle_update(struct webhooks *wh, struct webhooks_answer *a, const c
 	json_t *view = NULL;
 	int rc = SQLITE_ERROR, found = 0;
 
-	check_fields(&f, body, 0);
+	check_fields(wh, &f, body, 0);
 	if (f.n)
 		return answer_error(a, 400, "VALIDATION_ERROR", "the subscription is invalid",
 		                    f.v, f.n);

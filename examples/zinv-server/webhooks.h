@@ -3,15 +3,17 @@
  *
  * The server owns the subscriptions and their delivery cursors (the
  * library's storage is not involved): with an SQLite store they live in a
- * side database `<db>.webhooks`, with the memory store in memory.  A worker
- * thread delivers each subscription's events from the organization's
- * journal, in order, at least once, signed; see README.md.
+ * side database `<db>.webhooks`, with the memory store in memory.  A thread
+ * per subscription delivers its events from the organization's journal, in
+ * order, at least once, signed, so a hanging receiver delays only its own
+ * subscription; see README.md.
  */
 #ifndef ZINV_SERVER_WEBHOOKS_H
 #define ZINV_SERVER_WEBHOOKS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <zinv.h>
 #include <zinv/rest.h>
@@ -25,6 +27,7 @@ struct webhooks_options {
 	size_t retry_count;
 	int64_t poll_ms;       /* journal poll period (other writers); 0: 1000 */
 	long timeout_ms;       /* one POST; 0: 10000 */
+	int deny_private;      /* refuse loopback, private and link-local destinations */
 };
 
 /* Parse "60,60,600" (seconds, decimals allowed) into a malloc'd array. */
@@ -35,12 +38,17 @@ int webhooks_parse_retry(int64_t **out, size_t *count, const char *spec);
 int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
                   const struct webhooks_options *opts);
 
-/* Start the delivery worker; -1 when it cannot. */
+/* Start the delivery workers' supervisor; -1 when it cannot. */
 int webhooks_start(struct webhooks *wh);
 
-/* Stop the worker (an in-flight POST is aborted; its event is sent again
+/* Stop the workers (an in-flight POST is aborted; its event is sent again
  * on the next start) and free everything.  NULL is a no-op. */
 void webhooks_close(struct webhooks *wh);
+
+/* Per subscription: backlog (journal entries after the cursor), age of the
+ * oldest undelivered entry, and whether this process delivers it; the
+ * Prometheus text format.  NULL writes nothing. */
+void webhooks_metrics(struct webhooks *wh, FILE *out);
 
 /* Whether `path` is a subscriptions route, served by webhooks_handle(). */
 int webhooks_is_route(const char *path);

@@ -2,7 +2,8 @@
  * zinv-server - a local, faithful Zettle Inventory service over libzinv.
  *
  *     zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]
- *                 [--webhook-retry SECONDS,...]
+ *                 [--webhook-retry SECONDS,...] [--webhook-deny-private]
+ *                 [--tls-cert FILE --tls-key FILE]
  *
  * Every inventory route is served by the library's dispatcher,
  * inv_rest_handle(): this program only parses HTTP (libmicrohttpd), maps the
@@ -15,11 +16,13 @@
  * store; ":memory:" selects the memory backend).  The tokens file is JSON:
  *
  *     {"tokens": [{"token": "...", "organizationUuid": "...",
- *                  "scopes": ["READ:PRODUCT", "WRITE:PRODUCT"]}]}
+ *                  "scopes": ["READ:PRODUCT", "WRITE:PRODUCT"],
+ *                  "negativePolicy": "DENY"}]}      (optional; stored with the org)
  *
  * Without --tokens one development token for one new organization is made
  * up and printed at start-up.  One access-log line per request goes to
- * stderr: method, path, status, microseconds.  SIGINT or SIGTERM stops
+ * stderr: method, path, status, microseconds, request id (X-Request-Id).
+ * GET /healthz, /readyz and /metrics (Prometheus text) need no token.  SIGINT or SIGTERM stops
  * accepting connections, lets in-flight requests finish, closes the store
  * and exits 0.
  */
@@ -45,6 +48,7 @@
 #include <zinv/rest.h>
 #include <zinv/sqlite.h>
 
+#include "metrics.h"
 #include "webhooks.h"
 
 #if MHD_VERSION < 0x00097002
@@ -59,6 +63,7 @@ struct token {
 	char *token;
 	inv_uuid org;
 	uint32_t scopes;
+	int policy;           /* negativePolicy: -1 not given, else inv_negative_policy */
 };
 
 struct tokens {
@@ -105,12 +110,25 @@ static int tokens_load(struct tokens *t, const char *path)
 		const char *token = json_string_value(json_object_get(item, "token"));
 		const char *org = json_string_value(json_object_get(item, "organizationUuid"));
 		json_t *scopes = json_object_get(item, "scopes"), *s;
+		const char *policy = json_string_value(json_object_get(item, "negativePolicy"));
 		size_t j;
 
 		if (!token || !*token || !org ||
 		    inv_uuid_parse(&tk->org, org, strlen(org)) != 0 || !json_is_array(scopes)) {
 			fprintf(stderr, "zinv-server: %s: tokens[%zu] needs \"token\", a UUID "
 			        "\"organizationUuid\" and a \"scopes\" array\n", path, i);
+			json_decref(root);
+			tokens_free(t);
+			return -1;
+		}
+		tk->policy = -1;
+		if (policy && !strcmp(policy, "ALLOW")) {
+			tk->policy = INV_NEGATIVE_ALLOW;
+		} else if (policy && !strcmp(policy, "DENY")) {
+			tk->policy = INV_NEGATIVE_DENY;
+		} else if (json_object_get(item, "negativePolicy")) {
+			fprintf(stderr, "zinv-server: %s: tokens[%zu].negativePolicy must be "
+			        "\"ALLOW\" or \"DENY\"\n", path, i);
 			json_decref(root);
 			tokens_free(t);
 			return -1;
@@ -160,6 +178,7 @@ static int tokens_make_dev(struct tokens *t)
 	uuid_generate_time(u);
 	memcpy(t->items[0].org.bytes, u, 16);
 	t->items[0].scopes = INV_REST_SCOPE_READ | INV_REST_SCOPE_WRITE;
+	t->items[0].policy = -1;
 	t->count = 1;
 	inv_uuid_format(&t->items[0].org, org);
 	printf("development token: %s\norganization:      %s\n", hex, org);
@@ -188,6 +207,8 @@ struct server {
 	inv_store *store;
 	struct tokens tokens;
 	struct webhooks *webhooks;
+	struct metrics *metrics;
+	uint64_t metrics_sub;
 };
 
 /* Per-connection state of one request, from its first header to its log line. */
@@ -202,6 +223,7 @@ struct request {
 	char path[256];       /* for the log line; longer paths are cut */
 	char query[512];      /* type=, limit= and cursor= fit with room to spare */
 	size_t query_len;
+	char request_id[129]; /* X-Request-Id, taken from the request or made */
 };
 
 /* Append one query argument; arguments that do not fit are dropped, which
@@ -264,6 +286,15 @@ static int request_append(struct request *r, const char *data, size_t size)
 	return 0;
 }
 
+/* Every answer carries the request id. */
+static MHD_RESULT queue(struct MHD_Connection *conn, struct request *r, unsigned status,
+                       struct MHD_Response *res)
+{
+	MHD_add_response_header(res, "X-Request-Id", r->request_id);
+	r->status = (int)status;
+	return MHD_queue_response(conn, status, res);
+}
+
 static MHD_RESULT send_plain(struct MHD_Connection *conn, struct request *r,
                              unsigned status, const char *json)
 {
@@ -275,8 +306,7 @@ static MHD_RESULT send_plain(struct MHD_Connection *conn, struct request *r,
 	if (!res)
 		return MHD_NO;
 	MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	r->status = (int)status;
-	ret = MHD_queue_response(conn, status, res);
+	ret = queue(conn, r, status, res);
 	MHD_destroy_response(res);
 	return ret;
 }
@@ -306,10 +336,67 @@ static MHD_RESULT send_webhooks(struct server *srv, struct MHD_Connection *conn,
 		MHD_add_response_header(mres, "WWW-Authenticate", "Bearer");
 	if (a.allow)
 		MHD_add_response_header(mres, "Allow", a.allow);
-	r->status = a.status;
-	ret = MHD_queue_response(conn, (unsigned)a.status, mres);
+	ret = queue(conn, r, (unsigned)a.status, mres);
 	MHD_destroy_response(mres);
 	return ret;
+}
+
+/* GET /healthz, /readyz and /metrics: no authentication, no organization
+ * data.  Returns -1 when `url` is none of them. */
+static int send_operating(struct server *srv, struct MHD_Connection *conn,
+                          struct request *r, const char *method, const char *url,
+                          MHD_RESULT *ret)
+{
+	struct MHD_Response *res;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (strcmp(url, "/healthz") && strcmp(url, "/readyz") && strcmp(url, "/metrics"))
+		return -1;
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		*ret = send_plain(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+		                  "{\"developerMessage\":\"method not allowed on this path\","
+		                  "\"errorType\":\"METHOD_NOT_ALLOWED\",\"violations\":[]}");
+		return 0;
+	}
+	if (!strcmp(url, "/healthz")) {
+		*ret = send_plain(conn, r, MHD_HTTP_OK, "{\"status\":\"alive\"}");
+		return 0;
+	}
+	if (!strcmp(url, "/readyz")) {
+		/* The store answers a read of an organization it already holds
+		 * (every token's organization is opened at start-up). */
+		inv_org *org = NULL;
+		int64_t last = 0;
+		int ok = inv_org_open(&org, srv->store, &srv->tokens.items[0].org) == 0 &&
+		         inv_journal_last_sequence(&last, org) == 0;
+
+		inv_org_close(org);
+		*ret = ok ? send_plain(conn, r, MHD_HTTP_OK, "{\"status\":\"ready\"}")
+		          : send_plain(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                       "{\"status\":\"the store does not answer\"}");
+		return 0;
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		*ret = MHD_NO;
+		return 0;
+	}
+	metrics_write(srv->metrics, f);
+	webhooks_metrics(srv->webhooks, f);
+	fclose(f);
+	res = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!res) {
+		free(text);
+		*ret = MHD_NO;
+		return 0;
+	}
+	MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "text/plain; version=0.0.4; charset=utf-8");
+	*ret = queue(conn, r, MHD_HTTP_OK, res);
+	MHD_destroy_response(res);
+	return 0;
 }
 
 static MHD_RESULT dispatch(struct server *srv, struct MHD_Connection *conn,
@@ -324,6 +411,8 @@ static MHD_RESULT dispatch(struct server *srv, struct MHD_Connection *conn,
 	size_t len, i, n;
 	MHD_RESULT ret;
 
+	if (send_operating(srv, conn, r, method, url, &ret) == 0)
+		return ret;
 	caller = tokens_find(&srv->tokens,
 	                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                                 MHD_HTTP_HEADER_AUTHORIZATION));
@@ -368,11 +457,27 @@ static MHD_RESULT dispatch(struct server *srv, struct MHD_Connection *conn,
 	for (i = 0; i < n; i++)
 		MHD_add_response_header(mres, inv_rest_response_header_name(res, i),
 		                        inv_rest_response_header_value(res, i));
-	r->status = inv_rest_response_status(res);
-	ret = MHD_queue_response(conn, (unsigned)r->status, mres);
+	ret = queue(conn, r, (unsigned)inv_rest_response_status(res), mres);
 	MHD_destroy_response(mres);
 	inv_rest_response_free(res);
 	return ret;
+}
+
+/* The client's X-Request-Id when it is 1 to 128 visible ASCII characters
+ * (it goes into the log line), else a new random UUID. */
+static void request_id(struct request *r, const char *given)
+{
+	size_t i;
+	uuid_t u;
+
+	for (i = 0; given && given[i] > ' ' && given[i] < 127 && i < 128; i++)
+		;
+	if (given && i > 0 && !given[i]) {
+		memcpy(r->request_id, given, i + 1);
+		return;
+	}
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, r->request_id);
 }
 
 static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -392,6 +497,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char 
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		snprintf(r->path, sizeof(r->path), "%s", url);
+		request_id(r, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id"));
 		*con_cls = r;
 		/* An upload declared over the limit is answered before it is
 		 * read; the dispatcher still puts 401, 404 and 403 first. */
@@ -419,14 +525,19 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *conn, const char 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+	struct server *srv = cls;
 	struct request *r = *con_cls;
+	char route[128];
+	int64_t micros;
 
-	(void)cls;
 	(void)conn;
 	if (!r)
 		return;
-	fprintf(stderr, "%s %s %d %" PRId64 "us%s\n", r->method, r->path, r->status,
-	        micros_since(&r->start),
+	micros = micros_since(&r->start);
+	metrics_route(route, sizeof(route), r->path);
+	metrics_request(srv->metrics, r->method, route, r->status, micros);
+	fprintf(stderr, "%s %s %d %" PRId64 "us %s%s\n", r->method, r->path, r->status,
+	        micros, r->request_id,
 	        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed)");
 	free(r->body);
 	free(r);
@@ -495,21 +606,81 @@ static int open_store(inv_store **out, const char *db)
 	return rc;
 }
 
+/* A whole PEM file, NUL-terminated, for libmicrohttpd; NULL after a message. */
+static char *read_pem(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	long n;
+
+	if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1L << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)n + 1)) &&
+	    fread(text, 1, (size_t)n, f) == (size_t)n) {
+		text[n] = '\0';
+		fclose(f);
+		return text;
+	}
+	fprintf(stderr, "zinv-server: cannot read %s: %s\n", path,
+	        errno ? strerror(errno) : "empty or over 1 MiB");
+	free(text);
+	if (f)
+		fclose(f);
+	return NULL;
+}
+
+static void on_event(const inv_event *event, void *payload)
+{
+	metrics_event(payload, event);
+}
+
+/* Open every token's organization once (so that /readyz only reads) and
+ * store the negativePolicy the tokens file gives it. */
+static int prepare_orgs(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->tokens.count; i++) {
+		const struct token *tk = &srv->tokens.items[i];
+		inv_org *org = NULL;
+		int rc = inv_org_open(&org, srv->store, &tk->org);
+
+		if (rc == 0 && tk->policy >= 0)
+			rc = inv_org_set_negative_policy(org, (inv_negative_policy)tk->policy);
+		inv_org_close(org);
+		if (rc) {
+			fprintf(stderr, "zinv-server: cannot prepare organization of tokens[%zu]: "
+			        "%s (%s)\n", i, inv_error_last()->message, inv_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]\n"
 	      "                   [--webhook-retry SECONDS,...]\n"
+	      "                   [--webhook-deny-private] [--tls-cert FILE --tls-key FILE]\n"
 	      "  --listen  address to serve (default 127.0.0.1:8080)\n"
 	      "  --db      SQLite database file, or :memory: (default zinv.db);\n"
 	      "            webhook subscriptions go to PATH.webhooks\n"
 	      "  --tokens  JSON file of bearer tokens (default: one development token)\n"
 	      "  --webhook-retry  delays between delivery attempts, the last repeating\n"
-	      "            (default: 10 x 60, 9 x 600, then 3600)\n", f);
+	      "            (default: 10 x 60, 9 x 600, then 3600)\n"
+	      "  --tls-cert FILE, --tls-key FILE  serve HTTPS with this PEM certificate\n"
+	      "            and key (libmicrohttpd's GnuTLS)\n"
+	      "  --webhook-deny-private  refuse webhook destinations on loopback, private\n"
+	      "            or link-local addresses (at subscription and at delivery)\n", f);
 }
 
 int main(int argc, char **argv)
 {
 	const char *listen_spec = "127.0.0.1:8080", *db = "zinv.db", *tokens_path = NULL;
+	const char *tls_cert = NULL, *tls_key = NULL;
+	char *cert_pem = NULL, *key_pem = NULL;
+	struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL } };
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+	                 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	struct server srv = { 0 };
 	struct webhooks_options wopts = { 0 };
 	int64_t *retry = NULL;
@@ -528,6 +699,12 @@ int main(int argc, char **argv)
 			db = argv[++i];
 		} else if (i + 1 < argc && !strcmp(argv[i], "--tokens")) {
 			tokens_path = argv[++i];
+		} else if (i + 1 < argc && !strcmp(argv[i], "--tls-cert")) {
+			tls_cert = argv[++i];
+		} else if (i + 1 < argc && !strcmp(argv[i], "--tls-key")) {
+			tls_key = argv[++i];
+		} else if (!strcmp(argv[i], "--webhook-deny-private")) {
+			wopts.deny_private = 1;
 		} else if (i + 1 < argc && !strcmp(argv[i], "--webhook-retry")) {
 			free(retry);
 			if (webhooks_parse_retry(&retry, &wopts.retry_count, argv[++i]) != 0) {
@@ -540,6 +717,23 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (!tls_cert != !tls_key) {
+		fprintf(stderr, "zinv-server: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+	if (tls_cert) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			fprintf(stderr, "zinv-server: this libmicrohttpd is built without TLS\n");
+			return 1;
+		}
+		if (!(cert_pem = read_pem(tls_cert)) || !(key_pem = read_pem(tls_key))) {
+			free(cert_pem);
+			return 1;
+		}
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, cert_pem };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, key_pem };
+		flags |= MHD_USE_TLS;
 	}
 	if (tokens_path ? tokens_load(&srv.tokens, tokens_path) : tokens_make_dev(&srv.tokens))
 		return 1;
@@ -554,7 +748,11 @@ int main(int argc, char **argv)
 		free(retry);
 		return 1;
 	}
-	if (webhooks_open(&srv.webhooks, srv.store, db, &wopts) != 0) {
+	if (!(srv.metrics = metrics_new()) ||
+	    inv_subscribe(&srv.metrics_sub, srv.store, 0, on_event, srv.metrics) != 0 ||
+	    prepare_orgs(&srv) != 0 ||
+	    webhooks_open(&srv.webhooks, srv.store, db, &wopts) != 0) {
+		metrics_free(srv.metrics);
 		inv_store_close(srv.store);
 		close(fd);
 		tokens_free(&srv.tokens);
@@ -571,17 +769,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-	                     MHD_USE_ITC | MHD_USE_ERROR_LOG,
-	                     0, NULL, NULL, on_request, &srv,
+	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv,
+	                     MHD_OPTION_ARRAY, tls,
 	                     MHD_OPTION_LISTEN_SOCKET, fd,
 	                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cpus > 0 ? 8 * cpus : 8),
-	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
 	                     MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 	                     MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "zinv-server: cannot start the HTTP daemon on %s\n", listen_spec);
 		webhooks_close(srv.webhooks);
+		metrics_free(srv.metrics);
 		inv_store_close(srv.store);
 		close(fd);
 		tokens_free(&srv.tokens);
@@ -591,13 +789,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zinv-server: cannot start the webhook worker\n");
 		MHD_stop_daemon(d);
 		webhooks_close(srv.webhooks);
+		metrics_free(srv.metrics);
 		inv_store_close(srv.store);
 		close(fd);
 		tokens_free(&srv.tokens);
 		return 1;
 	}
-	fprintf(stderr, "zinv-server: listening on %s, database %s, %ld threads\n",
-	        listen_spec, db, cpus > 0 ? cpus : 1);
+	fprintf(stderr, "zinv-server: listening on %s%s, database %s, %ld threads\n",
+	        listen_spec, tls_cert ? " (TLS)" : "", db, cpus > 0 ? cpus : 1);
 
 	sigwait(&sigs, &sig);
 	fprintf(stderr, "zinv-server: %s, finishing in-flight requests\n",
@@ -616,7 +815,10 @@ int main(int argc, char **argv)
 	close(fd);
 	webhooks_close(srv.webhooks);
 	inv_store_close(srv.store);
+	metrics_free(srv.metrics);
 	tokens_free(&srv.tokens);
+	free(cert_pem);
+	free(key_pem);
 	fprintf(stderr, "zinv-server: stopped\n");
 	return 0;
 }

@@ -41,7 +41,10 @@
 extern "C" {
 #endif
 
-#define INV_BACKEND_VERSION 1
+#define INV_BACKEND_VERSION 2
+
+/* The largest sync-state record (version 2) the core writes: 16 MiB. */
+#define INV_SYNC_STATE_MAX (16u << 20)
 
 /* An organization.  last_sequence is the sequence of its last batch. */
 typedef struct inv_org_record {
@@ -120,6 +123,7 @@ typedef int (*inv_variant_record_fn)(const inv_variant_record *rec, void *payloa
 typedef int (*inv_low_stock_record_fn)(const inv_low_stock_record *rec, void *payload);
 typedef int (*inv_journal_entry_record_fn)(const inv_journal_entry_record *rec, void *payload);
 typedef int (*inv_idempotency_record_fn)(const inv_idempotency_record *rec, void *payload);
+typedef int (*inv_sync_state_fn)(const void *data, size_t len, void *payload);
 
 struct inv_backend_ops {
 	uint32_t version;           /* INV_BACKEND_VERSION */
@@ -199,6 +203,19 @@ struct inv_backend_ops {
 	int (*control)(void *instance, int op, void *arg);
 
 	/* members above are valid for version 1 */
+
+	/* Version 2.  The organization's sync state: one opaque record per
+	 * organization that the core writes and reads back byte for byte (at
+	 * most INV_SYNC_STATE_MAX bytes).  get calls `fn` once with the bytes lent
+	 * for the call, or returns INV_ENOTFOUND when none was ever put; put
+	 * (write transactions only) replaces it.  Both are mandatory in a
+	 * version-2 table. */
+	int (*sync_state_get)(void *txn, const inv_uuid *org,
+	                      inv_sync_state_fn fn, void *payload);
+	int (*sync_state_put)(void *txn, const inv_uuid *org,
+	                      const void *data, size_t len);
+
+	/* members above are valid for version 2 */
 };
 
 /*

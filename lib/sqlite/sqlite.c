@@ -1,7 +1,7 @@
 /*
  * sqlite.c - libzinv-sqlite: the storage vtable on one SQLite database.
  *
- * Schema (version 3, PRAGMA user_version = 3, PRAGMA application_id =
+ * Schema (version 4, PRAGMA user_version = 4, PRAGMA application_id =
  * 0x7A696E76 "zinv").  UUIDs are 16-byte BLOBs in RFC 4122 byte order.
  * Quantities, balances and times (ms since the epoch) are INTEGERs.
  *
@@ -17,6 +17,7 @@
  *                   client_uuid, idempotency_key (all nullable), record_count,
  *                   records (BLOB, layout below)
  *   idempotency_keys (org, key) UNIQUE, fingerprint, sequence, result
+ *   sync_state      org PK, data (the opaque sync-state record, ops version 2)
  *
  * An entry's records are one BLOB: a 4-byte header, then record_count
  * fixed-width records.  Every integer is little-endian.
@@ -31,11 +32,11 @@
  * made the journal most of a batch's cost).  The journal is only ever read
  * back whole entries at a time, so nothing is lost by packing.
  *
- * Every table but idempotency_keys is WITHOUT ROWID: their keys are the
- * natural composite keys the operations look up by, so the row lives in the
- * key's B-tree and a lookup is one descent.  idempotency_keys keeps a rowid
- * because its result BLOB may be hundreds of KiB, which WITHOUT ROWID tables
- * handle badly.
+ * Every table but idempotency_keys and sync_state is WITHOUT ROWID: their
+ * keys are the natural composite keys the operations look up by, so the row
+ * lives in the key's B-tree and a lookup is one descent.  Those two keep a
+ * rowid because their BLOBs may be hundreds of KiB (a sync state up to
+ * 16 MiB), which WITHOUT ROWID tables handle badly.
  *
  * The file is in WAL mode: readers keep a snapshot while a writer commits,
  * and a commit is one append to the WAL.  A write transaction is BEGIN
@@ -187,6 +188,14 @@ static const struct sq_migration migration_steps[] = {
 	{
 	"ALTER TABLE organizations RENAME COLUMN last_sequence TO base_sequence;",
 	NULL, NULL },
+	/* 3 -> 4: the organization's sync state (ops version 2); with a rowid,
+	 * like idempotency_keys, because the record may be megabytes. */
+	{
+	"CREATE TABLE sync_state ("
+	"  org BLOB PRIMARY KEY,"
+	"  data BLOB NOT NULL"
+	");",
+	NULL, NULL },
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
@@ -227,6 +236,8 @@ enum sq_stmt_id {
 	ST_ENTRY_TRIM,
 	ST_IDEMPOTENCY_GET,
 	ST_IDEMPOTENCY_PUT,
+	ST_SYNC_STATE_GET,
+	ST_SYNC_STATE_PUT,
 	ST_COUNT
 };
 
@@ -321,6 +332,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (org, key) DO UPDATE SET"
 		" fingerprint = excluded.fingerprint, sequence = excluded.sequence,"
 		" result = excluded.result",
+	[ST_SYNC_STATE_GET] =
+		"SELECT data FROM sync_state WHERE org = ?1",
+	[ST_SYNC_STATE_PUT] =
+		"INSERT INTO sync_state (org, data) VALUES (?1, ?2)"
+		" ON CONFLICT (org) DO UPDATE SET data = excluded.data",
 };
 
 struct sq_store;
@@ -1863,6 +1879,51 @@ static int sq_idempotency_put(void *txn, const inv_uuid *org,
 	return stmt_run(in, st, "write idempotency key");
 }
 
+/* ------------------------------------------------------------ sync state */
+
+static int sq_sync_state_get(void *txn, const inv_uuid *org,
+                             inv_sync_state_fn fn, void *payload)
+{
+	sq_conn *in = txn;
+	sqlite3_stmt *st;
+	int rc, err = txn_check(in);
+
+	if (err || (err = stmt_acquire(in, ST_SYNC_STATE_GET, &st)))
+		return err;
+	bind_uuid(st, 1, org);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const void *data = sqlite3_column_blob(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+
+		err = fn(len ? data : "", len, payload);
+	} else if (rc == SQLITE_DONE) {
+		err = INV_ENOTFOUND;
+	} else {
+		err = sq_fail(in->db, rc, "read sync state");
+	}
+	stmt_release(in, ST_SYNC_STATE_GET, st);
+	return err;
+}
+
+static int sq_sync_state_put(void *txn, const inv_uuid *org, const void *data, size_t len)
+{
+	sq_conn *in = txn;
+	sqlite3_stmt *st = in->stmt[ST_SYNC_STATE_PUT];
+	int err = txn_check_write(in);
+
+	if (err)
+		return err;
+	if (len > INV_SYNC_STATE_MAX)
+		return sq_error(INV_ETOOBIG, "sync state too large");
+	if (!data && len)
+		return sq_error(INV_EBACKEND, "sync state data is NULL");
+	bind_uuid(st, 1, org);
+	/* a zero-length record is still a value, never NULL */
+	sqlite3_bind_blob(st, 2, len ? data : "", (int)len, SQLITE_STATIC);
+	return stmt_run(in, st, "write sync state");
+}
+
 /* ------------------------------------------------------------ instance */
 
 static void disconnect(sq_conn *in)
@@ -1943,6 +2004,8 @@ static const inv_backend_ops sqlite_ops = {
 	.variant_get_many = sq_variant_get_many,
 	.variant_put_many = sq_variant_put_many,
 	.control = sq_control,
+	.sync_state_get = sq_sync_state_get,
+	.sync_state_put = sq_sync_state_put,
 };
 
 /* ------------------------------------------------------------ opening */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(sizeof(zb_hslot) == 64, "a slot is one cache line");
+
 static uint64_t load64(const uint8_t *p)
 {
 	uint64_t v;
@@ -25,20 +27,30 @@ static uint64_t hash32(const uint8_t *k)
 	return h ^ (h >> 29);
 }
 
+static int key_eq(const uint8_t *a, const uint8_t *b)
+{
+	return ((load64(a) ^ load64(b)) | (load64(a + 8) ^ load64(b + 8)) |
+	        (load64(a + 16) ^ load64(b + 16)) | (load64(a + 24) ^ load64(b + 24))) == 0;
+}
+
 int zb_htable_init(zb_htable *t, size_t expected, size_t max_batch)
 {
 	size_t cap = 16;
 	while (cap < expected * 2)
 		cap *= 2;
 	memset(t, 0, sizeof *t);
-	t->slots = calloc(cap, sizeof *t->slots);
-	t->touched = malloc((max_batch ? max_batch : 1) * sizeof *t->touched);
-	if (!t->slots || !t->touched) {
+	if (!max_batch)
+		max_batch = 1;
+	t->slots = aligned_alloc(64, cap * sizeof *t->slots);
+	t->touched = malloc(max_batch * sizeof *t->touched);
+	t->hashes = malloc(max_batch * sizeof *t->hashes);
+	if (!t->slots || !t->touched || !t->hashes) {
 		zb_htable_free(t);
 		return -1;
 	}
+	memset(t->slots, 0, cap * sizeof *t->slots);
 	t->mask = cap - 1;
-	t->touched_cap = max_batch;
+	t->batch_cap = max_batch;
 	return 0;
 }
 
@@ -46,20 +58,26 @@ void zb_htable_free(zb_htable *t)
 {
 	free(t->slots);
 	free(t->touched);
+	free(t->hashes);
 	memset(t, 0, sizeof *t);
 }
 
-zb_hslot *zb_htable_find(const zb_htable *t, const uint8_t key[32])
+static zb_hslot *find_hashed(const zb_htable *t, const uint8_t *key, uint64_t h)
 {
-	size_t i = (size_t)hash32(key) & t->mask;
+	size_t i = (size_t)h & t->mask;
 	for (;;) {
 		zb_hslot *s = &t->slots[i];
 		if (!s->used)
 			return NULL;
-		if (memcmp(s->key, key, 32) == 0)
+		if (key_eq(s->key, key))
 			return s;
 		i = (i + 1) & t->mask;
 	}
+}
+
+zb_hslot *zb_htable_find(const zb_htable *t, const uint8_t key[32])
+{
+	return find_hashed(t, key, hash32(key));
 }
 
 int zb_htable_insert(zb_htable *t, const uint8_t key[32], int64_t balance)
@@ -76,7 +94,7 @@ int zb_htable_insert(zb_htable *t, const uint8_t key[32], int64_t balance)
 			t->count++;
 			return 0;
 		}
-		if (memcmp(s->key, key, 32) == 0) {
+		if (key_eq(s->key, key)) {
 			s->balance = balance;
 			return 0;
 		}
@@ -89,8 +107,15 @@ long zb_htable_apply(zb_htable *t, const zb_hchange *changes, size_t count)
 	size_t ntouched = 0;
 	uint32_t epoch = ++t->epoch;
 
-	if (count > t->touched_cap)
+	if (count > t->batch_cap)
 		return -1;
+	/* Pass 0: hash every key and start its slot's cache miss, so that the
+	 * misses of the whole batch overlap instead of queueing. */
+	for (size_t i = 0; i < count; i++) {
+		uint64_t h = hash32(changes[i].key);
+		t->hashes[i] = h;
+		__builtin_prefetch(&t->slots[(size_t)h & t->mask], 1);
+	}
 	/* Pass 1: validate each change against the running balance. */
 	for (size_t i = 0; i < count; i++) {
 		const zb_hchange *c = &changes[i];
@@ -100,7 +125,7 @@ long zb_htable_apply(zb_htable *t, const zb_hchange *changes, size_t count)
 		if (c->quantity < 1 || c->quantity > INV_QUANTITY_MAX || c->from == c->to ||
 		    c->from >= ZB_LOC_COUNT || c->to >= ZB_LOC_COUNT)
 			return -1 - (long)i;
-		s = zb_htable_find(t, c->key);
+		s = find_hashed(t, c->key, t->hashes[i]);
 		if (!s)
 			return -1 - (long)i; /* unknown, or not tracked */
 		if (c->to == ZB_STORE)

@@ -138,6 +138,12 @@ static int w_variant_put_many(void *txn, const inv_uuid *org, size_t count,
                               const inv_variant_record *recs)
 { FWD(W(txn)->inner->variant_put_many(IN(txn), org, count, recs)); }
 
+static int w_sync_state_get(void *txn, const inv_uuid *org, inv_sync_state_fn fn,
+                            void *payload)
+{ FWD(W(txn)->inner->sync_state_get(IN(txn), org, fn, payload)); }
+static int w_sync_state_put(void *txn, const inv_uuid *org, const void *data, size_t len)
+{ FWD(W(txn)->inner->sync_state_put(IN(txn), org, data, len)); }
+
 static int w_control(void *instance, int op, void *arg)
 {
 	sim_wrap *w = instance;
@@ -154,7 +160,8 @@ int sim_wrap_new(sim_wrap **out, const inv_backend_ops **out_ops, void **out_ins
 		return INV_ENOMEM;
 	w->inner = ops;
 	w->instance = instance;
-	w->ops.version = INV_BACKEND_VERSION;
+	/* the inner's version: a version-1 table has no sync state */
+	w->ops.version = ops->version < INV_BACKEND_VERSION ? ops->version : INV_BACKEND_VERSION;
 	w->ops.name = ops->name;
 	w->ops.close = w_close;
 	w->ops.begin = w_begin;
@@ -182,6 +189,10 @@ int sim_wrap_new(sim_wrap **out, const inv_backend_ops **out_ops, void **out_ins
 	w->ops.variant_get_many = ops->variant_get_many ? w_variant_get_many : NULL;
 	w->ops.variant_put_many = ops->variant_put_many ? w_variant_put_many : NULL;
 	w->ops.control = ops->control ? w_control : NULL;
+	if (ops->version >= 2) {
+		w->ops.sync_state_get = w_sync_state_get;
+		w->ops.sync_state_put = w_sync_state_put;
+	}
 	*out = w;
 	*out_ops = &w->ops;
 	*out_instance = w;
