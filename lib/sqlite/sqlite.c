@@ -406,6 +406,17 @@ typedef struct sq_conn {
 	inv_uuid org_pending_org;
 	int64_t org_pending_seq;
 	int32_t org_pending_policy;
+	/* Within one batch: the organization row org_get read (org_seen: for
+	 * org_seen_org), so that org_put and journal_append do not read it
+	 * again.  org_seen_seq is max(base_sequence, the journal's last), so
+	 * at least the journal's last sequence. */
+	int org_seen;
+	inv_uuid org_seen_org;
+	int64_t org_seen_seq;
+	int32_t org_seen_policy;
+	/* the batch on `w` opened the group's transaction: it has no
+	 * savepoint, and undoing it is rolling the transaction back */
+	int opened_txn;
 	/* journal_append's packed records, kept to be reused by the next */
 	unsigned char *pack;
 	size_t pack_cap;
@@ -698,6 +709,7 @@ static void conn_enter(sq_conn *c, int write)
 	c->txn_write = write;
 	c->ls_any = -1;
 	c->org_pending = 0;
+	c->org_seen = 0;
 }
 
 static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy);
@@ -775,14 +787,15 @@ static int begin_write(sq_store *s, int write)
 	if (!write) {
 		err = step_once(w, ST_BEGIN_READ, "begin read");
 	} else if (!s->txn_open) {
+		/* the first batch of a group needs no savepoint of its own */
 		err = step_once(w, ST_BEGIN_WRITE, "begin write");
 		if (!err)
 			s->txn_open = 1;
+		w->opened_txn = 1;
 	} else {
-		err = 0;
-	}
-	if (!err && write)
 		err = step_once(w, ST_SAVEPOINT, "begin write");
+		w->opened_txn = 0;
+	}
 	if (err) {
 		/* the group, if any, goes on without this batch */
 		pthread_mutex_lock(&s->mu);
@@ -868,18 +881,24 @@ static void group_next(sq_store *s)
 	pthread_cond_broadcast(&s->cv);
 }
 
-/* The batch on `w` is discarded alone: back to its savepoint. */
+/* The batch on `w` is discarded alone: back to its savepoint, or, when it
+ * opened the group's transaction (and so is alone in it), the whole
+ * transaction rolled back. */
 static void abort_write(sq_store *s)
 {
 	sq_conn *w = s->w;
 
 	w->in_txn = 0;
 	w->txn_write = 0;
-	if (!sqlite3_get_autocommit(w->db)) {
+	if (w->opened_txn) {
+		txn_abort(w);
+	} else if (!sqlite3_get_autocommit(w->db)) {
 		step_once(w, ST_ROLLBACK_TO, "roll back");
 		step_once(w, ST_RELEASE, "roll back");
 	}
 	pthread_mutex_lock(&s->mu);
+	if (w->opened_txn)
+		s->txn_open = 0;
 	group_next(s);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -889,7 +908,7 @@ static int end_write(sq_store *s)
 {
 	sq_conn *w = s->w;
 	sq_waiter me;
-	int err = step_once(w, ST_RELEASE, "commit");
+	int err = w->opened_txn ? 0 : step_once(w, ST_RELEASE, "commit");
 
 	w->in_txn = 0;
 	w->txn_write = 0;
@@ -1013,6 +1032,11 @@ static void sq_rollback(void *txn)
 
 /* ------------------------------------------------------------ organizations */
 
+static int org_seen(const sq_conn *in, const inv_uuid *org)
+{
+	return in->org_seen && memcmp(&in->org_seen_org, org, sizeof(*org)) == 0;
+}
+
 static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 {
 	sq_conn *in = txn;
@@ -1021,28 +1045,36 @@ static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 
 	if (err)
 		return err;
-	bind_uuid(st, 1, org);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->org = *org;
-		out->last_sequence = sqlite3_column_int64(st, 0);
-		out->negative_policy = sqlite3_column_int(st, 1);
-		out->reserved = 0;
-		if (in->org_pending && memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
-			out->last_sequence = in->org_pending_seq;
-	} else if (rc == SQLITE_DONE) {
-		err = INV_ENOTFOUND;
-	} else {
-		err = sq_fail(in->db, rc, "read organization");
+	if (!org_seen(in, org)) {
+		bind_uuid(st, 1, org);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			in->org_seen = 1;
+			in->org_seen_org = *org;
+			in->org_seen_seq = sqlite3_column_int64(st, 0);
+			in->org_seen_policy = sqlite3_column_int(st, 1);
+		} else {
+			err = rc == SQLITE_DONE ? INV_ENOTFOUND
+			                        : sq_fail(in->db, rc, "read organization");
+		}
+		sqlite3_reset(st);
+		if (err)
+			return err;
 	}
-	sqlite3_reset(st);
-	return err;
+	out->org = *org;
+	out->last_sequence = in->org_seen_seq;
+	out->negative_policy = in->org_seen_policy;
+	out->reserved = 0;
+	if (in->org_pending && memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
+		out->last_sequence = in->org_pending_seq;
+	return 0;
 }
 
 static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy)
 {
 	sqlite3_stmt *st = in->stmt[ST_ORG_PUT];
 
+	in->org_seen = 0;
 	bind_uuid(st, 1, org);
 	sqlite3_bind_int64(st, 2, base);
 	sqlite3_bind_int(st, 3, policy);
@@ -1737,6 +1769,8 @@ static int journal_check_increasing(sq_conn *in, const inv_uuid *org, int64_t se
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
 	int rc, err = 0;
 
+	if (org_seen(in, org) && sequence > in->org_seen_seq)
+		return 0; /* the last entry is at most org_seen_seq */
 	bind_uuid(st, 1, org);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
@@ -1780,6 +1814,8 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 	sqlite3_bind_blob(st, 9, in->pack, (int)len, SQLITE_STATIC);
 	if ((err = stmt_run(in, st, "append journal entry")))
 		return err;
+	if (org_seen(in, org) && rec->sequence > in->org_seen_seq)
+		in->org_seen_seq = rec->sequence;
 	if (in->org_pending && in->org_pending_seq == rec->sequence &&
 	    memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
 		in->org_pending = 0; /* the entry is the last sequence now */
@@ -1871,6 +1907,7 @@ static int sq_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 
 	if (err)
 		return err;
+	in->org_seen = 0;
 	/* the last entry may go: its sequence stays the organization's */
 	st = in->stmt[ST_ORG_KEEP_TRIMMED];
 	bind_uuid(st, 1, org);
