@@ -772,7 +772,7 @@ int main(int argc, char **argv)
 	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv,
 	                     MHD_OPTION_ARRAY, tls,
 	                     MHD_OPTION_LISTEN_SOCKET, fd,
-	                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cpus > 0 ? cpus : 1),
+	                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cpus > 0 ? 8 * cpus : 8),
 	                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, &srv,
 	                     MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 	                     MHD_OPTION_END);

@@ -1,7 +1,7 @@
 /*
  * sqlite.c - libzinv-sqlite: the storage vtable on one SQLite database.
  *
- * Schema (version 4, PRAGMA user_version = 4, PRAGMA application_id =
+ * Schema (version 5, PRAGMA user_version = 5, PRAGMA application_id =
  * 0x7A696E76 "zinv").  UUIDs are 16-byte BLOBs in RFC 4122 byte order.
  * Quantities, balances and times (ms since the epoch) are INTEGERs.
  *
@@ -9,7 +9,8 @@
  *                   sequence is max(base_sequence, the journal's last)
  *   locations       (org, uuid) PK, type, is_default
  *   tracking        (org, product) PK, tracked
- *   variants        (org, location, variant) PK, product, balance, updated
+ *   variants        id INTEGER PK, (org, location, variant) UNIQUE, product,
+ *                   balance, updated
  *                   + index variants_by_product (org, product, location)
  *   low_stock       (org, location, product, variant) PK, level (NULL: unset),
  *                   alert
@@ -32,11 +33,18 @@
  * made the journal most of a batch's cost).  The journal is only ever read
  * back whole entries at a time, so nothing is lost by packing.
  *
- * Every table but idempotency_keys and sync_state is WITHOUT ROWID: their
- * keys are the natural composite keys the operations look up by, so the row
- * lives in the key's B-tree and a lookup is one descent.  Those two keep a
- * rowid because their BLOBs may be hundreds of KiB (a sync state up to
- * 16 MiB), which WITHOUT ROWID tables handle badly.
+ * Most tables are WITHOUT ROWID: their keys are the natural composite keys
+ * the operations look up by, so the row lives in the key's B-tree and a
+ * lookup is one descent.  idempotency_keys and sync_state keep a rowid
+ * because their BLOBs may be hundreds of KiB (a sync state up to 16 MiB),
+ * which WITHOUT ROWID tables handle badly.  variants has an INTEGER key
+ * because a batch rewrites thousands of balances: SQLite updates a row of
+ * a WITHOUT ROWID table as a search, a delete and an insert in a B-tree
+ * keyed by three BLOBs, but a row of a rowid table in place, after one
+ * descent by integer, and with no index to touch when only the balance
+ * changes.  The write connection remembers each row's id (sq_ids), and
+ * every update by id also matches the key, so an id remembered wrongly
+ * writes nothing and the key is looked up instead.
  *
  * The file is in WAL mode: readers keep a snapshot while a writer commits,
  * and a commit is one append to the WAL.  A write transaction is BEGIN
@@ -196,6 +204,28 @@ static const struct sq_migration migration_steps[] = {
 	"  data BLOB NOT NULL"
 	");",
 	NULL, NULL },
+	/* 4 -> 5: variants gets an integer key, so that a balance is updated
+	 * in place after one descent (see the top of the file); the natural
+	 * key stays unique.  Ids follow the old key order. */
+	{
+	"DROP INDEX variants_by_product;"
+	"ALTER TABLE variants RENAME TO variants_v4;"
+	"CREATE TABLE variants ("
+	"  id INTEGER PRIMARY KEY,"
+	"  org BLOB NOT NULL,"
+	"  location BLOB NOT NULL,"
+	"  variant BLOB NOT NULL,"
+	"  product BLOB NOT NULL,"
+	"  balance INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  UNIQUE (org, location, variant)"
+	");"
+	"INSERT INTO variants (org, location, variant, product, balance, updated)"
+	"  SELECT org, location, variant, product, balance, updated FROM variants_v4"
+	"  ORDER BY org, location, variant;"
+	"DROP TABLE variants_v4;"
+	"CREATE INDEX variants_by_product ON variants (org, product, location);",
+	NULL, NULL },
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
@@ -218,6 +248,7 @@ enum sq_stmt_id {
 	ST_TRACKING_PUT,
 	ST_TRACKING_SCAN,
 	ST_VARIANT_GET,
+	ST_VARIANT_ID,
 	ST_VARIANT_UPDATE,
 	ST_VARIANT_PUT,
 	ST_VARIANT_SCAN_ALL,
@@ -277,11 +308,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TRACKING_SCAN] =
 		"SELECT product, tracked FROM tracking WHERE org = ?1",
 	[ST_VARIANT_GET] =
-		"SELECT product, balance, updated FROM variants"
+		"SELECT product, balance, updated, id FROM variants"
 		" WHERE org = ?1 AND location = ?2 AND variant = ?3",
+	[ST_VARIANT_ID] =
+		"SELECT id FROM variants WHERE org = ?1 AND location = ?2 AND variant = ?3",
 	[ST_VARIANT_UPDATE] =
 		"UPDATE variants SET balance = ?5, updated = ?6"
-		" WHERE org = ?1 AND location = ?2 AND variant = ?3 AND product = ?4",
+		" WHERE id = ?7 AND org = ?1 AND location = ?2 AND variant = ?3 AND product = ?4",
 	[ST_VARIANT_PUT] =
 		"INSERT INTO variants (org, " VARIANT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 		" ON CONFLICT (org, location, variant) DO UPDATE SET product = excluded.product,"
@@ -341,6 +374,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 
 struct sq_store;
 
+/* A variant row's id, remembered under a 64-bit hash of its key (tag 0:
+ * empty).  Four slots to a bucket, one cache line. */
+typedef struct sq_id_slot {
+	uint64_t tag;
+	int64_t id;
+} sq_id_slot;
+
 /*
  * One SQLite connection and its prepared statements; also the transaction
  * handle the operations receive.  A connection has one transaction at a
@@ -366,9 +406,24 @@ typedef struct sq_conn {
 	inv_uuid org_pending_org;
 	int64_t org_pending_seq;
 	int32_t org_pending_policy;
+	/* Within one batch: the organization row org_get read (org_seen: for
+	 * org_seen_org), so that org_put and journal_append do not read it
+	 * again.  org_seen_seq is max(base_sequence, the journal's last), so
+	 * at least the journal's last sequence. */
+	int org_seen;
+	inv_uuid org_seen_org;
+	int64_t org_seen_seq;
+	int32_t org_seen_policy;
+	/* the batch on `w` opened the group's transaction: it has no
+	 * savepoint, and undoing it is rolling the transaction back */
+	int opened_txn;
 	/* journal_append's packed records, kept to be reused by the next */
 	unsigned char *pack;
 	size_t pack_cap;
+	/* the write connection's remembered variant ids (sq_ids) */
+	sq_id_slot *ids;
+	size_t ids_slots;           /* a power of two, 0 before the first */
+	size_t ids_used;
 	sqlite3_stmt *stmt[ST_COUNT];
 } sq_conn;
 
@@ -654,6 +709,7 @@ static void conn_enter(sq_conn *c, int write)
 	c->txn_write = write;
 	c->ls_any = -1;
 	c->org_pending = 0;
+	c->org_seen = 0;
 }
 
 static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy);
@@ -731,14 +787,15 @@ static int begin_write(sq_store *s, int write)
 	if (!write) {
 		err = step_once(w, ST_BEGIN_READ, "begin read");
 	} else if (!s->txn_open) {
+		/* the first batch of a group needs no savepoint of its own */
 		err = step_once(w, ST_BEGIN_WRITE, "begin write");
 		if (!err)
 			s->txn_open = 1;
+		w->opened_txn = 1;
 	} else {
-		err = 0;
-	}
-	if (!err && write)
 		err = step_once(w, ST_SAVEPOINT, "begin write");
+		w->opened_txn = 0;
+	}
 	if (err) {
 		/* the group, if any, goes on without this batch */
 		pthread_mutex_lock(&s->mu);
@@ -749,6 +806,10 @@ static int begin_write(sq_store *s, int write)
 	conn_enter(w, write);
 	return 0;
 }
+
+/* A group commits once it holds this many batches, even with more waiting,
+ * so that a batch is answered within a bounded number of others. */
+enum { GROUP_MAX = 64 };
 
 /* Answer every member of the group with `err` (0: durable). */
 static void group_answer(sq_store *s, int err, const char *msg)
@@ -775,6 +836,7 @@ static void group_answer(sq_store *s, int err, const char *msg)
 static void group_next(sq_store *s)
 {
 	sq_conn *w = s->w;
+	int waiting;
 
 	if (s->waiting == 0 && s->members > 0 && s->opts.group_wait_us > 0) {
 		/* the option: wait a moment for another batch to join */
@@ -788,17 +850,21 @@ static void group_next(sq_store *s)
 		       pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
 			;
 	}
+	waiting = s->waiting;
+	if (s->members >= GROUP_MAX)
+		waiting = 0; /* answer those waiting rather than grow the group */
 	if (s->txn_open && sqlite3_get_autocommit(w->db)) {
 		/* SQLite rolled the whole transaction back after an error:
 		 * every batch of the group is gone, none was answered yet */
 		group_answer(s, INV_EBACKEND, "sqlite: the group's transaction was rolled "
 		             "back after an error in another batch; retry");
-	} else if (s->waiting == 0 && s->txn_open) {
-		int err = 0;
+	} else if (waiting == 0 && s->txn_open) {
+		int err = 0, members = s->members;
 		char msg[320] = "";
 
+		/* `w` stays ours (busy) while the fsync runs without the mutex */
 		pthread_mutex_unlock(&s->mu);
-		if (s->members > 0) {
+		if (members > 0) {
 			err = step_once(w, ST_COMMIT, "commit");
 			if (err) {
 				snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
@@ -815,12 +881,34 @@ static void group_next(sq_store *s)
 	pthread_cond_broadcast(&s->cv);
 }
 
+/* The batch on `w` is discarded alone: back to its savepoint, or, when it
+ * opened the group's transaction (and so is alone in it), the whole
+ * transaction rolled back. */
+static void abort_write(sq_store *s)
+{
+	sq_conn *w = s->w;
+
+	w->in_txn = 0;
+	w->txn_write = 0;
+	if (w->opened_txn) {
+		txn_abort(w);
+	} else if (!sqlite3_get_autocommit(w->db)) {
+		step_once(w, ST_ROLLBACK_TO, "roll back");
+		step_once(w, ST_RELEASE, "roll back");
+	}
+	pthread_mutex_lock(&s->mu);
+	if (w->opened_txn)
+		s->txn_open = 0;
+	group_next(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* The batch on `w` ended well: join the group and wait for its outcome. */
 static int end_write(sq_store *s)
 {
 	sq_conn *w = s->w;
 	sq_waiter me;
-	int err = step_once(w, ST_RELEASE, "commit");
+	int err = w->opened_txn ? 0 : step_once(w, ST_RELEASE, "commit");
 
 	w->in_txn = 0;
 	w->txn_write = 0;
@@ -829,13 +917,7 @@ static int end_write(sq_store *s)
 
 		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
 		         inv_error_last()->message);
-		if (!sqlite3_get_autocommit(w->db)) {
-			step_once(w, ST_ROLLBACK_TO, "roll back");
-			step_once(w, ST_RELEASE, "roll back");
-		}
-		pthread_mutex_lock(&s->mu);
-		group_next(s);
-		pthread_mutex_unlock(&s->mu);
+		abort_write(s);
 		return inv_backend_error(err, msg);
 	}
 	memset(&me, 0, sizeof(me));
@@ -850,22 +932,6 @@ static int end_write(sq_store *s)
 	if (me.err)
 		return inv_backend_error(me.err, me.msg);
 	return 0;
-}
-
-/* The batch on `w` is discarded alone: back to its savepoint. */
-static void abort_write(sq_store *s)
-{
-	sq_conn *w = s->w;
-
-	w->in_txn = 0;
-	w->txn_write = 0;
-	if (!sqlite3_get_autocommit(w->db)) {
-		step_once(w, ST_ROLLBACK_TO, "roll back");
-		step_once(w, ST_RELEASE, "roll back");
-	}
-	pthread_mutex_lock(&s->mu);
-	group_next(s);
-	pthread_mutex_unlock(&s->mu);
 }
 
 /* A read of a ":memory:" database on `w` ends. */
@@ -966,6 +1032,11 @@ static void sq_rollback(void *txn)
 
 /* ------------------------------------------------------------ organizations */
 
+static int org_seen(const sq_conn *in, const inv_uuid *org)
+{
+	return in->org_seen && memcmp(&in->org_seen_org, org, sizeof(*org)) == 0;
+}
+
 static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 {
 	sq_conn *in = txn;
@@ -974,28 +1045,36 @@ static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 
 	if (err)
 		return err;
-	bind_uuid(st, 1, org);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->org = *org;
-		out->last_sequence = sqlite3_column_int64(st, 0);
-		out->negative_policy = sqlite3_column_int(st, 1);
-		out->reserved = 0;
-		if (in->org_pending && memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
-			out->last_sequence = in->org_pending_seq;
-	} else if (rc == SQLITE_DONE) {
-		err = INV_ENOTFOUND;
-	} else {
-		err = sq_fail(in->db, rc, "read organization");
+	if (!org_seen(in, org)) {
+		bind_uuid(st, 1, org);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			in->org_seen = 1;
+			in->org_seen_org = *org;
+			in->org_seen_seq = sqlite3_column_int64(st, 0);
+			in->org_seen_policy = sqlite3_column_int(st, 1);
+		} else {
+			err = rc == SQLITE_DONE ? INV_ENOTFOUND
+			                        : sq_fail(in->db, rc, "read organization");
+		}
+		sqlite3_reset(st);
+		if (err)
+			return err;
 	}
-	sqlite3_reset(st);
-	return err;
+	out->org = *org;
+	out->last_sequence = in->org_seen_seq;
+	out->negative_policy = in->org_seen_policy;
+	out->reserved = 0;
+	if (in->org_pending && memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
+		out->last_sequence = in->org_pending_seq;
+	return 0;
 }
 
 static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy)
 {
 	sqlite3_stmt *st = in->stmt[ST_ORG_PUT];
 
+	in->org_seen = 0;
 	bind_uuid(st, 1, org);
 	sqlite3_bind_int64(st, 2, base);
 	sqlite3_bind_int(st, 3, policy);
@@ -1156,6 +1235,97 @@ static int variant_row(sqlite3_stmt *st, inv_variant_record *out)
 	return 0;
 }
 
+/* ------------------------------------------------------------ variant ids
+ *
+ * sq_ids: what the write connection knows of variant row ids, so that a
+ * balance update is one descent by integer.  A hint, never the truth: the
+ * update by id also matches the key and product, so a stale id (a row
+ * rolled back, a hash shared by two keys) writes nothing and the key is
+ * looked up.  Grows with the variants written, up to IDS_MAX_SLOTS
+ * (16 MiB); past that, a full bucket forgets its oldest slot.
+ */
+enum { IDS_BUCKET = 4, IDS_MIN_SLOTS = 1024, IDS_MAX_SLOTS = 1 << 20 };
+
+static uint64_t ids_tag(const inv_uuid *org, const inv_uuid *location, const inv_uuid *variant)
+{
+	const inv_uuid *part[3] = { org, location, variant };
+	uint64_t h = 0x9E3779B97F4A7C15u, w[2];
+	int i, j;
+
+	for (i = 0; i < 3; i++) {
+		memcpy(w, part[i]->bytes, sizeof(w));
+		for (j = 0; j < 2; j++) {
+			h = (h ^ w[j]) * 0xBF58476D1CE4E5B9u;
+			h ^= h >> 31;
+		}
+	}
+	h *= 0x94D049BB133111EBu;
+	h ^= h >> 29;
+	return h ? h : 1;
+}
+
+static sq_id_slot *ids_bucket(const sq_conn *in, uint64_t tag)
+{
+	return in->ids + ((size_t)tag & (in->ids_slots - 1) & ~(size_t)(IDS_BUCKET - 1));
+}
+
+/* The remembered id of `tag`, 0 when none. */
+static int64_t ids_get(const sq_conn *in, uint64_t tag)
+{
+	const sq_id_slot *b;
+	int i;
+
+	if (!in->ids_slots)
+		return 0;
+	b = ids_bucket(in, tag);
+	for (i = 0; i < IDS_BUCKET; i++)
+		if (b[i].tag == tag)
+			return b[i].id;
+	return 0;
+}
+
+static void ids_set(sq_conn *in, uint64_t tag, int64_t id)
+{
+	sq_id_slot *b = ids_bucket(in, tag);
+	int i;
+
+	for (i = 0; i < IDS_BUCKET; i++) {
+		if (b[i].tag == tag || b[i].tag == 0) {
+			in->ids_used += b[i].tag == 0;
+			b[i].tag = tag;
+			b[i].id = id;
+			return;
+		}
+	}
+	memmove(b, b + 1, (IDS_BUCKET - 1) * sizeof(*b));
+	b[IDS_BUCKET - 1].tag = tag;
+	b[IDS_BUCKET - 1].id = id;
+}
+
+/* Remember `id` for the key; out of memory, it is simply not remembered. */
+static void ids_put(sq_conn *in, uint64_t tag, int64_t id)
+{
+	if (in->ids_slots == 0 ||
+	    (in->ids_used >= in->ids_slots / 2 && in->ids_slots < IDS_MAX_SLOTS)) {
+		size_t n = in->ids_slots ? in->ids_slots * 2 : IDS_MIN_SLOTS, i;
+		sq_id_slot *old = in->ids, *nids = calloc(n, sizeof(*nids));
+		size_t old_slots = in->ids_slots;
+
+		if (!nids && !old)
+			return;
+		if (nids) {
+			in->ids = nids;
+			in->ids_slots = n;
+			in->ids_used = 0;
+			for (i = 0; i < old_slots; i++)
+				if (old[i].tag)
+					ids_set(in, old[i].tag, old[i].id);
+			free(old);
+		}
+	}
+	ids_set(in, tag, id);
+}
+
 /* One lookup with the prepared statement; 1 found, 0 not found, < 0 error. */
 static int variant_lookup(sq_conn *in, const inv_uuid *org, const inv_uuid *location,
                           const inv_uuid *variant, inv_variant_record *out)
@@ -1175,6 +1345,9 @@ static int variant_lookup(sq_conn *in, const inv_uuid *org, const inv_uuid *loca
 			out->variant = *variant;
 			out->balance = sqlite3_column_int64(st, 1);
 			out->updated = sqlite3_column_int64(st, 2);
+			if (in == in->store->w)
+				ids_put(in, ids_tag(org, location, variant),
+				        sqlite3_column_int64(st, 3));
 			ret = 1;
 		}
 	} else if (rc == SQLITE_DONE) {
@@ -1196,28 +1369,73 @@ static void bind_variant(sqlite3_stmt *st, const inv_uuid *org, const inv_varian
 	sqlite3_bind_int64(st, 6, rec->updated);
 }
 
-/*
- * A batch mostly rewrites balances that exist, so UPDATE first: it is one
- * B-tree descent, where an upsert searches once to insert and again to
- * update.  The UPDATE leaves `product` alone and matches only a row that
- * already has it: assigning an indexed column, even its own value, makes
- * SQLite delete and re-insert the row's variants_by_product entry, which
- * doubled the cost of every change.  A new record, or one whose product
- * changes, costs the UPDATE's descent and the upsert.
- */
-static int variant_store(sq_conn *in, const inv_uuid *org, const inv_variant_record *rec)
+/* The balance and time of the row `id` when it is still the record's
+ * variant with the same product; 1 written, 0 not, < 0 error. */
+static int variant_update_id(sq_conn *in, const inv_uuid *org, const inv_variant_record *rec,
+                             int64_t id)
 {
 	sqlite3_stmt *st = in->stmt[ST_VARIANT_UPDATE];
 	int err;
 
 	bind_variant(st, org, rec);
+	sqlite3_bind_int64(st, 7, id);
 	if ((err = stmt_run(in, st, "write variant")))
 		return err;
-	if (sqlite3_changes(in->db) > 0)
-		return 0;
+	return sqlite3_changes(in->db) > 0;
+}
+
+/* The id of the record's row: 1 found, 0 not, < 0 error. */
+static int variant_find_id(sq_conn *in, const inv_uuid *org, const inv_variant_record *rec,
+                           int64_t *id)
+{
+	sqlite3_stmt *st = in->stmt[ST_VARIANT_ID];
+	int rc, ret;
+
+	bind_uuid(st, 1, org);
+	bind_uuid(st, 2, &rec->location);
+	bind_uuid(st, 3, &rec->variant);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		ret = 1;
+	} else {
+		ret = rc == SQLITE_DONE ? 0 : sq_fail(in->db, rc, "read variant");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+/*
+ * A batch mostly rewrites balances that exist: by the remembered id, that
+ * is one descent by integer and an overwrite in place.  The UPDATE leaves
+ * `product` alone and matches only a row that already has it: assigning an
+ * indexed column, even its own value, makes SQLite rewrite the row's
+ * variants_by_product entry.  An id not remembered costs one descent of
+ * the key's index first; a new record, or one whose product changes, the
+ * upsert.
+ */
+static int variant_store(sq_conn *in, const inv_uuid *org, const inv_variant_record *rec)
+{
+	uint64_t tag = ids_tag(org, &rec->location, &rec->variant);
+	int64_t known = ids_get(in, tag), id = 0;
+	sqlite3_stmt *st;
+	int ret;
+
+	if (known && (ret = variant_update_id(in, org, rec, known)) != 0)
+		return ret < 0 ? ret : 0;
+	if ((ret = variant_find_id(in, org, rec, &id)) < 0)
+		return ret;
+	if (ret && id != known && (ret = variant_update_id(in, org, rec, id)) != 0) {
+		if (ret > 0)
+			ids_put(in, tag, id);
+		return ret < 0 ? ret : 0;
+	}
 	st = in->stmt[ST_VARIANT_PUT];
 	bind_variant(st, org, rec);
-	return stmt_run(in, st, "write variant");
+	if ((ret = stmt_run(in, st, "write variant")))
+		return ret;
+	ids_put(in, tag, id ? id : sqlite3_last_insert_rowid(in->db));
+	return 0;
 }
 
 static int sq_variant_get(void *txn, const inv_uuid *org, const inv_uuid *location,
@@ -1551,6 +1769,8 @@ static int journal_check_increasing(sq_conn *in, const inv_uuid *org, int64_t se
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
 	int rc, err = 0;
 
+	if (org_seen(in, org) && sequence > in->org_seen_seq)
+		return 0; /* the last entry is at most org_seen_seq */
 	bind_uuid(st, 1, org);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
@@ -1594,6 +1814,8 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 	sqlite3_bind_blob(st, 9, in->pack, (int)len, SQLITE_STATIC);
 	if ((err = stmt_run(in, st, "append journal entry")))
 		return err;
+	if (org_seen(in, org) && rec->sequence > in->org_seen_seq)
+		in->org_seen_seq = rec->sequence;
 	if (in->org_pending && in->org_pending_seq == rec->sequence &&
 	    memcmp(&in->org_pending_org, org, sizeof(*org)) == 0)
 		in->org_pending = 0; /* the entry is the last sequence now */
@@ -1685,6 +1907,7 @@ static int sq_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 
 	if (err)
 		return err;
+	in->org_seen = 0;
 	/* the last entry may go: its sequence stays the organization's */
 	st = in->stmt[ST_ORG_KEEP_TRIMMED];
 	bind_uuid(st, 1, org);
@@ -1936,6 +2159,9 @@ static void disconnect(sq_conn *in)
 	free(in->pack);
 	in->pack = NULL;
 	in->pack_cap = 0;
+	free(in->ids);
+	in->ids = NULL;
+	in->ids_slots = in->ids_used = 0;
 }
 
 static void conn_free(sq_conn *c)

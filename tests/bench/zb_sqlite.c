@@ -171,16 +171,18 @@ fail:
 }
 
 /* Moves [done, end) in batches; nanoseconds. */
-static uint64_t base_segment(zb_sqlbase *b, const zb_catalog *cat, const zb_move *moves,
-                             size_t done, size_t end, size_t batch)
+static uint64_t base_segment(const zb_opts *o, zb_sqlbase *b, const zb_catalog *cat,
+                             const zb_move *moves, size_t done, size_t end, size_t batch)
 {
 	uint64_t t0 = zb_now_ns();
+	zb_cg_on(o);
 	while (done < end) {
 		size_t n = end - done < batch ? end - done : batch;
 		if (base_batch(b, cat, moves + done, n, (int64_t)(zb_now_ns() / 1000000)) != 0)
 			sql_die(b->db, "baseline batch failed");
 		done += n;
 	}
+	zb_cg_off(o);
 	return zb_now_ns() - t0;
 }
 
@@ -257,10 +259,11 @@ static void lib_close(zb_sqllib *l)
 }
 
 /* Moves [done, end) in batches; nanoseconds. */
-static uint64_t lib_segment(zb_sqllib *l, const zb_move *moves, size_t done, size_t end,
-                            size_t batch, inv_change *buf)
+static uint64_t lib_segment(const zb_opts *o, zb_sqllib *l, const zb_move *moves, size_t done,
+                            size_t end, size_t batch, inv_change *buf)
 {
 	uint64_t t0 = zb_now_ns();
+	zb_cg_on(o);
 	while (done < end) {
 		size_t n = end - done < batch ? end - done : batch;
 		for (size_t j = 0; j < n; j++) {
@@ -273,6 +276,7 @@ static uint64_t lib_segment(zb_sqllib *l, const zb_move *moves, size_t done, siz
 		ZB_CHECK(inv_apply_changes(NULL, l->org, buf, n, NULL));
 		done += n;
 	}
+	zb_cg_off(o);
 	return zb_now_ns() - t0;
 }
 
@@ -296,9 +300,11 @@ static void lib_verify(zb_sqllib *l, zb_sqlbase *b, const zb_catalog *cat)
  * in stretches of at least 2,048 moves so that load from the machine's
  * other tenants (disk included) hits both, and stopping early once
  * `seconds` have passed: the disk decides how long a run takes, and a
- * bench that never finishes measures nothing.  Returns the moves made.
+ * bench that never finishes measures nothing.  Under callgrind every move
+ * is made, each side whole, for its own dump.  Returns the moves made.
  */
-static size_t run_pair(const zb_opts *o, zb_sqlbase *b, zb_sqllib *lib, const zb_catalog *cat,
+static size_t run_pair(const zb_opts *o, const char *name, zb_sqlbase *b, zb_sqllib *lib,
+                       const zb_catalog *cat,
                        const zb_move *moves, size_t nmoves, size_t batch, double *base_rate,
                        double *lib_rate)
 {
@@ -308,10 +314,22 @@ static size_t run_pair(const zb_opts *o, zb_sqlbase *b, zb_sqllib *lib, const zb
 	inv_change *buf = malloc(batch * sizeof *buf);
 	if (!buf)
 		zb_die("malloc", INV_ENOMEM);
+	if (o->callgrind) {
+		char label[96];
+
+		snprintf(label, sizeof label, "sqlite baseline %s", name);
+		zb_cg_dump(o, "sqlite setup", 0);
+		base_ns = base_segment(o, b, cat, moves, 0, nmoves, batch);
+		zb_cg_dump(o, label, nmoves);
+		lib_ns = lib_segment(o, lib, moves, 0, nmoves, batch, buf);
+		snprintf(label, sizeof label, "sqlite libzinv %s", name);
+		zb_cg_dump(o, label, nmoves);
+		done = nmoves;
+	}
 	while (done < nmoves && zb_now_ns() - start < (uint64_t)o->sql_seconds * 1000000000u) {
 		size_t end = nmoves - done < stretch ? nmoves : done + stretch;
-		base_ns += base_segment(b, cat, moves, done, end, batch);
-		lib_ns += lib_segment(lib, moves, done, end, batch, buf);
+		base_ns += base_segment(o, b, cat, moves, done, end, batch);
+		lib_ns += lib_segment(o, lib, moves, done, end, batch, buf);
 		done = end;
 	}
 	free(buf);
@@ -450,7 +468,7 @@ void zb_case_sqlite(const zb_opts *o)
 			snprintf(r.note, sizeof r.note, "%zu variants, %zu moves", cat.count, n);
 			r.higher_better = 1;
 			r.target = 0.8;
-			n = run_pair(o, &b, &l, &cat, moves, n, bs, &r.base, &r.lib);
+			n = run_pair(o, r.name, &b, &l, &cat, moves, n, bs, &r.base, &r.lib);
 			snprintf(r.note, sizeof r.note, "%zu variants, %zu moves", cat.count, n);
 			zb_report(&r);
 		}
