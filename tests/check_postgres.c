@@ -335,7 +335,7 @@ START_TEST(test_schema_migrations_lists_every_version_once)
 		char versions[64];
 
 		sql_text(sql, versions, sizeof(versions));
-		ck_assert_str_eq(versions, "1,2");
+		ck_assert_str_eq(versions, "1,2,3");
 	}
 	drop_schema(schema);
 }
@@ -507,7 +507,7 @@ START_TEST(test_processes_opening_an_empty_database_at_once_migrate_once)
 	snprintf(sql, sizeof(sql), "SELECT string_agg(version::text, ',' ORDER BY version)"
 	         " FROM \"%s\".schema_migrations", schema);
 	sql_text(sql, versions, sizeof(versions));
-	ck_assert_str_eq(versions, "1,2");
+	ck_assert_str_eq(versions, "1,2,3");
 	drop_schema(schema);
 }
 END_TEST
@@ -593,6 +593,51 @@ START_TEST(test_four_processes_writing_one_org_end_with_exact_balances_and_gaple
 		ck_assert_int_eq(inv_journal_entry_sequence(inv_journal_at(j, i)), (int64_t)i + 1);
 	ck_assert_int_eq(inv_journal_last_sequence(&last, g), 0);
 	ck_assert_int_eq(last, (int64_t)n);
+	inv_journal_free(j);
+	inv_org_close(g);
+	inv_store_close(store);
+	drop_schema(schema);
+}
+END_TEST
+
+/* An idempotency key is bytes, not text in the database's encoding: a key that is
+ * not UTF-8 is stored, replays, and reads back byte for byte. */
+START_TEST(test_idempotency_key_is_any_bytes_not_text)
+{
+	static const char key[] = "\x84\x45\xf5\xff-key";
+	char schema[64];
+	inv_postgres_options o;
+	inv_uuid org = uuid_n(1);
+	inv_apply_options ao = INV_APPLY_OPTIONS_INIT;
+	const inv_variant *v;
+	const inv_location *from, *to;
+	inv_result *r;
+	inv_journal *j;
+	inv_store *store;
+	inv_org *g;
+	int64_t bal;
+
+	fresh_schema(schema, sizeof(schema));
+	o = options_for(schema);
+	ck_assert_int_eq(inv_store_open_postgres(&store, conninfo(), &o, NULL), 0);
+	ck_assert_int_eq(inv_org_open(&g, store, &org), 0);
+	ck_assert_int_eq(inv_tracking_start(g, &P_ONE), 0);
+	ck_assert_int_eq(inv_variant_get(&v, g, &P_ONE, &V_ONE), 0);
+	ck_assert_int_eq(inv_location_by_type(&from, g, INV_LOCATION_SUPPLIER), 0);
+	ck_assert_int_eq(inv_location_by_type(&to, g, INV_LOCATION_STORE), 0);
+	ao.idempotency_key = key;
+	for (int round = 0; round < 2; round++) {
+		inv_change ch = { v, from, to, 5 };
+
+		ck_assert_int_eq(inv_apply_changes(&r, g, &ch, 1, &ao), 0);
+		ck_assert_int_eq(inv_result_replayed(r), round == 1);
+		inv_result_free(r);
+	}
+	ck_assert_int_eq(inv_balance_get(&bal, g, v, NULL), 0);
+	ck_assert_int_eq(bal, 5);
+	ck_assert_int_eq(inv_journal_read(&j, g, NULL), 0);
+	ck_assert_uint_eq(inv_journal_count(j), 2); /* tracking started, then the batch once */
+	ck_assert_str_eq(inv_journal_entry_idempotency_key(inv_journal_at(j, 1)), key);
 	inv_journal_free(j);
 	inv_org_close(g);
 	inv_store_close(store);
@@ -979,6 +1024,7 @@ static Suite *postgres_suite(void)
 	tcase_add_test(tc, test_unknown_database_is_refused_and_not_created);
 	tcase_add_test(tc, test_processes_opening_an_empty_database_at_once_migrate_once);
 	tcase_add_test(tc, test_four_processes_writing_one_org_end_with_exact_balances_and_gapless_journal);
+	tcase_add_test(tc, test_idempotency_key_is_any_bytes_not_text);
 	tcase_add_test(tc, test_writers_of_two_orgs_do_not_block_each_other);
 	tcase_add_test(tc, test_writer_queued_behind_the_org_lock_past_the_timeout_is_ebusy);
 	tcase_add_test(tc, test_serialization_failure_is_ebusy);

@@ -87,6 +87,12 @@ static const char *const migration_steps[] = {
 	"CREATE TABLE sync_state ("
 	"  org uuid NOT NULL PRIMARY KEY,"
 	"  data bytea NOT NULL);",
+	/* 2 -> 3: an idempotency key is bytes (any byte but NUL), not text in the
+	 * database's encoding */
+	"ALTER TABLE journal_entries ALTER COLUMN idempotency_key TYPE bytea"
+	"  USING pg_catalog.convert_to(idempotency_key, 'UTF8');"
+	"ALTER TABLE idempotency_keys ALTER COLUMN key TYPE bytea"
+	"  USING pg_catalog.convert_to(key, 'UTF8');",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
@@ -176,7 +182,7 @@ const char *const pg_stmt_sql[ST_COUNT] = {
 	[ST_ENTRY_INSERT] =
 		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
 		" client_uuid, idempotency_key, record_count, records)"
-		" SELECT $1::uuid, $2::bigint, $3::bigint, $4::uuid, $5::uuid, $6::uuid, $7::text,"
+		" SELECT $1::uuid, $2::bigint, $3::bigint, $4::uuid, $5::uuid, $6::uuid, $7::bytea,"
 		" $8::bigint, $9::bytea WHERE NOT EXISTS (SELECT 1 FROM journal_entries"
 		"  WHERE org = $1::uuid AND sequence >= $2::bigint)",
 	[ST_ENTRY_READ] =
@@ -187,10 +193,10 @@ const char *const pg_stmt_sql[ST_COUNT] = {
 		"DELETE FROM journal_entries WHERE org = $1::uuid AND sequence <= $2::bigint",
 	[ST_IDEMPOTENCY_GET] =
 		"SELECT fingerprint, sequence, result FROM idempotency_keys"
-		" WHERE org = $1::uuid AND key = $2::text",
+		" WHERE org = $1::uuid AND key = $2::bytea",
 	[ST_IDEMPOTENCY_PUT] =
 		"INSERT INTO idempotency_keys (org, key, fingerprint, sequence, result)"
-		" VALUES ($1::uuid, $2::text, $3::bytea, $4::bigint, $5::bytea)"
+		" VALUES ($1::uuid, $2::bytea, $3::bytea, $4::bigint, $5::bytea)"
 		" ON CONFLICT (org, key) DO UPDATE SET fingerprint = excluded.fingerprint,"
 		" sequence = excluded.sequence, result = excluded.result",
 	[ST_SYNC_STATE_GET] =
