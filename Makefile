@@ -470,10 +470,10 @@ BENCH_DIR := $(BUILDDIR)/bench
 BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
 BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
 BENCH_BIN := $(BENCH_DIR)/zinv-bench
-BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench
+BENCH_CFLAGS := $(ALL_CFLAGS) $(PG_CFLAGS) -Itests/bench
 BENCH_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
-                -lzinv-sqlite -lzinv \
-                $(SQLITE_LIBS) $(DEP_LIBS) -pthread
+                -lzinv-sqlite -lzinv-postgres -lzinv \
+                $(SQLITE_LIBS) $(PG_LIBS) $(DEP_LIBS) -pthread
 BENCH_FLAGS ?=
 
 $(BENCH_DIR)/%.o: tests/bench/%.c
@@ -483,11 +483,12 @@ $(BENCH_DIR)/%.o: tests/bench/%.c
 $(BENCH_BIN): $(BENCH_OBJS) $(LIBS_ALL)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(BENCH_LDLIBS)
 
+# The postgres case runs on a throwaway cluster (tests/pg/with-cluster.sh).
 bench: $(BENCH_BIN)
-	$(BENCH_BIN) $(BENCH_FLAGS)
+	$(PG_CLUSTER) $(BENCH_BIN) $(BENCH_FLAGS)
 
 bench-smoke: $(BENCH_BIN)
-	$(BENCH_BIN) --smoke --json $(BENCH_DIR)/smoke-results.json >$(BENCH_DIR)/smoke.log \
+	$(PG_CLUSTER) $(BENCH_BIN) --smoke --json $(BENCH_DIR)/smoke-results.json >$(BENCH_DIR)/smoke.log \
 	    || { cat $(BENCH_DIR)/smoke.log; exit 1; }
 	@echo "bench-smoke: every case ran once (log: $(BENCH_DIR)/smoke.log)"
 
