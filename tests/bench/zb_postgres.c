@@ -167,6 +167,13 @@ static void base_schema(void)
 	PQfinish(c);
 }
 
+static void analyze(void)
+{
+	PGconn *c = pq_connect();
+	pq_exec(c, "ANALYZE");
+	PQfinish(c);
+}
+
 /* Connect, prepare, and load the organization's rows in one COPY-free
  * INSERT from arrays. */
 static void base_open(zb_pgbase *b, const zb_catalog *cat, uint64_t seed)
@@ -540,6 +547,7 @@ static void *thread_main(void *p)
 struct zb_sampler {
 	volatile int stop;
 	long samples, row_waits, other_waits;
+	char other[16];             /* the lock type of an other wait seen */
 };
 
 static void *sampler_main(void *p)
@@ -548,13 +556,18 @@ static void *sampler_main(void *p)
 	PGconn *c = pq_connect();
 	while (!s->stop) {
 		PGresult *r = PQexec(c, "SELECT count(*) FILTER (WHERE locktype IN ('tuple',"
-		                     " 'transactionid')), count(*) FROM pg_catalog.pg_locks"
-		                     " WHERE NOT granted");
+		                     " 'transactionid')), count(*), max(locktype) FILTER (WHERE"
+		                     " locktype NOT IN ('tuple', 'transactionid'))"
+		                     " FROM pg_catalog.pg_locks WHERE NOT granted");
+		long row, all;
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)
 			pq_die(c, "pg_locks");
-		s->row_waits += strtol(PQgetvalue(r, 0, 0), NULL, 10);
-		s->other_waits += strtol(PQgetvalue(r, 0, 1), NULL, 10) -
-		                  strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		row = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		all = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+		s->row_waits += row;
+		s->other_waits += all - row;
+		if (all > row)
+			snprintf(s->other, sizeof s->other, "%s", PQgetvalue(r, 0, 2));
 		s->samples++;
 		PQclear(r);
 		sleep_ms(20);
@@ -601,6 +614,7 @@ static double run_threads(const zb_opts *o, const zb_catalog *cat, int lib, size
 	pthread_mutex_lock(&g.m);
 	while (g.ready < (int)n)
 		pthread_cond_wait(&g.cv, &g.m);
+	analyze();
 	smp->stop = 0;
 	if (pthread_create(&st, NULL, sampler_main, smp) != 0)
 		zb_die("pthread_create", INV_ENOMEM);
@@ -688,6 +702,7 @@ static double run_procs(const zb_opts *o, const zb_catalog *cat, int lib, size_t
 		if (xread(up[0], &c, 1) != 0)
 			zb_die("a bench process failed in its setup", INV_EBACKEND);
 	}
+	analyze();
 	smp->stop = 0;
 	if (pthread_create(&st, NULL, sampler_main, smp) != 0)
 		zb_die("pthread_create", INV_ENOMEM);
@@ -755,8 +770,8 @@ static void conc_row(const char *name, double lib, double base, const struct zb_
 	r.higher_better = 1;
 	r.target = 0.8;
 	snprintf(r.note, sizeof r.note, "own org, %zu variants, %zu ms; %ld samples: row lock "
-	         "waits %ld, other %ld (base %ld, %ld)", variants, o->pg_conc_ms, ls->samples,
-	         ls->row_waits, ls->other_waits, bs->row_waits, bs->other_waits);
+	         "waits %ld, other %ld %s (base %ld, %ld)", variants, o->pg_conc_ms, ls->samples,
+	         ls->row_waits, ls->other_waits, ls->other, bs->row_waits, bs->other_waits);
 	zb_report(&r);
 }
 
@@ -783,6 +798,9 @@ void zb_case_postgres(const zb_opts *o)
 		base_open(&b, &cat, o->seed);
 		store = lib_store(1);
 		lib_open(&l, store, &cat, o->seed, max_batch);
+		/* fresh statistics for both sides' tables, as after any bulk load:
+		 * without them a generic plan of the baseline's UPDATE scans */
+		analyze();
 	}
 	for (size_t i = 0; i < o->batch_count; i++) {
 		size_t bs = o->batches[i];
@@ -810,7 +828,9 @@ void zb_case_postgres(const zb_opts *o)
 	if (zb_catalog_init(&ccat, o->pg_conc_variants, 10, o->seed + 1) != 0)
 		zb_die("postgres case setup", INV_ENOMEM);
 	for (size_t i = 0; i < sizeof conns / sizeof conns[0]; i++) {
-		struct zb_sampler ls = { 0, 0, 0, 0 }, bsmp = { 0, 0, 0, 0 };
+		struct zb_sampler ls, bsmp;
+		memset(&ls, 0, sizeof ls);
+		memset(&bsmp, 0, sizeof bsmp);
 		char name[48];
 		double base = run_threads(o, &ccat, 0, conns[i], &bsmp);
 		double lib = run_threads(o, &ccat, 1, conns[i], &ls);
@@ -818,7 +838,9 @@ void zb_case_postgres(const zb_opts *o)
 		conc_row(name, lib, base, &ls, &bsmp, o, ccat.count);
 	}
 	{
-		struct zb_sampler ls = { 0, 0, 0, 0 }, bsmp = { 0, 0, 0, 0 };
+		struct zb_sampler ls, bsmp;
+		memset(&ls, 0, sizeof ls);
+		memset(&bsmp, 0, sizeof bsmp);
 		double base = run_procs(o, &ccat, 0, 8, &bsmp);
 		double lib = run_procs(o, &ccat, 1, 8, &ls);
 		conc_row("8 processes", lib, base, &ls, &bsmp, o, ccat.count);
