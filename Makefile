@@ -178,10 +178,11 @@ check: deps
 	$(MAKE) sim-smoke
 	$(MAKE) bench-smoke
 
-# The SQLite crash test with ten times the kills of `make check`.
+# The SQLite and PostgreSQL crash tests with ten times the kills of `make check`.
 CRASH_KILLS ?= 500
-check-crash: all $(BUILDDIR)/tests/check_sqlite_crash
+check-crash: all $(BUILDDIR)/tests/check_sqlite_crash $(BUILDDIR)/tests/check_postgres_crash
 	CRASH_KILLS=$(CRASH_KILLS) $(BUILDDIR)/tests/check_sqlite_crash
+	CRASH_KILLS=$(CRASH_KILLS) $(PG_CLUSTER) $(BUILDDIR)/tests/check_postgres_crash
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan: deps
@@ -199,11 +200,11 @@ check-tsan: deps
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no build/tsan/tests/check_threads
 
 # Every test program, and the 1.0 compatibility program, under memcheck: any
-# error or leak fails.  check_sqlite_crash is left out: it SIGKILLs a writer
+# error or leak fails.  check_*_crash are left out: they SIGKILL a writer
 # on a timer, and under memcheck's slowdown the writer rarely gets past its
 # setup, so it would measure valgrind, not libzinv; check_sqlite runs the
 # same SQLite code under memcheck.
-VALGRIND_SKIP := $(BUILDDIR)/tests/check_sqlite_crash
+VALGRIND_SKIP := $(BUILDDIR)/tests/check_sqlite_crash $(BUILDDIR)/tests/check_postgres_crash
 VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 check-valgrind: deps
