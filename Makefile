@@ -404,16 +404,21 @@ check-sync: $(ZINV_SERVER) $(ZINV_SYNC)
 # -------------------------------------------------------------------- sim
 # Deterministic simulation (tests/sim/README.md): libzinv checked against a
 # reference model under random workloads, injected faults and crashes.
-#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1|KILL=1] [V=1]
+#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite|postgres [FAULTS=1] [CRASH=1|KILL=1] [V=1]
 #   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
 SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
 SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
 SIM_BIN := $(BUILDDIR)/sim/zinv-sim
 SIM_SQLITE := $(if $(and $(SQLITE_SRCS),$(wildcard include/zinv/sqlite.h)),1)
-SIM_CFLAGS := $(ALL_CFLAGS) -Itests -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE)
+SIM_PG := $(if $(PG_SRCS),1)
+SIM_CFLAGS := $(ALL_CFLAGS) -Itests -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE) \
+              $(if $(SIM_PG),-DSIM_HAVE_POSTGRES $(PG_CFLAGS))
 SIM_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
-              $(if $(SIM_SQLITE),-lzinv-sqlite $(SQLITE_LIBS)) -lzinv $(DEP_LIBS) -pthread
+              $(if $(SIM_SQLITE),-lzinv-sqlite $(SQLITE_LIBS)) \
+              $(if $(SIM_PG),-lzinv-postgres $(PG_LIBS)) -lzinv $(DEP_LIBS) -pthread
 SIM_RUN = $(TEST_ENV) $(SIM_BIN)
+# BACKEND=postgres runs on a throwaway cluster
+SIM_PG_RUN = $(TEST_ENV) $(PG_CLUSTER) $(SIM_BIN)
 SEED ?= 1
 STEPS ?= 2000
 BACKEND ?= memory
@@ -431,7 +436,7 @@ $(SIM_BIN): $(SIM_OBJS) $(LIBS_ALL)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SIM_OBJS) $(SIM_LDLIBS)
 
 sim: $(SIM_BIN)
-	$(SIM_RUN) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
+	$(if $(filter postgres,$(BACKEND)),$(SIM_PG_RUN),$(SIM_RUN)) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
 	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(KILL),--kill) $(if $(V),--verbose)
 
 sim-smoke: $(SIM_BIN)
