@@ -74,6 +74,21 @@ if [ -e "$lib/pkgconfig/zinv-sqlite.pc" ]; then
 	echo "install test: libzinv-sqlite installed, linkable, durable"
 fi
 
+# libzinv-postgres likewise, against a throwaway cluster.
+if [ -e "$lib/pkgconfig/zinv-postgres.pc" ]; then
+	for f in libzinv-postgres.so.1 libzinv-postgres.so libzinv-postgres.a; do
+		[ -e "$lib/$f" ] || { echo "install test: $lib/$f missing" >&2; exit 1; }
+	done
+	[ -f "$dest/usr/include/zinv/postgres.h" ] || { echo "install test: zinv/postgres.h missing" >&2; exit 1; }
+	$CC -std=c99 -Wall -Wextra -Werror -o "$dest/consumer-postgres" \
+	    "$(dirname "$0")/install/consumer-postgres.c" \
+	    $($PKG_CONFIG --cflags zinv-postgres) $($PKG_CONFIG --libs zinv-postgres)
+	LD_LIBRARY_PATH="$lib" sh "$(dirname "$0")/pg/with-cluster.sh" \
+	    sh -c '"$0" "$ZINV_TEST_PG"' "$dest/consumer-postgres"
+	rm -f "$dest/consumer-postgres"
+	echo "install test: libzinv-postgres installed, linkable, durable"
+fi
+
 # Uninstall leaves nothing behind but directories.
 $MAKE -s uninstall DESTDIR="$dest" PREFIX=/usr "$@" >/dev/null
 rm -f "$dest/consumer" "$dest/consumer-static" "$dest/readme" "$dest/readme.c"
