@@ -178,10 +178,11 @@ check: deps
 	$(MAKE) sim-smoke
 	$(MAKE) bench-smoke
 
-# The SQLite crash test with ten times the kills of `make check`.
+# The SQLite and PostgreSQL crash tests with ten times the kills of `make check`.
 CRASH_KILLS ?= 500
-check-crash: all $(BUILDDIR)/tests/check_sqlite_crash
+check-crash: all $(BUILDDIR)/tests/check_sqlite_crash $(BUILDDIR)/tests/check_postgres_crash
 	CRASH_KILLS=$(CRASH_KILLS) $(BUILDDIR)/tests/check_sqlite_crash
+	CRASH_KILLS=$(CRASH_KILLS) $(PG_CLUSTER) $(BUILDDIR)/tests/check_postgres_crash
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan: deps
@@ -199,11 +200,11 @@ check-tsan: deps
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no build/tsan/tests/check_threads
 
 # Every test program, and the 1.0 compatibility program, under memcheck: any
-# error or leak fails.  check_sqlite_crash is left out: it SIGKILLs a writer
+# error or leak fails.  check_*_crash are left out: they SIGKILL a writer
 # on a timer, and under memcheck's slowdown the writer rarely gets past its
 # setup, so it would measure valgrind, not libzinv; check_sqlite runs the
 # same SQLite code under memcheck.
-VALGRIND_SKIP := $(BUILDDIR)/tests/check_sqlite_crash
+VALGRIND_SKIP := $(BUILDDIR)/tests/check_sqlite_crash $(BUILDDIR)/tests/check_postgres_crash
 VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1
 check-valgrind: deps
@@ -404,16 +405,21 @@ check-sync: $(ZINV_SERVER) $(ZINV_SYNC)
 # -------------------------------------------------------------------- sim
 # Deterministic simulation (tests/sim/README.md): libzinv checked against a
 # reference model under random workloads, injected faults and crashes.
-#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite [FAULTS=1] [CRASH=1|KILL=1] [V=1]
+#   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite|postgres [FAULTS=1] [CRASH=1|KILL=1] [V=1]
 #   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
 SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
 SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
 SIM_BIN := $(BUILDDIR)/sim/zinv-sim
 SIM_SQLITE := $(if $(and $(SQLITE_SRCS),$(wildcard include/zinv/sqlite.h)),1)
-SIM_CFLAGS := $(ALL_CFLAGS) -Itests -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE)
+SIM_PG := $(if $(PG_SRCS),1)
+SIM_CFLAGS := $(ALL_CFLAGS) -Itests -pthread $(if $(SIM_SQLITE),-DSIM_HAVE_SQLITE) \
+              $(if $(SIM_PG),-DSIM_HAVE_POSTGRES $(PG_CFLAGS))
 SIM_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
-              $(if $(SIM_SQLITE),-lzinv-sqlite $(SQLITE_LIBS)) -lzinv $(DEP_LIBS) -pthread
+              $(if $(SIM_SQLITE),-lzinv-sqlite $(SQLITE_LIBS)) \
+              $(if $(SIM_PG),-lzinv-postgres $(PG_LIBS)) -lzinv $(DEP_LIBS) -pthread
 SIM_RUN = $(TEST_ENV) $(SIM_BIN)
+# BACKEND=postgres runs on a throwaway cluster
+SIM_PG_RUN = $(TEST_ENV) $(PG_CLUSTER) $(SIM_BIN)
 SEED ?= 1
 STEPS ?= 2000
 BACKEND ?= memory
@@ -431,7 +437,7 @@ $(SIM_BIN): $(SIM_OBJS) $(LIBS_ALL)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SIM_OBJS) $(SIM_LDLIBS)
 
 sim: $(SIM_BIN)
-	$(SIM_RUN) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
+	$(if $(filter postgres,$(BACKEND)),$(SIM_PG_RUN),$(SIM_RUN)) --seed $(SEED) --steps $(STEPS) --backend $(BACKEND) \
 	    $(if $(FAULTS),--faults) $(if $(CRASH),--crash) $(if $(KILL),--kill) $(if $(V),--verbose)
 
 sim-smoke: $(SIM_BIN)
@@ -473,10 +479,10 @@ BENCH_DIR := $(BUILDDIR)/bench
 BENCH_SRCS := tests/bench/zinv-bench.c $(wildcard tests/bench/zb_*.c)
 BENCH_OBJS := $(BENCH_SRCS:tests/bench/%.c=$(BENCH_DIR)/%.o)
 BENCH_BIN := $(BENCH_DIR)/zinv-bench
-BENCH_CFLAGS := $(ALL_CFLAGS) -Itests/bench
+BENCH_CFLAGS := $(ALL_CFLAGS) $(PG_CFLAGS) -Itests/bench
 BENCH_LDLIBS := -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) \
-                -lzinv-sqlite -lzinv \
-                $(SQLITE_LIBS) $(DEP_LIBS) -pthread
+                -lzinv-sqlite -lzinv-postgres -lzinv \
+                $(SQLITE_LIBS) $(PG_LIBS) $(DEP_LIBS) -pthread
 BENCH_FLAGS ?=
 
 $(BENCH_DIR)/%.o: tests/bench/%.c
@@ -486,11 +492,12 @@ $(BENCH_DIR)/%.o: tests/bench/%.c
 $(BENCH_BIN): $(BENCH_OBJS) $(LIBS_ALL)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_OBJS) $(BENCH_LDLIBS)
 
+# The postgres case runs on a throwaway cluster (tests/pg/with-cluster.sh).
 bench: $(BENCH_BIN)
-	$(BENCH_BIN) $(BENCH_FLAGS)
+	$(PG_CLUSTER) $(BENCH_BIN) $(BENCH_FLAGS)
 
 bench-smoke: $(BENCH_BIN)
-	$(BENCH_BIN) --smoke --json $(BENCH_DIR)/smoke-results.json >$(BENCH_DIR)/smoke.log \
+	$(PG_CLUSTER) $(BENCH_BIN) --smoke --json $(BENCH_DIR)/smoke-results.json >$(BENCH_DIR)/smoke.log \
 	    || { cat $(BENCH_DIR)/smoke.log; exit 1; }
 	@echo "bench-smoke: every case ran once (log: $(BENCH_DIR)/smoke.log)"
 

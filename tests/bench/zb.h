@@ -27,6 +27,12 @@ typedef struct zb_opts {
 	size_t sql_moves;
 	size_t sql_max_commits;     /* caps moves at batch size b to b * this */
 	size_t sql_seconds;         /* and each run (both sides) to about this long */
+	size_t pg_variants;         /* PostgreSQL case, one connection */
+	size_t pg_moves;
+	size_t pg_seconds;
+	size_t pg_conc_variants;    /* per organization, many connections */
+	size_t pg_conc_batch;
+	size_t pg_conc_ms;          /* each run of many connections */
 	size_t codec_changes;       /* changes in the PUT body */
 	size_t codec_variants;      /* variants in the encoded status object */
 	size_t codec_reps;          /* repetitions of each codec measurement */
@@ -122,6 +128,7 @@ void zb_die(const char *what, int code);
 /* The cases. */
 void zb_case_memory(const zb_opts *o);
 void zb_case_sqlite(const zb_opts *o);
+void zb_case_postgres(const zb_opts *o);
 void zb_case_codec(const zb_opts *o);
 void zb_case_footprint(const zb_opts *o);
 void zb_case_threads(const zb_opts *o);

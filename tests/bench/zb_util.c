@@ -272,6 +272,11 @@ int zb_report_write_json(const zb_opts *o, const char *path)
 	json_object_set_new(cfg, "sql_moves", json_integer((json_int_t)o->sql_moves));
 	json_object_set_new(cfg, "sql_max_commits", json_integer((json_int_t)o->sql_max_commits));
 	json_object_set_new(cfg, "sql_seconds", json_integer((json_int_t)o->sql_seconds));
+	json_object_set_new(cfg, "pg_variants", json_integer((json_int_t)o->pg_variants));
+	json_object_set_new(cfg, "pg_moves", json_integer((json_int_t)o->pg_moves));
+	json_object_set_new(cfg, "pg_conc_variants", json_integer((json_int_t)o->pg_conc_variants));
+	json_object_set_new(cfg, "pg_conc_batch", json_integer((json_int_t)o->pg_conc_batch));
+	json_object_set_new(cfg, "pg_conc_ms", json_integer((json_int_t)o->pg_conc_ms));
 	json_object_set_new(cfg, "codec_changes", json_integer((json_int_t)o->codec_changes));
 	json_object_set_new(cfg, "codec_variants", json_integer((json_int_t)o->codec_variants));
 	json_object_set_new(cfg, "fp_variants", json_integer((json_int_t)o->fp_variants));
@@ -280,7 +285,7 @@ int zb_report_write_json(const zb_opts *o, const char *path)
 	json_object_set_new(root, "loadavg_start", num_or_null(o->load_start));
 	json_object_set_new(root, "loadavg_end", num_or_null(zb_loadavg()));
 	json_object_set_new(root, "clocks", json_string("memory and codec: thread CPU time; "
-	                                                "sqlite: wall clock"));
+	                                                "sqlite, postgres: wall clock"));
 	json_object_set_new(root, "config", cfg);
 	for (size_t i = 0; i < nrows; i++) {
 		const zb_row *r = &rows[i];

@@ -34,6 +34,18 @@ static const zb_size_opt size_opts[] = {
 	       "at most this many transactions per SQLite run"),
 	ZB_OPT("--sql-seconds", "ZINV_BENCH_SQL_SECONDS", sql_seconds,
 	       "stop each SQLite run after about this long"),
+	ZB_OPT("--pg-variants", "ZINV_BENCH_PG_VARIANTS", pg_variants,
+	       "tracked variants, PostgreSQL case"),
+	ZB_OPT("--pg-moves", "ZINV_BENCH_PG_MOVES", pg_moves,
+	       "moves per batch size, PostgreSQL case"),
+	ZB_OPT("--pg-seconds", "ZINV_BENCH_PG_SECONDS", pg_seconds,
+	       "stop each PostgreSQL run after about this long"),
+	ZB_OPT("--pg-conc-variants", "ZINV_BENCH_PG_CONC_VARIANTS", pg_conc_variants,
+	       "variants per organization, many connections"),
+	ZB_OPT("--pg-conc-batch", "ZINV_BENCH_PG_CONC_BATCH", pg_conc_batch,
+	       "batch size, many connections"),
+	ZB_OPT("--pg-conc-ms", "ZINV_BENCH_PG_CONC_MS", pg_conc_ms,
+	       "milliseconds of each many-connection run"),
 	ZB_OPT("--codec-changes", "ZINV_BENCH_CODEC_CHANGES", codec_changes,
 	       "changes in the PUT body"),
 	ZB_OPT("--codec-variants", "ZINV_BENCH_CODEC_VARIANTS", codec_variants,
@@ -46,16 +58,19 @@ static const zb_size_opt size_opts[] = {
 	       "variants, SQLite file size"),
 };
 
-static const char *const case_names[] = { "memory", "sqlite", "codec", "footprint", "threads" };
+static const char *const case_names[] = { "memory", "sqlite", "postgres", "codec",
+                                           "footprint", "threads" };
 static void (*const case_fns[])(const zb_opts *) = {
-	zb_case_memory, zb_case_sqlite, zb_case_codec, zb_case_footprint, zb_case_threads,
+	zb_case_memory, zb_case_sqlite, zb_case_postgres, zb_case_codec, zb_case_footprint,
+	zb_case_threads,
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: zinv-bench [--smoke] [--only CASE[,CASE...]] [--json PATH] [--dir DIR]\n"
 	           "                  [--seed N] [--batches N,N,...] [--callgrind] [SIZE OPTIONS]\n"
-	           "cases: memory, sqlite, codec, footprint (default: all)\n"
+	           "cases: memory, sqlite, postgres, codec, footprint (default: all; postgres\n"
+	           "needs a server: ZINV_BENCH_PG or ZINV_TEST_PG, see tests/pg/with-cluster.sh)\n"
 	           "size options (flag, or the environment variable):\n");
 	for (size_t i = 0; i < sizeof size_opts / sizeof size_opts[0]; i++)
 		fprintf(f, "  %-18s N  %-28s %s\n", size_opts[i].flag, size_opts[i].env,
@@ -101,6 +116,12 @@ static void defaults(zb_opts *o, int smoke)
 	o->sql_moves = smoke ? 2000 : 200000;
 	o->sql_max_commits = smoke ? 20 : 20000;
 	o->sql_seconds = smoke ? 5 : 8;
+	o->pg_variants = smoke ? 500 : 100000;
+	o->pg_moves = smoke ? 2000 : 200000;
+	o->pg_seconds = smoke ? 5 : 8;
+	o->pg_conc_variants = smoke ? 200 : 10000;
+	o->pg_conc_batch = smoke ? 100 : 1000;
+	o->pg_conc_ms = smoke ? 200 : 5000;
 	o->codec_changes = smoke ? 50 : 1000;
 	o->codec_variants = smoke ? 50 : 1000;
 	o->codec_reps = smoke ? 2 : 500;
@@ -200,7 +221,7 @@ int main(int argc, char **argv)
 	printf("zinv-bench: libzinv %s%s; %ld CPUs, load average %.2f\n", inv_version(),
 	       o.smoke ? " (smoke: tiny sizes)" : "", sysconf(_SC_NPROCESSORS_ONLN), o.load_start);
 	printf("ratio = libzinv / baseline; memory and codec timed in thread CPU time, "
-	       "sqlite in wall-clock time\n");
+	       "sqlite and postgres in wall-clock time\n");
 	for (size_t k = 0; k < sizeof case_names / sizeof case_names[0]; k++)
 		if (case_selected(o.only, case_names[k]))
 			case_fns[k](&o);

@@ -1,7 +1,7 @@
 /*
  * main.c - zinv-sim: run the simulator over seeds and backends.
  *
- *   zinv-sim [--seed S] [--seeds N] [--steps N] [--backend memory|sqlite|all]
+ *   zinv-sim [--seed S] [--seeds N] [--steps N] [--backend memory|sqlite|postgres|all]
  *            [--faults [PER_MILLION]] [--crash | --kill] [--one-store] [--verbose]
  *   zinv-sim --sync [--seed S] [--seeds N] [--steps N]
  *
@@ -9,7 +9,9 @@
  * --kill run crash-and-recover rounds (durable backends only); durable
  * backends otherwise run two stores on one database unless --one-store.  The first divergence
  * stops the run and prints the seed, the step, both answers and the make
- * command that replays it.
+ * command that replays it.  The postgres backend (not part of "all") runs on
+ * the server of $ZINV_TEST_PG, in schema zinv_sim: `make sim BACKEND=postgres`
+ * starts a throwaway cluster for it (tests/pg/with-cluster.sh).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,6 +25,10 @@
 
 #ifdef SIM_HAVE_SQLITE
 #include <zinv/sqlite.h>
+#endif
+#ifdef SIM_HAVE_POSTGRES
+#include <libpq-fe.h>
+#include <zinv/postgres.h>
 #endif
 
 static int memory_open(const inv_backend_ops **ops, void **instance, int fresh, void *ctx)
@@ -60,11 +66,81 @@ static int sqlite_open(const inv_backend_ops **ops, void **instance, int fresh, 
 }
 #endif
 
+#ifdef SIM_HAVE_POSTGRES
+#define SIM_PG_SCHEMA "zinv_sim"
+
+static const char *pg_conninfo(void)
+{
+	const char *c = getenv("ZINV_TEST_PG");
+
+	if (!c || !*c) {
+		fprintf(stderr, "zinv-sim: the postgres backend needs ZINV_TEST_PG (a conninfo); "
+		        "run under tests/pg/with-cluster.sh, as `make sim BACKEND=postgres` does\n");
+		exit(2);
+	}
+	return c;
+}
+
+/* Run `sql` on a connection of its own, then close it; the first column of
+ * the first row as a number. */
+static long pg_sql(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_conninfo());
+	PGresult *r = NULL;
+	long v = -1;
+
+	if (PQstatus(c) == CONNECTION_OK)
+		r = PQexec(c, sql);
+	if (!r || (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)) {
+		fprintf(stderr, "zinv-sim: postgres: %s: %s", sql, PQerrorMessage(c));
+		exit(2);
+	}
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+		v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+/*
+ * Every instance names its sessions after its process.  A reopen waits
+ * until no other process's session is left: a crashed child's transaction,
+ * a COMMIT perhaps still on its way, must be over before its state is read,
+ * as a file's last write is before the file is reopened.
+ */
+static int postgres_open(const inv_backend_ops **ops, void **instance, int fresh, void *ctx)
+{
+	inv_postgres_options opts = INV_POSTGRES_OPTIONS_INIT;
+	char app[48], sql[200];
+
+	(void)ctx;
+	snprintf(app, sizeof(app), "zinv-sim-%ld", (long)getpid());
+	if (fresh)
+		pg_sql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " SIM_PG_SCHEMA
+		       " CASCADE");
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE application_name"
+	         " LIKE 'zinv-sim-%%' AND application_name <> '%s'", app);
+	for (int i = 0; pg_sql(sql) > 0; i++) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+		if (i == 2000) {
+			fprintf(stderr, "zinv-sim: postgres: an earlier process's session stays\n");
+			return INV_EBACKEND;
+		}
+		nanosleep(&ts, NULL);
+	}
+	opts.schema = SIM_PG_SCHEMA;
+	opts.application_name = app;
+	opts.pool_size = 2;
+	return inv_postgres_backend_open(ops, instance, pg_conninfo(), &opts);
+}
+#endif
+
 static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: zinv-sim [--seed S] [--seeds N] [--steps N] "
-	        "[--backend memory|sqlite|all]\n"
+	        "[--backend memory|sqlite|postgres|all]\n"
 	        "                [--faults [PER_MILLION]] [--crash | --kill] [--one-store] "
 	        "[--verbose]\n"
 	        "       zinv-sim --sync [--seed S] [--seeds N] [--steps N]\n");
@@ -137,7 +213,7 @@ int main(int argc, char **argv)
 	}
 
 	sim_backend memory = { "memory", memory_open, NULL, 0 };
-	sim_backend backends[2];
+	sim_backend backends[3];
 	int n_backends = 0;
 #ifdef SIM_HAVE_SQLITE
 	/* The database goes to $TMPDIR, else to /dev/shm: the simulated
@@ -161,6 +237,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "zinv-sim: built without the SQLite backend\n");
 			return 77;
 		}
+#endif
+	}
+	if (!strcmp(which, "postgres")) {
+#ifdef SIM_HAVE_POSTGRES
+		static const sim_backend postgres = { "postgres", postgres_open, NULL, 1 };
+
+		pg_conninfo();
+		backends[n_backends++] = postgres;
+#else
+		fprintf(stderr, "zinv-sim: built without the PostgreSQL backend\n");
+		return 77;
 #endif
 	}
 	if (!n_backends)
