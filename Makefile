@@ -381,10 +381,12 @@ check-server: $(ZINV_SERVER)
 check-webhooks: $(ZINV_SERVER)
 	python3 -B examples/zinv-server/test_webhooks.py $(ZINV_SERVER)
 
-# The server on PostgreSQL, on a throwaway cluster: the webhook checks again.
+# The server on PostgreSQL, on a throwaway cluster: the webhook checks again,
+# then several processes on one database (test_fleet.py).
 check-fleet: $(ZINV_SERVER)
 	$(PG_CLUSTER) sh -c 'ZINV_TEST_WEBHOOKS_DB="$$ZINV_TEST_PG" \
-	    python3 -B examples/zinv-server/test_webhooks.py $(ZINV_SERVER)'
+	    python3 -B examples/zinv-server/test_webhooks.py $(ZINV_SERVER) && \
+	    python3 -B examples/zinv-server/test_fleet.py $(ZINV_SERVER)'
 
 .PHONY: serve check-server check-webhooks check-fleet
 
