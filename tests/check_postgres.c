@@ -444,6 +444,475 @@ START_TEST(test_unknown_database_is_refused_and_not_created)
 }
 END_TEST
 
+/* ------------------------------------------------------------ processes */
+
+/* Fork `n` children that wait on a pipe, release them at once, and return
+ * how many exited with status 0.  fn runs in the child; its value is the
+ * child's exit status. */
+static int run_children(int n, int (*fn)(int i, void *arg), void *arg)
+{
+	int gate[2], i, ok = 0;
+	pid_t pids[16];
+
+	ck_assert_int_le(n, 16);
+	ck_assert_int_eq(pipe(gate), 0);
+	for (i = 0; i < n; i++) {
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (pids[i] == 0) {
+			char c;
+
+			close(gate[1]);
+			if (read(gate[0], &c, 1) < 0)
+				_exit(90);
+			_exit(fn(i, arg));
+		}
+	}
+	close(gate[0]);
+	close(gate[1]);         /* EOF releases every child at once */
+	for (i = 0; i < n; i++) {
+		int st = 0;
+
+		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+		else
+			fprintf(stderr, "child %d: status 0x%x\n", i, st);
+	}
+	return ok;
+}
+
+static int child_open(int i, void *arg)
+{
+	inv_postgres_options o = options_for(arg);
+	const inv_backend_ops *ops;
+	void *inst;
+	int rc = inv_postgres_backend_open(&ops, &inst, conninfo(), &o);
+
+	(void)i;
+	if (rc) {
+		fprintf(stderr, "open: %d (%s)\n", rc, inv_error_last()->message);
+		return 1;
+	}
+	ops->close(inst);
+	return 0;
+}
+
+START_TEST(test_processes_opening_an_empty_database_at_once_migrate_once)
+{
+	char schema[64], sql[256], versions[64];
+
+	fresh_schema(schema, sizeof(schema));
+	ck_assert_int_eq(run_children(4, child_open, schema), 4);
+	snprintf(sql, sizeof(sql), "SELECT string_agg(version::text, ',' ORDER BY version)"
+	         " FROM \"%s\".schema_migrations", schema);
+	sql_text(sql, versions, sizeof(versions));
+	ck_assert_str_eq(versions, "1,2");
+	drop_schema(schema);
+}
+END_TEST
+
+enum { WRITERS = 4, BATCHES_EACH = 25 };
+
+static const inv_uuid P_ONE = { { 0x42, 1, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1 } };
+static const inv_uuid V_ONE = { { 0x42, 2, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1 } };
+static const inv_uuid V_TWO = { { 0x42, 2, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 2 } };
+
+/* Each writer: its own store, BATCHES_EACH batches of V_ONE +1 and
+ * V_TWO +2, retrying INV_EBUSY. */
+static int child_write(int i, void *arg)
+{
+	inv_postgres_options o = options_for(arg);
+	inv_uuid org = uuid_n(1);
+	const inv_variant *v1, *v2;
+	const inv_location *from, *to;
+	inv_store *store;
+	inv_org *g;
+	int b, rc;
+
+	(void)i;
+	if ((rc = inv_store_open_postgres(&store, conninfo(), &o, NULL)) ||
+	    (rc = inv_org_open(&g, store, &org)) ||
+	    (rc = inv_variant_get(&v1, g, &P_ONE, &V_ONE)) ||
+	    (rc = inv_variant_get(&v2, g, &P_ONE, &V_TWO)) ||
+	    (rc = inv_location_by_type(&from, g, INV_LOCATION_SUPPLIER)) ||
+	    (rc = inv_location_by_type(&to, g, INV_LOCATION_STORE))) {
+		fprintf(stderr, "writer setup: %d (%s)\n", rc, inv_error_last()->message);
+		return 1;
+	}
+	for (b = 0; b < BATCHES_EACH; b++) {
+		inv_change ch[2] = { { v1, from, to, 1 }, { v2, from, to, 2 } };
+
+		while ((rc = inv_apply_changes(NULL, g, ch, 2, NULL)) == INV_EBUSY)
+			;
+		if (rc) {
+			fprintf(stderr, "writer batch: %d (%s)\n", rc, inv_error_last()->message);
+			return 1;
+		}
+	}
+	inv_org_close(g);
+	inv_store_close(store);
+	return 0;
+}
+
+START_TEST(test_four_processes_writing_one_org_end_with_exact_balances_and_gapless_journal)
+{
+	char schema[64];
+	inv_postgres_options o;
+	inv_uuid org = uuid_n(1);
+	const inv_variant *v1, *v2;
+	inv_journal *j;
+	inv_store *store;
+	inv_org *g;
+	int64_t bal, last;
+	size_t i, n;
+
+	fresh_schema(schema, sizeof(schema));
+	o = options_for(schema);
+	/* the organization and tracking exist before the writers start */
+	ck_assert_int_eq(inv_store_open_postgres(&store, conninfo(), &o, NULL), 0);
+	ck_assert_int_eq(inv_org_open(&g, store, &org), 0);
+	ck_assert_int_eq(inv_tracking_start(g, &P_ONE), 0);
+	inv_org_close(g);
+	inv_store_close(store);
+
+	ck_assert_int_eq(run_children(WRITERS, child_write, schema), WRITERS);
+
+	ck_assert_int_eq(inv_store_open_postgres(&store, conninfo(), &o, NULL), 0);
+	ck_assert_int_eq(inv_org_open(&g, store, &org), 0);
+	ck_assert_int_eq(inv_variant_get(&v1, g, &P_ONE, &V_ONE), 0);
+	ck_assert_int_eq(inv_variant_get(&v2, g, &P_ONE, &V_TWO), 0);
+	ck_assert_int_eq(inv_balance_get(&bal, g, v1, NULL), 0);
+	ck_assert_int_eq(bal, WRITERS * BATCHES_EACH);
+	ck_assert_int_eq(inv_balance_get(&bal, g, v2, NULL), 0);
+	ck_assert_int_eq(bal, 2 * WRITERS * BATCHES_EACH);
+	ck_assert_int_eq(inv_journal_read(&j, g, NULL), 0);
+	n = inv_journal_count(j);
+	ck_assert_uint_ge(n, WRITERS * BATCHES_EACH);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(inv_journal_entry_sequence(inv_journal_at(j, i)), (int64_t)i + 1);
+	ck_assert_int_eq(inv_journal_last_sequence(&last, g), 0);
+	ck_assert_int_eq(last, (int64_t)n);
+	inv_journal_free(j);
+	inv_org_close(g);
+	inv_store_close(store);
+	drop_schema(schema);
+}
+END_TEST
+
+/* ------------------------------------------------------------ locks, busy */
+
+START_TEST(test_writers_of_two_orgs_do_not_block_each_other)
+{
+	char schema[64];
+	inv_postgres_options o;
+	struct backend a, b;
+	inv_org_record rec2 = { uuid_n(2), 5, INV_NEGATIVE_ALLOW, 0 };
+	void *ta, *tb;
+
+	fresh_schema(schema, sizeof(schema));
+	o = options_for(schema);
+	o.statement_timeout_ms = 2000;      /* a wait would fail, not hang */
+	a = backend_open_opts(schema, &o);
+	b = backend_open_opts(schema, &o);
+	put_org(&a, 1, 1);
+	put_org(&b, 2, 1);
+	ta = begin_org(&a, 1, 1);           /* org 1's lock held open */
+	tb = begin_org(&b, 2, 1);
+	ck_assert_int_eq(b.ops->org_put(tb, &rec2), 0);
+	commit(&b, tb);
+	a.ops->rollback(ta);
+	tb = begin_org(&b, 2, 0);
+	{
+		inv_org_record out;
+		inv_uuid o2 = uuid_n(2);
+
+		ck_assert_int_eq(b.ops->org_get(tb, &o2, &out), 0);
+		ck_assert_int_eq(out.last_sequence, 5);
+	}
+	b.ops->rollback(tb);
+	backend_close(&a);
+	backend_close(&b);
+	drop_schema(schema);
+}
+END_TEST
+
+START_TEST(test_writer_queued_behind_the_org_lock_past_the_timeout_is_ebusy)
+{
+	char schema[64];
+	inv_postgres_options o;
+	struct backend a, b;
+	inv_uuid org = uuid_n(1);
+	void *ta, *tb = NULL;
+	int rc;
+
+	fresh_schema(schema, sizeof(schema));
+	o = options_for(schema);
+	o.statement_timeout_ms = 300;
+	a = backend_open_opts(schema, &o);
+	b = backend_open_opts(schema, &o);
+	put_org(&a, 1, 1);
+	ta = begin_org(&a, 1, 1);
+	rc = b.ops->begin(b.inst, &org, 1, &tb);
+	ck_assert_msg(rc == INV_EBUSY, "begin behind a held lock: %d (%s)", rc,
+	              inv_error_last()->message);
+	ck_assert_ptr_null(tb);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "retry"));
+	a.ops->rollback(ta);
+	tb = begin_org(&b, 1, 1);           /* free again: the same call succeeds */
+	b.ops->rollback(tb);
+	backend_close(&a);
+	backend_close(&b);
+	drop_schema(schema);
+}
+END_TEST
+
+/* A trigger that raises `sqlstate` on every write of the tracking table,
+ * as the server does on a serialization failure or a deadlock. */
+static void raise_on_tracking(const char *schema, const char *sqlstate)
+{
+	char sql[600];
+
+	snprintf(sql, sizeof(sql),
+	         "CREATE FUNCTION \"%s\".fail() RETURNS trigger LANGUAGE plpgsql AS"
+	         " $$BEGIN RAISE EXCEPTION 'injected' USING ERRCODE = '%s'; END$$;"
+	         " CREATE TRIGGER fail BEFORE INSERT OR UPDATE ON \"%s\".tracking"
+	         " FOR EACH ROW EXECUTE FUNCTION \"%s\".fail()", schema, sqlstate, schema, schema);
+	sql_exec(sql);
+}
+
+static void assert_tracking_put_fails_with(const char *sqlstate, int code)
+{
+	char schema[64];
+	struct backend b;
+	inv_uuid org = uuid_n(1), product = uuid_n(9);
+	int32_t tracked;
+	void *txn;
+	int rc;
+
+	fresh_schema(schema, sizeof(schema));
+	b = backend_open(schema);
+	raise_on_tracking(schema, sqlstate);
+	txn = begin_org(&b, 1, 1);
+	rc = b.ops->tracking_put(txn, &org, &product, 1);
+	ck_assert_msg(rc == code, "%s: expected %d, got %d (%s)", sqlstate, code, rc,
+	              inv_error_last()->message);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, sqlstate));
+	/* the transaction is done for: commit refuses, nothing is stored */
+	ck_assert_int_eq(b.ops->commit(txn), INV_EBACKEND);
+	txn = begin_org(&b, 1, 0);
+	ck_assert_int_eq(b.ops->tracking_get(txn, &org, &product, &tracked), INV_ENOTFOUND);
+	b.ops->rollback(txn);
+	backend_close(&b);
+	drop_schema(schema);
+}
+
+START_TEST(test_serialization_failure_is_ebusy)
+{
+	assert_tracking_put_fails_with("40001", INV_EBUSY);
+}
+END_TEST
+
+START_TEST(test_deadlock_is_ebusy)
+{
+	assert_tracking_put_fails_with("40P01", INV_EBUSY);
+}
+END_TEST
+
+START_TEST(test_other_server_errors_are_ebackend)
+{
+	assert_tracking_put_fails_with("23514", INV_EBACKEND);
+}
+END_TEST
+
+/* ------------------------------------------------------------ lost connections */
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Terminate every session of application `app`; how many there were. */
+static long long terminate_app(const char *app)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) FROM"
+	         " pg_stat_activity WHERE application_name = '%s'", app);
+	return sql_int(sql);
+}
+
+/* Wait until a session of `app` waits on `event`; 1 when it does. */
+static int wait_for_event(const char *app, const char *event)
+{
+	char sql[256];
+	int i;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity"
+	         " WHERE application_name = '%s' AND wait_event = '%s'", app, event);
+	for (i = 0; i < 200; i++) {
+		if (sql_int(sql) > 0)
+			return 1;
+		sleep_ms(25);
+	}
+	return 0;
+}
+
+START_TEST(test_terminated_pooled_connection_fails_one_call_and_is_replaced)
+{
+	char schema[64], app[72];
+	inv_postgres_options o;
+	struct backend b;
+	inv_uuid org = uuid_n(1);
+	inv_org_record rec = { org, 3, INV_NEGATIVE_ALLOW, 0 }, out;
+	void *txn = NULL;
+	int rc;
+
+	fresh_schema(schema, sizeof(schema));
+	snprintf(app, sizeof(app), "a%s", schema);
+	o = options_for(schema);
+	o.application_name = app;
+	o.pool_size = 1;
+	b = backend_open_opts(schema, &o);
+	put_org(&b, 1, 1);
+	/* idle in the pool: the next call finds it gone */
+	ck_assert_int_eq(terminate_app(app), 1);
+	sleep_ms(50);
+	rc = b.ops->begin(b.inst, &org, 1, &txn);
+	ck_assert_msg(rc == INV_EBACKEND, "begin on a dead connection: %d (%s)", rc,
+	              inv_error_last()->message);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "connection"));
+	/* the next call reconnects */
+	txn = begin_org(&b, 1, 1);
+	ck_assert_int_eq(b.ops->org_put(txn, &rec), 0);
+	/* in the middle of a transaction: that transaction fails, nothing kept */
+	ck_assert_int_eq(terminate_app(app), 1);
+	sleep_ms(50);
+	rec.last_sequence = 4;
+	rc = b.ops->org_put(txn, &rec);
+	ck_assert_msg(rc == INV_EBACKEND, "put on a dead connection: %d (%s)", rc,
+	              inv_error_last()->message);
+	b.ops->rollback(txn);
+	txn = begin_org(&b, 1, 0);
+	ck_assert_int_eq(b.ops->org_get(txn, &org, &out), 0);
+	ck_assert_int_eq(out.last_sequence, 1);
+	b.ops->rollback(txn);
+	backend_close(&b);
+	drop_schema(schema);
+}
+END_TEST
+
+/* The in-doubt COMMIT: a session with synchronous_commit = on waits for a
+ * standby that never comes (with-cluster.sh) after committing locally. */
+struct committer {
+	struct backend *b;
+	void *txn;
+	int rc;
+	char message[700];
+};
+
+static void *commit_thread(void *arg)
+{
+	struct committer *c = arg;
+
+	c->rc = c->b->ops->commit(c->txn);
+	snprintf(c->message, sizeof(c->message), "%s", c->rc ? inv_error_last()->message : "");
+	return NULL;
+}
+
+/* Open with synchronous_commit = on, write org 1 with last_sequence 2 and
+ * journal entry 2, COMMIT in a thread, wait until the session waits on
+ * `event`, terminate it, and return what commit said. */
+static void in_doubt_commit(const char *schema, const char *event, struct committer *c,
+                            struct backend *b)
+{
+	char app[72], info[600];
+	inv_postgres_options o = options_for(schema);
+	inv_uuid org = uuid_n(1);
+	inv_org_record rec = { org, 2, INV_NEGATIVE_ALLOW, 0 };
+	inv_journal_entry_record e;
+	pthread_t th;
+
+	memset(&e, 0, sizeof(e));
+	e.sequence = 2;
+	e.time = 1;
+	snprintf(app, sizeof(app), "d%s", schema);
+	snprintf(info, sizeof(info), "%s options='-c synchronous_commit=on'", conninfo());
+	o.application_name = app;
+	{
+		int rc = inv_postgres_backend_open(&b->ops, &b->inst, info, &o);
+
+		ck_assert_msg(rc == 0, "open: %d (%s)", rc, inv_error_last()->message);
+	}
+	c->b = b;
+	c->txn = begin_org(b, 1, 1);
+	ck_assert_int_eq(b->ops->org_put(c->txn, &rec), 0);
+	ck_assert_int_eq(b->ops->journal_append(c->txn, &org, &e), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, commit_thread, c), 0);
+	ck_assert_msg(wait_for_event(app, event), "the COMMIT never waited on %s", event);
+	ck_assert_int_eq(terminate_app(app), 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	fprintf(stderr, "in-doubt COMMIT (%s): commit returned %d \"%s\"\n", event, c->rc,
+	        c->message);
+}
+
+static long long stored_sequence(const char *schema)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT (SELECT last_sequence FROM \"%s\".organizations)"
+	         " * 10 + (SELECT count(*) FROM \"%s\".journal_entries WHERE sequence = 2)",
+	         schema, schema);
+	return sql_int(sql);
+}
+
+START_TEST(test_in_doubt_commit_that_was_stored_reports_success)
+{
+	char schema[64];
+	struct committer c;
+	struct backend b;
+
+	fresh_schema(schema, sizeof(schema));
+	b = backend_open(schema);
+	backend_close(&b);
+	in_doubt_commit(schema, "SyncRep", &c, &b);
+	ck_assert_msg(c.rc == 0, "a stored batch reported as failed: %d (%s)", c.rc, c.message);
+	ck_assert_int_eq(stored_sequence(schema), 21);
+	backend_close(&b);
+	drop_schema(schema);
+}
+END_TEST
+
+START_TEST(test_in_doubt_commit_that_was_not_stored_reports_failure)
+{
+	char schema[64], sql[800];
+	struct committer c;
+	struct backend b;
+
+	fresh_schema(schema, sizeof(schema));
+	b = backend_open(schema);
+	backend_close(&b);
+	/* COMMIT runs a deferred trigger that sleeps: killed there, the
+	 * transaction never commits */
+	snprintf(sql, sizeof(sql),
+	         "CREATE FUNCTION \"%s\".slow() RETURNS trigger LANGUAGE plpgsql AS"
+	         " $$BEGIN PERFORM pg_sleep(20); RETURN NULL; END$$;"
+	         " CREATE CONSTRAINT TRIGGER slow AFTER INSERT OR UPDATE ON \"%s\".organizations"
+	         " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION \"%s\".slow()",
+	         schema, schema, schema);
+	sql_exec(sql);
+	in_doubt_commit(schema, "PgSleep", &c, &b);
+	ck_assert_msg(c.rc == INV_EBACKEND, "a lost batch reported as %d (%s)", c.rc, c.message);
+	ck_assert_ptr_nonnull(strstr(c.message, "nothing was stored"));
+	ck_assert_int_eq(stored_sequence(schema), -1);
+	backend_close(&b);
+	drop_schema(schema);
+}
+END_TEST
+
 /* ------------------------------------------------------------ conformance */
 
 /* A conformance target: a fresh schema per test, dropped afterwards. */
@@ -508,6 +977,16 @@ static Suite *postgres_suite(void)
 	tcase_add_test(tc, test_schema_owned_by_another_role_is_refused_and_untouched);
 	tcase_add_test(tc, test_wrong_password_is_refused_and_nothing_is_created);
 	tcase_add_test(tc, test_unknown_database_is_refused_and_not_created);
+	tcase_add_test(tc, test_processes_opening_an_empty_database_at_once_migrate_once);
+	tcase_add_test(tc, test_four_processes_writing_one_org_end_with_exact_balances_and_gapless_journal);
+	tcase_add_test(tc, test_writers_of_two_orgs_do_not_block_each_other);
+	tcase_add_test(tc, test_writer_queued_behind_the_org_lock_past_the_timeout_is_ebusy);
+	tcase_add_test(tc, test_serialization_failure_is_ebusy);
+	tcase_add_test(tc, test_deadlock_is_ebusy);
+	tcase_add_test(tc, test_other_server_errors_are_ebackend);
+	tcase_add_test(tc, test_terminated_pooled_connection_fails_one_call_and_is_replaced);
+	tcase_add_test(tc, test_in_doubt_commit_that_was_stored_reports_success);
+	tcase_add_test(tc, test_in_doubt_commit_that_was_not_stored_reports_failure);
 	suite_add_tcase(s, tc);
 	return s;
 }
