@@ -344,7 +344,7 @@ check-python: $(LIBS_ALL)
 	cd examples/python && ZINV_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) \
 	    python3 -B -m unittest -v test_zinv
 
-check-examples: check-demo check-python check-server check-webhooks check-sync
+check-examples: check-demo check-python check-server check-webhooks check-sync check-fleet
 
 # The demo under valgrind, on both stores (check-asan runs it under ASan).
 check-demo-valgrind: $(POS_DEMO)
@@ -360,13 +360,15 @@ check-demo-valgrind: $(POS_DEMO)
 ZINV_SERVER := $(BUILDDIR)/examples/zinv-server
 
 # Only the server links libcurl and libcrypto (webhook delivery and signing).
+# With a PostgreSQL store it links libpq itself for its webhook tables.
 ZINV_SERVER_SRCS := examples/zinv-server/zinv-server.c examples/zinv-server/webhooks.c \
-    examples/zinv-server/metrics.c
+    examples/zinv-server/webhooks_pg.c examples/zinv-server/metrics.c
 $(ZINV_SERVER): $(ZINV_SERVER_SRCS) examples/zinv-server/webhooks.h \
-    examples/zinv-server/metrics.h $(LIBS_ALL)
+    examples/zinv-server/webhooks_pg.h examples/zinv-server/metrics.h $(LIBS_ALL)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(ZINV_SERVER_SRCS) -L$(LIBOUT) \
-	    -Wl,-rpath,$(abspath $(LIBOUT)) -lzinv-sqlite -lzinv $(SQLITE_LIBS) $(MHD_LIBS) \
+	$(CC) $(ALL_CFLAGS) $(PG_CFLAGS) $(LDFLAGS) -o $@ $(ZINV_SERVER_SRCS) -L$(LIBOUT) \
+	    -Wl,-rpath,$(abspath $(LIBOUT)) -lzinv-postgres -lzinv-sqlite -lzinv $(PG_LIBS) \
+	    $(SQLITE_LIBS) $(MHD_LIBS) \
 	    $(WEBHOOK_LIBS) $(DEP_LIBS) -pthread
 
 serve: deps
@@ -380,7 +382,14 @@ check-server: $(ZINV_SERVER)
 check-webhooks: $(ZINV_SERVER)
 	python3 -B examples/zinv-server/test_webhooks.py $(ZINV_SERVER)
 
-.PHONY: serve check-server check-webhooks
+# The server on PostgreSQL, on a throwaway cluster: the webhook checks again,
+# then several processes on one database (test_fleet.py).
+check-fleet: $(ZINV_SERVER)
+	$(PG_CLUSTER) sh -c 'ZINV_TEST_WEBHOOKS_DB="$$ZINV_TEST_PG" \
+	    python3 -B examples/zinv-server/test_webhooks.py $(ZINV_SERVER) && \
+	    python3 -B examples/zinv-server/test_fleet.py $(ZINV_SERVER)'
+
+.PHONY: serve check-server check-webhooks check-fleet
 
 # ------------------------------------------------------------------- sync
 # examples/zinv-sync: a till's store kept in sync with an upstream server

@@ -2,6 +2,12 @@
 """Webhook delivery throughput of zinv-server, and its catch-up after an outage.
 
     python3 bench_webhooks.py build/examples/zinv-server [N] [sqlite|memory]
+    sh tests/pg/with-cluster.sh python3 bench_webhooks.py build/examples/zinv-server \
+        N postgres PROCESSES SUBSCRIPTIONS
+
+With postgres: PROCESSES servers on one new database of the cluster, and
+SUBSCRIPTIONS subscriptions (each gets every event; their leases spread
+over the processes as they are taken); the rates count every delivery.
 
 1. live: N single-change batches (PUT /organizations/self/inventory, one
    after the other over one keep-alive connection) with a receiver up;
@@ -28,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 ORG = "2b9a1f4e-0c1d-4e55-9a3b-7d1e2f3a4b5c"
 P1 = "7a51c3d0-9f3b-11ee-b962-0242ac120002"
@@ -42,6 +49,7 @@ class Receiver:
 
     def __init__(self, port=0):
         self.balances = []   # STORE balance after each InventoryBalanceChanged
+        self.by_path = {}    # the same, per subscription (request path)
         self.ids = []
         self.times = []
         self.cond = threading.Condition()
@@ -75,9 +83,10 @@ class Receiver:
                             length = int(value)
                     if len(self.buf) < head_end + 4 + length:
                         return
+                    path = self.buf[:head_end].split(b" ", 2)[1].decode()
                     body = self.buf[head_end + 4:head_end + 4 + length]
                     self.buf = self.buf[head_end + 4 + length:]
-                    receiver.record(json.loads(body))
+                    receiver.record(json.loads(body), path)
                     self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
         asyncio.set_event_loop(self.loop)
@@ -87,11 +96,12 @@ class Receiver:
         ready.set()
         self.loop.run_forever()
 
-    def record(self, env):
+    def record(self, env, path):
         with self.cond:
             if env["eventName"] == "InventoryBalanceChanged":
                 payload = json.loads(env["payload"])
                 self.balances.append(int(payload["balanceAfter"][0]["balance"]))
+                self.by_path.setdefault(path, []).append(self.balances[-1])
                 self.ids.append(env["messageId"])
                 self.times.append(time.monotonic())
             self.cond.notify_all()
@@ -126,25 +136,34 @@ def main():
     server = os.path.abspath(sys.argv[1])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     kind = sys.argv[3] if len(sys.argv) > 3 else "sqlite"
+    nproc = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    nsub = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     tmp = tempfile.TemporaryDirectory()
     tokens = os.path.join(tmp.name, "tokens.json")
     with open(tokens, "w") as f:
         json.dump({"tokens": [{"token": TOKEN, "organizationUuid": ORG,
                                "scopes": ["READ:PRODUCT", "WRITE:PRODUCT"]}]}, f)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = open(os.path.join(tmp.name, "server.log"), "w")
-    db = ":memory:" if kind == "memory" else os.path.join(tmp.name, "zinv.db")
-    proc = subprocess.Popen([server, "--listen", "127.0.0.1:%d" % port, "--db", db,
-                             "--tokens", tokens,
-                             "--webhook-retry", "0.5"], stdout=subprocess.DEVNULL, stderr=log)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    if kind == "postgres":
+        from test_webhooks import fresh_pg_database
+        db = fresh_pg_database(os.environ["ZINV_TEST_PG"])
+    else:
+        db = ":memory:" if kind == "memory" else os.path.join(tmp.name, "zinv.db")
+    procs = []
+    for _ in range(nproc):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        procs.append(subprocess.Popen([server, "--listen", "127.0.0.1:%d" % port, "--db", db,
+                                       "--tokens", tokens, "--webhook-retry", "0.5"],
+                                      stdout=subprocess.DEVNULL, stderr=log))
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+    proc = procs[0]           # the writes go here; the deliveries come from all
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"}
 
@@ -162,9 +181,12 @@ def main():
     loc = {l["type"]: l["uuid"] for l in call("GET", "/organizations/self/locations")}
     call("POST", "/organizations/self/v2/inventory/bulk", {"productChanges": [
         {"productUuid": P1, "trackingStatusChange": "START_TRACKING", "variantChanges": []}]})
-    call("POST", "/organizations/self/subscriptions", {
-        "uuid": SUB, "transportName": "WEBHOOK", "eventNames": ["InventoryBalanceChanged"],
-        "destination": "http://127.0.0.1:%d/hook" % rport, "contactEmail": "ops@example.com"})
+    subs = [SUB] + [str(uuid.uuid4()) for _ in range(nsub - 1)]
+    for i, sub in enumerate(subs):
+        call("POST", "/organizations/self/subscriptions", {
+            "uuid": sub, "transportName": "WEBHOOK", "eventNames": ["InventoryBalanceChanged"],
+            "destination": "http://127.0.0.1:%d/hook/%d" % (rport, i),
+            "contactEmail": "ops@example.com"})
     change = {"changes": [{"productUuid": P1, "variantUuid": V1,
                            "fromLocationUuid": loc["SUPPLIER"], "toLocationUuid": loc["STORE"],
                            "change": 1}]}
@@ -174,10 +196,15 @@ def main():
     for _ in range(n):
         call("PUT", "/organizations/self/inventory", change)
     t_written = time.monotonic()
-    t_last = receiver.wait_count(n)
-    print("live:   %d batches written in %.2f s (%.0f/s); all %d delivered %.2f s after the "
-          "first write: %.0f events/s end to end"
-          % (n, t_written - t0, n / (t_written - t0), n, t_last - t0, n / (t_last - t0)))
+    t_last = receiver.wait_count(n * nsub)
+    print("live:   %d batches written in %.2f s (%.0f/s); all %d deliveries %.2f s after the "
+          "first write: %.0f deliveries/s end to end"
+          % (n, t_written - t0, n / (t_written - t0), n * nsub, t_last - t0,
+             n * nsub / (t_last - t0)))
+    if kind == "postgres":
+        from test_fleet import psql
+        print("        leases per process: %s" % psql(db, "SELECT string_agg(c::text, ' ')"
+              " FROM (SELECT count(*) c FROM zinv_server.webhook_leases GROUP BY owner) x"))
 
     # 2. outage
     receiver.close()
@@ -186,29 +213,32 @@ def main():
         call("PUT", "/organizations/self/inventory", change)
     time.sleep(1.0)   # a few refused attempts
     status = {s["uuid"]: s["status"] for s in call("GET", "/organizations/self/subscriptions")}
-    cpu_before = cpu_seconds(proc.pid)
+    cpu_before = sum(cpu_seconds(p.pid) for p in procs)
     back = Receiver(rport)
     back.balances, back.ids, back.times = receiver.balances, receiver.ids, receiver.times
+    back.by_path = receiver.by_path
     t_back = time.monotonic()
-    if len(back.balances) > n:
-        raise SystemExit("%d delivered during the outage" % (len(back.balances) - n))
-    t_last = back.wait_count(2 * n)
-    first_after = back.times[n]
-    print("outage: %d events queued while the receiver was down (status %s); drained %.2f s "
-          "after it came back (first delivery after %.2f s, then %.0f events/s)"
-          % (n, status[SUB], t_last - t_back, first_after - t_back,
-             (n - 1) / max(t_last - first_after, 1e-9)))
-    cpu = cpu_seconds(proc.pid) - cpu_before
+    if len(back.balances) > n * nsub:
+        raise SystemExit("%d delivered during the outage" % (len(back.balances) - n * nsub))
+    t_last = back.wait_count(2 * n * nsub)
+    first_after = back.times[n * nsub]
+    print("outage: %d deliveries queued while the receiver was down (status %s); drained "
+          "%.2f s after it came back (first delivery after %.2f s, then %.0f deliveries/s)"
+          % (n * nsub, status[SUB], t_last - t_back, first_after - t_back,
+             (n * nsub - 1) / max(t_last - first_after, 1e-9)))
+    cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
     print("        server CPU during the drain: %.2f s, %.0f us per delivery"
-          % (cpu, cpu * 1e6 / n))
+          % (cpu, cpu * 1e6 / (n * nsub)))
     time.sleep(0.5)
-    ok_order = back.balances == list(range(1, 2 * n + 1))
+    ok_order = all(b == list(range(1, 2 * n + 1)) for b in back.by_path.values()) and \
+        len(back.by_path) == nsub
     ok_dups = len(set(back.ids)) == len(back.ids)
     print("check:  %d delivered, order kept and nothing lost: %s, no duplicates: %s"
           % (len(back.balances), ok_order, ok_dups))
     back.close()
-    proc.terminate()
-    rc = proc.wait()
+    for p in procs:
+        p.terminate()
+    rc = max(p.wait() for p in procs)
     log.close()
     if rc != 0:
         print("server exited %d:" % rc)

@@ -10,11 +10,13 @@ journal order, the X-iZettle-Signature (HMAC-SHA256 over timestamp "."
 payload), the eventNames filter (low-stock crossings alone), retries with a
 stable messageId, FAILING while failing and ACTIVE after, no lost event
 across a SIGKILL and a restart, even between two events of one batch.  The
-memory store keeps subscriptions in memory.
+memory store keeps subscriptions in memory.  With ZINV_TEST_WEBHOOKS_DB set to a
+PostgreSQL conninfo the same checks run on a PostgreSQL store.
 """
 import hashlib
 import hmac
 import http.client
+import itertools
 import json
 import os
 import socket
@@ -55,6 +57,19 @@ def wait_for(what, predicate, seconds=10.0):
             return
         time.sleep(0.02)
     raise AssertionError("timed out waiting for " + what)
+
+
+def fresh_pg_database(conninfo):
+    """A new, empty database on the cluster of `conninfo` (a key=value
+    string), made with psql; its conninfo.  Fails loudly when it cannot."""
+    name = "t_%d_%d" % (os.getpid(), next(_databases))
+    psql = os.path.join(os.environ.get("ZINV_TEST_PG_BIN", "/usr/bin"), "psql")
+    subprocess.run([psql, "-qX", "-v", "ON_ERROR_STOP=1", "-d", conninfo,
+                    "-c", "CREATE DATABASE " + name], check=True)
+    return conninfo + " dbname=" + name
+
+
+_databases = itertools.count(1)
 
 
 class Receiver:
@@ -125,7 +140,11 @@ class Webhooks(unittest.TestCase):
                 {"token": OTHER, "organizationUuid": OTHER_ORG,
                  "scopes": ["READ:PRODUCT", "WRITE:PRODUCT"]},
             ]}, f)
-        cls.db = os.path.join(cls.tmp.name, "zinv.db")
+        # ZINV_TEST_WEBHOOKS_DB: a PostgreSQL conninfo to run the same
+        # checks on (make check-fleet), a new database per class; else an
+        # SQLite file.
+        base = os.environ.get("ZINV_TEST_WEBHOOKS_DB")
+        cls.db = fresh_pg_database(base) if base else os.path.join(cls.tmp.name, "zinv.db")
         cls.port = free_port()
         cls.receiver = Receiver()
         cls.keys = {}

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -42,6 +43,7 @@
 #include <zinv/json.h>
 
 #include "webhooks.h"
+#include "webhooks_pg.h"
 
 #define BATCH_ENTRIES 64    /* journal entries per read */
 #define PASS_BUDGET 256     /* messages per subscription per pass: fairness */
@@ -93,6 +95,9 @@ struct webhooks {
 	int deny_private;
 	int curl_ready;            /* curl_global_init() succeeded */
 	struct subworker *workers; /* guarded by lock */
+	uint64_t sub_generation;   /* bumped by subscription changes alone */
+	struct whpg *pg;           /* PostgreSQL tables and leases; NULL: SQLite */
+	int64_t lease_ms;          /* PostgreSQL: a lease lasts this long unrenewed */
 };
 
 /* A thread per subscription, so that one slow or hanging receiver never
@@ -100,6 +105,8 @@ struct webhooks {
 struct subworker {
 	struct webhooks *wh;
 	int64_t row;
+	char org[37];
+	int leased;                /* this process delivers it; guarded by wh->lock */
 	pthread_t thread;
 	int done;                  /* the thread has returned; guarded by wh->lock */
 	struct subworker *next;
@@ -118,6 +125,7 @@ struct sub {
 	int64_t cursor_seq, cursor_idx;
 	int64_t next_attempt_ms, attempts, updated;
 	int test_pending;
+	int lost;                  /* a cursor write found the lease gone (or failed) */
 	CURL *curl;                /* the subscription's worker's handle */
 };
 
@@ -296,10 +304,19 @@ static int step_done(sqlite3_stmt *st)
 
 /* The cursor moved past an acknowledged message: the subscription is
  * healthy again.  `clear_test`: the TestMessage was the one. */
-static void record_success(struct webhooks *wh, const struct sub *s, int clear_test)
+static void record_success(struct webhooks *wh, struct sub *s, int clear_test)
 {
 	sqlite3_stmt *st;
 
+	if (wh->pg) {
+		char org[37];
+
+		inv_uuid_format(&s->org, org);
+		if (whpg_save_cursor(wh->pg, org, s->row, s->cursor_seq, s->cursor_idx,
+		                     clear_test) != 0)
+			s->lost = 1;
+		return;
+	}
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, clear_test ?
 	             "UPDATE subscriptions SET cursor_sequence = ?, cursor_index = ?,"
@@ -326,6 +343,14 @@ static void record_failure(struct webhooks *wh, struct sub *s)
 
 	s->attempts++;
 	s->next_attempt_ms = now_ms() + wh->retry_ms[step];
+	if (wh->pg) {
+		char org[37];
+
+		inv_uuid_format(&s->org, org);
+		if (whpg_save_failure(wh->pg, org, s->row, s->attempts, s->next_attempt_ms) != 0)
+			s->lost = 1;
+		return;
+	}
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "UPDATE subscriptions SET status = 'FAILING', attempts = ?,"
 	             " next_attempt_ms = ? WHERE id = ?");
@@ -364,69 +389,111 @@ static void subs_free(struct sub *subs, size_t n)
 	free(subs);
 }
 
-static int subs_load(struct webhooks *wh, int64_t row, struct sub **out, size_t *count)
+/* Subscription rows through `fn` (see whpg_load()), from whichever
+ * database holds them; takes the connection's lock. */
+static int rows_load(struct webhooks *wh, int64_t id, const char *org, const char *uuid,
+                     whrow_fn fn, void *arg)
 {
-	struct sub *subs = NULL, *grown;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
-	int rc = 0;
+	int rc = 0, step;
 
+	if (wh->pg)
+		return whpg_load(wh->pg, id, org, uuid, fn, arg);
 	pthread_mutex_lock(&wh->db_lock);
-	st = prepare(wh->db, "SELECT uuid, org, destination, event_names, signing_key,"
-	             " cursor_sequence, cursor_index, test_pending, next_attempt_ms, attempts,"
-	             " updated, id FROM subscriptions WHERE ?1 = 0 OR id = ?1 ORDER BY id");
-	if (st)
-		sqlite3_bind_int64(st, 1, row);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *uuid = (const char *)sqlite3_column_text(st, 0);
-		const char *org = (const char *)sqlite3_column_text(st, 1);
-		const char *names = (const char *)sqlite3_column_text(st, 3);
-		const char *key = (const char *)sqlite3_column_text(st, 4);
-		struct sub *s;
-		json_t *list;
-
-		if (n == cap) {
-			cap = cap ? 2 * cap : 8;
-			grown = realloc(subs, cap * sizeof(*subs));
-			if (!grown) {
-				rc = -1;
-				break;
-			}
-			subs = grown;
-		}
-		s = &subs[n];
-		memset(s, 0, sizeof(*s));
-		if (!uuid || !org || !key || strlen(key) >= sizeof(s->key) ||
-		    inv_uuid_parse(&s->id, uuid, strlen(uuid)) ||
-		    inv_uuid_parse(&s->org, org, strlen(org)))
-			continue; /* not written by us; leave it alone */
-		inv_uuid_format(&s->id, s->uuid);
-		strcpy(s->key, key);
-		s->destination = strdup((const char *)sqlite3_column_text(st, 2));
-		if (!s->destination) {
-			rc = -1;
-			break;
-		}
-		list = json_loads(names ? names : "[]", 0, NULL);
-		names_to_mask(list, &s->all, &s->mask);
-		json_decref(list);
-		s->cursor_seq = sqlite3_column_int64(st, 5);
-		s->cursor_idx = sqlite3_column_int64(st, 6);
-		s->test_pending = sqlite3_column_int(st, 7);
-		s->next_attempt_ms = sqlite3_column_int64(st, 8);
-		s->attempts = sqlite3_column_int64(st, 9);
-		s->updated = sqlite3_column_int64(st, 10);
-		s->row = sqlite3_column_int64(st, 11);
-		n++;
+	st = prepare(wh->db, "SELECT id, uuid, org, destination, event_names, contact_email,"
+	             " signing_key, status, updated, cursor_sequence, cursor_index, test_pending,"
+	             " next_attempt_ms, attempts FROM subscriptions WHERE (?1 = 0 OR id = ?1)"
+	             " AND (?2 IS NULL OR org = ?2) AND (?3 IS NULL OR uuid = ?3) ORDER BY id");
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		bind_text(st, 2, org);
+		bind_text(st, 3, uuid);
 	}
+	while (st && rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct whrow r;
+
+		r.id = sqlite3_column_int64(st, 0);
+		r.uuid = (const char *)sqlite3_column_text(st, 1);
+		r.org = (const char *)sqlite3_column_text(st, 2);
+		r.destination = (const char *)sqlite3_column_text(st, 3);
+		r.event_names = (const char *)sqlite3_column_text(st, 4);
+		r.contact_email = (const char *)sqlite3_column_text(st, 5);
+		r.signing_key = (const char *)sqlite3_column_text(st, 6);
+		r.status = (const char *)sqlite3_column_text(st, 7);
+		r.updated = sqlite3_column_int64(st, 8);
+		r.cursor_seq = sqlite3_column_int64(st, 9);
+		r.cursor_idx = sqlite3_column_int64(st, 10);
+		r.test_pending = sqlite3_column_int(st, 11);
+		r.next_attempt_ms = sqlite3_column_int64(st, 12);
+		r.attempts = sqlite3_column_int64(st, 13);
+		if (!r.uuid || !r.org || !r.destination || !r.contact_email || !r.signing_key ||
+		    !r.status)
+			continue; /* not written by us; leave it alone */
+		rc = fn(&r, arg) ? -1 : 0;
+	}
+	if (st && rc == 0 && step != SQLITE_DONE)
+		rc = -1;
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&wh->db_lock);
-	if (rc || !st) {
-		subs_free(subs, n);
+	return st ? rc : -1;
+}
+
+struct subs_acc {
+	struct sub *subs;
+	size_t n, cap;
+};
+
+static int sub_add(const struct whrow *r, void *arg)
+{
+	struct subs_acc *acc = arg;
+	struct sub *s;
+	json_t *list;
+
+	if (acc->n == acc->cap) {
+		size_t cap = acc->cap ? 2 * acc->cap : 8;
+		struct sub *grown = realloc(acc->subs, cap * sizeof(*grown));
+
+		if (!grown)
+			return -1;
+		acc->subs = grown;
+		acc->cap = cap;
+	}
+	s = &acc->subs[acc->n];
+	memset(s, 0, sizeof(*s));
+	if (strlen(r->signing_key) >= sizeof(s->key) ||
+	    inv_uuid_parse(&s->id, r->uuid, strlen(r->uuid)) ||
+	    inv_uuid_parse(&s->org, r->org, strlen(r->org)))
+		return 0; /* not written by us; leave it alone */
+	inv_uuid_format(&s->id, s->uuid);
+	strcpy(s->key, r->signing_key);
+	if (!(s->destination = strdup(r->destination)))
+		return -1;
+	list = json_loads(r->event_names ? r->event_names : "[]", 0, NULL);
+	names_to_mask(list, &s->all, &s->mask);
+	json_decref(list);
+	s->cursor_seq = r->cursor_seq;
+	s->cursor_idx = r->cursor_idx;
+	s->test_pending = r->test_pending;
+	s->next_attempt_ms = r->next_attempt_ms;
+	s->attempts = r->attempts;
+	s->updated = r->updated;
+	s->row = r->id;
+	acc->n++;
+	return 0;
+}
+
+/* Every subscription (row 0), or the one of `org` with that row id. */
+static int subs_load(struct webhooks *wh, int64_t row, const char *org, struct sub **out,
+                     size_t *count)
+{
+	struct subs_acc acc = { 0 };
+
+	if (rows_load(wh, row, org, NULL, sub_add, &acc) != 0) {
+		subs_free(acc.subs, acc.n);
 		return -1;
 	}
-	*out = subs;
-	*count = n;
+	*out = acc.subs;
+	*count = acc.n;
 	return 0;
 }
 
@@ -711,6 +778,8 @@ static int run_sub(struct webhooks *wh, struct sub *s, int *more)
 		record_success(wh, s, 1);
 		s->test_pending = 0;
 		delivered++;
+		if (s->lost)
+			return delivered;
 	}
 	if (inv_org_open(&org, wh->store, &s->org) != 0 ||
 	    inv_journal_last_sequence(&last, org) != 0) {
@@ -773,6 +842,13 @@ static int run_sub(struct webhooks *wh, struct sub *s, int *more)
 			saved_seq = s->cursor_seq;
 			saved_idx = s->cursor_idx;
 			delivered++;
+			if (s->lost) {
+				/* Another process delivers from here on. */
+				collect_free(&c);
+				inv_journal_free(j);
+				inv_org_close(org);
+				return delivered;
+			}
 		}
 		collect_free(&c);
 		s->cursor_seq = c.seq;
@@ -789,10 +865,13 @@ static int run_sub(struct webhooks *wh, struct sub *s, int *more)
 	return delivered;
 }
 
-static void wait_until(struct webhooks *wh, uint64_t generation, int64_t deadline_ms)
+/* Wait until `deadline_ms`, the server stops, or (`counter` not NULL)
+ * *counter moves on from `generation`. */
+static void wait_until(struct webhooks *wh, const uint64_t *counter, uint64_t generation,
+                       int64_t deadline_ms)
 {
 	pthread_mutex_lock(&wh->lock);
-	while (!wh->stop && wh->generation == generation) {
+	while (!wh->stop && (!counter || *counter == generation)) {
 		int64_t left = deadline_ms - now_ms();
 		struct timespec ts;
 
@@ -810,7 +889,15 @@ static void wait_until(struct webhooks *wh, uint64_t generation, int64_t deadlin
 	pthread_mutex_unlock(&wh->lock);
 }
 
-/* Deliver one subscription until it is deleted or the server stops. */
+static void set_leased(struct subworker *w, int leased)
+{
+	pthread_mutex_lock(&w->wh->lock);
+	w->leased = leased;
+	pthread_mutex_unlock(&w->wh->lock);
+}
+
+/* Deliver one subscription until it is deleted or the server stops; on
+ * PostgreSQL only while this process holds its lease. */
 static void *sub_worker(void *arg)
 {
 	struct subworker *w = arg;
@@ -822,15 +909,31 @@ static void *sub_worker(void *arg)
 		size_t n = 0;
 		uint64_t generation;
 		int64_t now, deadline;
-		int more = 0, rc = 0;
+		int more = 0, rc = 0, leased;
 
 		pthread_mutex_lock(&wh->lock);
 		generation = wh->generation;
+		leased = w->leased;
 		pthread_mutex_unlock(&wh->lock);
 		now = now_ms();
 		deadline = now + wh->poll_ms;
-		if (subs_load(wh, w->row, &s, &n) != 0) {
-			wait_until(wh, generation, deadline);
+		if (!leased) {
+			/* Taken before the cursor is read, so that the cursor is
+			 * the last one the previous owner wrote. */
+			rc = whpg_lease_take(wh->pg, w->org, w->row);
+			if (rc == 2)
+				break; /* deleted */
+			if (rc != 1) {
+				/* Another process delivers it: look again in a
+				 * third of a lease. */
+				wait_until(wh, NULL, 0, now + wh->lease_ms / 3);
+				continue;
+			}
+			set_leased(w, 1);
+			rc = 0;
+		}
+		if (subs_load(wh, w->row, w->org, &s, &n) != 0) {
+			wait_until(wh, &wh->generation, generation, deadline);
 			continue;
 		}
 		if (n == 0)
@@ -842,13 +945,16 @@ static void *sub_worker(void *arg)
 			rc = run_sub(wh, s, &more);
 		if (rc < 0 && s->next_attempt_ms < deadline)
 			deadline = s->next_attempt_ms;
+		if (s->lost)
+			set_leased(w, 0);
 		subs_free(s, n);
 		if (rc <= 0 && !more)
-			wait_until(wh, generation, deadline);
+			wait_until(wh, &wh->generation, generation, deadline);
 	}
 	if (curl)
 		curl_easy_cleanup(curl);
 	pthread_mutex_lock(&wh->lock);
+	w->leased = 0;
 	w->done = 1;
 	pthread_mutex_unlock(&wh->lock);
 	return NULL;
@@ -874,21 +980,29 @@ static void reap(struct webhooks *wh, int all)
 	pthread_mutex_unlock(&wh->lock);
 }
 
-/* The supervisor: a worker for every subscription that has none. */
+/* The supervisor: a worker for every subscription that has none, and on
+ * PostgreSQL the renewal of this process's leases every third of a lease. */
 static void *worker(void *arg)
 {
 	struct webhooks *wh = arg;
+	int64_t renewed = 0, period = wh->poll_ms;
 
+	if (wh->pg && wh->lease_ms / 3 < period)
+		period = wh->lease_ms / 3;
 	while (!stopping(wh)) {
 		struct sub *subs = NULL;
 		size_t n = 0, i;
 		uint64_t generation;
 
 		pthread_mutex_lock(&wh->lock);
-		generation = wh->generation;
+		generation = wh->sub_generation;
 		pthread_mutex_unlock(&wh->lock);
+		if (wh->pg && now_ms() - renewed >= wh->lease_ms / 3) {
+			renewed = now_ms();
+			whpg_lease_renew(wh->pg);
+		}
 		reap(wh, 0);
-		if (subs_load(wh, 0, &subs, &n) != 0)
+		if (subs_load(wh, 0, NULL, &subs, &n) != 0)
 			n = 0;
 		for (i = 0; i < n; i++) {
 			struct subworker *w;
@@ -901,6 +1015,8 @@ static void *worker(void *arg)
 				continue;
 			w->wh = wh;
 			w->row = subs[i].row;
+			inv_uuid_format(&subs[i].org, w->org);
+			w->leased = !wh->pg; /* SQLite and memory: one process, no leases */
 			if (pthread_create(&w->thread, NULL, sub_worker, w) != 0) {
 				free(w);
 				continue;
@@ -911,7 +1027,7 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&wh->lock);
 		}
 		subs_free(subs, n);
-		wait_until(wh, generation, now_ms() + wh->poll_ms);
+		wait_until(wh, &wh->sub_generation, generation, now_ms() + period);
 	}
 	reap(wh, 1);
 	return NULL;
@@ -929,8 +1045,12 @@ static void on_commit(const inv_event *event, void *payload)
 	pthread_mutex_unlock(&wh->lock);
 }
 
+/* A subscription changed: the supervisor and the workers look again. */
 static void kick(struct webhooks *wh)
 {
+	pthread_mutex_lock(&wh->lock);
+	wh->sub_generation++;
+	pthread_mutex_unlock(&wh->lock);
 	on_commit(NULL, wh);
 }
 
@@ -971,6 +1091,28 @@ int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
 	pthread_cond_init(&wh->wake, &ca);
 	pthread_condattr_destroy(&ca);
 
+	if (opts && opts->postgres) {
+		char owner[300], host[256] = "";
+		unsigned char raw[4];
+
+		wh->lease_ms = opts->lease_ms > 0 ? opts->lease_ms : 3000;
+		/* Lease rows name the process: host, pid, and a random part
+		 * for a pid reused after a restart. */
+		gethostname(host, sizeof(host) - 1);
+		if (RAND_bytes(raw, sizeof(raw)) != 1) {
+			webhooks_close(wh);
+			return -1;
+		}
+		snprintf(owner, sizeof(owner), "%s:%ld:%02x%02x%02x%02x", host, (long)getpid(),
+		         raw[0], raw[1], raw[2], raw[3]);
+		if (whpg_open(&wh->pg, db, owner, wh->lease_ms) != 0) {
+			fprintf(stderr, "zinv-server: cannot open the webhook tables in PostgreSQL\n");
+			webhooks_close(wh);
+			return -1;
+		}
+		path = NULL;
+		goto opened;
+	}
 	if (!strcmp(db, ":memory:")) {
 		path = strdup(":memory:");
 	} else {
@@ -995,6 +1137,7 @@ int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
 		return -1;
 	}
 	free(path);
+opened:
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "zinv-server: cannot initialize libcurl\n");
 		webhooks_close(wh);
@@ -1034,6 +1177,7 @@ void webhooks_close(struct webhooks *wh)
 		pthread_join(wh->thread, NULL);
 	if (wh->curl_ready)
 		curl_global_cleanup();
+	whpg_close(wh->pg); /* after the workers: it releases their leases */
 	sqlite3_close(wh->db);
 	pthread_cond_destroy(&wh->wake);
 	pthread_mutex_destroy(&wh->lock);
@@ -1050,7 +1194,7 @@ void webhooks_metrics(struct webhooks *wh, FILE *out)
 	size_t n = 0, i;
 	int64_t now = now_ms(), *backlog, *age_ms;
 
-	if (!wh || subs_load(wh, 0, &subs, &n) != 0)
+	if (!wh || subs_load(wh, 0, NULL, &subs, &n) != 0)
 		return;
 	backlog = calloc(2 * n + 1, sizeof(*backlog));
 	if (!backlog) {
@@ -1086,11 +1230,21 @@ void webhooks_metrics(struct webhooks *wh, FILE *out)
 	for (i = 0; i < n; i++)
 		fprintf(out, "zinv_webhook_oldest_undelivered_seconds{subscription=\"%s\"} %.3f\n",
 		        subs[i].uuid, age_ms[i] > 0 ? (double)age_ms[i] / 1e3 : 0.0);
-	/* One process per store: it holds every subscription. */
+	/* SQLite and memory: one process, which delivers everything. */
 	fputs("# HELP zinv_webhook_lease_owned Whether this process delivers the "
-	      "subscription.\n# TYPE zinv_webhook_lease_owned gauge\n", out);
-	for (i = 0; i < n; i++)
-		fprintf(out, "zinv_webhook_lease_owned{subscription=\"%s\"} 1\n", subs[i].uuid);
+	      "subscription (holds its lease).\n# TYPE zinv_webhook_lease_owned gauge\n", out);
+	for (i = 0; i < n; i++) {
+		struct subworker *w;
+		int owned;
+
+		pthread_mutex_lock(&wh->lock);
+		for (w = wh->workers; w && w->row != subs[i].row; w = w->next)
+			;
+		owned = wh->pg ? w && w->leased : 1;
+		pthread_mutex_unlock(&wh->lock);
+		fprintf(out, "zinv_webhook_lease_owned{subscription=\"%s\"} %d\n", subs[i].uuid,
+		        owned);
+	}
 	free(backlog);
 	subs_free(subs, n);
 }
@@ -1165,52 +1319,61 @@ int webhooks_is_route(const char *path)
 }
 
 /* The row view of GET, PUT and POST; `with_key` only for POST. */
-static const char view_columns[] =
-	"SELECT uuid, event_names, updated, destination, contact_email, status, signing_key"
-	" FROM subscriptions";
-
-static json_t *row_view(sqlite3_stmt *st, int with_key)
+static json_t *row_view(const struct whrow *r, int with_key)
 {
 	char when[32];
-	json_t *names = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);
+	json_t *names = json_loads(r->event_names, 0, NULL);
 	json_t *o;
 
-	inv_json_format_time(when, sqlite3_column_int64(st, 2), 1);
+	inv_json_format_time(when, r->updated, 1);
 	o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:s}",
-	              "uuid", (const char *)sqlite3_column_text(st, 0),
+	              "uuid", r->uuid,
 	              "transportName", "WEBHOOK",
 	              "eventNames", names ? names : json_array(),
 	              "updated", when,
-	              "destination", (const char *)sqlite3_column_text(st, 3),
-	              "contactEmail", (const char *)sqlite3_column_text(st, 4),
-	              "status", (const char *)sqlite3_column_text(st, 5));
+	              "destination", r->destination,
+	              "contactEmail", r->contact_email,
+	              "status", r->status);
 	if (o && with_key)
-		json_object_set_new(o, "signingKey",
-		                    json_string((const char *)sqlite3_column_text(st, 6)));
+		json_object_set_new(o, "signingKey", json_string(r->signing_key));
 	return o;
+}
+
+struct view_acc {
+	int with_key;
+	int found;
+	json_t *view;      /* one row */
+	json_t *list;      /* or all of them, when not NULL */
+};
+
+static int view_add(const struct whrow *r, void *arg)
+{
+	struct view_acc *acc = arg;
+	json_t *o = row_view(r, acc->with_key);
+
+	if (!o)
+		return -1;
+	acc->found = 1;
+	if (acc->list)
+		return json_array_append_new(acc->list, o);
+	json_decref(acc->view);
+	acc->view = o;
+	return 0;
 }
 
 /* One subscription of `org` as JSON, or NULL (*found 0 when missing). */
 static json_t *load_view(struct webhooks *wh, const char *org, const char *uuid, int with_key,
                          int *found)
 {
-	char sql[sizeof(view_columns) + 64];
-	sqlite3_stmt *st;
-	json_t *o = NULL;
+	struct view_acc acc = { 0 };
 
-	*found = 0;
-	snprintf(sql, sizeof(sql), "%s WHERE org = ? AND uuid = ?", view_columns);
-	st = prepare(wh->db, sql);
-	if (!st)
-		return NULL;
-	bind_text(st, 1, org);
-	bind_text(st, 2, uuid);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*found = 1;
-		o = row_view(st, with_key);
+	acc.with_key = with_key;
+	if (rows_load(wh, 0, org, uuid, view_add, &acc) != 0) {
+		json_decref(acc.view);
+		acc.view = NULL;
 	}
-	sqlite3_finalize(st);
-	return o;
+	*found = acc.found;
+	return acc.view;
 }
 
 struct fields {
@@ -1335,6 +1498,18 @@ static int handle_create(struct webhooks *wh, struct webhooks_answer *a, const c
 	names = json_dumps(f.names ? f.names : json_array(), JSON_COMPACT);
 	if (!names)
 		return -1;
+	if (wh->pg) {
+		struct view_acc acc = { 1, 0, NULL, NULL };
+
+		rc = whpg_insert(wh->pg, org, uuid, f.destination, names, f.email, key, now, last,
+		                 view_add, &acc);
+		free(names);
+		view = acc.view;
+		if (rc == 1)
+			return answer_error(a, 400, "SUBSCRIPTION_ALREADY_EXIST",
+			                    "a subscription with this uuid exists", NULL, 0);
+		goto answer;
+	}
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "INSERT INTO subscriptions (uuid, org, destination, event_names,"
 	             " contact_email, signing_key, status, updated, cursor_sequence,"
@@ -1353,12 +1528,13 @@ static int handle_create(struct webhooks *wh, struct webhooks_answer *a, const c
 	} else {
 		rc = SQLITE_ERROR;
 	}
-	view = rc == 0 ? load_view(wh, org, uuid, 1, &found) : NULL;
 	pthread_mutex_unlock(&wh->db_lock);
+	view = rc == 0 ? load_view(wh, org, uuid, 1, &found) : NULL;
 	free(names);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return answer_error(a, 400, "SUBSCRIPTION_ALREADY_EXIST",
 		                    "a subscription with this uuid exists", NULL, 0);
+answer:
 	if (rc || !view)
 		return answer_error(a, 503, "SERVICE_UNAVAILABLE", "the webhooks database failed",
 		                    NULL, 0);
@@ -1381,6 +1557,16 @@ static int handle_update(struct webhooks *wh, struct webhooks_answer *a, const c
 		                    f.v, f.n);
 	if (f.names && !(names = json_dumps(f.names, JSON_COMPACT)))
 		return -1;
+	if (wh->pg) {
+		struct view_acc acc = { 0, 0, NULL, NULL };
+
+		rc = whpg_update(wh->pg, org, uuid, f.destination, names, f.email, now_ms(),
+		                 view_add, &acc);
+		found = rc == 0;
+		view = acc.view;
+		rc = rc < 0;
+		goto answer;
+	}
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "UPDATE subscriptions SET"
 	             " destination = coalesce(?1, destination),"
@@ -1397,10 +1583,12 @@ static int handle_update(struct webhooks *wh, struct webhooks_answer *a, const c
 		bind_text(st, 5, org);
 		bind_text(st, 6, uuid);
 		rc = step_done(st);
-		if (rc == 0 && sqlite3_changes(wh->db) == 1)
-			view = load_view(wh, org, uuid, 0, &found);
+		found = rc == 0 && sqlite3_changes(wh->db) == 1;
 	}
 	pthread_mutex_unlock(&wh->db_lock);
+	if (found)
+		view = load_view(wh, org, uuid, 0, &found);
+answer:
 	free(names);
 	if (rc)
 		return answer_error(a, 503, "SERVICE_UNAVAILABLE", "the webhooks database failed",
@@ -1420,6 +1608,12 @@ static int handle_delete(struct webhooks *wh, struct webhooks_answer *a, const c
 	sqlite3_stmt *st;
 	int rc = SQLITE_ERROR, changed = 0;
 
+	if (wh->pg) {
+		rc = whpg_delete(wh->pg, org, uuid);
+		changed = rc == 0;
+		rc = rc < 0;
+		goto answer;
+	}
 	pthread_mutex_lock(&wh->db_lock);
 	st = prepare(wh->db, "DELETE FROM subscriptions WHERE org = ? AND uuid = ?");
 	if (st) {
@@ -1429,6 +1623,7 @@ static int handle_delete(struct webhooks *wh, struct webhooks_answer *a, const c
 		changed = rc == 0 && sqlite3_changes(wh->db) == 1;
 	}
 	pthread_mutex_unlock(&wh->db_lock);
+answer:
 	if (rc)
 		return answer_error(a, 503, "SERVICE_UNAVAILABLE", "the webhooks database failed",
 		                    NULL, 0);
@@ -1441,27 +1636,16 @@ static int handle_delete(struct webhooks *wh, struct webhooks_answer *a, const c
 
 static int handle_list(struct webhooks *wh, struct webhooks_answer *a, const char *org)
 {
-	char sql[sizeof(view_columns) + 64];
-	json_t *list = json_array();
-	sqlite3_stmt *st;
-	int rc = SQLITE_DONE;
+	struct view_acc acc = { 0 };
 
-	snprintf(sql, sizeof(sql), "%s WHERE org = ? ORDER BY id", view_columns);
-	pthread_mutex_lock(&wh->db_lock);
-	st = prepare(wh->db, sql);
-	if (st) {
-		bind_text(st, 1, org);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			json_array_append_new(list, row_view(st, 0));
-		sqlite3_finalize(st);
-	}
-	pthread_mutex_unlock(&wh->db_lock);
-	if (!st || rc != SQLITE_DONE) {
-		json_decref(list);
+	if (!(acc.list = json_array()))
+		return -1;
+	if (rows_load(wh, 0, org, NULL, view_add, &acc) != 0) {
+		json_decref(acc.list);
 		return answer_error(a, 503, "SERVICE_UNAVAILABLE", "the webhooks database failed",
 		                    NULL, 0);
 	}
-	return answer_json(a, 200, list);
+	return answer_json(a, 200, acc.list);
 }
 
 static int route(struct webhooks *wh, const inv_rest_request *req, struct webhooks_answer *a)
@@ -1521,9 +1705,7 @@ static int route(struct webhooks *wh, const inv_rest_request *req, struct webhoo
 	if (!strcmp(method, "GET")) {
 		json_t *view;
 
-		pthread_mutex_lock(&wh->db_lock);
 		view = load_view(wh, org, uuid, 0, &found);
-		pthread_mutex_unlock(&wh->db_lock);
 		if (!found)
 			return answer_error(a, 404, "SUBSCRIPTION_NOT_FOUND", "no such subscription",
 			                    NULL, 0);

@@ -28,13 +28,16 @@ struct webhooks_options {
 	int64_t poll_ms;       /* journal poll period (other writers); 0: 1000 */
 	long timeout_ms;       /* one POST; 0: 10000 */
 	int deny_private;      /* refuse loopback, private and link-local destinations */
+	int postgres;          /* `db` is a PostgreSQL conninfo: tables and leases there */
+	int64_t lease_ms;      /* PostgreSQL: a lease unrenewed this long is free; 0: 3000 */
 };
 
 /* Parse "60,60,600" (seconds, decimals allowed) into a malloc'd array. */
 int webhooks_parse_retry(int64_t **out, size_t *count, const char *spec);
 
 /* Open the subscriptions next to the store's database `db` (":memory:"
- * keeps them in memory).  Prints why on failure and returns -1. */
+ * keeps them in memory; with opts->postgres they go into that PostgreSQL
+ * database, see webhooks_pg.h).  Prints why on failure and returns -1. */
 int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
                   const struct webhooks_options *opts);
 

@@ -1,8 +1,9 @@
 /*
  * zinv-server - a local, faithful Zettle Inventory service over libzinv.
  *
- *     zinv-server [--listen HOST:PORT] [--db PATH] [--tokens FILE]
+ *     zinv-server [--listen HOST:PORT] [--db PATH|CONNINFO] [--tokens FILE]
  *                 [--webhook-retry SECONDS,...] [--webhook-deny-private]
+ *                 [--webhook-lease SECONDS]
  *                 [--tls-cert FILE --tls-key FILE]
  *
  * Every inventory route is served by the library's dispatcher,
@@ -13,7 +14,10 @@
  * are the server's own: webhooks.c.
  *
  * Defaults: listen 127.0.0.1:8080, database zinv.db (the embedded SQLite
- * store; ":memory:" selects the memory backend).  The tokens file is JSON:
+ * store; ":memory:" selects the memory backend; a PostgreSQL URI or
+ * key=value conninfo selects libzinv-postgres, and then any number of
+ * processes may serve one database: webhook subscriptions, cursors and
+ * delivery leases live there too, see webhooks_pg.h).  The tokens file is JSON:
  *
  *     {"tokens": [{"token": "...", "organizationUuid": "...",
  *                  "scopes": ["READ:PRODUCT", "WRITE:PRODUCT"],
@@ -46,6 +50,7 @@
 
 #include <zinv.h>
 #include <zinv/rest.h>
+#include <zinv/postgres.h>
 #include <zinv/sqlite.h>
 
 #include "metrics.h"
@@ -592,16 +597,34 @@ static int listen_on(const char *spec)
 	return fd;
 }
 
+/* A libpq URI (postgresql://, postgres://) or key=value conninfo, rather
+ * than a file path: "host=/run/pg dbname=zinv", "dbname = zinv". */
+static int is_conninfo(const char *db)
+{
+	const char *p = db;
+
+	if (!strncmp(db, "postgresql://", 13) || !strncmp(db, "postgres://", 11))
+		return 1;
+	while ((*p >= 'a' && *p <= 'z') || *p == '_')
+		p++;
+	while (p > db && *p == ' ')
+		p++;
+	return p > db && *p == '=';
+}
+
 static int open_store(inv_store **out, const char *db)
 {
 	int rc;
 
-	if (!strcmp(db, ":memory:"))
+	if (is_conninfo(db))
+		rc = inv_store_open_postgres(out, db, NULL, NULL);
+	else if (!strcmp(db, ":memory:"))
 		rc = inv_store_open_memory(out, NULL);
 	else
 		rc = inv_store_open_sqlite(out, db, NULL, NULL);
 	if (rc)
-		fprintf(stderr, "zinv-server: cannot open the database %s: %s (%s)\n", db,
+		fprintf(stderr, "zinv-server: cannot open the database %s: %s (%s)\n",
+		        is_conninfo(db) ? "(PostgreSQL)" : db, /* a conninfo may hold a password */
 		        inv_error_last()->message, inv_strerror(rc));
 	return rc;
 }
@@ -663,14 +686,19 @@ static void usage(FILE *f)
 	      "                   [--webhook-deny-private] [--tls-cert FILE --tls-key FILE]\n"
 	      "  --listen  address to serve (default 127.0.0.1:8080)\n"
 	      "  --db      SQLite database file, or :memory: (default zinv.db);\n"
-	      "            webhook subscriptions go to PATH.webhooks\n"
+	      "            webhook subscriptions go to PATH.webhooks.  A PostgreSQL\n"
+	      "            URI (postgresql://...) or key=value conninfo keeps the store\n"
+	      "            and the subscriptions there, shared by every process on it\n"
 	      "  --tokens  JSON file of bearer tokens (default: one development token)\n"
 	      "  --webhook-retry  delays between delivery attempts, the last repeating\n"
 	      "            (default: 10 x 60, 9 x 600, then 3600)\n"
 	      "  --tls-cert FILE, --tls-key FILE  serve HTTPS with this PEM certificate\n"
 	      "            and key (libmicrohttpd's GnuTLS)\n"
 	      "  --webhook-deny-private  refuse webhook destinations on loopback, private\n"
-	      "            or link-local addresses (at subscription and at delivery)\n", f);
+	      "            or link-local addresses (at subscription and at delivery)\n"
+	      "  --webhook-lease SECONDS  PostgreSQL: a subscription's delivery lease;\n"
+	      "            a dead owner's subscriptions are taken over within\n"
+	      "            SECONDS * 4/3 (default 3, so within 4 s)\n", f);
 }
 
 int main(int argc, char **argv)
@@ -703,6 +731,16 @@ int main(int argc, char **argv)
 			tls_cert = argv[++i];
 		} else if (i + 1 < argc && !strcmp(argv[i], "--tls-key")) {
 			tls_key = argv[++i];
+		} else if (i + 1 < argc && !strcmp(argv[i], "--webhook-lease")) {
+			char *end;
+			double secs = strtod(argv[++i], &end);
+
+			if (end == argv[i] || *end || !(secs >= 0.3 && secs <= 3600)) {
+				fprintf(stderr, "zinv-server: --webhook-lease wants seconds from 0.3 "
+				        "to 3600, not \"%s\"\n", argv[i]);
+				return 2;
+			}
+			wopts.lease_ms = (int64_t)(secs * 1000.0 + 0.5);
 		} else if (!strcmp(argv[i], "--webhook-deny-private")) {
 			wopts.deny_private = 1;
 		} else if (i + 1 < argc && !strcmp(argv[i], "--webhook-retry")) {
@@ -742,6 +780,7 @@ int main(int argc, char **argv)
 		tokens_free(&srv.tokens);
 		return 1;
 	}
+	wopts.postgres = is_conninfo(db);
 	if (open_store(&srv.store, db) != 0) {
 		close(fd);
 		tokens_free(&srv.tokens);
@@ -796,7 +835,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "zinv-server: listening on %s%s, database %s, %ld threads\n",
-	        listen_spec, tls_cert ? " (TLS)" : "", db, cpus > 0 ? cpus : 1);
+	        listen_spec, tls_cert ? " (TLS)" : "", wopts.postgres ? "(PostgreSQL)" : db,
+	        cpus > 0 ? cpus : 1);
 
 	sigwait(&sigs, &sig);
 	fprintf(stderr, "zinv-server: %s, finishing in-flight requests\n",
