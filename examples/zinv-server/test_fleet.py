@@ -227,8 +227,10 @@ class FleetTests(unittest.TestCase):
         count, low, high = psql(self.fleet.db, "SELECT count(*), min(sequence), max(sequence)"
                                 " FROM zinv.journal_entries WHERE org = '%s'" % ORG).split("|")
         self.assertEqual((int(low), int(high)), (1, int(count)), "the journal has a gap")
-        stored = psql(self.fleet.db, "SELECT idempotency_key FROM zinv.journal_entries"
-                      " WHERE org = '%s' AND idempotency_key LIKE 'fleet-%%'" % ORG).split()
+        # Keys are bytea (any byte string is a key); these ones are UTF-8 text.
+        stored = psql(self.fleet.db, "SELECT convert_from(idempotency_key, 'UTF8')"
+                      " FROM zinv.journal_entries WHERE org = '%s'"
+                      " AND idempotency_key LIKE 'fleet-%%'::bytea" % ORG).split()
         self.assertEqual(sorted(stored), sorted(keys))
 
     def check_processes_share_one_database(self, n):
