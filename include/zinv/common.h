@@ -89,7 +89,7 @@ INV_EXTERN void inv_error_clear(void);
 /* Static English text for an INV_E* code; never NULL. */
 INV_EXTERN const char *inv_strerror(int code);
 
-/* The library's version string at run time ("1.0.0"). */
+/* The library's version string at run time ("1.1.0"). */
 INV_EXTERN const char *inv_version(void);
 
 /*

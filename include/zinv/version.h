@@ -8,9 +8,9 @@
 #define ZINV_VERSION_H
 
 #define INV_VERSION_MAJOR 1
-#define INV_VERSION_MINOR 0
+#define INV_VERSION_MINOR 1
 #define INV_VERSION_PATCH 0
-#define INV_VERSION_STRING "1.0.0"
+#define INV_VERSION_STRING "1.1.0"
 
 /* One number that grows with every release: 10000 * major + 100 * minor + patch. */
 #define INV_VERSION_NUMBER \
