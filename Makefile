@@ -415,7 +415,8 @@ check-sync: $(ZINV_SERVER) $(ZINV_SYNC)
 # Deterministic simulation (tests/sim/README.md): libzinv checked against a
 # reference model under random workloads, injected faults and crashes.
 #   make sim SEED=7 STEPS=2000 BACKEND=memory|sqlite|postgres [FAULTS=1] [CRASH=1|KILL=1] [V=1]
-#   make sim-smoke (part of check), sim-ci (200+ seeds per backend), sim-long
+#   make sim-smoke (part of check), sim-ci (200+ seeds per embedded backend, 50 on
+#   a throwaway PostgreSQL cluster), sim-long
 SIM_SRCS := $(wildcard tests/sim/*.c) tests/fault_backend.c
 SIM_OBJS := $(patsubst tests/%.c,$(BUILDDIR)/sim/%.o,$(SIM_SRCS:tests/sim/%=tests/%))
 SIM_BIN := $(BUILDDIR)/sim/zinv-sim
@@ -463,6 +464,10 @@ sim-ci: $(SIM_BIN)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 2000 --seeds 200 --steps 200 --backend sqlite --faults)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 3000 --seeds 200 --steps 200 --backend sqlite --crash)
 	$(if $(SIM_SQLITE),$(SIM_RUN) --seed 4000 --seeds 40 --steps 300 --backend sqlite --kill)
+	$(if $(SIM_PG),$(TEST_ENV) $(PG_CLUSTER) sh -c '$(SIM_BIN) --seed 6000 --seeds 20 --steps 200 --backend postgres && \
+	    $(SIM_BIN) --seed 6100 --seeds 10 --steps 200 --backend postgres --faults && \
+	    $(SIM_BIN) --seed 6200 --seeds 10 --steps 200 --backend postgres --crash && \
+	    $(SIM_BIN) --seed 6300 --seeds 10 --steps 200 --backend postgres --kill')
 
 sim-long: $(SIM_BIN)
 	$(SIM_RUN) --seed 100000 --seeds 5000 --steps 1000 --backend all
