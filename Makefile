@@ -210,7 +210,8 @@ VALGRIND := valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,po
 check-valgrind: deps
 	$(MAKE) all $(TEST_BINS) check-compat
 	@set -e; for t in $(filter-out $(VALGRIND_SKIP),$(TEST_BINS)) $(COMPAT_BIN); do \
-	    echo "== valgrind $$t"; CK_FORK=no LD_LIBRARY_PATH=$(LIBOUT) $(VALGRIND) $$t; done
+	    echo "== valgrind $$t"; case $$t in *check_postgres*) pg="$(PG_CLUSTER)";; *) pg=;; esac; \
+	    CK_FORK=no LD_LIBRARY_PATH=$(LIBOUT) $$pg $(VALGRIND) $$t; done
 
 # ------------------------------------------------------------------- fuzz
 # tests/fuzz/fuzz_<name>.c: libFuzzer targets (one per decoder, one for the
