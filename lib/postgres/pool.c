@@ -331,6 +331,20 @@ static int exec_plain(PGconn *conn, const char *sql, const char *what)
 	return err;
 }
 
+/* search_path = the schema, then pg_catalog.  Setting it also makes the
+ * server look the schema up again at the next statement. */
+static int set_search_path(pg_instance *in, PGconn *conn)
+{
+	char *ident, sql[320];
+
+	ident = PQescapeIdentifier(conn, in->schema, strlen(in->schema));
+	if (!ident)
+		return pg_error(INV_ENOMEM, "out of memory");
+	snprintf(sql, sizeof(sql), "SET search_path = %s, pg_catalog", ident);
+	PQfreemem(ident);
+	return exec_plain(conn, sql, "set the search path");
+}
+
 int pg_connect(pg_instance *in, PGconn **out)
 {
 	/* dbname expands the conninfo into its keywords, which win over the
@@ -338,7 +352,7 @@ int pg_connect(pg_instance *in, PGconn **out)
 	const char *keys[] = { "application_name", "dbname", NULL };
 	const char *vals[] = { in->app_name, in->conninfo, NULL };
 	PGconn *conn;
-	char *ident, sql[512], detail[400], msg[480];
+	char sql[256], detail[400], msg[480];
 	int err;
 
 	if (!in->app_name) {
@@ -355,19 +369,14 @@ int pg_connect(pg_instance *in, PGconn **out)
 		return pg_error(INV_EBACKEND, msg);
 	}
 	PQsetNoticeProcessor(conn, quiet, NULL);
-	ident = PQescapeIdentifier(conn, in->schema, strlen(in->schema));
-	if (!ident) {
-		PQfinish(conn);
-		return pg_error(INV_ENOMEM, "out of memory connecting");
-	}
 	/* lock_timeout too, so that a writer queued behind another's org lock
 	 * is INV_EBUSY as 55P03 within the same bound */
 	snprintf(sql, sizeof(sql),
-	         "SET search_path = %s, pg_catalog; SET statement_timeout = %d;"
-	         " SET lock_timeout = %d; SET idle_in_transaction_session_timeout = 0",
-	         ident, in->timeout_ms, in->timeout_ms);
-	PQfreemem(ident);
-	if ((err = exec_plain(conn, sql, "set the session up"))) {
+	         "SET statement_timeout = %d; SET lock_timeout = %d;"
+	         " SET idle_in_transaction_session_timeout = 0",
+	         in->timeout_ms, in->timeout_ms);
+	if ((err = set_search_path(in, conn)) ||
+	    (err = exec_plain(conn, sql, "set the session up"))) {
 		PQfinish(conn);
 		return err;
 	}
@@ -555,7 +564,14 @@ static int migrate_locked(pg_instance *in, PGconn *conn)
 		if ((err = exec_plain(conn, sql, "create the schema")))
 			return err;
 	}
-	if ((err = schema_version(in, conn, &version)))
+	/* The session may have resolved its search path while another process
+	 * was creating the schema, and PostgreSQL 15 can keep that resolution
+	 * (without the schema) past the invalidation that should end it: seen
+	 * as "relation schema_migrations does not exist" in one of four
+	 * processes opening at once.  Resolve it again now that the schema
+	 * exists and nobody else is migrating. */
+	if ((err = set_search_path(in, conn)) ||
+	    (err = schema_version(in, conn, &version)))
 		return err;
 	if (version > PG_SCHEMA_VERSION) {
 		snprintf(msg, sizeof(msg), "schema \"%s\" is at version %d, newer than this "
