@@ -712,6 +712,42 @@ START_TEST(test_writer_queued_behind_the_org_lock_past_the_timeout_is_ebusy)
 }
 END_TEST
 
+/* Journal appends are pipelined, so a sequence that does not increase is
+ * an error of the statement (not a row count checked afterwards) and the
+ * COMMIT queued behind it stores nothing. */
+static int append_and_commit(struct backend *b, int64_t sequence)
+{
+	inv_uuid org = uuid_n(1);
+	inv_journal_entry_record e;
+	void *txn = begin_org(b, 1, 1);
+
+	memset(&e, 0, sizeof(e));
+	e.sequence = sequence;
+	ck_assert_int_eq(b->ops->journal_append(txn, &org, &e), 0);
+	return b->ops->commit(txn);
+}
+
+START_TEST(test_journal_sequence_that_does_not_increase_fails_the_commit)
+{
+	char schema[64], sql[256], seqs[64];
+	struct backend b;
+
+	fresh_schema(schema, sizeof(schema));
+	b = backend_open(schema);
+	ck_assert_int_eq(append_and_commit(&b, 5), 0);
+	ck_assert_int_eq(append_and_commit(&b, 5), INV_EBACKEND);
+	ck_assert_int_eq(append_and_commit(&b, 4), INV_EBACKEND);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "not increasing"));
+	ck_assert_int_eq(append_and_commit(&b, 6), 0);
+	snprintf(sql, sizeof(sql), "SELECT string_agg(sequence::text, ',' ORDER BY sequence)"
+	         " FROM \"%s\".journal_entries", schema);
+	sql_text(sql, seqs, sizeof(seqs));
+	ck_assert_str_eq(seqs, "5,6");
+	backend_close(&b);
+	drop_schema(schema);
+}
+END_TEST
+
 /* A trigger that raises `sqlstate` on every write of the tracking table,
  * as the server does on a serialization failure or a deadlock. */
 static void raise_on_tracking(const char *schema, const char *sqlstate)
@@ -739,7 +775,9 @@ static void assert_tracking_put_fails_with(const char *sqlstate, int code)
 	b = backend_open(schema);
 	raise_on_tracking(schema, sqlstate);
 	txn = begin_org(&b, 1, 1);
-	rc = b.ops->tracking_put(txn, &org, &product, 1);
+	/* writes are pipelined: the failure comes back from the next read */
+	ck_assert_int_eq(b.ops->tracking_put(txn, &org, &product, 1), 0);
+	rc = b.ops->tracking_get(txn, &org, &product, &tracked);
 	ck_assert_msg(rc == code, "%s: expected %d, got %d (%s)", sqlstate, code, rc,
 	              inv_error_last()->message);
 	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, sqlstate));
@@ -837,10 +875,11 @@ START_TEST(test_terminated_pooled_connection_fails_one_call_and_is_replaced)
 	ck_assert_int_eq(terminate_app(app), 1);
 	sleep_ms(50);
 	rec.last_sequence = 4;
-	rc = b.ops->org_put(txn, &rec);
-	ck_assert_msg(rc == INV_EBACKEND, "put on a dead connection: %d (%s)", rc,
+	ck_assert_int_eq(b.ops->org_put(txn, &rec), 0);        /* pipelined */
+	rc = b.ops->commit(txn);
+	ck_assert_msg(rc == INV_EBACKEND, "commit on a dead connection: %d (%s)", rc,
 	              inv_error_last()->message);
-	b.ops->rollback(txn);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "nothing was stored"));
 	txn = begin_org(&b, 1, 0);
 	ck_assert_int_eq(b.ops->org_get(txn, &org, &out), 0);
 	ck_assert_int_eq(out.last_sequence, 1);
@@ -1027,6 +1066,7 @@ static Suite *postgres_suite(void)
 	tcase_add_test(tc, test_idempotency_key_is_any_bytes_not_text);
 	tcase_add_test(tc, test_writers_of_two_orgs_do_not_block_each_other);
 	tcase_add_test(tc, test_writer_queued_behind_the_org_lock_past_the_timeout_is_ebusy);
+	tcase_add_test(tc, test_journal_sequence_that_does_not_increase_fails_the_commit);
 	tcase_add_test(tc, test_serialization_failure_is_ebusy);
 	tcase_add_test(tc, test_deadlock_is_ebusy);
 	tcase_add_test(tc, test_other_server_errors_are_ebackend);

@@ -19,7 +19,10 @@
  * - Operations return 0 or a negative INV_E* code: INV_ENOTFOUND for a
  *   missing record where documented, INV_EBUSY when retrying may succeed,
  *   INV_EBACKEND (or INV_ENOMEM, INV_EREADONLY) otherwise.  Report the reason
- *   with inv_backend_error() so that it reaches the caller.
+ *   with inv_backend_error() so that it reaches the caller.  A write may
+ *   be deferred: it returns 0 and its failure is reported by a later
+ *   operation of the transaction or by commit(), which then stores
+ *   nothing (libzinv-postgres pipelines writes this way).
  * - Results are copied into memory the core provides (an `out` struct), or
  *   lent for the duration of a callback; a backend never hands heap memory to
  *   the core, and the core never keeps a lent pointer after the callback.

@@ -62,6 +62,11 @@ typedef struct pg_conn {
 	int write;
 	int failed;                 /* a statement failed: commit must not */
 	int broken;                 /* the connection was lost */
+	int piped;                  /* in pipeline mode (write transactions) */
+	int queued;                 /* commands sent whose results are unread */
+	int org_state;              /* organization row read with the lock: */
+	int64_t org_last;           /* 0 not read, 1 found, 2 none */
+	int32_t org_policy;
 	inv_uuid org;
 	char xid[32];               /* the write transaction's id (xid8) */
 	int has_seq;                /* a journal entry was appended: its sequence */
@@ -92,11 +97,31 @@ int pg_error(int code, const char *message);
  * Clears `res`. */
 int pg_fail(pg_conn *c, PGresult *res, const char *what);
 
-/* Run prepared statement `id` (preparing it first on this connection);
- * text or binary parameters as given, binary results.  Returns the result
+/* Run prepared statement `id` (preparing it first on this connection;
+ * in pipeline mode, after a sync of what is queued); text or binary
+ * parameters as given, binary results.  Returns the result
  * when its status is `want`, else NULL after pg_fail() set *err. */
 PGresult *pg_run(pg_conn *c, enum pg_stmt_id id, int n, const char *const *values,
                  const int *lengths, const int *formats, ExecStatusType want, int *err);
+
+/* Pipelines.  A write transaction runs in pipeline mode: its writes are
+ * sent without waiting (pg_send), and their results are read at the next
+ * sync, which a read or the commit makes.  A statement that fails aborts
+ * every later one up to the sync, the COMMIT included.
+ *
+ * pg_pipe_enter prepares every statement first (once per connection).
+ * pg_send_sql sends SQL without parameters.  pg_pipe_sync sends a sync and
+ * reads every queued result; the last `nout` results go to out[] (the
+ * caller clears them).  On error it returns the first failure, and *lost
+ * (when not NULL) says whether no statement failed before the connection
+ * did, so that the fate of what was sent is unknown. */
+int pg_prepare_all(pg_conn *c);
+int pg_pipe_enter(pg_conn *c);
+void pg_pipe_leave(pg_conn *c);
+int pg_send(pg_conn *c, enum pg_stmt_id id, int n, const char *const *values,
+            const int *lengths, const int *formats);
+int pg_send_sql(pg_conn *c, const char *sql);
+int pg_pipe_sync(pg_conn *c, PGresult **out, int nout, const char *what, int *lost);
 
 /* Pool: take a connected connection (waiting up to the timeout when all
  * are busy), give it back (closing it when broken). */

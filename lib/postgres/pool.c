@@ -178,13 +178,20 @@ const char *const pg_stmt_sql[ST_COUNT] = {
 	[ST_LOW_STOCK_SCAN_PRODUCT] =
 		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock"
 		" WHERE org = $1::uuid AND location = $2::uuid AND product = $3::uuid",
-	/* inserts nothing when the sequence does not increase */
+	/* A sequence that does not increase is an error, not a row count, so
+	 * that it aborts the COMMIT queued behind it: the cast of a text that
+	 * is no boolean raises 22P02 naming the last sequence (its operand is
+	 * a subquery's, so the planner cannot fold it into an error when it
+	 * plans).  The last sequence is one step down the primary key. */
 	[ST_ENTRY_INSERT] =
 		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
 		" client_uuid, idempotency_key, record_count, records)"
 		" SELECT $1::uuid, $2::bigint, $3::bigint, $4::uuid, $5::uuid, $6::uuid, $7::bytea,"
-		" $8::bigint, $9::bytea WHERE NOT EXISTS (SELECT 1 FROM journal_entries"
-		"  WHERE org = $1::uuid AND sequence >= $2::bigint)",
+		" $8::bigint, $9::bytea"
+		" FROM (SELECT (SELECT sequence FROM journal_entries WHERE org = $1::uuid"
+		"  ORDER BY sequence DESC LIMIT 1) AS last) j"
+		" WHERE CASE WHEN j.last IS NULL OR j.last < $2::bigint THEN true"
+		"  ELSE ('journal sequence not increasing: the last is ' || j.last)::boolean END",
 	[ST_ENTRY_READ] =
 		"SELECT sequence, time, external_uuid, user_uuid, client_uuid, idempotency_key,"
 		" record_count, records FROM journal_entries"
@@ -265,29 +272,218 @@ int pg_fail(pg_conn *c, PGresult *res, const char *what)
 
 /* ------------------------------------------------------------ statements */
 
+static void stmt_name(char *name, size_t cap, enum pg_stmt_id id)
+{
+	snprintf(name, cap, "zinv%d", (int)id);
+}
+
+static int prepare(pg_conn *c, enum pg_stmt_id id)
+{
+	char name[16];
+	PGresult *res;
+
+	if (c->prepared & (UINT64_C(1) << id))
+		return 0;
+	stmt_name(name, sizeof(name), id);
+	res = PQprepare(c->conn, name, pg_stmt_sql[id], 0, NULL);
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pg_fail(c, res, "prepare");
+	PQclear(res);
+	c->prepared |= UINT64_C(1) << id;
+	return 0;
+}
+
+int pg_prepare_all(pg_conn *c)
+{
+	int id, err;
+
+	for (id = 0; id < ST_COUNT; id++)
+		if ((err = prepare(c, (enum pg_stmt_id)id)))
+			return err;
+	return 0;
+}
+
 PGresult *pg_run(pg_conn *c, enum pg_stmt_id id, int n, const char *const *values,
                  const int *lengths, const int *formats, ExecStatusType want, int *err)
 {
 	char name[16];
 	PGresult *res;
 
-	snprintf(name, sizeof(name), "zinv%d", (int)id);
-	if (!(c->prepared & (UINT64_C(1) << id))) {
-		res = PQprepare(c->conn, name, pg_stmt_sql[id], 0, NULL);
-		if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-			*err = pg_fail(c, res, "prepare");
+	if (c->piped) {
+		if ((*err = pg_send(c, id, n, values, lengths, formats)) ||
+		    (*err = pg_pipe_sync(c, &res, 1, "query", NULL)))
 			return NULL;
-		}
-		PQclear(res);
-		c->prepared |= UINT64_C(1) << id;
+	} else {
+		if ((*err = prepare(c, id)))
+			return NULL;
+		stmt_name(name, sizeof(name), id);
+		res = PQexecPrepared(c->conn, name, n, values, lengths, formats, 1);
 	}
-	res = PQexecPrepared(c->conn, name, n, values, lengths, formats, 1);
 	if (!res || PQresultStatus(res) != want) {
 		*err = pg_fail(c, res, "query");
 		return NULL;
 	}
 	*err = 0;
 	return res;
+}
+
+/* ------------------------------------------------------------ pipelines */
+
+int pg_pipe_enter(pg_conn *c)
+{
+	int err = pg_prepare_all(c);
+
+	if (err)
+		return err;
+	if (!PQenterPipelineMode(c->conn))
+		return pg_fail(c, NULL, "enter pipeline mode");
+	c->piped = 1;
+	c->queued = 0;
+	return 0;
+}
+
+int pg_send(pg_conn *c, enum pg_stmt_id id, int n, const char *const *values,
+            const int *lengths, const int *formats)
+{
+	char name[16];
+
+	stmt_name(name, sizeof(name), id);
+	if (!PQsendQueryPrepared(c->conn, name, n, values, lengths, formats, 1))
+		return pg_fail(c, NULL, "send");
+	c->queued++;
+	return 0;
+}
+
+int pg_send_sql(pg_conn *c, const char *sql)
+{
+	if (!PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 1))
+		return pg_fail(c, NULL, "send");
+	c->queued++;
+	return 0;
+}
+
+/* A command's result in a pipeline, its terminating NULL read too; NULL
+ * when the connection is gone. */
+static PGresult *pipe_result(pg_conn *c)
+{
+	PGresult *res = PQgetResult(c->conn), *more;
+
+	if (!res || PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+		return res;
+	while ((more = PQgetResult(c->conn)) != NULL)
+		PQclear(more);
+	return res;
+}
+
+/* Leave pipeline mode, reading and dropping what is queued without
+ * recording errors (the caller's error stays the last one).  A connection
+ * whose results no longer match its commands is marked broken, so that it
+ * is discarded when given back. */
+void pg_pipe_leave(pg_conn *c)
+{
+	PGresult *res;
+	int i;
+
+	if (!c->piped)
+		return;
+	if (c->queued && !c->broken) {
+		if (!PQpipelineSync(c->conn))
+			c->broken = 1;
+		for (i = 0; i < c->queued && !c->broken; i++) {
+			res = pipe_result(c);
+			if (!res || PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+				c->broken = 1;
+			PQclear(res);
+		}
+		if (!c->broken) {
+			res = PQgetResult(c->conn);
+			if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+				c->broken = 1;
+			PQclear(res);
+		}
+	}
+	if (!c->broken && !PQexitPipelineMode(c->conn))
+		c->broken = 1;
+	c->piped = 0;
+	c->queued = 0;
+}
+
+int pg_pipe_sync(pg_conn *c, PGresult **out, int nout, const char *what, int *lost)
+{
+	int i, n = c->queued, err = 0, failed = 0;
+	PGresult *res;
+
+	for (i = 0; i < nout; i++)
+		out[i] = NULL;
+	if (lost)
+		*lost = 0;
+	c->queued = 0;
+	if (!PQpipelineSync(c->conn)) {
+		c->broken = 1;
+		err = pg_fail(c, NULL, what);
+		goto gone;
+	}
+	for (i = 0; i < n; i++) {
+		ExecStatusType st;
+
+		if (!(res = pipe_result(c))) {
+			c->broken = 1;
+			err = err ? err : pg_fail(c, NULL, what);
+			goto gone;
+		}
+		st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			/* fewer results than commands: the stream is out of step */
+			c->broken = 1;
+			err = err ? err : pg_fail(c, res, what);
+			goto gone;
+		}
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+			if (i >= n - nout && !err)
+				out[i - (n - nout)] = res;
+			else
+				PQclear(res);
+		} else if (err || st == PGRES_PIPELINE_ABORTED) {
+			/* after the failure that aborted the rest */
+			PQclear(res);
+			if (!err)
+				err = pg_fail(c, NULL, what);
+		} else {
+			/* an ERROR fails the statement; a FATAL ends the session,
+			 * which leaves what was sent in doubt like a lost connection */
+			const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+			failed = sev && strcmp(sev, "ERROR") == 0;
+			err = pg_fail(c, res, what);
+		}
+	}
+	res = PQgetResult(c->conn);
+	if (!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+		c->broken = 1;
+		if (!err)
+			err = pg_fail(c, res, what);
+		else
+			PQclear(res);
+		goto gone;
+	}
+	PQclear(res);
+	if (!err)
+		return 0;
+	for (i = 0; i < nout; i++) {
+		PQclear(out[i]);
+		out[i] = NULL;
+	}
+	return err;
+gone:
+	/* a connection lost before any statement failed leaves the outcome of
+	 * what was sent unknown */
+	if (lost)
+		*lost = !failed;
+	for (i = 0; i < nout; i++) {
+		PQclear(out[i]);
+		out[i] = NULL;
+	}
+	return err;
 }
 
 int pg_reserve(pg_conn *c, size_t n)

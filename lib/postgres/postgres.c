@@ -125,11 +125,16 @@ static PGresult *run(pg_conn *c, enum pg_stmt_id id, const struct params *p,
 	return pg_run(c, id, p->n, p->v, p->len, p->fmt, want, err);
 }
 
-/* Run a statement that returns no rows. */
+/* Run a statement that returns no rows; in a write transaction, send it
+ * and leave its result to the next sync. */
 static int run_cmd(pg_conn *c, enum pg_stmt_id id, const struct params *p)
 {
 	int err;
-	PGresult *res = run(c, id, p, PGRES_COMMAND_OK, &err);
+	PGresult *res;
+
+	if (c->piped)
+		return pg_send(c, id, p->n, p->v, p->len, p->fmt);
+	res = run(c, id, p, PGRES_COMMAND_OK, &err);
 
 	PQclear(res);
 	return err;
@@ -190,30 +195,59 @@ static int exec_simple(pg_conn *c, const char *sql, const char *what)
 	return 0;
 }
 
-/* Lock the organization's row; 1 locked, 0 no row yet, < 0 error. */
-static int lock_org(pg_conn *c, const inv_uuid *org)
+/* In a write transaction's pipeline (after BEGIN): create the lock row
+ * when asked, lock it, and read the organization's row, which the lock
+ * makes current: a statement after the lock sees what its last holder
+ * committed.  1 locked (row cached), 0 no lock row yet, < 0 error. */
+static int lock_org(pg_conn *c, const inv_uuid *org, int create)
 {
 	struct params p = { 0 };
-	PGresult *res;
+	PGresult *res[2];
 	int err, len;
 
 	p_uuid(&p, org);
-	res = run(c, ST_LOCK_ORG, &p, PGRES_TUPLES_OK, &err);
-	if (!res)
+	if ((create && (err = pg_send(c, ST_CREATE_ORG, p.n, p.v, p.len, p.fmt))) ||
+	    (err = pg_send(c, ST_LOCK_ORG, p.n, p.v, p.len, p.fmt)) ||
+	    (err = pg_send(c, ST_ORG_GET, p.n, p.v, p.len, p.fmt)) ||
+	    (err = pg_pipe_sync(c, res, 2, "lock the organization", NULL)))
 		return err;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
+	if (PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
+	    PQresultStatus(res[1]) != PGRES_TUPLES_OK) {
+		PQclear(res[1]);
+		return pg_fail(c, res[0], "lock the organization");
+	}
+	if (PQntuples(res[0]) == 0) {
+		PQclear(res[0]);
+		PQclear(res[1]);
 		return 0;
 	}
-	len = PQgetlength(res, 0, 0);
+	len = PQgetlength(res[0], 0, 0);
 	if (len <= 0 || len >= (int)sizeof(c->xid))
 		len = 0;
-	memcpy(c->xid, PQgetvalue(res, 0, 0), (size_t)len);
+	memcpy(c->xid, PQgetvalue(res[0], 0, 0), (size_t)len);
 	c->xid[len] = '\0';
-	PQclear(res);
+	c->org_state = 2;
+	if (PQntuples(res[1]) > 0) {
+		c->org_state = 1;
+		c->org_last = col_i64(res[1], 0, 0);
+		c->org_policy = col_i32(res[1], 0, 1);
+	}
+	PQclear(res[0]);
+	PQclear(res[1]);
 	return 1;
 }
 
+/* Leave pipeline mode and roll back what the connection has open. */
+static void abandon(pg_conn *c)
+{
+	pg_pipe_leave(c);
+	if (!c->broken && PQstatus(c->conn) == CONNECTION_OK)
+		PQclear(PQexec(c->conn, "ROLLBACK"));
+}
+
+/* A write transaction costs one round trip to begin (BEGIN, the lock and
+ * the organization's row), one per read, and one to commit (every write
+ * and COMMIT). */
 static int pg_begin(void *instance, const inv_uuid *org, int write, void **txn)
 {
 	pg_instance *in = instance;
@@ -229,25 +263,21 @@ static int pg_begin(void *instance, const inv_uuid *org, int write, void **txn)
 	c->org = *org;
 	c->xid[0] = '\0';
 	c->has_seq = 0;
+	c->org_state = 0;
 	if (!write) {
 		err = exec_simple(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 		                  "begin read");
-	} else if (!(err = exec_simple(c, "BEGIN", "begin write"))) {
-		err = lock_org(c, org);
+	} else if (!(err = pg_pipe_enter(c)) && !(err = pg_send_sql(c, "BEGIN"))) {
+		err = lock_org(c, org, 0);
 		if (err == 0) {
-			struct params p = { 0 };
-
-			p_uuid(&p, org);
-			if (!(err = run_cmd(c, ST_CREATE_ORG, &p)))
-				err = lock_org(c, org);
+			err = lock_org(c, org, 1);
 			if (err == 0)
 				err = pg_error(INV_EBACKEND, "the organization's lock row vanished");
 		}
 		err = err > 0 ? 0 : err;
 	}
 	if (err) {
-		if (!c->broken)
-			PQclear(PQexec(c->conn, "ROLLBACK"));
+		abandon(c);
 		pg_pool_give(c);
 		return err;
 	}
@@ -258,6 +288,7 @@ static int pg_begin(void *instance, const inv_uuid *org, int write, void **txn)
 
 static void txn_end(pg_conn *c)
 {
+	pg_pipe_leave(c);
 	c->in_txn = 0;
 	c->failed = 0;
 	pg_pool_give(c);
@@ -269,8 +300,7 @@ static void pg_rollback(void *txn)
 
 	if (!c || !c->in_txn)
 		return;
-	if (!c->broken && PQstatus(c->conn) == CONNECTION_OK)
-		PQclear(PQexec(c->conn, "ROLLBACK"));
+	abandon(c);
 	txn_end(c);
 }
 
@@ -278,7 +308,7 @@ static void pg_rollback(void *txn)
 static int pg_commit(void *txn)
 {
 	pg_conn *c = txn;
-	PGresult *res;
+	PGresult *res = NULL;
 	char lost[400];
 	int err = 0;
 
@@ -288,6 +318,24 @@ static int pg_commit(void *txn)
 		err = pg_error(INV_EBACKEND, "commit after a failed statement; the transaction "
 		               "was rolled back");
 		pg_rollback(c);
+		return err;
+	}
+	if (c->piped) {
+		int unknown = 0;
+
+		if (!(err = pg_send_sql(c, "COMMIT")))
+			err = pg_pipe_sync(c, &res, 1, "commit", &unknown);
+		if (!err && strcmp(PQcmdStatus(res), "COMMIT") != 0)
+			err = pg_error(INV_EBACKEND, "the server rolled the transaction back");
+		PQclear(res);
+		if (err && unknown) {
+			snprintf(lost, sizeof(lost), "%s", PQerrorMessage(c->conn));
+			lost[strcspn(lost, "\n")] = '\0';
+			err = pg_resolve_in_doubt(c, lost);
+		} else if (err) {
+			abandon(c);
+		}
+		txn_end(c);
 		return err;
 	}
 	res = PQexec(c->conn, "COMMIT");
@@ -324,6 +372,15 @@ static int pg_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 
 	if (err)
 		return err;
+	if (c->org_state && memcmp(org->bytes, c->org.bytes, sizeof(org->bytes)) == 0) {
+		if (c->org_state == 2)
+			return INV_ENOTFOUND;
+		out->org = *org;
+		out->last_sequence = c->org_last;
+		out->negative_policy = c->org_policy;
+		out->reserved = 0;
+		return 0;
+	}
 	p_uuid(&p, org);
 	if (!(res = run(c, ST_ORG_GET, &p, PGRES_TUPLES_OK, &err)))
 		return err;
@@ -350,7 +407,14 @@ static int pg_org_put(void *txn, const inv_org_record *rec)
 	p_uuid(&p, &rec->org);
 	p_i64(&p, rec->last_sequence);
 	p_i32(&p, rec->negative_policy);
-	return run_cmd(c, ST_ORG_PUT, &p);
+	if ((err = run_cmd(c, ST_ORG_PUT, &p)))
+		return err;
+	if (memcmp(rec->org.bytes, c->org.bytes, sizeof(rec->org.bytes)) == 0) {
+		c->org_state = 1;
+		c->org_last = rec->last_sequence;
+		c->org_policy = rec->negative_policy;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ locations */
@@ -854,7 +918,6 @@ static int pg_journal_append(void *txn, const inv_uuid *org,
 {
 	pg_conn *c = txn;
 	struct params p = { 0 };
-	PGresult *res;
 	size_t i, len;
 	int err = txn_check_write(c);
 
@@ -881,12 +944,7 @@ static int pg_journal_append(void *txn, const inv_uuid *org,
 		p_null(&p);
 	p_i64(&p, (int64_t)rec->record_count);
 	p_bytes(&p, c->buf, len);
-	if (!(res = run(c, ST_ENTRY_INSERT, &p, PGRES_COMMAND_OK, &err)))
-		return err;
-	if (strcmp(PQcmdTuples(res), "1") != 0)
-		err = pg_error(INV_EBACKEND, "journal sequence not increasing");
-	PQclear(res);
-	if (!err) {
+	if (!(err = run_cmd(c, ST_ENTRY_INSERT, &p))) {
 		c->has_seq = 1;
 		c->seq = rec->sequence;
 	}
