@@ -335,8 +335,28 @@ START_TEST(test_schema_migrations_lists_every_version_once)
 		char versions[64];
 
 		sql_text(sql, versions, sizeof(versions));
-		ck_assert_str_eq(versions, "1,2,3");
+		ck_assert_str_eq(versions, "1,2,3,4");
 	}
+	drop_schema(schema);
+}
+END_TEST
+
+/* Journal records are compressed with lz4 where the server has it (Debian's
+ * does), since pglz costs more than the rest of a large batch's insert. */
+START_TEST(test_journal_records_are_compressed_with_lz4)
+{
+	char schema[64], sql[512], method[8];
+	struct backend b;
+
+	fresh_schema(schema, sizeof(schema));
+	b = backend_open(schema);
+	backend_close(&b);
+	snprintf(sql, sizeof(sql),
+	         "SELECT a.attcompression::text FROM pg_catalog.pg_attribute a"
+	         " WHERE a.attrelid = '\"%s\".journal_entries'::regclass"
+	         " AND a.attname = 'records'", schema);
+	sql_text(sql, method, sizeof(method));
+	ck_assert_str_eq(method, "l");
 	drop_schema(schema);
 }
 END_TEST
@@ -507,7 +527,7 @@ START_TEST(test_processes_opening_an_empty_database_at_once_migrate_once)
 	snprintf(sql, sizeof(sql), "SELECT string_agg(version::text, ',' ORDER BY version)"
 	         " FROM \"%s\".schema_migrations", schema);
 	sql_text(sql, versions, sizeof(versions));
-	ck_assert_str_eq(versions, "1,2,3");
+	ck_assert_str_eq(versions, "1,2,3,4");
 	drop_schema(schema);
 }
 END_TEST
@@ -641,6 +661,60 @@ START_TEST(test_idempotency_key_is_any_bytes_not_text)
 	inv_journal_free(j);
 	inv_org_close(g);
 	inv_store_close(store);
+	drop_schema(schema);
+}
+END_TEST
+
+/* A write transaction learns with its lock whether the organization has
+ * low-stock entries; a level that another store set since must still be
+ * seen by the next batch. */
+START_TEST(test_level_set_by_another_process_alerts_the_next_batch)
+{
+	char schema[64];
+	inv_postgres_options o;
+	inv_uuid org = uuid_n(1);
+	const inv_variant *v;
+	const inv_location *supplier, *store_loc, *sold, *other_store;
+	inv_store *a, *b;
+	inv_org *ga, *gb;
+	inv_journal *j;
+	int64_t level = 8;
+	size_t i, n, lows = 0;
+	const inv_journal_record *r;
+
+	fresh_schema(schema, sizeof(schema));
+	o = options_for(schema);
+	ck_assert_int_eq(inv_store_open_postgres(&a, conninfo(), &o, NULL), 0);
+	ck_assert_int_eq(inv_store_open_postgres(&b, conninfo(), &o, NULL), 0);
+	ck_assert_int_eq(inv_org_open(&ga, a, &org), 0);
+	ck_assert_int_eq(inv_tracking_start(ga, &P_ONE), 0);
+	ck_assert_int_eq(inv_variant_get(&v, ga, &P_ONE, &V_ONE), 0);
+	ck_assert_int_eq(inv_location_by_type(&supplier, ga, INV_LOCATION_SUPPLIER), 0);
+	ck_assert_int_eq(inv_location_by_type(&store_loc, ga, INV_LOCATION_STORE), 0);
+	ck_assert_int_eq(inv_location_by_type(&sold, ga, INV_LOCATION_SOLD), 0);
+	{
+		inv_change in = { v, supplier, store_loc, 10 };
+		ck_assert_int_eq(inv_apply_changes(NULL, ga, &in, 1, NULL), 0);
+	}
+	ck_assert_int_eq(inv_org_open(&gb, b, &org), 0);
+	ck_assert_int_eq(inv_location_by_type(&other_store, gb, INV_LOCATION_STORE), 0);
+	ck_assert_int_eq(inv_low_stock_set(gb, other_store, &P_ONE, &V_ONE, &level, 1), 0);
+	{
+		inv_change out = { v, store_loc, sold, 5 };
+		ck_assert_int_eq(inv_apply_changes(NULL, ga, &out, 1, NULL), 0);
+	}
+	ck_assert_int_eq(inv_journal_read(&j, ga, NULL), 0);
+	ck_assert_uint_eq(inv_journal_count(j), 3);
+	n = inv_journal_entry_record_count(inv_journal_at(j, 2));
+	r = inv_journal_entry_records(inv_journal_at(j, 2));
+	for (i = 0; i < n; i++)
+		lows += r[i].kind == INV_RECORD_LOW_STOCK;
+	ck_assert_uint_eq(lows, 1);
+	inv_journal_free(j);
+	inv_org_close(gb);
+	inv_org_close(ga);
+	inv_store_close(b);
+	inv_store_close(a);
 	drop_schema(schema);
 }
 END_TEST
@@ -1056,6 +1130,7 @@ static Suite *postgres_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_every_key_and_index_starts_with_org_and_there_are_no_foreign_keys);
 	tcase_add_test(tc, test_schema_migrations_lists_every_version_once);
+	tcase_add_test(tc, test_journal_records_are_compressed_with_lz4);
 	tcase_add_test(tc, test_newer_schema_is_refused_and_untouched);
 	tcase_add_test(tc, test_foreign_schema_without_migrations_is_refused_and_untouched);
 	tcase_add_test(tc, test_schema_owned_by_another_role_is_refused_and_untouched);
@@ -1064,6 +1139,7 @@ static Suite *postgres_suite(void)
 	tcase_add_test(tc, test_processes_opening_an_empty_database_at_once_migrate_once);
 	tcase_add_test(tc, test_four_processes_writing_one_org_end_with_exact_balances_and_gapless_journal);
 	tcase_add_test(tc, test_idempotency_key_is_any_bytes_not_text);
+	tcase_add_test(tc, test_level_set_by_another_process_alerts_the_next_batch);
 	tcase_add_test(tc, test_writers_of_two_orgs_do_not_block_each_other);
 	tcase_add_test(tc, test_writer_queued_behind_the_org_lock_past_the_timeout_is_ebusy);
 	tcase_add_test(tc, test_journal_sequence_that_does_not_increase_fails_the_commit);

@@ -40,6 +40,7 @@ enum pg_stmt_id {
 	ST_LOW_STOCK_DELETE,
 	ST_LOW_STOCK_SCAN_LOCATION,
 	ST_LOW_STOCK_SCAN_PRODUCT,
+	ST_LOW_STOCK_ANY,
 	ST_ENTRY_INSERT,
 	ST_ENTRY_READ,
 	ST_ENTRY_TRIM,
@@ -64,9 +65,12 @@ typedef struct pg_conn {
 	int broken;                 /* the connection was lost */
 	int piped;                  /* in pipeline mode (write transactions) */
 	int queued;                 /* commands sent whose results are unread */
-	int org_state;              /* organization row read with the lock: */
-	int64_t org_last;           /* 0 not read, 1 found, 2 none */
+	int org_state;              /* organization row read with the lock: 0 not
+	                             * read, 1 found (org_last, org_policy), 2 none */
+	int64_t org_last;
 	int32_t org_policy;
+	int low_stock_none;         /* read with the lock, and nothing put since: the
+	                             * organization has no low-stock entry */
 	inv_uuid org;
 	char xid[32];               /* the write transaction's id (xid8) */
 	int has_seq;                /* a journal entry was appended: its sequence */

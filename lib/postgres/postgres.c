@@ -202,23 +202,27 @@ static int exec_simple(pg_conn *c, const char *sql, const char *what)
 static int lock_org(pg_conn *c, const inv_uuid *org, int create)
 {
 	struct params p = { 0 };
-	PGresult *res[2];
+	PGresult *res[3];
 	int err, len;
 
 	p_uuid(&p, org);
 	if ((create && (err = pg_send(c, ST_CREATE_ORG, p.n, p.v, p.len, p.fmt))) ||
 	    (err = pg_send(c, ST_LOCK_ORG, p.n, p.v, p.len, p.fmt)) ||
 	    (err = pg_send(c, ST_ORG_GET, p.n, p.v, p.len, p.fmt)) ||
-	    (err = pg_pipe_sync(c, res, 2, "lock the organization", NULL)))
+	    (err = pg_send(c, ST_LOW_STOCK_ANY, p.n, p.v, p.len, p.fmt)) ||
+	    (err = pg_pipe_sync(c, res, 3, "lock the organization", NULL)))
 		return err;
 	if (PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
-	    PQresultStatus(res[1]) != PGRES_TUPLES_OK) {
+	    PQresultStatus(res[1]) != PGRES_TUPLES_OK ||
+	    PQresultStatus(res[2]) != PGRES_TUPLES_OK || PQntuples(res[2]) != 1) {
 		PQclear(res[1]);
+		PQclear(res[2]);
 		return pg_fail(c, res[0], "lock the organization");
 	}
 	if (PQntuples(res[0]) == 0) {
 		PQclear(res[0]);
 		PQclear(res[1]);
+		PQclear(res[2]);
 		return 0;
 	}
 	len = PQgetlength(res[0], 0, 0);
@@ -232,8 +236,11 @@ static int lock_org(pg_conn *c, const inv_uuid *org, int create)
 		c->org_last = col_i64(res[1], 0, 0);
 		c->org_policy = col_i32(res[1], 0, 1);
 	}
+	/* binary bool: one byte */
+	c->low_stock_none = PQgetlength(res[2], 0, 0) == 1 && PQgetvalue(res[2], 0, 0)[0] == 0;
 	PQclear(res[0]);
 	PQclear(res[1]);
+	PQclear(res[2]);
 	return 1;
 }
 
@@ -245,9 +252,12 @@ static void abandon(pg_conn *c)
 		PQclear(PQexec(c->conn, "ROLLBACK"));
 }
 
-/* A write transaction costs one round trip to begin (BEGIN, the lock and
- * the organization's row), one per read, and one to commit (every write
- * and COMMIT). */
+/* A write transaction costs one round trip to begin (BEGIN, the lock, the
+ * organization's row and whether it has low-stock entries), one per read,
+ * and one to commit (every write and COMMIT).  What is read with the lock
+ * stays true for the transaction, since every writer of the organization
+ * holds that lock; a low-stock read of an organization without entries
+ * (most have none) then costs no round trip. */
 static int pg_begin(void *instance, const inv_uuid *org, int write, void **txn)
 {
 	pg_instance *in = instance;
@@ -264,6 +274,7 @@ static int pg_begin(void *instance, const inv_uuid *org, int write, void **txn)
 	c->xid[0] = '\0';
 	c->has_seq = 0;
 	c->org_state = 0;
+	c->low_stock_none = 0;
 	if (!write) {
 		err = exec_simple(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 		                  "begin read");
@@ -764,6 +775,12 @@ static void p_low_stock_key(struct params *p, const inv_uuid *org, const inv_uui
 	p_uuid(p, variant);
 }
 
+/* Known, in this write transaction, to have no low-stock entry. */
+static int no_low_stock(const pg_conn *c, const inv_uuid *org)
+{
+	return c->low_stock_none && memcmp(org->bytes, c->org.bytes, sizeof(org->bytes)) == 0;
+}
+
 static int pg_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *location,
                             const inv_uuid *product, const inv_uuid *variant,
                             inv_low_stock_record *out)
@@ -775,6 +792,8 @@ static int pg_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loca
 
 	if (err)
 		return err;
+	if (no_low_stock(c, org))
+		return INV_ENOTFOUND;
 	p_low_stock_key(&p, org, location, product, variant);
 	if (!(res = run(c, ST_LOW_STOCK_GET, &p, PGRES_TUPLES_OK, &err)))
 		return err;
@@ -791,6 +810,7 @@ static int pg_low_stock_put(void *txn, const inv_uuid *org, const inv_low_stock_
 
 	if (err)
 		return err;
+	c->low_stock_none = 0;
 	p_low_stock_key(&p, org, &rec->location, &rec->product, &rec->variant);
 	if (rec->has_level)
 		p_i64(&p, rec->level);
@@ -825,6 +845,8 @@ static int pg_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *loc
 
 	if (err)
 		return err;
+	if (no_low_stock(c, org))
+		return 0;
 	p_uuid(&p, org);
 	p_uuid(&p, location);
 	if (product)
