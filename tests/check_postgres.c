@@ -151,6 +151,16 @@ static void backend_close(struct backend *b)
 	b->inst = NULL;
 }
 
+/* A fresh schema, migrated by one open. */
+static void migrated_schema(char *out, size_t cap)
+{
+	struct backend b;
+
+	fresh_schema(out, cap);
+	b = backend_open(out);
+	backend_close(&b);
+}
+
 static inv_uuid uuid_n(unsigned n)
 {
 	inv_uuid u;
@@ -274,11 +284,8 @@ static void assert_open_refused(const char *info, const char *schema, int code,
 START_TEST(test_every_key_and_index_starts_with_org_and_there_are_no_foreign_keys)
 {
 	char schema[64], sql[1200];
-	struct backend b;
 
-	fresh_schema(schema, sizeof(schema));
-	b = backend_open(schema);
-	backend_close(&b);
+	migrated_schema(schema, sizeof(schema));
 	snprintf(sql, sizeof(sql),
 	         "SELECT count(*) FROM pg_catalog.pg_index i"
 	         " JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"
@@ -324,9 +331,7 @@ START_TEST(test_schema_migrations_lists_every_version_once)
 	char schema[64], sql[256];
 	struct backend b;
 
-	fresh_schema(schema, sizeof(schema));
-	b = backend_open(schema);
-	backend_close(&b);
+	migrated_schema(schema, sizeof(schema));
 	b = backend_open(schema);
 	backend_close(&b);
 	snprintf(sql, sizeof(sql), "SELECT string_agg(version::text, ',' ORDER BY version)"
@@ -346,11 +351,8 @@ END_TEST
 START_TEST(test_journal_records_are_compressed_with_lz4)
 {
 	char schema[64], sql[512], method[8];
-	struct backend b;
 
-	fresh_schema(schema, sizeof(schema));
-	b = backend_open(schema);
-	backend_close(&b);
+	migrated_schema(schema, sizeof(schema));
 	snprintf(sql, sizeof(sql),
 	         "SELECT a.attcompression::text FROM pg_catalog.pg_attribute a"
 	         " WHERE a.attrelid = '\"%s\".journal_entries'::regclass"
