@@ -479,16 +479,13 @@ int pg_pipe_sync(pg_conn *c, PGresult **out, int nout, const char *what, int *lo
 	PQclear(res);
 	if (!err)
 		return 0;
-	for (i = 0; i < nout; i++) {
-		PQclear(out[i]);
-		out[i] = NULL;
-	}
-	return err;
+	goto clear;
 gone:
 	/* a connection lost before any statement failed leaves the outcome of
 	 * what was sent unknown */
 	if (lost)
 		*lost = !failed;
+clear:
 	for (i = 0; i < nout; i++) {
 		PQclear(out[i]);
 		out[i] = NULL;

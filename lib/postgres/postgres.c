@@ -203,7 +203,7 @@ static int lock_org(pg_conn *c, const inv_uuid *org, int create)
 {
 	struct params p = { 0 };
 	PGresult *res[3];
-	int err, len;
+	int i, err, len;
 
 	p_uuid(&p, org);
 	if ((create && (err = pg_send(c, ST_CREATE_ORG, p.n, p.v, p.len, p.fmt))) ||
@@ -212,36 +212,39 @@ static int lock_org(pg_conn *c, const inv_uuid *org, int create)
 	    (err = pg_send(c, ST_LOW_STOCK_ANY, p.n, p.v, p.len, p.fmt)) ||
 	    (err = pg_pipe_sync(c, res, 3, "lock the organization", NULL)))
 		return err;
+	/* a sync that succeeds hands over every result, each a success */
 	if (PQresultStatus(res[0]) != PGRES_TUPLES_OK ||
 	    PQresultStatus(res[1]) != PGRES_TUPLES_OK ||
 	    PQresultStatus(res[2]) != PGRES_TUPLES_OK || PQntuples(res[2]) != 1) {
-		PQclear(res[1]);
-		PQclear(res[2]);
-		return pg_fail(c, res[0], "lock the organization");
+		err = pg_error(INV_EBACKEND, "lock the organization: unexpected results");
+	} else if (PQntuples(res[0]) == 0) {
+		err = 0;
+	} else {
+		len = PQgetlength(res[0], 0, 0);
+		if (len <= 0 || len >= (int)sizeof(c->xid))
+			len = 0;
+		memcpy(c->xid, PQgetvalue(res[0], 0, 0), (size_t)len);
+		c->xid[len] = '\0';
+		c->org_state = 2;
+		if (PQntuples(res[1]) > 0) {
+			c->org_state = 1;
+			c->org_last = col_i64(res[1], 0, 0);
+			c->org_policy = col_i32(res[1], 0, 1);
+		}
+		/* binary bool: one byte */
+		c->low_stock_none = PQgetlength(res[2], 0, 0) == 1 &&
+		                    PQgetvalue(res[2], 0, 0)[0] == 0;
+		err = 1;
 	}
-	if (PQntuples(res[0]) == 0) {
-		PQclear(res[0]);
-		PQclear(res[1]);
-		PQclear(res[2]);
-		return 0;
-	}
-	len = PQgetlength(res[0], 0, 0);
-	if (len <= 0 || len >= (int)sizeof(c->xid))
-		len = 0;
-	memcpy(c->xid, PQgetvalue(res[0], 0, 0), (size_t)len);
-	c->xid[len] = '\0';
-	c->org_state = 2;
-	if (PQntuples(res[1]) > 0) {
-		c->org_state = 1;
-		c->org_last = col_i64(res[1], 0, 0);
-		c->org_policy = col_i32(res[1], 0, 1);
-	}
-	/* binary bool: one byte */
-	c->low_stock_none = PQgetlength(res[2], 0, 0) == 1 && PQgetvalue(res[2], 0, 0)[0] == 0;
-	PQclear(res[0]);
-	PQclear(res[1]);
-	PQclear(res[2]);
-	return 1;
+	for (i = 0; i < 3; i++)
+		PQclear(res[i]);
+	return err;
+}
+
+/* `org` is the one the write transaction locked. */
+static int own_org(const pg_conn *c, const inv_uuid *org)
+{
+	return memcmp(org->bytes, c->org.bytes, sizeof(org->bytes)) == 0;
 }
 
 /* Leave pipeline mode and roll back what the connection has open. */
@@ -383,7 +386,7 @@ static int pg_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 
 	if (err)
 		return err;
-	if (c->org_state && memcmp(org->bytes, c->org.bytes, sizeof(org->bytes)) == 0) {
+	if (c->org_state && own_org(c, org)) {
 		if (c->org_state == 2)
 			return INV_ENOTFOUND;
 		out->org = *org;
@@ -420,7 +423,7 @@ static int pg_org_put(void *txn, const inv_org_record *rec)
 	p_i32(&p, rec->negative_policy);
 	if ((err = run_cmd(c, ST_ORG_PUT, &p)))
 		return err;
-	if (memcmp(rec->org.bytes, c->org.bytes, sizeof(rec->org.bytes)) == 0) {
+	if (own_org(c, &rec->org)) {
 		c->org_state = 1;
 		c->org_last = rec->last_sequence;
 		c->org_policy = rec->negative_policy;
@@ -778,7 +781,7 @@ static void p_low_stock_key(struct params *p, const inv_uuid *org, const inv_uui
 /* Known, in this write transaction, to have no low-stock entry. */
 static int no_low_stock(const pg_conn *c, const inv_uuid *org)
 {
-	return c->low_stock_none && memcmp(org->bytes, c->org.bytes, sizeof(org->bytes)) == 0;
+	return c->low_stock_none && own_org(c, org);
 }
 
 static int pg_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *location,
