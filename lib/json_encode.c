@@ -2,6 +2,7 @@
  * json_encode.c - response body encoders that need no store: every input is
  * a plain value, so a server, a test or another language can build them.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -9,54 +10,11 @@
 #include "error_int.h"
 #include "json_int.h"
 
-#define set inv__json_set
-#define push inv__json_push
-
-int inv__json_set(json_t *obj, const char *key, json_t *value)
+/* A first allocation for `count` items of at most `per` bytes after
+ * `base`; 0 (grow on demand) when that does not fit a size_t. */
+static size_t size_hint(size_t base, size_t count, size_t per)
 {
-	if (!obj || !value) {
-		json_decref(value);
-		return -1;
-	}
-	return json_object_set_new_nocheck(obj, key, value);
-}
-
-int inv__json_push(json_t *arr, json_t *value)
-{
-	if (!arr || !value) {
-		json_decref(value);
-		return -1;
-	}
-	return json_array_append_new(arr, value);
-}
-
-/* Messages may carry a backend's or a caller's bytes: keep them valid UTF-8
- * by replacing anything outside printable ASCII. */
-static json_t *text_string(const char *s)
-{
-	json_t *j;
-	char buf[512];
-	size_t i;
-
-	if (!s)
-		s = "";
-	j = json_string(s);
-	if (j)
-		return j;
-	for (i = 0; i < sizeof(buf) - 1 && s[i]; i++)
-		buf[i] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f ? s[i] : '?';
-	buf[i] = '\0';
-	return json_string(buf);
-}
-
-/* Drop a half-built value after a failed set. */
-static json_t *checked(json_t *value, int failed)
-{
-	if (failed) {
-		json_decref(value);
-		return NULL;
-	}
-	return value;
+	return count > (SIZE_MAX - base) / per ? 0 : base + count * per;
 }
 
 size_t inv_json_format_time(char out[32], int64_t ms, int zulu)
@@ -89,43 +47,40 @@ static int check_out(char **out, size_t *len)
 
 /* ------------------------------------------------------------ locations */
 
-static json_t *location_object(const inv_json_location *loc, int v3)
+static void location_object(inv__jw *w, const inv_json_location *loc, int v3)
 {
 	const char *name = inv__location_type_name(loc->type);
-	json_t *o = json_object();
-	int bad = 0;
 
 	if (!name)
 		name = "UNKNOWN";
-	if (v3) {
-		bad |= set(o, "inventoryUuid", inv__json_uuid(&loc->uuid));
-		bad |= set(o, "inventoryType", json_string(name));
-		bad |= set(o, "name", json_string(name));
-		bad |= set(o, "description", json_string("System generated location"));
-		bad |= set(o, "defaultInventory", json_boolean(loc->is_default));
-	} else {
-		bad |= set(o, "uuid", inv__json_uuid(&loc->uuid));
-		bad |= set(o, "type", json_string(name));
-		bad |= set(o, "name", json_string(name));
-		bad |= set(o, "description", json_string("System generated location"));
-		bad |= set(o, "default", json_boolean(loc->is_default));
-	}
-	return checked(o, bad);
+	inv__jw_open(w, '{');
+	inv__jw_key(w, v3 ? "inventoryUuid" : "uuid");
+	inv__jw_uuid(w, &loc->uuid);
+	inv__jw_key(w, v3 ? "inventoryType" : "type");
+	inv__jw_cstr(w, name);
+	inv__jw_key(w, "name");
+	inv__jw_cstr(w, name);
+	inv__jw_key(w, "description");
+	inv__jw_cstr(w, "System generated location");
+	inv__jw_key(w, v3 ? "defaultInventory" : "default");
+	inv__jw_bool(w, loc->is_default);
+	inv__jw_close(w, '}');
 }
 
 static int encode_location_list(char **out, size_t *len, const inv_json_location *locations,
                                 size_t count, int v3)
 {
-	json_t *arr;
+	inv__jw w;
 	size_t i;
-	int bad = 0;
 
 	if (check_out(out, len) || (count && !locations))
 		return inv__error(INV_EINVAL, -1, NULL, "NULL argument");
-	arr = json_array();
+	inv__jw_init(&w, size_hint(2, count, 160));
+	inv__jw_open(&w, '[');
 	for (i = 0; i < count; i++)
-		bad |= push(arr, location_object(&locations[i], v3));
-	return inv__json_dump(out, len, checked(arr, bad));
+		location_object(&w, &locations[i], v3);
+	inv__jw_close(&w, ']');
+	return inv__jw_finish(&w, out, len);
 }
 
 int inv_json_encode_locations(char **out, size_t *len, const inv_json_location *locations,
@@ -142,122 +97,143 @@ int inv_json_encode_inventories(char **out, size_t *len, const inv_json_location
 
 int inv_json_encode_inventory(char **out, size_t *len, const inv_json_location *location)
 {
+	inv__jw w;
+
 	if (check_out(out, len) || !location)
 		return inv__error(INV_EINVAL, -1, NULL, "NULL argument");
-	return inv__json_dump(out, len, location_object(location, 1));
+	inv__jw_init(&w, 160);
+	location_object(&w, location, 1);
+	return inv__jw_finish(&w, out, len);
 }
 
 /* ------------------------------------------------------------ status */
 
-json_t *inv__json_variants(const inv_json_location *location, const inv_balance *balances,
-                           size_t count)
+/* The longest element of "variants": five keys, three UUIDs, the longest
+ * type name and a 20-digit balance, with its braces and a comma. */
+#define VARIANT_MAX 224
+
+static void variants_array(inv__jw *w, const inv_json_location *location,
+                           const inv_balance *balances, size_t count)
 {
 	const char *type = inv__location_type_name(location->type);
-	json_t *arr = json_array(), *loc_uuid = inv__json_uuid(&location->uuid);
 	size_t i;
-	int bad = !loc_uuid;
 
-	for (i = 0; i < count && !bad; i++) {
-		json_t *o = json_object();
-
-		bad |= set(o, "locationUuid", json_incref(loc_uuid));
-		bad |= set(o, "locationType", json_string(type ? type : "UNKNOWN"));
-		bad |= set(o, "productUuid", inv__json_uuid(&balances[i].product));
-		bad |= set(o, "variantUuid", inv__json_uuid(&balances[i].variant));
-		bad |= set(o, "balance", inv__json_int_string(balances[i].balance));
-		bad |= push(arr, checked(o, bad));
+	if (!type)
+		type = "UNKNOWN";
+	inv__jw_open(w, '[');
+	for (i = 0; i < count; i++) {
+		inv__jw_open(w, '{');
+		inv__jw_key(w, "locationUuid");
+		inv__jw_uuid(w, &location->uuid);
+		inv__jw_key(w, "locationType");
+		inv__jw_cstr(w, type);
+		inv__jw_key(w, "productUuid");
+		inv__jw_uuid(w, &balances[i].product);
+		inv__jw_key(w, "variantUuid");
+		inv__jw_uuid(w, &balances[i].variant);
+		inv__jw_key(w, "balance");
+		inv__jw_int_string(w, balances[i].balance);
+		inv__jw_close(w, '}');
 	}
-	json_decref(loc_uuid);
-	return checked(arr, bad);
+	inv__jw_close(w, ']');
 }
 
 int inv_json_encode_status(char **out, size_t *len, const inv_json_location *location,
                            const inv_balance *balances, size_t count, const inv_uuid *tracked,
                            size_t tracked_count)
 {
-	json_t *o;
-	int bad = 0;
+	inv__jw w;
 	size_t i;
 
 	if (check_out(out, len) || !location || (count && !balances))
 		return inv__error(INV_EINVAL, -1, NULL, "NULL argument");
-	o = json_object();
-	bad |= set(o, "locationUuid", inv__json_uuid(&location->uuid));
+	inv__jw_init(&w, size_hint(size_hint(96, tracked ? tracked_count : 0, 39), count,
+	                           VARIANT_MAX));
+	inv__jw_open(&w, '{');
+	inv__jw_key(&w, "locationUuid");
+	inv__jw_uuid(&w, &location->uuid);
 	if (tracked) {
-		json_t *arr = json_array();
-
+		inv__jw_key(&w, "trackedProducts");
+		inv__jw_open(&w, '[');
 		for (i = 0; i < tracked_count; i++)
-			bad |= push(arr, inv__json_uuid(&tracked[i]));
-		bad |= set(o, "trackedProducts", checked(arr, bad));
+			inv__jw_uuid(&w, &tracked[i]);
+		inv__jw_close(&w, ']');
 	}
-	bad |= set(o, "variants", inv__json_variants(location, balances, count));
-	return inv__json_dump(out, len, checked(o, bad));
+	inv__jw_key(&w, "variants");
+	variants_array(&w, location, balances, count);
+	inv__jw_close(&w, '}');
+	return inv__jw_finish(&w, out, len);
 }
 
 /* ------------------------------------------------------------ low stock */
 
-static json_t *low_stock_variants(const inv_low_stock *entries, size_t count)
+static void low_stock_product(inv__jw *w, const inv_uuid *product, const inv_low_stock *entries,
+                              size_t count)
 {
-	json_t *arr = json_array();
 	size_t i;
-	int bad = 0;
 
-	for (i = 0; i < count && !bad; i++) {
-		json_t *o = json_object();
-
-		bad |= set(o, "variantUuid", inv__json_uuid(&entries[i].variant));
-		bad |= set(o, "customLowStockLevel", entries[i].has_level
-		                                             ? json_integer(entries[i].level)
-		                                             : json_null());
-		bad |= set(o, "lowStockAlert", json_boolean(entries[i].alert));
-		bad |= push(arr, checked(o, bad));
+	inv__jw_open(w, '{');
+	inv__jw_key(w, "productUuid");
+	inv__jw_uuid(w, product);
+	inv__jw_key(w, "customLowStockLevelForVariants");
+	inv__jw_open(w, '[');
+	for (i = 0; i < count; i++) {
+		inv__jw_open(w, '{');
+		inv__jw_key(w, "variantUuid");
+		inv__jw_uuid(w, &entries[i].variant);
+		inv__jw_key(w, "customLowStockLevel");
+		if (entries[i].has_level)
+			inv__jw_int(w, entries[i].level);
+		else
+			inv__jw_null(w);
+		inv__jw_key(w, "lowStockAlert");
+		inv__jw_bool(w, entries[i].alert);
+		inv__jw_close(w, '}');
 	}
-	return checked(arr, bad);
-}
-
-static json_t *low_stock_product(const inv_uuid *product, const inv_low_stock *entries,
-                                 size_t count)
-{
-	json_t *o = json_object();
-	int bad = 0;
-
-	bad |= set(o, "productUuid", inv__json_uuid(product));
-	bad |= set(o, "customLowStockLevelForVariants", low_stock_variants(entries, count));
-	return checked(o, bad);
+	inv__jw_close(w, ']');
+	inv__jw_close(w, '}');
 }
 
 int inv_json_encode_low_stock_location(char **out, size_t *len, const inv_uuid *org,
                                        const inv_uuid *location, const inv_low_stock *entries,
                                        size_t count)
 {
-	json_t *o, *arr;
+	inv__jw w;
 	size_t i = 0;
-	int bad = 0;
 
 	if (check_out(out, len) || !org || !location || (count && !entries))
 		return inv__error(INV_EINVAL, -1, NULL, "NULL argument");
-	o = json_object();
-	arr = json_array();
-	bad |= set(o, "organizationUuid", inv__json_uuid(org));
-	bad |= set(o, "locationUuid", inv__json_uuid(location));
-	while (i < count && !bad) {
+	inv__jw_init(&w, 0);
+	inv__jw_open(&w, '{');
+	inv__jw_key(&w, "organizationUuid");
+	inv__jw_uuid(&w, org);
+	inv__jw_key(&w, "locationUuid");
+	inv__jw_uuid(&w, location);
+	inv__jw_key(&w, "customLowStockLevelsForProducts");
+	inv__jw_open(&w, '[');
+	while (i < count) {
 		size_t j = i + 1;
 
 		while (j < count && inv_uuid_compare(&entries[j].product, &entries[i].product) == 0)
 			j++;
-		bad |= push(arr, low_stock_product(&entries[i].product, entries + i, j - i));
+		low_stock_product(&w, &entries[i].product, entries + i, j - i);
 		i = j;
 	}
-	bad |= set(o, "customLowStockLevelsForProducts", checked(arr, bad));
-	return inv__json_dump(out, len, checked(o, bad));
+	inv__jw_close(&w, ']');
+	inv__jw_close(&w, '}');
+	return inv__jw_finish(&w, out, len);
 }
 
 int inv_json_encode_low_stock_product(char **out, size_t *len, const inv_uuid *product,
                                       const inv_low_stock *entries, size_t count)
 {
+	inv__jw w;
+
 	if (check_out(out, len) || !product || (count && !entries))
 		return inv__error(INV_EINVAL, -1, NULL, "NULL argument");
-	return inv__json_dump(out, len, low_stock_product(product, entries, count));
+	inv__jw_init(&w, 0);
+	low_stock_product(&w, product, entries, count);
+	return inv__jw_finish(&w, out, len);
 }
 
 /* ------------------------------------------------------------ v3 */
@@ -266,56 +242,68 @@ int inv_json_encode_v3_stock(char **out, size_t *len, const inv_uuid *org,
                              const inv_uuid *location, const inv_balance *balances,
                              size_t count)
 {
-	json_t *arr, *org_j, *loc_j;
+	inv__jw w;
 	size_t i;
-	int bad;
 
 	if (check_out(out, len) || !org || !location || (count && !balances))
 		return inv__error(INV_EINVAL, -1, NULL, "NULL argument");
-	arr = json_array();
-	org_j = inv__json_uuid(org);
-	loc_j = inv__json_uuid(location);
-	bad = !org_j || !loc_j;
-	for (i = 0; i < count && !bad; i++) {
+	inv__jw_init(&w, 0);
+	inv__jw_open(&w, '[');
+	for (i = 0; i < count; i++) {
 		const inv_balance *b = &balances[i];
-		json_t *o = json_object();
 		char when[32];
 
-		inv_json_format_time(when, b->updated, 1);
-		bad |= set(o, "organizationUuid", json_incref(org_j));
-		bad |= set(o, "inventoryUuid", json_incref(loc_j));
-		bad |= set(o, "productUuid", inv__json_uuid(&b->product));
-		bad |= set(o, "variantUuid", inv__json_uuid(&b->variant));
-		bad |= set(o, "balance", json_integer(b->balance));
-		bad |= set(o, "lowStockLevel",
-		           b->has_low_stock_level ? json_integer(b->low_stock_level) : json_null());
-		bad |= set(o, "lowStockAlert", json_boolean(b->low_stock_alert));
-		bad |= set(o, "updated", b->updated ? json_string(when) : json_null());
-		bad |= push(arr, checked(o, bad));
+		inv__jw_open(&w, '{');
+		inv__jw_key(&w, "organizationUuid");
+		inv__jw_uuid(&w, org);
+		inv__jw_key(&w, "inventoryUuid");
+		inv__jw_uuid(&w, location);
+		inv__jw_key(&w, "productUuid");
+		inv__jw_uuid(&w, &b->product);
+		inv__jw_key(&w, "variantUuid");
+		inv__jw_uuid(&w, &b->variant);
+		inv__jw_key(&w, "balance");
+		inv__jw_int(&w, b->balance);
+		inv__jw_key(&w, "lowStockLevel");
+		if (b->has_low_stock_level)
+			inv__jw_int(&w, b->low_stock_level);
+		else
+			inv__jw_null(&w);
+		inv__jw_key(&w, "lowStockAlert");
+		inv__jw_bool(&w, b->low_stock_alert);
+		inv__jw_key(&w, "updated");
+		if (b->updated) {
+			inv_json_format_time(when, b->updated, 1);
+			inv__jw_cstr(&w, when);
+		} else {
+			inv__jw_null(&w);
+		}
+		inv__jw_close(&w, '}');
 	}
-	json_decref(org_j);
-	json_decref(loc_j);
-	return inv__json_dump(out, len, checked(arr, bad));
+	inv__jw_close(&w, ']');
+	return inv__jw_finish(&w, out, len);
 }
 
 int inv_json_encode_v3_products_status(char **out, size_t *len, const inv_uuid *products,
                                        const int32_t *enabled, size_t count)
 {
-	json_t *arr;
+	inv__jw w;
 	size_t i;
-	int bad = 0;
 
 	if (check_out(out, len) || (count && (!products || !enabled)))
 		return inv__error(INV_EINVAL, -1, NULL, "NULL argument");
-	arr = json_array();
-	for (i = 0; i < count && !bad; i++) {
-		json_t *o = json_object();
-
-		bad |= set(o, "productUuid", inv__json_uuid(&products[i]));
-		bad |= set(o, "enabled", json_boolean(enabled[i]));
-		bad |= push(arr, checked(o, bad));
+	inv__jw_init(&w, 0);
+	inv__jw_open(&w, '[');
+	for (i = 0; i < count; i++) {
+		inv__jw_open(&w, '{');
+		inv__jw_key(&w, "productUuid");
+		inv__jw_uuid(&w, &products[i]);
+		inv__jw_key(&w, "enabled");
+		inv__jw_bool(&w, enabled[i]);
+		inv__jw_close(&w, '}');
 	}
-	return inv__json_dump(out, len, checked(arr, bad));
+	inv__jw_close(&w, ']');
+	return inv__jw_finish(&w, out, len);
 }
 
 /* ------------------------------------------------------------ errors */
@@ -323,28 +311,31 @@ int inv_json_encode_v3_products_status(char **out, size_t *len, const inv_uuid *
 int inv_json_encode_error(char **out, size_t *len, const char *error_type, const char *message,
                           const inv_json_violation *violations, size_t count)
 {
-	json_t *o, *arr;
+	inv__jw w;
 	size_t i;
-	int bad = 0;
 
 	if (check_out(out, len) || !error_type || (count && !violations))
 		return inv__error(INV_EINVAL, -1, NULL, "NULL argument");
-	o = json_object();
-	arr = json_array();
+	inv__jw_init(&w, 0);
+	inv__jw_open(&w, '{');
 	/* developerMessage is always present: a known client crashes without it. */
-	bad |= set(o, "developerMessage", text_string(message ? message : error_type));
-	bad |= set(o, "errorType", text_string(error_type));
-	for (i = 0; i < count && !bad; i++) {
-		json_t *v = json_object();
-
-		bad |= set(v, "propertyName", text_string(violations[i].property
-		                                                  ? violations[i].property : ""));
-		bad |= set(v, "developerMessage", text_string(violations[i].message
-		                                                      ? violations[i].message : ""));
-		bad |= set(v, "constraintType",
-		           json_string(inv_json_constraint_name(violations[i].constraint)));
-		bad |= push(arr, checked(v, bad));
+	inv__jw_key(&w, "developerMessage");
+	inv__jw_text(&w, message ? message : error_type);
+	inv__jw_key(&w, "errorType");
+	inv__jw_text(&w, error_type);
+	inv__jw_key(&w, "violations");
+	inv__jw_open(&w, '[');
+	for (i = 0; i < count; i++) {
+		inv__jw_open(&w, '{');
+		inv__jw_key(&w, "propertyName");
+		inv__jw_text(&w, violations[i].property);
+		inv__jw_key(&w, "developerMessage");
+		inv__jw_text(&w, violations[i].message);
+		inv__jw_key(&w, "constraintType");
+		inv__jw_cstr(&w, inv_json_constraint_name(violations[i].constraint));
+		inv__jw_close(&w, '}');
 	}
-	bad |= set(o, "violations", checked(arr, bad));
-	return inv__json_dump(out, len, checked(o, bad));
+	inv__jw_close(&w, ']');
+	inv__jw_close(&w, '}');
+	return inv__jw_finish(&w, out, len);
 }

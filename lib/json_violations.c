@@ -140,6 +140,24 @@ int inv__json_dump(char **out, size_t *len, json_t *value)
 	return 0;
 }
 
+int inv__json_set(json_t *obj, const char *key, json_t *value)
+{
+	if (!obj || !value) {
+		json_decref(value);
+		return -1;
+	}
+	return json_object_set_new_nocheck(obj, key, value);
+}
+
+int inv__json_push(json_t *arr, json_t *value)
+{
+	if (!arr || !value) {
+		json_decref(value);
+		return -1;
+	}
+	return json_array_append_new(arr, value);
+}
+
 json_t *inv__json_uuid(const inv_uuid *uuid)
 {
 	char text[37];
