@@ -227,20 +227,26 @@ const char *inv__rest_query(const struct inv__rest_ctx *ctx, const char *name, s
 	return NULL;
 }
 
+/* The answer to a failed location lookup `rc` on `property`. */
+static void location_failed(struct inv__rest_ctx *ctx, int rc, const char *property)
+{
+	if (rc == INV_ENOTFOUND) {
+		/* Never reveal that the UUID exists elsewhere. */
+		inv__rest_error(ctx, 404, "ENTITY_NOT_FOUND", property, INV_JSON_UNKNOWN,
+		                "no such location");
+		return;
+	}
+	inv__rest_fail(ctx, rc, property);
+}
+
 const inv_location *inv__rest_location(struct inv__rest_ctx *ctx, const inv_uuid *uuid,
                                        const char *property)
 {
 	const inv_location *loc = NULL;
 	int rc = inv_location_by_uuid(&loc, ctx->org, uuid);
 
-	if (rc == INV_ENOTFOUND) {
-		/* Never reveal that the UUID exists elsewhere. */
-		inv__rest_error(ctx, 404, "ENTITY_NOT_FOUND", property, INV_JSON_UNKNOWN,
-		                "no such location");
-		return NULL;
-	}
 	if (rc) {
-		inv__rest_fail(ctx, rc, property);
+		location_failed(ctx, rc, property);
 		return NULL;
 	}
 	return loc;
@@ -273,6 +279,25 @@ void inv__rest_apply_options(const struct inv__rest_ctx *ctx, inv_apply_options 
 	opts->client_uuid = ctx->req->client_uuid;
 }
 
+/* The location `uuid` of change `i`, or NULL with the failure answered on
+ * the change's `field`.  The property's name is built only then: a batch
+ * of valid changes never formats one. */
+static const inv_location *change_location(struct inv__rest_ctx *ctx, const inv_uuid *uuid,
+                                           inv__rest_path_fn path, const void *payload,
+                                           size_t i, const char *field)
+{
+	const inv_location *loc = NULL;
+	int rc = inv_location_by_uuid(&loc, ctx->org, uuid);
+	char prop[256];
+
+	if (rc) {
+		path(prop, sizeof(prop), payload, i, field);
+		location_failed(ctx, rc, prop);
+		return NULL;
+	}
+	return loc;
+}
+
 inv_result *inv__rest_apply(struct inv__rest_ctx *ctx, const inv_json_change *changes,
                             size_t count, inv_apply_options *opts, inv__rest_path_fn path,
                             const void *payload, int v3_names)
@@ -292,11 +317,11 @@ inv_result *inv__rest_apply(struct inv__rest_ctx *ctx, const inv_json_change *ch
 	for (i = 0; i < count; i++) {
 		const inv_json_change *c = &changes[i];
 
-		path(prop, sizeof(prop), payload, i, from_name);
-		if (!(batch[i].from = inv__rest_location(ctx, &c->from, prop)))
+		batch[i].from = change_location(ctx, &c->from, path, payload, i, from_name);
+		if (!batch[i].from)
 			goto out;
-		path(prop, sizeof(prop), payload, i, to_name);
-		if (!(batch[i].to = inv__rest_location(ctx, &c->to, prop)))
+		batch[i].to = change_location(ctx, &c->to, path, payload, i, to_name);
+		if (!batch[i].to)
 			goto out;
 		rc = inv_variant_get(&batch[i].variant, ctx->org, &c->product, &c->variant);
 		if (rc) {
