@@ -346,9 +346,9 @@ static void codec_put(const zb_opts *o, zb_work *w)
 		double target;
 	} stages[] = {
 		{ run_decode, "PUT decode", 0 },
-		{ run_put_apply, "PUT decode+resolve+apply", 1.3 },
+		{ run_put_apply, "PUT decode+resolve+apply", 0 },
 		{ run_put, "PUT decode+resolve+apply+encode", 0 },
-		{ run_rest, "PUT through inv_rest_handle", 0 },
+		{ run_rest, "PUT through inv_rest_handle", 1.3 },
 	};
 	zb_work wb = *w;
 
@@ -402,7 +402,7 @@ static void codec_status(const zb_opts *o, zb_work *w, uint64_t *st)
 	w->run = run_status;
 	best_of(o, w, "codec libzinv status encode", &wb, "codec baseline status encode",
 	        o->codec_variants, &lib_ns, &base_ns);
-	report_rows("status encode", lib_ns, base_ns, 1.2, o->codec_variants, base_len,
+	report_rows("status encode", lib_ns, base_ns, 1.1, o->codec_variants, base_len,
 	            "variant");
 	free(bal);
 }
