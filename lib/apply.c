@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "core_int.h"
+#include "memory_int.h"
 
 struct inv_result {
 	int64_t sequence;
@@ -439,6 +440,9 @@ static int scratch_reserve(inv_org *org, size_t changes, size_t records)
 		if (inv__grow(&sc->miss, &c, changes, sizeof(*sc->miss)))
 			goto nomem;
 		c = cap;
+		if (inv__grow(&sc->hints, &c, changes, sizeof(*sc->hints)))
+			goto nomem;
+		c = cap;
 		if (inv__grow(&sc->skipped, &c, changes, sizeof(*sc->skipped)))
 			goto nomem;
 		sc->slot_cap = c;
@@ -465,12 +469,14 @@ static void scratch_trim(inv_org *org)
 		free(sc->recs);
 		free(sc->found);
 		free(sc->miss);
+		free(sc->hints);
 		free(sc->skipped);
 		sc->slots = NULL;
 		sc->keys = NULL;
 		sc->recs = NULL;
 		sc->found = NULL;
 		sc->miss = NULL;
+		sc->hints = NULL;
 		sc->skipped = NULL;
 		sc->slot_cap = sc->skipped_cap = 0;
 	}
@@ -829,6 +835,25 @@ nomem:
 	return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
 }
 
+/* Store recs[0, n): the built-in memory backend by the handles' hints,
+ * others in one round trip when they have the batch form. */
+static int put_variants(inv_org *org, void *txn, size_t n)
+{
+	const inv_backend_ops *ops = inv__ops(org);
+	inv__scratch *sc = &org->scratch;
+	size_t i;
+	int rc = 0;
+
+	if (n && org->memory_backend)
+		rc = inv__memory_variant_put_hinted(txn, &org->node.key, n, sc->recs, sc->hints);
+	else if (ops->variant_put_many && n)
+		rc = ops->variant_put_many(txn, &org->node.key, n, sc->recs);
+	else
+		for (i = 0; i < n && rc == 0; i++)
+			rc = ops->variant_put(txn, &org->node.key, &sc->recs[i]);
+	return rc ? inv__error_keep(rc, -1, "cannot store the balances") : 0;
+}
+
 /* Store the batch: balances, tracking, the org's sequence, the journal entry
  * and the idempotency key, all in the caller's transaction. */
 static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t nslots,
@@ -859,19 +884,12 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 		v->found = 1;
 		v->balance = rec->balance;
 		v->updated = rec->updated;
+		sc->hints[n] = &v->backend_hint;
 		n++;
 	}
-	if (ops->variant_put_many && n) {
-		rc = ops->variant_put_many(txn, &org->node.key, n, sc->recs);
-		if (rc)
-			return inv__error_keep(rc, -1, "cannot store the balances");
-	} else {
-		for (i = 0; i < n; i++) {
-			rc = ops->variant_put(txn, &org->node.key, &sc->recs[i]);
-			if (rc)
-				return inv__error_keep(rc, -1, "cannot store the balances");
-		}
-	}
+	rc = put_variants(org, txn, n);
+	if (rc)
+		return rc;
 	for (i = 0; i < o->tracking_count; i++) {
 		inv__product *p;
 

@@ -147,6 +147,9 @@ struct inv_variant {
 	int64_t updated;
 	int32_t found;              /* cached: a default-STORE record exists */
 	uint32_t slot;
+	/* The built-in memory backend's hint for the default-STORE record
+	 * (memory_int.h); 0 until the first put. */
+	uint32_t backend_hint;
 };
 
 /*
@@ -194,6 +197,7 @@ typedef struct inv__scratch {
 	inv_variant_record *recs;
 	int32_t *found;
 	uint32_t *miss;             /* slot of keys[i] */
+	uint32_t **hints;           /* backend_hint of recs[i]'s handle */
 	size_t slot_cap;
 	inv_journal_record *jrecs;
 	size_t jrec_cap;

@@ -62,6 +62,12 @@ static inline uint64_t load64(const void *p)
 	return v;
 }
 
+static inline int uuid_same(const inv_uuid *a, const inv_uuid *b)
+{
+	return ((load64(a->bytes) ^ load64(b->bytes)) |
+	        (load64(a->bytes + 8) ^ load64(b->bytes + 8))) == 0;
+}
+
 static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 {
 	const unsigned char *b = p;
@@ -610,6 +616,9 @@ struct mtxn {
 	struct morg *joined_inline[JOINED_INLINE];
 	struct undo *log;
 	size_t nlog, caplog;
+	/* Undo entries holding memory that commit frees (a trim, a replaced
+	 * idempotency item or sync state): commit walks the log only then. */
+	size_t nfree_at_commit;
 	inv_journal_record *jbuf;   /* journal reads decode into this */
 	size_t jbufcap;
 };
@@ -665,7 +674,7 @@ enum undo_kind {
 	U_TRACK_NEW,
 	U_TRACK_SET,
 	U_VAR_NEW,
-	U_VAR_SET,          /* same product */
+	U_VAR_SET,          /* same product: only balance and time changed */
 	U_VAR_MOVE,         /* the record's product changed */
 	U_LOW_NEW,
 	U_LOW_SET,
@@ -693,6 +702,10 @@ struct undo {
 			uint32_t pred;      /* U_VAR_MOVE: predecessor in the old chain */
 			struct vrec rec;
 		} var;
+		struct {
+			uint32_t index;
+			int64_t balance, updated;
+		} var_set;
 		inv_low_stock_record low;
 		struct {
 			size_t old_head, new_head;
@@ -1024,12 +1037,10 @@ static void undo_one(struct undo *u)
 		vtab_pop(&o->variants);
 		break;
 	case U_VAR_SET: {
-		/* Chains may have changed around the record since. */
-		struct vrec *r = &o->variants.recs[u->u.var.index];
-		uint32_t next = r->next;
+		struct vrec *r = &o->variants.recs[u->u.var_set.index];
 
-		*r = u->u.var.rec;
-		r->next = next;
+		r->balance = u->u.var_set.balance;
+		r->updated = u->u.var_set.updated;
 		break;
 	}
 	case U_VAR_MOVE:
@@ -1114,6 +1125,7 @@ static void txn_end(struct mtxn *tx)
 	tx->joined = tx->joined_inline;
 	tx->njoined = 0;
 	tx->nlog = 0;
+	tx->nfree_at_commit = 0;
 	pthread_rwlock_unlock(&owner->lock);
 }
 
@@ -1209,7 +1221,7 @@ static int mem_commit(void *txn)
 {
 	struct mtxn *tx = txn;
 
-	if (tx->write) {
+	if (tx->write && tx->nfree_at_commit) {
 		/* Trimmed entries and replaced items were kept for rollback;
 		 * free them now. */
 		for (size_t i = 0; i < tx->nlog; i++) {
@@ -1457,35 +1469,59 @@ static int mem_variant_get(void *txn, const inv_uuid *org, const inv_uuid *locat
 	return 0;
 }
 
-/* One put; the caller has reserved its undo entry. */
-/* Put `rec`, whose location is vlocs[loc] and key hash `h`. */
+/* The core never changes a variant's product, but the contract allows it;
+ * the product index must follow. */
+static int variant_move(struct mtxn *tx, struct morg *o, uint32_t index,
+                        const inv_variant_record *rec)
+{
+	struct vtab *t = &o->variants;
+	struct vrec *r = &t->recs[index];
+	struct undo *u;
+
+	if (ptab_reserve(o->hook, t) < 0)
+		return oom("memory backend: out of memory growing the product index");
+	u = undo_push(tx, U_VAR_MOVE, o);
+	u->u.var.index = index;
+	u->u.var.rec = *r;
+	u->u.var.pred = ptab_unlink(t, index);
+	r->product = rec->product;
+	r->balance = rec->balance;
+	r->updated = rec->updated;
+	ptab_push(t, index);
+	return 0;
+}
+
+/* Overwrite record `index`, whose key is rec's; the caller has reserved
+ * the undo entry.  Inline: the core's puts are nearly all this. */
+static inline int variant_update(struct mtxn *tx, struct morg *o, uint32_t index,
+                                 const inv_variant_record *rec)
+{
+	struct vrec *r = &o->variants.recs[index];
+	struct undo *u;
+
+	if (!uuid_same(&r->product, &rec->product))
+		return variant_move(tx, o, index, rec);
+	/* Undo needs only what changes. */
+	u = undo_push(tx, U_VAR_SET, o);
+	u->u.var_set.index = index;
+	u->u.var_set.balance = r->balance;
+	u->u.var_set.updated = r->updated;
+	r->balance = rec->balance;
+	r->updated = rec->updated;
+	return 0;
+}
+
+/* Put `rec`, whose location is vlocs[loc] and key hash `h`; *index is set
+ * to its record's.  The caller has reserved the undo entry. */
 static int variant_put_at(struct mtxn *tx, struct morg *o, uint32_t loc, uint32_t h,
-                          const inv_variant_record *rec)
+                          const inv_variant_record *rec, uint32_t *index)
 {
 	struct vtab *t = &o->variants;
 	size_t i = vtab_find(t, loc, &rec->variant, h);
 
 	if (i != SIZE_MAX) {
-		uint32_t index = t->slots[i].index;
-		struct vrec *r = &t->recs[index];
-		int moved = memcmp(&r->product, &rec->product, sizeof(rec->product)) != 0;
-
-		/* The core never changes a variant's product, but the contract
-		 * allows it; the product index must follow. */
-		if (moved && ptab_reserve(o->hook, t) < 0)
-			return oom("memory backend: out of memory growing the product index");
-		struct undo *u = undo_push(tx, moved ? U_VAR_MOVE : U_VAR_SET, o);
-
-		u->u.var.index = index;
-		u->u.var.rec = *r;
-		if (moved)
-			u->u.var.pred = ptab_unlink(t, index);
-		r->product = rec->product;
-		r->balance = rec->balance;
-		r->updated = rec->updated;
-		if (moved)
-			ptab_push(t, index);
-		return 0;
+		*index = t->slots[i].index;
+		return variant_update(tx, o, *index, rec);
 	}
 	if (vtab_reserve(o->hook, t) < 0)
 		return oom("memory backend: out of memory growing the variant table");
@@ -1499,6 +1535,7 @@ static int variant_put_at(struct mtxn *tx, struct morg *o, uint32_t loc, uint32_
 	};
 
 	undo_push(tx, U_VAR_NEW, o);
+	*index = (uint32_t)t->count;
 	vtab_insert(t, &nr, h);
 	return 0;
 }
@@ -1511,12 +1548,12 @@ static int mem_variant_put(void *txn, const inv_uuid *org, const inv_variant_rec
 
 	if (rc < 0)
 		return rc;
-	uint32_t loc = 0;
+	uint32_t loc = 0, index;
 
 	rc = vloc_intern(o, &rec->location, &loc);
 	if (rc < 0)
 		return rc;
-	return variant_put_at(tx, o, loc, vkey_hash(loc, &rec->variant), rec);
+	return variant_put_at(tx, o, loc, vkey_hash(loc, &rec->variant), rec, &index);
 }
 
 static int mem_variant_scan(void *txn, const inv_uuid *org, const inv_uuid *location,
@@ -1685,10 +1722,61 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 		}
 		/* A put may grow the table: the loop above only hinted. */
 		for (size_t j = 0; j < n; j++) {
-			rc = variant_put_at(tx, o, loc[j], h[j], &r[j]);
+			uint32_t index;
+
+			rc = variant_put_at(tx, o, loc[j], h[j], &r[j], &index);
 			if (rc)
 				return rc;
 		}
+	}
+	return 0;
+}
+
+/* The record of (loc, variant) when `hint` (its index + 1; 0: none) still
+ * names it, else VNONE.  Records never move but for the pop that undoes an
+ * insert, so checking the key makes any hint safe. */
+static inline uint32_t vtab_hinted(const struct vtab *t, uint32_t loc,
+                                   const inv_uuid *variant, uint32_t hint)
+{
+	uint32_t index = hint - 1;
+
+	if (index < t->count && t->recs[index].loc == loc &&
+	    uuid_same(&t->recs[index].variant, variant))
+		return index;
+	return VNONE;
+}
+
+int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, size_t count,
+                                   const inv_variant_record *recs, uint32_t *const *hints)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	const inv_uuid *last_location = NULL;
+	uint32_t loc = 0;
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc == 0 && count > 1)
+		rc = undo_reserve_n(tx, count);
+	if (rc)
+		return rc;
+	for (size_t j = 0; j < count; j++) {
+		const inv_variant_record *r = &recs[j];
+		uint32_t index;
+
+		if (!last_location || !uuid_same(last_location, &r->location)) {
+			rc = vloc_intern(o, &r->location, &loc);
+			if (rc < 0)
+				return rc;
+			last_location = &r->location;
+		}
+		index = vtab_hinted(&o->variants, loc, &r->variant, *hints[j]);
+		if (index != VNONE)
+			rc = variant_update(tx, o, index, r);
+		else
+			rc = variant_put_at(tx, o, loc, vkey_hash(loc, &r->variant), r, &index);
+		if (rc)
+			return rc;
+		*hints[j] = index + 1;
 	}
 	return 0;
 }
@@ -1804,12 +1892,6 @@ static int mem_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *lo
 }
 
 /* ------------------------------------------------------------ journal */
-
-static inline int uuid_same(const inv_uuid *a, const inv_uuid *b)
-{
-	return ((load64(a->bytes) ^ load64(b->bytes)) |
-	        (load64(a->bytes + 8) ^ load64(b->bytes + 8))) == 0;
-}
 
 /* Time-based UUIDs differ most in the last byte of time_low, random ones
  * anywhere. */
@@ -2030,6 +2112,8 @@ static int mem_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 	/* The entries are freed at commit, so that rollback can restore them. */
 	struct undo *u = undo_push(tx, U_JOURNAL_TRIM, o);
 
+	tx->nfree_at_commit++;
+
 	u->u.trim.old_head = o->jhead;
 	u->u.trim.new_head = new_head;
 	o->jhead = new_head;
@@ -2100,6 +2184,8 @@ static int mem_idempotency_put(void *txn, const inv_uuid *org,
 	if (i != SIZE_MAX) {
 		struct undo *u = undo_push(tx, U_IDEM_SET, o);
 
+		tx->nfree_at_commit++;
+
 		memcpy(&u->u.idem, ftab_at(&o->idem, i), sizeof(u->u.idem));
 		memcpy(ftab_at(&o->idem, i), &item, sizeof(item));
 	} else {
@@ -2148,6 +2234,8 @@ static int mem_sync_state_put(void *txn, const inv_uuid *org, const void *data, 
 	/* The replaced record is freed at commit, so that rollback can
 	 * restore it. */
 	struct undo *u = undo_push(tx, U_SYNC_SET, o);
+
+	tx->nfree_at_commit++;
 
 	u->u.sync = o->sync;
 	o->sync = b;

@@ -205,6 +205,7 @@ void inv__org_free(inv_org *org)
 	free(sc->recs);
 	free(sc->found);
 	free(sc->miss);
+	free(sc->hints);
 	free(sc->jrecs);
 	free(sc->skipped);
 	free(sc->changes);

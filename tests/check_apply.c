@@ -707,6 +707,79 @@ START_TEST(test_a_second_writer_on_the_same_storage_is_seen)
 }
 END_TEST
 
+/* The memory backend's allocation-failure hook (see lib/memory.c). */
+#define INV_MEMORY_CONTROL_FAIL_ALLOC 0x4d454d01
+
+/* What the built-in memory backend stores for `v` in the default STORE. */
+static int64_t stored_balance(const inv_backend_ops *ops, void *inst, const inv_variant *v)
+{
+	inv_uuid org = tu_uuid(1);
+	inv_variant_record rec;
+	void *txn;
+	int rc;
+
+	ck_assert_int_eq(ops->begin(inst, &org, 0, &txn), 0);
+	rc = ops->variant_get(txn, &org, inv_location_uuid(env.store_loc), inv_variant_uuid(v),
+	                      &rec);
+	ops->rollback(txn);
+	return rc == 0 ? rec.balance : -1;
+}
+
+/* ENOMEM at any allocation of a batch that adds variant records: the
+ * records it added are undone, the next batches add others where they
+ * were, and every balance lands on its own variant (the engine remembers
+ * where the memory backend keeps each record). */
+START_TEST(test_memory_enomem_in_a_batch_leaves_later_batches_right)
+{
+	const inv_backend_ops *ops = inv_memory_backend_ops();
+	inv_apply_options opts = INV_APPLY_OPTIONS_INIT;
+	uint64_t k;
+
+	/* The key's record is the batch's last allocation, after the puts. */
+	opts.idempotency_key = "after the puts";
+
+	for (k = 1;; k++) {
+		void *inst = NULL;
+		inv_store_options o;
+		inv_uuid org = tu_uuid(1);
+		uint64_t off = 0;
+		inv_change c;
+		int rc;
+
+		tu_close(&env);
+		memset(&env, 0, sizeof(env));
+		env.now = TU_T0;
+		ck_assert_int_eq(inv_memory_backend_new(&inst), 0);
+		tu_options(&o, &env);
+		ck_assert_int_eq(inv_store_open(&env.store, ops, inst, &o), 0);
+		ck_assert_int_eq(inv_org_open(&env.org, env.store, &org), 0);
+		env.store_loc = inv_org_location_at(env.org, 0);
+		env.sold = inv_org_location_at(env.org, 1);
+		env.supplier = inv_org_location_at(env.org, 3);
+		catalog();
+		tu_stock(&env, v11, 1);
+		c = (inv_change){ v12, env.supplier, env.store_loc, 5 };
+		ck_assert_int_eq(ops->control(inst, INV_MEMORY_CONTROL_FAIL_ALLOC, &k), 0);
+		rc = inv_apply_changes(NULL, env.org, &c, 1, &opts);
+		ck_assert_int_eq(ops->control(inst, INV_MEMORY_CONTROL_FAIL_ALLOC, &off), 0);
+		ck_assert(rc == 0 || rc == INV_ENOMEM);
+		ck_assert_int_eq(tu_balance(&env, v12), rc == 0 ? 5 : 0);
+		/* v21 now takes the record v12 had in the undone batch. */
+		tu_track(&env, 20);
+		tu_stock(&env, v21, 7);
+		tu_stock(&env, v12, 3);
+		tu_stock(&env, v11, 2);
+		ck_assert_int_eq(stored_balance(ops, inst, v11), 3);
+		ck_assert_int_eq(stored_balance(ops, inst, v12), rc == 0 ? 8 : 3);
+		ck_assert_int_eq(stored_balance(ops, inst, v21), 7);
+		ck_assert_int_eq(tu_balance(&env, v12), rc == 0 ? 8 : 3);
+		if (rc == 0)
+			break; /* past the batch's last allocation */
+	}
+	ck_assert_uint_gt(k, 1);
+}
+END_TEST
+
 /* A storage failure at any operation of a batch: the backend's message,
  * nothing stored, no event, and the next batch sees the true state. */
 START_TEST(test_a_backend_failure_at_any_step_changes_nothing)
@@ -807,6 +880,7 @@ static Suite *apply_suite(void)
 	tcase_add_test(tc, test_large_batch_touches_many_variants_once_each);
 	tcase_add_test(tc, test_a_second_writer_on_the_same_storage_is_seen);
 	tcase_add_test(tc, test_a_backend_failure_at_any_step_changes_nothing);
+	tcase_add_test(tc, test_memory_enomem_in_a_batch_leaves_later_batches_right);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(deny, setup_deny, teardown);
