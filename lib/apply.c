@@ -13,7 +13,6 @@
 #include <stdlib.h>
 
 #include "core_int.h"
-#include "memory_int.h"
 
 struct inv_result {
 	int64_t sequence;
@@ -448,8 +447,17 @@ static int scratch_reserve(inv_org *org, size_t changes, size_t records)
 		sc->slot_cap = c;
 		sc->skipped_cap = c;
 	}
-	if (inv__grow(&sc->jrecs, &sc->jrec_cap, records, sizeof(*sc->jrecs)))
-		goto nomem;
+	if (records > sc->jrec_cap) {
+		/* Both forms: decoding for events after commit cannot fail. */
+		size_t c = sc->jrec_cap;
+
+		if (inv__grow(&sc->crecs, &c, records, sizeof(*sc->crecs)))
+			goto nomem;
+		c = sc->jrec_cap;
+		if (inv__grow(&sc->jrecs, &c, records, sizeof(*sc->jrecs)))
+			goto nomem;
+		sc->jrec_cap = c;
+	}
 	return 0;
 nomem:
 	return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
@@ -481,7 +489,9 @@ static void scratch_trim(inv_org *org)
 		sc->slot_cap = sc->skipped_cap = 0;
 	}
 	if (sc->jrec_cap > 2 * SCRATCH_KEEP_MAX) {
+		free(sc->crecs);
 		free(sc->jrecs);
+		sc->crecs = NULL;
 		sc->jrecs = NULL;
 		sc->jrec_cap = 0;
 	}
@@ -607,6 +617,71 @@ static int plan_set_balance(inv_org *org, struct batch *b)
 	return 0;
 }
 
+/* ------------------------------------------------------------ journal */
+
+/* The batch's records are built compact (inv__jrec): their location fields
+ * index the organization's locations (every location handle is one of
+ * org->locations), and JLOC_NONE names the nil UUID of a record without
+ * one. */
+#define JLOC_NONE INV__LOC_COUNT
+#define JLOC_COUNT (INV__LOC_COUNT + 1)
+
+static inline uint16_t jloc_of(const inv_org *org, const inv_location *loc)
+{
+	return (uint16_t)(loc - org->locations);
+}
+
+/* The table the records' location fields index. */
+static void journal_locations(const inv_org *org, inv_uuid out[JLOC_COUNT])
+{
+	int i;
+
+	for (i = 0; i < INV__LOC_COUNT; i++)
+		out[i] = org->locations[i].uuid;
+	memset(&out[JLOC_NONE], 0, sizeof(out[JLOC_NONE]));
+}
+
+/* A record of `kind` with no locations and zero amounts. */
+static inv__jrec *new_record(inv__scratch *sc, size_t r, int kind)
+{
+	inv__jrec *jr = &sc->crecs[r];
+
+	memset(jr, 0, sizeof(*jr));
+	jr->kind = (uint8_t)kind;
+	jr->from = jr->to = jr->location = JLOC_NONE;
+	return jr;
+}
+
+/* The records in the vtable's form, for other backends and for events;
+ * scratch_reserve() made room, so this cannot fail. */
+static void decode_records(inv_org *org, inv_journal_entry_record *entry)
+{
+	inv_uuid locs[JLOC_COUNT];
+
+	journal_locations(org, locs);
+	inv__jrec_decode(org->scratch.jrecs, org->scratch.crecs, entry->record_count, locs);
+	entry->records = org->scratch.jrecs;
+}
+
+/* Append the entry: the built-in memory backend stores the compact records
+ * as they are, others get them decoded. */
+static int append_journal(inv_org *org, void *txn, inv_journal_entry_record *entry)
+{
+	int rc;
+
+	if (org->memory_backend) {
+		inv_uuid locs[JLOC_COUNT];
+
+		journal_locations(org, locs);
+		rc = inv__memory_journal_append_compact(txn, &org->node.key, entry,
+		                                        org->scratch.crecs, locs, JLOC_COUNT);
+	} else {
+		decode_records(org, entry);
+		rc = inv__ops(org)->journal_append(txn, &org->node.key, entry);
+	}
+	return rc ? inv__error_keep(rc, -1, "cannot append to the journal") : 0;
+}
+
 /* Run the moves in order against running balances, writing MOVE records. */
 static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
                      size_t *nrec, size_t *nskipped)
@@ -619,7 +694,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 		const inv_change *c = &b->changes[i];
 		inv_variant *v = (inv_variant *)c->variant;
 		inv__slot *s = &sc->slots[v->slot];
-		inv_journal_record *jr;
+		inv__jrec *jr;
 		int64_t idx = (int64_t)i;
 		int64_t bal = s->balance;
 		const inv_location *side = NULL;
@@ -650,24 +725,24 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 				return inv__error(INV_ERANGE, idx, "quantity",
 				                  "the balance would exceed 2^53-1");
 		}
-		/* Every member written once: no memset of 112 bytes first. */
-		jr = &sc->jrecs[r++];
+		/* Every member written once: no memset first. */
+		jr = &sc->crecs[r++];
 		jr->kind = INV_RECORD_MOVE;
 		jr->low = 0;
 		jr->product = s->product;
 		jr->variant = v->uuid;
-		jr->from = c->from->uuid;
-		jr->to = c->to->uuid;
+		jr->from = jloc_of(org, c->from);
+		jr->to = jloc_of(org, c->to);
 		jr->quantity = c->quantity;
 		s->moved = 1;
 		if (side) {
-			jr->location = side->uuid;
+			jr->location = jloc_of(org, side);
 			jr->before = s->balance;
 			jr->after = bal;
 			s->balance = bal;
 			s->touched = 1;
 		} else {
-			memset(&jr->location, 0, sizeof(jr->location));
+			jr->location = JLOC_NONE;
 			jr->before = jr->after = 0;
 		}
 	}
@@ -762,7 +837,7 @@ static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *n
 		return rc;
 	for (i = 0; i < nslots; i++) {
 		const inv__slot *s = &sc->slots[i];
-		inv_journal_record *jr;
+		inv__jrec *jr;
 		int low_before, low_after;
 
 		if (s->balance == s->before || !s->has_level)
@@ -771,13 +846,11 @@ static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *n
 		low_after = s->balance < s->level;
 		if (low_before == low_after)
 			continue;
-		jr = &sc->jrecs[r++];
-		memset(jr, 0, sizeof(*jr));
-		jr->kind = INV_RECORD_LOW_STOCK;
-		jr->low = low_after;
+		jr = new_record(sc, r++, INV_RECORD_LOW_STOCK);
+		jr->low = (uint8_t)low_after;
 		jr->product = s->product;
 		jr->variant = s->variant->uuid;
-		jr->location = store->uuid;
+		jr->location = jloc_of(org, store);
 		jr->quantity = s->level;
 		jr->before = s->before;
 		jr->after = s->balance;
@@ -857,7 +930,7 @@ static int put_variants(inv_org *org, void *txn, size_t n)
 /* Store the batch: balances, tracking, the org's sequence, the journal entry
  * and the idempotency key, all in the caller's transaction. */
 static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t nslots,
-                       inv_org_record *orec, const inv_journal_entry_record *entry,
+                       inv_org_record *orec, inv_journal_entry_record *entry,
                        const inv_result *result, const uint8_t *fp)
 {
 	const inv_backend_ops *ops = inv__ops(org);
@@ -908,9 +981,9 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 	rc = ops->org_put(txn, orec);
 	if (rc)
 		return inv__error_keep(rc, -1, "cannot store the organization");
-	rc = ops->journal_append(txn, &org->node.key, entry);
+	rc = append_journal(org, txn, entry);
 	if (rc)
-		return inv__error_keep(rc, -1, "cannot append to the journal");
+		return rc;
 	if (o->idempotency_key) {
 		inv_idempotency_record irec = { .key = o->idempotency_key,
 		                                .sequence = entry->sequence };
@@ -938,7 +1011,7 @@ static int run_tracking(inv_org *org, void *txn, const inv_apply_options *o, siz
 
 	for (i = 0; i < o->tracking_count; i++) {
 		const inv_tracking_change *t = &o->tracking[i];
-		inv_journal_record *jr;
+		inv__jrec *jr;
 		inv__product *p;
 
 		rc = inv__org_product(&p, org, &t->product);
@@ -954,9 +1027,8 @@ static int run_tracking(inv_org *org, void *txn, const inv_apply_options *o, siz
 			                  "the product is not tracked");
 		p->tracked = t->action == INV_TRACKING_START;
 		p->tracking_dirty = 1;
-		jr = &sc->jrecs[r++];
-		memset(jr, 0, sizeof(*jr));
-		jr->kind = p->tracked ? INV_RECORD_TRACKING_STARTED : INV_RECORD_TRACKING_STOPPED;
+		jr = new_record(sc, r++, p->tracked ? INV_RECORD_TRACKING_STARTED
+		                                    : INV_RECORD_TRACKING_STOPPED);
 		jr->product = t->product;
 	}
 	*nrec = r;
@@ -984,7 +1056,6 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 {
 	const inv_backend_ops *ops = inv__ops(org);
 	const inv_apply_options *o = b->opts;
-	inv__scratch *sc = &org->scratch;
 	inv_journal_entry_record entry;
 	struct idem_hit hit = { .blob = NULL };
 	inv_result *result = NULL;
@@ -1063,7 +1134,6 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	}
 	entry.idempotency_key = o->idempotency_key;
 	entry.record_count = nrec;
-	entry.records = sc->jrecs;
 
 	if (out || o->idempotency_key) {
 		rc = build_result(&result, org, b, nslots, nskipped, entry.time);
@@ -1084,8 +1154,11 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	}
 	org->cache_sequence = entry.sequence;
 	if (inv__events_wanted(org->store)) {
-		inv_journal_entry je = { entry };
+		inv_journal_entry je;
 
+		if (!entry.records)
+			decode_records(org, &entry);
+		je.rec = entry;
 		inv__events_dispatch(org->store, &org->node.key, &je);
 	}
 	goto unlock;

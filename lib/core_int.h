@@ -14,6 +14,7 @@
 #include <zinv/backend.h>
 
 #include "error_int.h"
+#include "memory_int.h"
 
 /* ------------------------------------------------------------ UUID maps */
 
@@ -199,8 +200,9 @@ typedef struct inv__scratch {
 	uint32_t *miss;             /* slot of keys[i] */
 	uint32_t **hints;           /* backend_hint of recs[i]'s handle */
 	size_t slot_cap;
-	inv_journal_record *jrecs;
-	size_t jrec_cap;
+	inv__jrec *crecs;           /* the batch's journal records (compact form) */
+	inv_journal_record *jrecs;  /* the same decoded, for the vtable and events */
+	size_t jrec_cap;            /* of both */
 	size_t *skipped;
 	size_t skipped_cap;
 	inv_change *changes;        /* sales and refunds build their moves here */

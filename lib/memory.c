@@ -579,17 +579,10 @@ struct jchunk {
 	_Alignas(16) unsigned char data[];
 };
 
-struct jrec {
-	inv_uuid product;
-	inv_uuid variant;
-	int64_t quantity;
-	int64_t before;
-	int64_t after;
-	uint16_t from, to, location;    /* indices into morg.vlocs */
-	uint8_t kind, low;
-};
+/* Compact records (memory_int.h) index morg.vlocs. */
+typedef inv__jrec jrec;
 
-_Static_assert(sizeof(struct jrec) == 64, "a journal record is one cache line");
+_Static_assert(sizeof(jrec) == 64, "a journal record is one cache line");
 
 /* A journal entry, its records and its key, in one stretch of a chunk;
  * rec.records is NULL for compact records (they follow the entry). */
@@ -1919,13 +1912,13 @@ static inline int jloc_index(struct morg *o, const inv_uuid *location, uint32_t 
 
 /* Encode `n` records compactly; 1 when one does not fit the form, or a
  * negative code. */
-static int jrec_encode(struct morg *o, struct jrec *out, const inv_journal_record *in,
+static int jrec_encode(struct morg *o, jrec *out, const inv_journal_record *in,
                        size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint32_t from, to, loc;
 		const inv_journal_record *r = &in[i];
-		struct jrec *c = &out[i];
+		jrec *c = &out[i];
 		int rc;
 
 		if (r->kind < 0 || r->kind > 255 || r->low < 0 || r->low > 255)
@@ -1950,30 +1943,12 @@ static int jrec_encode(struct morg *o, struct jrec *out, const inv_journal_recor
 	return 0;
 }
 
-static void jrec_decode(const struct morg *o, inv_journal_record *out, const struct jrec *in,
-                        size_t n)
+/* Start an entry for `rec` at the end of the journal, with room for its
+ * records in either form and its key: *p is where the records go. */
+static int jentry_start(struct mtxn *tx, const inv_uuid *org,
+                        const inv_journal_entry_record *rec, struct morg **out,
+                        struct jentry **entry, unsigned char **p)
 {
-	for (size_t i = 0; i < n; i++) {
-		const struct jrec *c = &in[i];
-		inv_journal_record *r = &out[i];
-
-		r->kind = c->kind;
-		r->low = c->low;
-		r->product = c->product;
-		r->variant = c->variant;
-		r->from = o->vlocs[c->from];
-		r->to = o->vlocs[c->to];
-		r->location = o->vlocs[c->location];
-		r->quantity = c->quantity;
-		r->before = c->before;
-		r->after = c->after;
-	}
-}
-
-static int mem_journal_append(void *txn, const inv_uuid *org,
-                              const inv_journal_entry_record *rec)
-{
-	struct mtxn *tx = txn;
 	struct morg *o;
 	int rc = org_for_write(tx, org, &o);
 
@@ -2005,31 +1980,109 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 	if (!c)
 		return oom("memory backend: out of memory appending to the journal");
 	struct jentry *e = (struct jentry *)(c->data + c->used);
-	unsigned char *p = (unsigned char *)(e + 1);
 
 	e->rec = *rec;
+	e->rec.records = NULL;
 	e->chunk = c;
 	e->offset = c->used;
-	rc = n ? jrec_encode(o, (struct jrec *)p, rec->records, n) : 0;
-	if (rc < 0)
-		return rc;
-	e->compact = rc == 0;
-	if (e->compact) {
-		e->rec.records = NULL;
-		p += n * sizeof(struct jrec);
-	} else {
-		memcpy(p, rec->records, n * sizeof(inv_journal_record));
-		e->rec.records = (inv_journal_record *)p;
-		p += n * sizeof(inv_journal_record);
-	}
-	if (key_len) {
-		memcpy(p, rec->idempotency_key, key_len);
+	e->compact = 1;
+	*out = o;
+	*entry = e;
+	*p = (unsigned char *)(e + 1);
+	return 0;
+}
+
+/* Keep the records of `e` in the vtable's form, written at *p. */
+static void jentry_wide(struct jentry *e, unsigned char **p)
+{
+	e->compact = 0;
+	e->rec.records = (inv_journal_record *)*p;
+	*p += e->rec.record_count * sizeof(inv_journal_record);
+}
+
+/* Finish the entry whose records end at `p`: its key, and the append. */
+static void jentry_finish(struct mtxn *tx, struct morg *o, struct jentry *e,
+                          unsigned char *p)
+{
+	const char *key = e->rec.idempotency_key;
+
+	if (e->compact)
+		p += e->rec.record_count * sizeof(jrec);
+	if (key) {
+		size_t key_len = strlen(key) + 1;
+
+		memcpy(p, key, key_len);
 		e->rec.idempotency_key = (char *)p;
 		p += key_len;
 	}
-	c->used += ((size_t)(p - (unsigned char *)e) + 15) & ~(size_t)15;
+	e->chunk->used += ((size_t)(p - (unsigned char *)e) + 15) & ~(size_t)15;
 	undo_push(tx, U_JOURNAL_APPEND, o);
 	o->journal[o->jcount++] = e;
+}
+
+static int mem_journal_append(void *txn, const inv_uuid *org,
+                              const inv_journal_entry_record *rec)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	struct jentry *e;
+	unsigned char *p;
+	size_t n = rec->record_count;
+	int rc = jentry_start(tx, org, rec, &o, &e, &p);
+
+	if (rc < 0)
+		return rc;
+	rc = n ? jrec_encode(o, (jrec *)p, rec->records, n) : 0;
+	if (rc < 0)
+		return rc;
+	if (rc) {
+		memcpy(p, rec->records, n * sizeof(inv_journal_record));
+		jentry_wide(e, &p);
+	}
+	jentry_finish(tx, o, e, p);
+	return 0;
+}
+
+int inv__memory_journal_append_compact(void *txn, const inv_uuid *org,
+                                       const inv_journal_entry_record *entry,
+                                       const inv__jrec *recs, const inv_uuid *locations,
+                                       size_t nlocations)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	struct jentry *e;
+	unsigned char *p;
+	uint32_t map[INV__JREC_LOCATIONS_MAX];
+	size_t n = entry->record_count;
+	int wide = 0;
+
+	if (nlocations > INV__JREC_LOCATIONS_MAX)
+		return inv_backend_error(INV_EBACKEND, "memory backend: too many journal locations");
+	int rc = jentry_start(tx, org, entry, &o, &e, &p);
+
+	if (rc < 0)
+		return rc;
+	/* The writer's location table in terms of ours, looked up once. */
+	for (size_t i = 0; i < nlocations; i++) {
+		rc = jloc_index(o, &locations[i], &map[i]);
+		if (rc < 0)
+			return rc;
+		wide |= map[i] > UINT16_MAX;
+	}
+	if (wide) {
+		inv__jrec_decode((inv_journal_record *)p, recs, n, locations);
+		jentry_wide(e, &p);
+	} else {
+		jrec *out = (jrec *)p;
+
+		for (size_t i = 0; i < n; i++) {
+			out[i] = recs[i];
+			out[i].from = (uint16_t)map[recs[i].from];
+			out[i].to = (uint16_t)map[recs[i].to];
+			out[i].location = (uint16_t)map[recs[i].location];
+		}
+	}
+	jentry_finish(tx, o, e, p);
 	return 0;
 }
 
@@ -2079,7 +2132,7 @@ static int mem_journal_read(void *txn, const inv_uuid *org, int64_t after, size_
 				tx->jbuf = nb;
 				tx->jbufcap = n;
 			}
-			jrec_decode(o, tx->jbuf, (const struct jrec *)(e + 1), n);
+			inv__jrec_decode(tx->jbuf, (const jrec *)(e + 1), n, o->vlocs);
 			lent.records = tx->jbuf;
 		}
 		rc = fn(&lent, payload);

@@ -29,4 +29,56 @@ int inv__memory_begin(void *instance, void **org_cache, const inv_uuid *org, int
 int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, size_t count,
                                    const inv_variant_record *recs, uint32_t *const *hints);
 
+/*
+ * A journal record in the memory backend's stored form: 64 bytes instead of
+ * the 112 of inv_journal_record, its three locations being indices into a
+ * table of location UUIDs.  The core builds its records in this form, so
+ * that the memory backend stores them with a copy and other backends get
+ * them decoded.
+ */
+typedef struct inv__jrec {
+	inv_uuid product;
+	inv_uuid variant;
+	int64_t quantity;
+	int64_t before;
+	int64_t after;
+	uint16_t from, to, location;    /* indices into a table of locations */
+	uint8_t kind, low;
+} inv__jrec;
+
+/* The most locations a table of inv__memory_journal_append_compact() has. */
+#define INV__JREC_LOCATIONS_MAX 8
+
+/* `n` records in the vtable's form, their locations read from `locations`. */
+static inline void inv__jrec_decode(inv_journal_record *out, const inv__jrec *in, size_t n,
+                                    const inv_uuid *locations)
+{
+	for (size_t i = 0; i < n; i++) {
+		const inv__jrec *c = &in[i];
+		inv_journal_record *r = &out[i];
+
+		r->kind = c->kind;
+		r->low = c->low;
+		r->product = c->product;
+		r->variant = c->variant;
+		r->from = locations[c->from];
+		r->to = locations[c->to];
+		r->location = locations[c->location];
+		r->quantity = c->quantity;
+		r->before = c->before;
+		r->after = c->after;
+	}
+}
+
+/*
+ * journal_append() of the memory backend for records in the compact form:
+ * `entry` as for journal_append (its `records` unread), `recs` its
+ * entry->record_count records, whose location fields index `locations`
+ * (nlocations <= INV__JREC_LOCATIONS_MAX).
+ */
+int inv__memory_journal_append_compact(void *txn, const inv_uuid *org,
+                                       const inv_journal_entry_record *entry,
+                                       const inv__jrec *recs, const inv_uuid *locations,
+                                       size_t nlocations);
+
 #endif /* ZINV_MEMORY_INT_H */

@@ -207,6 +207,7 @@ void inv__org_free(inv_org *org)
 	free(sc->miss);
 	free(sc->hints);
 	free(sc->jrecs);
+	free(sc->crecs);
 	free(sc->skipped);
 	free(sc->changes);
 	free(org);
