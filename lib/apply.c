@@ -415,7 +415,12 @@ static int product_state(inv_org *org, void *txn, inv__product *p)
 	return 0;
 }
 
-static int scratch_reserve(inv_org *org, size_t changes, size_t records)
+/* Room for a batch of `changes` changes and up to `records` journal
+ * records.  The built-in memory backend lends the room at the end of its
+ * journal, where the records are then built in place; other backends get
+ * them from the organization's scratch. */
+static int scratch_reserve(inv_org *org, void *txn, size_t changes, size_t records,
+                           const char *key)
 {
 	inv__scratch *sc = &org->scratch;
 	size_t cap = sc->slot_cap;
@@ -448,15 +453,24 @@ static int scratch_reserve(inv_org *org, size_t changes, size_t records)
 		sc->skipped_cap = c;
 	}
 	if (records > sc->jrec_cap) {
-		/* Both forms: decoding for events after commit cannot fail. */
+		/* Decoded too: decoding for events after commit cannot fail. */
 		size_t c = sc->jrec_cap;
 
-		if (inv__grow(&sc->crecs, &c, records, sizeof(*sc->crecs)))
+		if (!org->memory_backend &&
+		    inv__grow(&sc->crecs, &c, records, sizeof(*sc->crecs)))
 			goto nomem;
 		c = sc->jrec_cap;
 		if (inv__grow(&sc->jrecs, &c, records, sizeof(*sc->jrecs)))
 			goto nomem;
 		sc->jrec_cap = c;
+	}
+	sc->jout = sc->crecs;
+	if (org->memory_backend) {
+		int rc = inv__memory_journal_room(txn, &org->node.key, records,
+		                                  key ? strlen(key) + 1 : 0, &sc->jout);
+
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot make room in the journal");
 	}
 	return 0;
 nomem:
@@ -505,7 +519,8 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 	const inv_backend_ops *ops = inv__ops(org);
 	inv__scratch *sc = &org->scratch;
 	const inv_uuid *store = &inv__default_store(org)->uuid;
-	uint64_t gen = org->gen;
+	inv__slot *slots = sc->slots; /* locals: the stores below may alias sc */
+	uint64_t gen = org->gen, epoch = org->cache_epoch;
 	size_t i, n = 0, m = 0;
 	int rc;
 
@@ -517,12 +532,13 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 			continue;
 		v->gen = gen;
 		v->slot = (uint32_t)n;
-		s = &sc->slots[n];
+		s = &slots[n];
 		s->variant = v;
 		s->first_index = i;
 		s->touched = s->moved = 0;
 		s->mismatch = 0;
-		if (v->epoch == org->cache_epoch) {
+		s->has_level = 0;
+		if (v->epoch == epoch) {
 			s->found = v->found;
 			s->before = s->balance = v->balance;
 			s->updated = v->updated;
@@ -644,7 +660,7 @@ static void journal_locations(const inv_org *org, inv_uuid out[JLOC_COUNT])
 /* A record of `kind` with no locations and zero amounts. */
 static inv__jrec *new_record(inv__scratch *sc, size_t r, int kind)
 {
-	inv__jrec *jr = &sc->crecs[r];
+	inv__jrec *jr = &sc->jout[r];
 
 	memset(jr, 0, sizeof(*jr));
 	jr->kind = (uint8_t)kind;
@@ -659,7 +675,7 @@ static void decode_records(inv_org *org, inv_journal_entry_record *entry)
 	inv_uuid locs[JLOC_COUNT];
 
 	journal_locations(org, locs);
-	inv__jrec_decode(org->scratch.jrecs, org->scratch.crecs, entry->record_count, locs);
+	inv__jrec_decode(org->scratch.jrecs, org->scratch.jout, entry->record_count, locs);
 	entry->records = org->scratch.jrecs;
 }
 
@@ -674,7 +690,7 @@ static int append_journal(inv_org *org, void *txn, inv_journal_entry_record *ent
 
 		journal_locations(org, locs);
 		rc = inv__memory_journal_append_compact(txn, &org->node.key, entry,
-		                                        org->scratch.crecs, locs, JLOC_COUNT);
+		                                        org->scratch.jout, locs, JLOC_COUNT);
 	} else {
 		decode_records(org, entry);
 		rc = inv__ops(org)->journal_append(txn, &org->node.key, entry);
@@ -688,16 +704,20 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 {
 	inv__scratch *sc = &org->scratch;
 	int skip_untracked = b->kind == INV__BATCH_SALE || b->kind == INV__BATCH_REFUND;
+	/* Locals: the stores below may alias sc. */
+	inv__slot *slots = sc->slots;
+	inv__jrec *crecs = sc->jout;
 	size_t i, r = *nrec, k = 0;
 
 	for (i = 0; i < b->count; i++) {
 		const inv_change *c = &b->changes[i];
 		inv_variant *v = (inv_variant *)c->variant;
-		inv__slot *s = &sc->slots[v->slot];
+		inv__slot *s = &slots[v->slot];
 		inv__jrec *jr;
 		int64_t idx = (int64_t)i;
 		int64_t bal = s->balance;
-		const inv_location *side = NULL;
+		uint16_t from = jloc_of(org, c->from), to = jloc_of(org, c->to);
+		uint16_t side = JLOC_NONE;
 
 		if (s->mismatch)
 			return owner_mismatch(s, idx);
@@ -709,7 +729,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 			return inv__error(INV_ENOTTRACKED, idx, "product", "the product is not tracked");
 		}
 		if (c->from->type == INV_LOCATION_STORE) {
-			side = c->from;
+			side = from;
 			bal -= c->quantity;
 			if (policy == INV_NEGATIVE_DENY && bal < 0)
 				return inv__error(INV_EINSUFFICIENT, idx, "quantity",
@@ -719,30 +739,29 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 				return inv__error(INV_ERANGE, idx, "quantity",
 				                  "the balance would go below -(2^53-1)");
 		} else if (c->to->type == INV_LOCATION_STORE) {
-			side = c->to;
+			side = to;
 			bal += c->quantity;
 			if (bal > INV_QUANTITY_MAX)
 				return inv__error(INV_ERANGE, idx, "quantity",
 				                  "the balance would exceed 2^53-1");
 		}
 		/* Every member written once: no memset first. */
-		jr = &sc->crecs[r++];
+		jr = &crecs[r++];
 		jr->kind = INV_RECORD_MOVE;
 		jr->low = 0;
 		jr->product = s->product;
 		jr->variant = v->uuid;
-		jr->from = jloc_of(org, c->from);
-		jr->to = jloc_of(org, c->to);
+		jr->from = from;
+		jr->to = to;
+		jr->location = side;
 		jr->quantity = c->quantity;
 		s->moved = 1;
-		if (side) {
-			jr->location = jloc_of(org, side);
+		if (side != JLOC_NONE) {
 			jr->before = s->balance;
 			jr->after = bal;
 			s->balance = bal;
 			s->touched = 1;
 		} else {
-			jr->location = JLOC_NONE;
 			jr->before = jr->after = 0;
 		}
 	}
@@ -757,6 +776,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 struct level_scan {
 	inv_org *org;
 	size_t entries;
+	size_t levels;              /* entries that set a level of a slot */
 };
 
 static int level_of_slot(const inv_low_stock_record *rec, void *payload)
@@ -773,27 +793,29 @@ static int level_of_slot(const inv_low_stock_record *rec, void *payload)
 	if (inv__uuid_eq(&s->product, &rec->product)) {
 		s->has_level = rec->has_level;
 		s->level = rec->level;
+		ls->levels += rec->has_level != 0;
 	}
 	return 0;
 }
 
-/* The low-stock levels of the changed variants: one scan of the default
- * STORE's entries when there are fewer of them than changed variants (as
- * the last scan found), else a get per changed variant. */
-static int load_levels(inv_org *org, void *txn, size_t nslots)
+/* The low-stock levels of the changed variants (slots start without one):
+ * one scan of the default STORE's entries when there are fewer of them
+ * than changed variants (as the last scan found), else a get per changed
+ * variant.  *nlevels: how many slots got a level. */
+static int load_levels(inv_org *org, void *txn, size_t nslots, size_t *nlevels)
 {
 	const inv_backend_ops *ops = inv__ops(org);
 	inv__scratch *sc = &org->scratch;
 	const inv_location *store = inv__default_store(org);
+	const inv__slot *slots = sc->slots;
 	size_t i, changed = 0;
 	int rc;
 
-	for (i = 0; i < nslots; i++) {
-		sc->slots[i].has_level = 0;
-		changed += sc->slots[i].balance != sc->slots[i].before;
-	}
+	*nlevels = 0;
+	for (i = 0; i < nslots; i++)
+		changed += slots[i].balance != slots[i].before;
 	if (changed >= LOW_STOCK_SCAN_MIN && org->low_stock_seen < changed) {
-		struct level_scan ls = { org, 0 };
+		struct level_scan ls = { org, 0, 0 };
 
 		pthread_mutex_lock(&org->handles_lock);
 		rc = ops->low_stock_scan(txn, &org->node.key, &store->uuid, NULL,
@@ -802,6 +824,7 @@ static int load_levels(inv_org *org, void *txn, size_t nslots)
 		if (rc)
 			return inv__error_keep(rc, -1, "cannot read the low-stock levels");
 		org->low_stock_seen = ls.entries;
+		*nlevels = ls.levels;
 		return 0;
 	}
 	for (i = 0; i < nslots; i++) {
@@ -818,6 +841,7 @@ static int load_levels(inv_org *org, void *txn, size_t nslots)
 			return inv__error_keep(rc, -1, "cannot read the low-stock level");
 		s->has_level = rec.has_level;
 		s->level = rec.level;
+		*nlevels += rec.has_level != 0;
 	}
 	if (changed >= LOW_STOCK_SCAN_MIN)
 		org->low_stock_seen /= 2; /* try a scan again some day */
@@ -830,10 +854,10 @@ static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *n
 {
 	inv__scratch *sc = &org->scratch;
 	const inv_location *store = inv__default_store(org);
-	size_t i, r = *nrec;
-	int rc = load_levels(org, txn, nslots);
+	size_t i, r = *nrec, nlevels;
+	int rc = load_levels(org, txn, nslots, &nlevels);
 
-	if (rc)
+	if (rc || nlevels == 0)
 		return rc;
 	for (i = 0; i < nslots; i++) {
 		const inv__slot *s = &sc->slots[i];
@@ -939,25 +963,32 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 	size_t i, n = 0;
 	int rc;
 
+	/* Locals: the stores below may alias sc. */
+	const inv__slot *slots = sc->slots;
+	inv_variant_record *recs = sc->recs;
+	uint32_t **hints = sc->hints;
+	const inv_uuid store = inv__default_store(org)->uuid;
+	int64_t now = entry->time;
+
 	/* Compact the changed records to the front of recs[] in place, and
 	 * cache them in the handles (the epoch moves on if the commit fails). */
 	for (i = 0; i < nslots; i++) {
-		const inv__slot *s = &sc->slots[i];
-		inv_variant_record *rec = &sc->recs[n];
+		const inv__slot *s = &slots[i];
+		inv_variant_record *rec = &recs[n];
 		inv_variant *v = s->variant;
 
 		/* A move without a STORE side still pins the variant's owner. */
 		if (s->balance == s->before && (s->found || !s->moved))
 			continue;
-		rec->location = inv__default_store(org)->uuid;
+		rec->location = store;
 		rec->variant = v->uuid;
 		rec->product = s->product;
 		rec->balance = s->balance;
-		rec->updated = s->balance != s->before ? entry->time : s->updated;
+		rec->updated = s->balance != s->before ? now : s->updated;
 		v->found = 1;
 		v->balance = rec->balance;
 		v->updated = rec->updated;
-		sc->hints[n] = &v->backend_hint;
+		hints[n] = &v->backend_hint;
 		n++;
 	}
 	rc = put_variants(org, txn, n);
@@ -1096,7 +1127,8 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 		org->cache_sequence = orec.last_sequence;
 	}
 	org->gen++;
-	rc = scratch_reserve(org, b->count, o->tracking_count + 2 * b->count);
+	rc = scratch_reserve(org, txn, b->count, o->tracking_count + 2 * b->count,
+	                     o->idempotency_key);
 	if (rc)
 		goto rollback;
 	rc = run_tracking(org, txn, o, &nrec);

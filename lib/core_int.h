@@ -200,7 +200,9 @@ typedef struct inv__scratch {
 	uint32_t *miss;             /* slot of keys[i] */
 	uint32_t **hints;           /* backend_hint of recs[i]'s handle */
 	size_t slot_cap;
-	inv__jrec *crecs;           /* the batch's journal records (compact form) */
+	inv__jrec *crecs;           /* journal records (compact form), but for the
+	                             * memory backend (scratch_reserve()) */
+	inv__jrec *jout;            /* where this batch's are: crecs, or lent */
 	inv_journal_record *jrecs;  /* the same decoded, for the vtable and events */
 	size_t jrec_cap;            /* of both */
 	size_t *skipped;

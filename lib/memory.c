@@ -566,10 +566,12 @@ struct tracking_entry {
  * a spare.
  *
  * A record takes 64 bytes instead of the 112 of inv_journal_record: its
- * three locations are indices into morg.vlocs.  An entry whose records do
- * not fit that form (a kind above 255, more than 65,535 locations) keeps
- * them as given.  Readers get compact records decoded into the
- * transaction's buffer, valid for the callback.
+ * three locations are indices into a table of the entry's locations, which
+ * follows the records (the core hands both over as they are).  An entry
+ * whose records do not fit that form (a kind above 255, more than
+ * INV__JREC_LOCATIONS_MAX locations) keeps them as given.  Readers get
+ * compact records decoded into the transaction's buffer, valid for the
+ * callback.
  */
 #define JCHUNK ((size_t)64 << 10)
 
@@ -579,7 +581,7 @@ struct jchunk {
 	_Alignas(16) unsigned char data[];
 };
 
-/* Compact records (memory_int.h) index morg.vlocs. */
+/* Compact records (memory_int.h) index their entry's table of locations. */
 typedef inv__jrec jrec;
 
 _Static_assert(sizeof(jrec) == 64, "a journal record is one cache line");
@@ -591,6 +593,7 @@ struct jentry {
 	struct jchunk *chunk;
 	size_t offset;              /* of the entry in chunk->data */
 	int compact;
+	const inv_uuid *locs;       /* compact: the locations records index */
 };
 
 struct minst;
@@ -631,9 +634,6 @@ struct morg {
 	struct ftab tracking;       /* struct tracking_entry */
 	inv_uuid *vlocs;            /* locations named by variant records */
 	uint32_t nvlocs, capvlocs;
-	/* Index + 1 of a vlocs entry by a byte of its UUID (0: none), tried
-	 * before a scan: journal records name three locations each. */
-	uint16_t vloc_hint[64];
 	struct vtab variants;
 	struct ftab low;            /* inv_low_stock_record */
 	struct ftab idem;           /* struct idem_item * */
@@ -1886,48 +1886,35 @@ static int mem_low_stock_scan(void *txn, const inv_uuid *org, const inv_uuid *lo
 
 /* ------------------------------------------------------------ journal */
 
-/* Time-based UUIDs differ most in the last byte of time_low, random ones
- * anywhere. */
-static inline unsigned vloc_hint_of(const inv_uuid *u)
+/* The index of `location` in an entry's table of `*nlocs` locations, added
+ * when new; -1 when the table is full. */
+static inline int entry_location(inv_uuid *locs, uint32_t *nlocs, const inv_uuid *location)
 {
-	return (u->bytes[3] ^ u->bytes[15]) & 63;
+	for (uint32_t i = 0; i < *nlocs; i++)
+		if (uuid_same(&locs[i], location))
+			return (int)i;
+	if (*nlocs == INV__JREC_LOCATIONS_MAX)
+		return -1;
+	locs[*nlocs] = *location;
+	return (int)(*nlocs)++;
 }
 
-/* The index of `location` in o->vlocs, interned when new. */
-static inline int jloc_index(struct morg *o, const inv_uuid *location, uint32_t *out)
-{
-	unsigned h = vloc_hint_of(location);
-	uint32_t i = o->vloc_hint[h];
-
-	if (i && uuid_same(&o->vlocs[i - 1], location)) {
-		*out = i - 1;
-		return 0;
-	}
-	int rc = vloc_intern(o, location, out);
-
-	if (rc == 0 && *out < UINT16_MAX)
-		o->vloc_hint[h] = (uint16_t)(*out + 1);
-	return rc;
-}
-
-/* Encode `n` records compactly; 1 when one does not fit the form, or a
- * negative code. */
-static int jrec_encode(struct morg *o, jrec *out, const inv_journal_record *in,
-                       size_t n)
+/* Encode `n` records compactly, their locations into the table `locs`;
+ * 1 when one does not fit the form. */
+static int jrec_encode(inv_uuid *locs, uint32_t *nlocs, jrec *out,
+                       const inv_journal_record *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint32_t from, to, loc;
 		const inv_journal_record *r = &in[i];
 		jrec *c = &out[i];
-		int rc;
+		int from, to, loc;
 
 		if (r->kind < 0 || r->kind > 255 || r->low < 0 || r->low > 255)
 			return 1;
-		if ((rc = jloc_index(o, &r->from, &from)) != 0 ||
-		    (rc = jloc_index(o, &r->to, &to)) != 0 ||
-		    (rc = jloc_index(o, &r->location, &loc)) != 0)
-			return rc;
-		if (from > UINT16_MAX || to > UINT16_MAX || loc > UINT16_MAX)
+		from = entry_location(locs, nlocs, &r->from);
+		to = entry_location(locs, nlocs, &r->to);
+		loc = entry_location(locs, nlocs, &r->location);
+		if (from < 0 || to < 0 || loc < 0)
 			return 1;
 		c->product = r->product;
 		c->variant = r->variant;
@@ -1940,6 +1927,42 @@ static int jrec_encode(struct morg *o, jrec *out, const inv_journal_record *in,
 		c->kind = (uint8_t)r->kind;
 		c->low = (uint8_t)r->low;
 	}
+	return 0;
+}
+
+static int jentry_fits(size_t n, size_t key_len)
+{
+	return n <= (SIZE_MAX / 2 - sizeof(struct jentry) - key_len) / sizeof(inv_journal_record) -
+	            INV__JREC_LOCATIONS_MAX;
+}
+
+/* Room for an entry of `n` records in the larger form, or the compact one
+ * and its locations, and its key; what is not used stays free. */
+static size_t jentry_size(size_t n, size_t key_len)
+{
+	return (sizeof(struct jentry) + n * sizeof(inv_journal_record) +
+	        INV__JREC_LOCATIONS_MAX * sizeof(inv_uuid) + key_len + 15) & ~(size_t)15;
+}
+
+/* The records of the next entry start here in the chunk the next
+ * jentry_start() of at most that size picks: it keeps the last chunk while
+ * that has room. */
+int inv__memory_journal_room(void *txn, const inv_uuid *org, size_t max_records,
+                             size_t key_len, inv__jrec **out)
+{
+	struct mtxn *tx = txn;
+	struct morg *o;
+	int rc = org_for_write(tx, org, &o);
+
+	if (rc < 0)
+		return rc;
+	if (!jentry_fits(max_records, key_len))
+		return oom("memory backend: journal entry too large");
+	struct jchunk *c = jchunk_room(o, jentry_size(max_records, key_len));
+
+	if (!c)
+		return oom("memory backend: out of memory appending to the journal");
+	*out = (inv__jrec *)(c->data + c->used + sizeof(struct jentry));
 	return 0;
 }
 
@@ -1959,8 +1982,7 @@ static int jentry_start(struct mtxn *tx, const inv_uuid *org,
 		                         "memory backend: journal sequence not increasing");
 	size_t key_len = rec->idempotency_key ? strlen(rec->idempotency_key) + 1 : 0;
 
-	if (rec->record_count > (SIZE_MAX / 2 - sizeof(struct jentry) - key_len) /
-	                        sizeof(inv_journal_record))
+	if (!jentry_fits(rec->record_count, key_len))
 		return oom("memory backend: journal entry too large");
 	if (o->jcount == o->jcap) {
 		size_t ncap = o->jcap ? o->jcap * 2 : 64;
@@ -1971,11 +1993,7 @@ static int jentry_start(struct mtxn *tx, const inv_uuid *org,
 		o->journal = nj;
 		o->jcap = ncap;
 	}
-	/* Room for the larger form; the compact one leaves the rest unused. */
-	size_t n = rec->record_count;
-	size_t size = (sizeof(struct jentry) + n * sizeof(inv_journal_record) + key_len + 15) &
-	              ~(size_t)15;
-	struct jchunk *c = jchunk_room(o, size);
+	struct jchunk *c = jchunk_room(o, jentry_size(rec->record_count, key_len));
 
 	if (!c)
 		return oom("memory backend: out of memory appending to the journal");
@@ -1985,7 +2003,8 @@ static int jentry_start(struct mtxn *tx, const inv_uuid *org,
 	e->rec.records = NULL;
 	e->chunk = c;
 	e->offset = c->used;
-	e->compact = 1;
+	e->compact = 0;
+	e->locs = NULL;
 	*out = o;
 	*entry = e;
 	*p = (unsigned char *)(e + 1);
@@ -1995,9 +2014,20 @@ static int jentry_start(struct mtxn *tx, const inv_uuid *org,
 /* Keep the records of `e` in the vtable's form, written at *p. */
 static void jentry_wide(struct jentry *e, unsigned char **p)
 {
-	e->compact = 0;
 	e->rec.records = (inv_journal_record *)*p;
 	*p += e->rec.record_count * sizeof(inv_journal_record);
+}
+
+/* Keep the records of `e` in the compact form, written at *p, and their
+ * table of locations after them. */
+static void jentry_compact(struct jentry *e, unsigned char **p, const inv_uuid *locs,
+                           size_t nlocs)
+{
+	e->compact = 1;
+	*p += e->rec.record_count * sizeof(jrec);
+	memcpy(*p, locs, nlocs * sizeof(*locs));
+	e->locs = (const inv_uuid *)*p;
+	*p += nlocs * sizeof(*locs);
 }
 
 /* Finish the entry whose records end at `p`: its key, and the append. */
@@ -2006,8 +2036,6 @@ static void jentry_finish(struct mtxn *tx, struct morg *o, struct jentry *e,
 {
 	const char *key = e->rec.idempotency_key;
 
-	if (e->compact)
-		p += e->rec.record_count * sizeof(jrec);
 	if (key) {
 		size_t key_len = strlen(key) + 1;
 
@@ -2027,15 +2055,16 @@ static int mem_journal_append(void *txn, const inv_uuid *org,
 	struct morg *o;
 	struct jentry *e;
 	unsigned char *p;
+	inv_uuid locs[INV__JREC_LOCATIONS_MAX];
+	uint32_t nlocs = 0;
 	size_t n = rec->record_count;
 	int rc = jentry_start(tx, org, rec, &o, &e, &p);
 
 	if (rc < 0)
 		return rc;
-	rc = n ? jrec_encode(o, (jrec *)p, rec->records, n) : 0;
-	if (rc < 0)
-		return rc;
-	if (rc) {
+	if (jrec_encode(locs, &nlocs, (jrec *)p, rec->records, n) == 0) {
+		jentry_compact(e, &p, locs, nlocs);
+	} else {
 		memcpy(p, rec->records, n * sizeof(inv_journal_record));
 		jentry_wide(e, &p);
 	}
@@ -2052,9 +2081,6 @@ int inv__memory_journal_append_compact(void *txn, const inv_uuid *org,
 	struct morg *o;
 	struct jentry *e;
 	unsigned char *p;
-	uint32_t map[INV__JREC_LOCATIONS_MAX];
-	size_t n = entry->record_count;
-	int wide = 0;
 
 	if (nlocations > INV__JREC_LOCATIONS_MAX)
 		return inv_backend_error(INV_EBACKEND, "memory backend: too many journal locations");
@@ -2062,26 +2088,9 @@ int inv__memory_journal_append_compact(void *txn, const inv_uuid *org,
 
 	if (rc < 0)
 		return rc;
-	/* The writer's location table in terms of ours, looked up once. */
-	for (size_t i = 0; i < nlocations; i++) {
-		rc = jloc_index(o, &locations[i], &map[i]);
-		if (rc < 0)
-			return rc;
-		wide |= map[i] > UINT16_MAX;
-	}
-	if (wide) {
-		inv__jrec_decode((inv_journal_record *)p, recs, n, locations);
-		jentry_wide(e, &p);
-	} else {
-		jrec *out = (jrec *)p;
-
-		for (size_t i = 0; i < n; i++) {
-			out[i] = recs[i];
-			out[i].from = (uint16_t)map[recs[i].from];
-			out[i].to = (uint16_t)map[recs[i].to];
-			out[i].location = (uint16_t)map[recs[i].location];
-		}
-	}
+	if (recs != (const inv__jrec *)p)
+		memcpy(p, recs, entry->record_count * sizeof(*recs));
+	jentry_compact(e, &p, locations, nlocations);
 	jentry_finish(tx, o, e, p);
 	return 0;
 }
@@ -2132,7 +2141,7 @@ static int mem_journal_read(void *txn, const inv_uuid *org, int64_t after, size_
 				tx->jbuf = nb;
 				tx->jbufcap = n;
 			}
-			inv__jrec_decode(tx->jbuf, (const jrec *)(e + 1), n, o->vlocs);
+			inv__jrec_decode(tx->jbuf, (const jrec *)(e + 1), n, e->locs);
 			lent.records = tx->jbuf;
 		}
 		rc = fn(&lent, payload);

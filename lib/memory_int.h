@@ -71,10 +71,21 @@ static inline void inv__jrec_decode(inv_journal_record *out, const inv__jrec *in
 }
 
 /*
+ * Room at the end of the journal for an entry of up to `max_records`
+ * compact records and a key of `key_len` bytes (with its NUL), in a write
+ * transaction: *out is where the caller may build the records, so that
+ * inv__memory_journal_append_compact() of them copies nothing.  Valid until
+ * the transaction's next journal write or its end.
+ */
+int inv__memory_journal_room(void *txn, const inv_uuid *org, size_t max_records,
+                             size_t key_len, inv__jrec **out);
+
+/*
  * journal_append() of the memory backend for records in the compact form:
  * `entry` as for journal_append (its `records` unread), `recs` its
  * entry->record_count records, whose location fields index `locations`
- * (nlocations <= INV__JREC_LOCATIONS_MAX).
+ * (nlocations <= INV__JREC_LOCATIONS_MAX).  Records built where
+ * inv__memory_journal_room() said stay where they are.
  */
 int inv__memory_journal_append_compact(void *txn, const inv_uuid *org,
                                        const inv_journal_entry_record *entry,
