@@ -534,7 +534,6 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 		v->slot = (uint32_t)n;
 		s = &slots[n];
 		s->variant = v;
-		s->first_index = i;
 		s->touched = s->moved = 0;
 		s->mismatch = 0;
 		s->has_level = 0;
@@ -700,14 +699,14 @@ static int append_journal(inv_org *org, void *txn, inv_journal_entry_record *ent
 
 /* Run the moves in order against running balances, writing MOVE records. */
 static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
-                     size_t *nrec, size_t *nskipped)
+                     size_t *nrec, size_t *nskipped, size_t *ntouched)
 {
 	inv__scratch *sc = &org->scratch;
 	int skip_untracked = b->kind == INV__BATCH_SALE || b->kind == INV__BATCH_REFUND;
 	/* Locals: the stores below may alias sc. */
 	inv__slot *slots = sc->slots;
 	inv__jrec *crecs = sc->jout;
-	size_t i, r = *nrec, k = 0;
+	size_t i, r = *nrec, k = 0, t = 0;
 
 	for (i = 0; i < b->count; i++) {
 		const inv_change *c = &b->changes[i];
@@ -760,6 +759,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 			jr->before = s->balance;
 			jr->after = bal;
 			s->balance = bal;
+			t += !s->touched;
 			s->touched = 1;
 		} else {
 			jr->before = jr->after = 0;
@@ -767,10 +767,12 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 	}
 	*nrec = r;
 	*nskipped = k;
+	*ntouched = t;
 	return 0;
 }
 
-/* Below this many changed variants a get per variant beats a scan. */
+/* Below this many variants with a STORE-side move (at least as many as
+ * changed) a get per changed variant beats a scan. */
 #define LOW_STOCK_SCAN_MIN 16
 
 struct level_scan {
@@ -800,21 +802,19 @@ static int level_of_slot(const inv_low_stock_record *rec, void *payload)
 
 /* The low-stock levels of the changed variants (slots start without one):
  * one scan of the default STORE's entries when there are fewer of them
- * than changed variants (as the last scan found), else a get per changed
+ * than `touched` variants (as the last scan found), else a get per changed
  * variant.  *nlevels: how many slots got a level. */
-static int load_levels(inv_org *org, void *txn, size_t nslots, size_t *nlevels)
+static int load_levels(inv_org *org, void *txn, size_t nslots, size_t touched,
+                       size_t *nlevels)
 {
 	const inv_backend_ops *ops = inv__ops(org);
 	inv__scratch *sc = &org->scratch;
 	const inv_location *store = inv__default_store(org);
-	const inv__slot *slots = sc->slots;
-	size_t i, changed = 0;
+	size_t i;
 	int rc;
 
 	*nlevels = 0;
-	for (i = 0; i < nslots; i++)
-		changed += slots[i].balance != slots[i].before;
-	if (changed >= LOW_STOCK_SCAN_MIN && org->low_stock_seen < changed) {
+	if (touched >= LOW_STOCK_SCAN_MIN && org->low_stock_seen < touched) {
 		struct level_scan ls = { org, 0, 0 };
 
 		pthread_mutex_lock(&org->handles_lock);
@@ -843,19 +843,20 @@ static int load_levels(inv_org *org, void *txn, size_t nslots, size_t *nlevels)
 		s->level = rec.level;
 		*nlevels += rec.has_level != 0;
 	}
-	if (changed >= LOW_STOCK_SCAN_MIN)
+	if (touched >= LOW_STOCK_SCAN_MIN)
 		org->low_stock_seen /= 2; /* try a scan again some day */
 	return 0;
 }
 
 /* LOW_STOCK records, in slot order, for every variant whose balance
  * crossed its level. */
-static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t *nrec)
+static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t touched,
+                               size_t *nrec)
 {
 	inv__scratch *sc = &org->scratch;
 	const inv_location *store = inv__default_store(org);
 	size_t i, r = *nrec, nlevels;
-	int rc = load_levels(org, txn, nslots, &nlevels);
+	int rc = load_levels(org, txn, nslots, touched, &nlevels);
 
 	if (rc || nlevels == 0)
 		return rc;
@@ -932,8 +933,9 @@ nomem:
 	return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
 }
 
-/* Store recs[0, n): the built-in memory backend by the handles' hints,
- * others in one round trip when they have the batch form. */
+/* Store recs[0, n) (all in the default STORE): the built-in memory backend
+ * by the handles' hints, others in one round trip when they have the batch
+ * form. */
 static int put_variants(inv_org *org, void *txn, size_t n)
 {
 	const inv_backend_ops *ops = inv__ops(org);
@@ -942,7 +944,9 @@ static int put_variants(inv_org *org, void *txn, size_t n)
 	int rc = 0;
 
 	if (n && org->memory_backend)
-		rc = inv__memory_variant_put_hinted(txn, &org->node.key, n, sc->recs, sc->hints);
+		rc = inv__memory_variant_put_hinted(txn, &org->node.key,
+		                                    &inv__default_store(org)->uuid, n, sc->recs,
+		                                    sc->hints);
 	else if (ops->variant_put_many && n)
 		rc = ops->variant_put_many(txn, &org->node.key, n, sc->recs);
 	else
@@ -1092,7 +1096,7 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	inv_result *result = NULL;
 	inv_org_record orec;
 	uint8_t fp[32];
-	size_t nslots = 0, nrec = 0, nskipped = 0;
+	size_t nslots = 0, nrec = 0, nskipped = 0, ntouched = 0;
 	void *txn;
 	int rc;
 
@@ -1142,10 +1146,10 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 		if (rc)
 			goto rollback;
 	}
-	rc = run_moves(org, b, orec.negative_policy, &nrec, &nskipped);
+	rc = run_moves(org, b, orec.negative_policy, &nrec, &nskipped, &ntouched);
 	if (rc)
 		goto rollback;
-	rc = low_stock_crossings(org, txn, nslots, &nrec);
+	rc = low_stock_crossings(org, txn, nslots, ntouched, &nrec);
 	if (rc)
 		goto rollback;
 

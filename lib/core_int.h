@@ -179,7 +179,6 @@ typedef struct inv__slot {
 	inv_variant *variant;
 	inv_uuid product;           /* the variant's, copied: no pointer chase per change */
 	int32_t tracked;            /* the product's state once tracking changes ran */
-	size_t first_index;         /* first change naming the variant */
 	int64_t before;             /* STORE balance before the batch */
 	int64_t balance;            /* running STORE balance */
 	int64_t updated;            /* as stored before the batch */

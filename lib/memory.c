@@ -1739,30 +1739,25 @@ static inline uint32_t vtab_hinted(const struct vtab *t, uint32_t loc,
 	return VNONE;
 }
 
-int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, size_t count,
-                                   const inv_variant_record *recs, uint32_t *const *hints)
+int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, const inv_uuid *location,
+                                   size_t count, const inv_variant_record *recs,
+                                   uint32_t *const *hints)
 {
 	struct mtxn *tx = txn;
 	struct morg *o;
-	const inv_uuid *last_location = NULL;
 	uint32_t loc = 0;
 	int rc = org_for_write(tx, org, &o);
 
 	if (rc == 0 && count > 1)
 		rc = undo_reserve_n(tx, count);
+	if (rc == 0)
+		rc = vloc_intern(o, location, &loc);
 	if (rc)
 		return rc;
 	for (size_t j = 0; j < count; j++) {
 		const inv_variant_record *r = &recs[j];
-		uint32_t index;
+		uint32_t index = vtab_hinted(&o->variants, loc, &r->variant, *hints[j]);
 
-		if (!last_location || !uuid_same(last_location, &r->location)) {
-			rc = vloc_intern(o, &r->location, &loc);
-			if (rc < 0)
-				return rc;
-			last_location = &r->location;
-		}
-		index = vtab_hinted(&o->variants, loc, &r->variant, *hints[j]);
 		if (index != VNONE)
 			rc = variant_update(tx, o, index, r);
 		else

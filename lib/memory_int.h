@@ -20,14 +20,16 @@ int inv__memory_begin(void *instance, void **org_cache, const inv_uuid *org, int
                       void **txn);
 
 /*
- * variant_put_many() of the memory backend, for the core's batches: each
+ * variant_put_many() of the memory backend, for the core's batches, whose
+ * records are all at `location` (their own location is not read): each
  * record's hints[i] points at the caller's hint for it, the record's place
  * in the backend (0: none yet), which skips hashing and probing when still
  * right and is set to the record's place on return.  Any value is safe: a
  * wrong hint costs the ordinary lookup.
  */
-int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, size_t count,
-                                   const inv_variant_record *recs, uint32_t *const *hints);
+int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, const inv_uuid *location,
+                                   size_t count, const inv_variant_record *recs,
+                                   uint32_t *const *hints);
 
 /*
  * A journal record in the memory backend's stored form: 64 bytes instead of
