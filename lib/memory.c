@@ -68,20 +68,25 @@ static inline int uuid_same(const inv_uuid *a, const inv_uuid *b)
 	        (load64(a->bytes + 8) ^ load64(b->bytes + 8))) == 0;
 }
 
+/* A multiply and a rotation per word, and one full mix at the end: keys
+ * are UUIDs and short strings, and a rotation carries each word's high
+ * bits down before the next word joins. */
 static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 {
 	const unsigned char *b = p;
 	uint64_t h = seed ^ (n * UINT64_C(0x9e3779b97f4a7c15));
 
-	for (; n >= 8; n -= 8, b += 8)
-		h = mix64(h ^ load64(b));
+	for (; n >= 8; n -= 8, b += 8) {
+		h = (h ^ load64(b)) * UINT64_C(0xff51afd7ed558ccd);
+		h = h << 31 | h >> 33;
+	}
 	if (n) {
 		uint64_t tail = 0;
 
 		memcpy(&tail, b, n);
-		h = mix64(h ^ tail ^ UINT64_C(0x5851f42d4c957f2d));
+		h = (h ^ tail ^ UINT64_C(0x5851f42d4c957f2d)) * UINT64_C(0xc4ceb9fe1a85ec53);
 	}
-	return h;
+	return mix64(h);
 }
 
 /* Stored hashes have the top bit set, so 0 marks an empty slot and the low
