@@ -1489,23 +1489,31 @@ static int variant_move(struct mtxn *tx, struct morg *o, uint32_t index,
 	return 0;
 }
 
-/* Overwrite record `index`, whose key is rec's; the caller has reserved
- * the undo entry.  Inline: the core's puts are nearly all this. */
-static inline int variant_update(struct mtxn *tx, struct morg *o, uint32_t index,
-                                 const inv_variant_record *rec)
+/* Overwrite record `index` (r) with rec, of the same key and product,
+ * logging in `u` only what changes. */
+static inline void variant_set(struct undo *u, struct morg *o, uint32_t index, struct vrec *r,
+                               const inv_variant_record *rec)
 {
-	struct vrec *r = &o->variants.recs[index];
-	struct undo *u;
-
-	if (!uuid_same(&r->product, &rec->product))
-		return variant_move(tx, o, index, rec);
-	/* Undo needs only what changes. */
-	u = undo_push(tx, U_VAR_SET, o);
+	u->kind = U_VAR_SET;
+	u->org = o;
+	u->flag = 0;
 	u->u.var_set.index = index;
 	u->u.var_set.balance = r->balance;
 	u->u.var_set.updated = r->updated;
 	r->balance = rec->balance;
 	r->updated = rec->updated;
+}
+
+/* Overwrite record `index`, whose key is rec's; the caller has reserved
+ * the undo entry. */
+static int variant_update(struct mtxn *tx, struct morg *o, uint32_t index,
+                          const inv_variant_record *rec)
+{
+	struct vrec *r = &o->variants.recs[index];
+
+	if (!uuid_same(&r->product, &rec->product))
+		return variant_move(tx, o, index, rec);
+	variant_set(&tx->log[tx->nlog++], o, index, r, rec);
 	return 0;
 }
 
@@ -1730,16 +1738,16 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 	return 0;
 }
 
-/* The record of (loc, variant) when `hint` (its index + 1; 0: none) still
- * names it, else VNONE.  Records never move but for the pop that undoes an
- * insert, so checking the key makes any hint safe. */
-static inline uint32_t vtab_hinted(const struct vtab *t, uint32_t loc,
+/* The record of (loc, variant) among recs[0, count) when `hint` (its
+ * index + 1; 0: none) still names it, else VNONE.  Records never move but
+ * for the pop that undoes an insert, so checking the key makes any hint
+ * safe. */
+static inline uint32_t vrec_hinted(const struct vrec *recs, size_t count, uint32_t loc,
                                    const inv_uuid *variant, uint32_t hint)
 {
 	uint32_t index = hint - 1;
 
-	if (index < t->count && t->recs[index].loc == loc &&
-	    uuid_same(&t->recs[index].variant, variant))
+	if (index < count && recs[index].loc == loc && uuid_same(&recs[index].variant, variant))
 		return index;
 	return VNONE;
 }
@@ -1759,18 +1767,33 @@ int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, const inv_uui
 		rc = vloc_intern(o, location, &loc);
 	if (rc)
 		return rc;
+	/* Locals: the stores below may alias the tables and the log. */
+	struct vrec *vr = o->variants.recs;
+	size_t nrecs = o->variants.count, nlog = tx->nlog;
+
 	for (size_t j = 0; j < count; j++) {
 		const inv_variant_record *r = &recs[j];
-		uint32_t index = vtab_hinted(&o->variants, loc, &r->variant, *hints[j]);
+		uint32_t index = vrec_hinted(vr, nrecs, loc, &r->variant, *hints[j]);
 
+		if (index != VNONE && uuid_same(&vr[index].product, &r->product)) {
+			/* The core's case; its undo entry is reserved above. */
+			variant_set(&tx->log[nlog++], o, index, &vr[index], r);
+			continue;
+		}
+		tx->nlog = nlog;
 		if (index != VNONE)
-			rc = variant_update(tx, o, index, r);
+			rc = variant_move(tx, o, index, r);
 		else
 			rc = variant_put_at(tx, o, loc, vkey_hash(loc, &r->variant), r, &index);
 		if (rc)
 			return rc;
 		*hints[j] = index + 1;
+		/* Either may have grown the tables. */
+		vr = o->variants.recs;
+		nrecs = o->variants.count;
+		nlog = tx->nlog;
 	}
+	tx->nlog = nlog;
 	return 0;
 }
 
