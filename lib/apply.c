@@ -524,8 +524,11 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 	size_t i, n = 0, m = 0;
 	int rc;
 
-	for (i = 0; i < b->count; i++) {
-		inv_variant *v = (inv_variant *)b->changes[i].variant;
+	const inv_change *changes = b->changes;
+	size_t count = b->count;
+
+	for (i = 0; i < count; i++) {
+		inv_variant *v = (inv_variant *)changes[i].variant;
 		inv__slot *s;
 
 		if (v->gen == gen)
@@ -703,16 +706,16 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 {
 	inv__scratch *sc = &org->scratch;
 	int skip_untracked = b->kind == INV__BATCH_SALE || b->kind == INV__BATCH_REFUND;
-	/* Locals: the stores below may alias sc. */
+	/* Locals: the stores below may alias sc and b. */
 	inv__slot *slots = sc->slots;
-	inv__jrec *crecs = sc->jout;
-	size_t i, r = *nrec, k = 0, t = 0;
+	inv__jrec *jr = sc->jout + *nrec;
+	const inv_change *changes = b->changes;
+	size_t i, count = b->count, k = 0, t = 0;
 
-	for (i = 0; i < b->count; i++) {
-		const inv_change *c = &b->changes[i];
+	for (i = 0; i < count; i++) {
+		const inv_change *c = &changes[i];
 		inv_variant *v = (inv_variant *)c->variant;
 		inv__slot *s = &slots[v->slot];
-		inv__jrec *jr;
 		int64_t idx = (int64_t)i;
 		int64_t bal = s->balance;
 		uint16_t from = jloc_of(org, c->from), to = jloc_of(org, c->to);
@@ -745,7 +748,6 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 				                  "the balance would exceed 2^53-1");
 		}
 		/* Every member written once: no memset first. */
-		jr = &crecs[r++];
 		jr->kind = INV_RECORD_MOVE;
 		jr->low = 0;
 		jr->product = s->product;
@@ -764,8 +766,9 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 		} else {
 			jr->before = jr->after = 0;
 		}
+		jr++;
 	}
-	*nrec = r;
+	*nrec = (size_t)(jr - sc->jout);
 	*nskipped = k;
 	*ntouched = t;
 	return 0;
