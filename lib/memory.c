@@ -745,9 +745,10 @@ static int undo_reserve_n(struct mtxn *tx, size_t n)
 	return 0;
 }
 
-static int undo_reserve(struct mtxn *tx)
+/* Inline: every write asks, and the log nearly always has room. */
+static inline int undo_reserve(struct mtxn *tx)
 {
-	return undo_reserve_n(tx, 1);
+	return tx->nlog < tx->caplog ? 0 : undo_reserve_n(tx, 1);
 }
 
 static struct undo *undo_push(struct mtxn *tx, enum undo_kind kind, struct morg *org)
@@ -1975,8 +1976,13 @@ int inv__memory_journal_room(void *txn, const inv_uuid *org, size_t max_records,
 {
 	struct mtxn *tx = txn;
 	struct morg *o;
-	int rc = org_for_write(tx, org, &o);
+	int rc;
 
+	/* Writes nothing yet: no undo entry. */
+	if (!tx->write)
+		return inv_backend_error(INV_EBACKEND,
+		                         "memory backend: write in a read transaction");
+	rc = txn_org(tx, org, 1, &o);
 	if (rc < 0)
 		return rc;
 	if (!jentry_fits(max_records, key_len))
