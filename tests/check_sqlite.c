@@ -1704,6 +1704,51 @@ START_TEST(test_remembered_row_id_of_a_rolled_back_variant_writes_no_other_row)
 }
 END_TEST
 
+/* The write connection keeps the organization's row between batches; a
+ * commit by another connection to the file (another store here, another
+ * process alike) must make it read the row again, or the next batch would
+ * reuse a sequence and trust balances it no longer has. */
+START_TEST(test_organization_row_kept_between_batches_is_reread_after_another_writer)
+{
+	inv_sqlite_options opts = INV_SQLITE_OPTIONS_INIT;
+	inv_store *store[2];
+	inv_org *org[2];
+	const inv_location *loc[2][2];
+	inv_uuid org_uuid = uuid_n(1), product = uuid_n(900), variant = uuid_n(1000);
+	int i, round;
+
+	opts.sync = INV_SQLITE_SYNC_NORMAL;
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(inv_store_open_sqlite(&store[i], dbpath, &opts, NULL), 0);
+		ck_assert_int_eq(inv_org_open(&org[i], store[i], &org_uuid), 0);
+		if (i == 0)
+			ck_assert_int_eq(inv_tracking_start(org[0], &product), 0);
+		ck_assert_int_eq(inv_location_by_type(&loc[i][0], org[i], INV_LOCATION_SUPPLIER), 0);
+		ck_assert_int_eq(inv_location_by_type(&loc[i][1], org[i], INV_LOCATION_STORE), 0);
+	}
+	/* two batches in a row on one store (the row is kept), then the other */
+	for (round = 0; round < 6; round++) {
+		int w = round / 2 % 2;
+		inv_change c = { 0 };
+		inv_result *res = NULL;
+
+		ck_assert_int_eq(inv_variant_get(&c.variant, org[w], &product, &variant), 0);
+		c.from = loc[w][0];
+		c.to = loc[w][1];
+		c.quantity = 1;
+		ck_assert_int_eq(inv_apply_changes(&res, org[w], &c, 1, NULL), 0);
+		ck_assert_int_eq(inv_result_sequence(res), round + 2);
+		ck_assert_int_eq(inv_result_count(res), 1);
+		ck_assert_int_eq(inv_result_balances(res)[0].balance, round + 1);
+		inv_result_free(res);
+	}
+	for (i = 0; i < 2; i++) {
+		inv_org_close(org[i]);
+		inv_store_close(store[i]);
+	}
+}
+END_TEST
+
 static int copy_idempotency(const inv_idempotency_record *rec, void *payload)
 {
 	inv_idempotency_record *out = payload;
@@ -1915,6 +1960,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_schema_3_file_is_migrated_with_an_empty_sync_state_table);
 	tcase_add_test(tc, test_schema_4_file_is_migrated_keeping_its_balances);
 	tcase_add_test(tc, test_remembered_row_id_of_a_rolled_back_variant_writes_no_other_row);
+	tcase_add_test(tc, test_organization_row_kept_between_batches_is_reread_after_another_writer);
 	tcase_add_test(tc, test_batch_does_not_rewrite_the_organization_row);
 	tcase_add_test(tc, test_last_sequence_survives_trimming_the_whole_journal);
 	tcase_add_test(tc, test_last_sequence_without_a_journal_entry_is_kept);

@@ -406,14 +406,21 @@ typedef struct sq_conn {
 	inv_uuid org_pending_org;
 	int64_t org_pending_seq;
 	int32_t org_pending_policy;
-	/* Within one batch: the organization row org_get read (org_seen: for
-	 * org_seen_org), so that org_put and journal_append do not read it
-	 * again.  org_seen_seq is max(base_sequence, the journal's last), so
-	 * at least the journal's last sequence. */
+	/* The organization row org_get read (org_seen: for org_seen_org), so
+	 * that org_put and journal_append do not read it again.  org_seen_seq
+	 * is max(base_sequence, the journal's last), so at least the journal's
+	 * last sequence.  On `w` it outlives the batch while org_keep says the
+	 * database is still as the batches since the read left it: set when a
+	 * batch ends well, cleared when one is undone or a commit fails, and
+	 * checked against the file's data version (org_keep_dv, read after
+	 * each commit) when a transaction begins, since another process may
+	 * have committed in between. */
 	int org_seen;
 	inv_uuid org_seen_org;
 	int64_t org_seen_seq;
 	int32_t org_seen_policy;
+	int org_keep;
+	unsigned org_keep_dv;
 	/* the batch on `w` opened the group's transaction: it has no
 	 * savepoint, and undoing it is rolling the transaction back */
 	int opened_txn;
@@ -709,7 +716,21 @@ static void conn_enter(sq_conn *c, int write)
 	c->txn_write = write;
 	c->ls_any = -1;
 	c->org_pending = 0;
-	c->org_seen = 0;
+	if (!write || !c->org_keep)
+		c->org_seen = 0;
+	c->org_keep = 0; /* until the batch ends well */
+}
+
+/* The main database's data version: it changes with every commit to the
+ * file, this connection's or another's (SQLITE_FCNTL_DATA_VERSION); 0
+ * when SQLite cannot tell, which no kept row trusts. */
+static unsigned data_version(sq_conn *c)
+{
+	unsigned v = 0;
+
+	if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK)
+		return 0;
+	return v;
 }
 
 static int org_write(sq_conn *in, const inv_uuid *org, int64_t base, int32_t policy);
@@ -791,6 +812,8 @@ static int begin_write(sq_store *s, int write)
 		err = step_once(w, ST_BEGIN_WRITE, "begin write");
 		if (!err)
 			s->txn_open = 1;
+		if (err || !w->org_keep_dv || data_version(w) != w->org_keep_dv)
+			w->org_keep = 0; /* another connection committed since */
 		w->opened_txn = 1;
 	} else {
 		err = step_once(w, ST_SAVEPOINT, "begin write");
@@ -858,6 +881,7 @@ static void group_next(sq_store *s)
 		 * every batch of the group is gone, none was answered yet */
 		group_answer(s, INV_EBACKEND, "sqlite: the group's transaction was rolled "
 		             "back after an error in another batch; retry");
+		w->org_keep = 0;
 	} else if (waiting == 0 && s->txn_open) {
 		int err = 0, members = s->members;
 		char msg[320] = "";
@@ -870,6 +894,9 @@ static void group_next(sq_store *s)
 				snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
 				         inv_error_last()->message);
 				txn_abort(w);
+				w->org_keep = 0;
+			} else {
+				w->org_keep_dv = data_version(w);
 			}
 		} else {
 			txn_abort(w); /* nothing to keep: release the file's write lock */
@@ -890,6 +917,7 @@ static void abort_write(sq_store *s)
 
 	w->in_txn = 0;
 	w->txn_write = 0;
+	w->org_keep = 0;
 	if (w->opened_txn) {
 		txn_abort(w);
 	} else if (!sqlite3_get_autocommit(w->db)) {
@@ -920,6 +948,7 @@ static int end_write(sq_store *s)
 		abort_write(s);
 		return inv_backend_error(err, msg);
 	}
+	w->org_keep = 1;
 	memset(&me, 0, sizeof(me));
 	pthread_mutex_lock(&s->mu);
 	me.next = s->group;
