@@ -394,8 +394,8 @@ typedef struct sq_conn {
 	int read_only;
 	int in_txn;
 	int txn_write;
-	/* Within one transaction: whether (ls_org, ls_location) has any
-	 * low-stock entry, -1 when not known.  A batch looks up the level of
+	/* Whether (ls_org, ls_location) has any low-stock entry, -1 when not
+	 * known; kept like org_seen below.  A batch looks up the level of
 	 * every variant it moved, and most locations have few levels set. */
 	int ls_any;
 	inv_uuid ls_org;
@@ -409,18 +409,18 @@ typedef struct sq_conn {
 	/* The organization row org_get read (org_seen: for org_seen_org), so
 	 * that org_put and journal_append do not read it again.  org_seen_seq
 	 * is max(base_sequence, the journal's last), so at least the journal's
-	 * last sequence.  On `w` it outlives the batch while org_keep says the
-	 * database is still as the batches since the read left it: set when a
-	 * batch ends well, cleared when one is undone or a commit fails, and
-	 * checked against the file's data version (org_keep_dv, read after
-	 * each commit) when a transaction begins, since another process may
-	 * have committed in between. */
+	 * last sequence.  On `w`, both it and ls_any outlive the batch while
+	 * `kept` says the database is still as the batches since they were
+	 * read left it: set when a batch ends well, cleared when one is undone
+	 * or a commit fails, and checked against the file's data version
+	 * (kept_dv, read after each commit) when a transaction begins, since
+	 * another process may have committed in between. */
 	int org_seen;
 	inv_uuid org_seen_org;
 	int64_t org_seen_seq;
 	int32_t org_seen_policy;
-	int org_keep;
-	unsigned org_keep_dv;
+	int kept;
+	unsigned kept_dv;
 	/* the batch on `w` opened the group's transaction: it has no
 	 * savepoint, and undoing it is rolling the transaction back */
 	int opened_txn;
@@ -714,11 +714,12 @@ static void conn_enter(sq_conn *c, int write)
 {
 	c->in_txn = 1;
 	c->txn_write = write;
-	c->ls_any = -1;
 	c->org_pending = 0;
-	if (!write || !c->org_keep)
+	if (!write || !c->kept) {
+		c->ls_any = -1;
 		c->org_seen = 0;
-	c->org_keep = 0; /* until the batch ends well */
+	}
+	c->kept = 0; /* until the batch ends well */
 }
 
 /* The main database's data version: it changes with every commit to the
@@ -812,8 +813,8 @@ static int begin_write(sq_store *s, int write)
 		err = step_once(w, ST_BEGIN_WRITE, "begin write");
 		if (!err)
 			s->txn_open = 1;
-		if (err || !w->org_keep_dv || data_version(w) != w->org_keep_dv)
-			w->org_keep = 0; /* another connection committed since */
+		if (err || !w->kept_dv || data_version(w) != w->kept_dv)
+			w->kept = 0; /* another connection committed since */
 		w->opened_txn = 1;
 	} else {
 		err = step_once(w, ST_SAVEPOINT, "begin write");
@@ -881,7 +882,7 @@ static void group_next(sq_store *s)
 		 * every batch of the group is gone, none was answered yet */
 		group_answer(s, INV_EBACKEND, "sqlite: the group's transaction was rolled "
 		             "back after an error in another batch; retry");
-		w->org_keep = 0;
+		w->kept = 0;
 	} else if (waiting == 0 && s->txn_open) {
 		int err = 0, members = s->members;
 		char msg[320] = "";
@@ -894,9 +895,9 @@ static void group_next(sq_store *s)
 				snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
 				         inv_error_last()->message);
 				txn_abort(w);
-				w->org_keep = 0;
+				w->kept = 0;
 			} else {
-				w->org_keep_dv = data_version(w);
+				w->kept_dv = data_version(w);
 			}
 		} else {
 			txn_abort(w); /* nothing to keep: release the file's write lock */
@@ -917,7 +918,7 @@ static void abort_write(sq_store *s)
 
 	w->in_txn = 0;
 	w->txn_write = 0;
-	w->org_keep = 0;
+	w->kept = 0;
 	if (w->opened_txn) {
 		txn_abort(w);
 	} else if (!sqlite3_get_autocommit(w->db)) {
@@ -948,7 +949,7 @@ static int end_write(sq_store *s)
 		abort_write(s);
 		return inv_backend_error(err, msg);
 	}
-	w->org_keep = 1;
+	w->kept = 1;
 	memset(&me, 0, sizeof(me));
 	pthread_mutex_lock(&s->mu);
 	me.next = s->group;
@@ -1577,7 +1578,7 @@ static void bind_low_stock_key(sqlite3_stmt *st, const inv_uuid *org,
 }
 
 /* 1 when the location has low-stock entries, 0 when not, < 0 on error;
- * asked of the database once per transaction and location. */
+ * asked of the database once, then kept while nothing changed them. */
 static int low_stock_any(sq_conn *in, const inv_uuid *org, const inv_uuid *location)
 {
 	sqlite3_stmt *st;
