@@ -73,6 +73,9 @@ typedef struct pg_conn {
 	                             * organization has no low-stock entry */
 	inv_uuid org;
 	char xid[32];               /* the write transaction's id (xid8) */
+	inv_uuid writer;            /* random, per write transaction: stored with its
+	                             * journal entry, it names the entry as this
+	                             * transaction's when COMMIT is in doubt */
 	int has_seq;                /* a journal entry was appended: its sequence */
 	int64_t seq;
 	unsigned char *buf;         /* parameter buffer, reused */
@@ -142,6 +145,8 @@ int pg_migrate(pg_instance *in, PGconn *conn);
 /* After the connection dropped with COMMIT sent: 0 when the transaction
  * committed, an error saying which otherwise. */
 int pg_resolve_in_doubt(pg_conn *c, const char *lost);
+/* A fresh random id for a write transaction (pg_conn.writer). */
+void pg_writer_id(inv_uuid *out);
 
 /* Grow c->buf to at least `n` bytes. */
 int pg_reserve(pg_conn *c, size_t n);

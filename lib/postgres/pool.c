@@ -13,10 +13,13 @@
  * them applied.  A version above the library's is refused.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pg_int.h"
 
@@ -101,6 +104,11 @@ static const char *const migration_steps[] = {
 	"  EXECUTE 'ALTER TABLE journal_entries ALTER COLUMN records SET COMPRESSION lz4';"
 	" EXCEPTION WHEN feature_not_supported THEN NULL;"
 	" END $$;",
+	/* 4 -> 5: the random id of the transaction that wrote an entry, so
+	 * that an in-doubt COMMIT finds its own entry: after a crash the
+	 * server hands out the lost transaction's id again, and another
+	 * writer may store the same sequence under it (NULL before 5) */
+	"ALTER TABLE journal_entries ADD COLUMN writer uuid;",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
@@ -195,9 +203,9 @@ const char *const pg_stmt_sql[ST_COUNT] = {
 	 * plans).  The last sequence is one step down the primary key. */
 	[ST_ENTRY_INSERT] =
 		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
-		" client_uuid, idempotency_key, record_count, records)"
+		" client_uuid, idempotency_key, record_count, records, writer)"
 		" SELECT $1::uuid, $2::bigint, $3::bigint, $4::uuid, $5::uuid, $6::uuid, $7::bytea,"
-		" $8::bigint, $9::bytea"
+		" $8::bigint, $9::bytea, $10::uuid"
 		" FROM (SELECT (SELECT sequence FROM journal_entries WHERE org = $1::uuid"
 		"  ORDER BY sequence DESC LIMIT 1) AS last) j"
 		" WHERE CASE WHEN j.last IS NULL OR j.last < $2::bigint THEN true"
@@ -830,44 +838,96 @@ static long now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void pg_writer_id(inv_uuid *out)
+{
+	static _Atomic uint64_t counter;
+	struct timespec ts;
+	uint64_t a, b;
+
+	if (getrandom(out->bytes, sizeof(out->bytes), 0) == (ssize_t)sizeof(out->bytes))
+		return;
+	/* No entropy to be had: the clock, the process and a counter are
+	 * still unique to this transaction among those of this host. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	a = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	b = (uint64_t)getpid() << 32 ^ ++counter;
+	memcpy(out->bytes, &a, 8);
+	memcpy(out->bytes + 8, &b, 8);
+}
+
+/* The server's word on transaction `xid`: "committed", "aborted", "in
+ * progress", or "" when it has forgotten it.  An id the server has not
+ * handed out yet ("in the future", after a crash lost the transaction) is
+ * "aborted": it never committed, and its session is gone. */
+static int xact_status(PGconn *conn, const char *xid, char *out, size_t cap)
+{
+	const char *p[1] = { xid };
+	PGresult *res = PQexecParams(conn, "SELECT pg_catalog.pg_xact_status($1::xid8)", 1, NULL,
+	                             p, NULL, NULL, 0);
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	pg_conn tmp = { .conn = conn };
+
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+		snprintf(out, cap, "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+		PQclear(res);
+		return 0;
+	}
+	if (state && strcmp(state, "22023") == 0) {
+		snprintf(out, cap, "aborted");
+		PQclear(res);
+		return 0;
+	}
+	return pg_fail(&tmp, res, "check the commit");
+}
+
 /*
  * What became of c's transaction.  On a fresh connection: lock the
  * organization's row, which waits until the old session has finished
- * whatever it was doing; then ask the server for the transaction's status
- * and, when it appended a journal entry, whether that entry is there.
+ * whatever it was doing.  A transaction that appended a journal entry
+ * committed exactly when an entry with its writer id is stored; when its
+ * sequence holds another writer's entry, or the organization's last
+ * sequence is below it, it did not.  The server's record of the
+ * transaction id decides only when neither entry is there any more (the
+ * journal was trimmed since) or there was no entry: a crash can lose a
+ * transaction and hand its id to another, so the id alone may be
+ * another's word.
  * 1 committed, 0 not committed, < 0 could not tell (error recorded).
  */
 static int ask_outcome(pg_conn *c, PGconn *conn)
 {
-	char org[37], seq[24], status[32];
-	const char *p[2] = { org, c->xid };
-	const char *q[2] = { org, seq };
+	char org[37], seq[24], writer[37], found[16] = "", status[32];
+	const char *p[1] = { org };
+	const char *q[3] = { org, seq, writer };
 	int rows, err;
 
 	inv_uuid_format(&c->org, org);
+	inv_uuid_format(&c->writer, writer);
 	snprintf(seq, sizeof(seq), "%lld", (long long)c->seq);
 	if ((err = exec_plain(conn, "BEGIN", "check the commit")))
 		return err;
-	err = query_text(conn, "SELECT pg_catalog.pg_xact_status($2::xid8) FROM org_locks"
-	                 " WHERE org = $1::uuid FOR UPDATE", 2, p, status, sizeof(status),
-	                 &rows, "check the commit");
-	if (!err && rows == 0) /* the org row was created by this very transaction */
-		err = query_text(conn, "SELECT pg_catalog.pg_xact_status($2::xid8)"
-		                 " WHERE $1::uuid IS NOT NULL", 2, p, status, sizeof(status),
-		                 &rows, "check the commit");
-	if (!err && c->has_seq) {
-		char found[8];
-
-		err = query_text(conn, "SELECT count(*)::text FROM journal_entries"
-		                 " WHERE org = $1::uuid AND sequence = $2::bigint", 2, q, found,
-		                 sizeof(found), &rows, "check the commit");
-		if (!err && strcmp(status, "committed") == 0 && strcmp(found, "1") != 0)
-			err = pg_error(INV_EBACKEND, "transaction reported committed but its "
-			               "journal entry is missing");
-	}
+	/* no row is no error: the lock row was to be created by this very
+	 * transaction, and the checks below find it did not commit */
+	err = query_text(conn, "SELECT 1 FROM org_locks WHERE org = $1::uuid FOR UPDATE", 1, p,
+	                 status, sizeof(status), &rows, "check the commit");
+	if (!err && c->has_seq)
+		err = query_text(conn, "SELECT CASE"
+		                 " WHEN EXISTS (SELECT FROM journal_entries WHERE org = $1::uuid"
+		                 "  AND sequence = $2::bigint AND writer = $3::uuid) THEN 'ours'"
+		                 " WHEN EXISTS (SELECT FROM journal_entries WHERE org = $1::uuid"
+		                 "  AND sequence = $2::bigint) THEN 'another'"
+		                 " WHEN coalesce((SELECT last_sequence FROM organizations"
+		                 "  WHERE org = $1::uuid), 0) < $2::bigint THEN 'none'"
+		                 " ELSE 'trimmed' END", 3, q, found, sizeof(found), &rows,
+		                 "check the commit");
+	if (!err && (!c->has_seq || strcmp(found, "trimmed") == 0))
+		err = xact_status(conn, c->xid, status, sizeof(status));
 	PQclear(PQexec(conn, "ROLLBACK"));
 	if (err)
 		return err;
+	if (strcmp(found, "ours") == 0)
+		return 1;
+	if (strcmp(found, "another") == 0 || strcmp(found, "none") == 0)
+		return 0;
 	if (strcmp(status, "committed") == 0)
 		return 1;
 	if (strcmp(status, "aborted") == 0)
@@ -905,7 +965,7 @@ int pg_resolve_in_doubt(pg_conn *c, const char *lost)
 	}
 	if (outcome == 0)
 		snprintf(msg, sizeof(msg), "the connection was lost during COMMIT (%s); the "
-		         "server reports the transaction rolled back: nothing was stored", lost);
+		         "transaction did not commit: nothing was stored", lost);
 	else
 		snprintf(msg, sizeof(msg), "the connection was lost during COMMIT (%s) and the "
 		         "server could not be asked again: whether the transaction committed is "

@@ -1,7 +1,7 @@
 /*
  * postgres.c - libzinv-postgres: the storage vtable on a PostgreSQL database.
  *
- * Schema (version 1, in its own PostgreSQL schema, "zinv" by default; see
+ * Schema (version 5, in its own PostgreSQL schema, "zinv" by default; see
  * pool.c for the DDL and inv_postgres(3) for the tables).  UUIDs are `uuid`
  * columns, quantities, balances and times (ms since the epoch) `bigint`.
  * Every primary key and index starts with `org` and no key or query spans
@@ -57,10 +57,10 @@ static int64_t get_be64(const unsigned char *p)
 /* Parameters of one statement, binary, in fixed storage. */
 struct params {
 	int n;
-	const char *v[9];
-	int len[9];
-	int fmt[9];
-	unsigned char num[9][8];
+	const char *v[10];
+	int len[10];
+	int fmt[10];
+	unsigned char num[10][8];
 };
 
 static void p_uuid(struct params *p, const inv_uuid *u)
@@ -276,6 +276,8 @@ static int pg_begin(void *instance, const inv_uuid *org, int write, void **txn)
 	c->org = *org;
 	c->xid[0] = '\0';
 	c->has_seq = 0;
+	if (write)
+		pg_writer_id(&c->writer);
 	c->org_state = 0;
 	c->low_stock_none = 0;
 	if (!write) {
@@ -969,6 +971,7 @@ static int pg_journal_append(void *txn, const inv_uuid *org,
 		p_null(&p);
 	p_i64(&p, (int64_t)rec->record_count);
 	p_bytes(&p, c->buf, len);
+	p_uuid(&p, &c->writer);
 	if (!(err = run_cmd(c, ST_ENTRY_INSERT, &p))) {
 		c->has_seq = 1;
 		c->seq = rec->sequence;
