@@ -24,6 +24,7 @@
 
 #include "conformance.h"
 #include "fault_backend.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1754,45 +1755,11 @@ END_TEST
  * raise the next batch's crossing. */
 START_TEST(test_level_set_by_another_writer_alerts_the_next_batch)
 {
-	inv_uuid org_uuid = uuid_n(1), product = uuid_n(900), variant = uuid_n(1000);
-	const inv_location *supplier, *store_loc, *sold, *other_store;
-	const inv_journal_record *r;
-	const inv_variant *v;
 	inv_store *a, *b;
-	inv_org *ga, *gb;
-	inv_journal *j;
-	int64_t level = 8;
-	size_t i, n, lows = 0;
 
 	ck_assert_int_eq(inv_store_open_sqlite(&a, dbpath, NULL, NULL), 0);
 	ck_assert_int_eq(inv_store_open_sqlite(&b, dbpath, NULL, NULL), 0);
-	ck_assert_int_eq(inv_org_open(&ga, a, &org_uuid), 0);
-	ck_assert_int_eq(inv_tracking_start(ga, &product), 0);
-	ck_assert_int_eq(inv_variant_get(&v, ga, &product, &variant), 0);
-	ck_assert_int_eq(inv_location_by_type(&supplier, ga, INV_LOCATION_SUPPLIER), 0);
-	ck_assert_int_eq(inv_location_by_type(&store_loc, ga, INV_LOCATION_STORE), 0);
-	ck_assert_int_eq(inv_location_by_type(&sold, ga, INV_LOCATION_SOLD), 0);
-	{
-		inv_change in = { v, supplier, store_loc, 10 };
-		ck_assert_int_eq(inv_apply_changes(NULL, ga, &in, 1, NULL), 0);
-	}
-	ck_assert_int_eq(inv_org_open(&gb, b, &org_uuid), 0);
-	ck_assert_int_eq(inv_location_by_type(&other_store, gb, INV_LOCATION_STORE), 0);
-	ck_assert_int_eq(inv_low_stock_set(gb, other_store, &product, &variant, &level, 1), 0);
-	{
-		inv_change out = { v, store_loc, sold, 5 };
-		ck_assert_int_eq(inv_apply_changes(NULL, ga, &out, 1, NULL), 0);
-	}
-	ck_assert_int_eq(inv_journal_read(&j, ga, NULL), 0);
-	ck_assert_uint_eq(inv_journal_count(j), 3);
-	n = inv_journal_entry_record_count(inv_journal_at(j, 2));
-	r = inv_journal_entry_records(inv_journal_at(j, 2));
-	for (i = 0; i < n; i++)
-		lows += r[i].kind == INV_RECORD_LOW_STOCK;
-	ck_assert_uint_eq(lows, 1);
-	inv_journal_free(j);
-	inv_org_close(gb);
-	inv_org_close(ga);
+	tu_assert_level_set_elsewhere_alerts_the_next_batch(a, b);
 	inv_store_close(b);
 	inv_store_close(a);
 }

@@ -74,6 +74,12 @@ struct tu_events {
 };
 void tu_collect_event(const inv_event *ev, void *payload);
 
+/* Two stores `a` and `b` on one database: a batch through `a`, a low-stock
+ * level set through `b`, then a batch through `a` that crosses it must
+ * record the LOW_STOCK crossing (a store must not trust what it learnt of
+ * the levels before another writer's commit). */
+void tu_assert_level_set_elsewhere_alerts_the_next_batch(inv_store *a, inv_store *b);
+
 /* Run a suite; returns the process exit status. */
 int tu_run(Suite *s);
 
