@@ -248,7 +248,7 @@ START_TEST(test_new_file_gets_schema_application_id_and_wal)
 {
 	make_store_file(dbpath);
 	ck_assert_int_eq(sql_int(dbpath, "PRAGMA application_id"), 0x7A696E76);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 6);
 	{
 		sqlite3 *db;
 		sqlite3_stmt *st;
@@ -273,7 +273,7 @@ START_TEST(test_empty_file_gets_schema)
 	b = backend_open(dbpath);
 	put_org(&b, 1, 3);
 	backend_close(&b);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 6);
 }
 END_TEST
 
@@ -361,12 +361,12 @@ START_TEST(test_newer_schema_is_eformat_and_untouched)
 	struct file_image img;
 
 	make_store_file(dbpath);
-	sql_exec(dbpath, "PRAGMA user_version = 6");
+	sql_exec(dbpath, "PRAGMA user_version = 7");
 	img = file_read(dbpath);
 	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
 	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "newer"));
 	assert_file_unchanged(dbpath, &img);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 6);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 7);
 }
 END_TEST
 
@@ -952,7 +952,7 @@ START_TEST(test_processes_creating_one_file_at_once_all_open_it)
 			              "round %d: process %d could not open the new file "
 			              "(status %d)", round, i, status);
 		}
-		ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 5);
+		ck_assert_int_eq(sql_int(path, "PRAGMA user_version"), 6);
 		ck_assert_int_eq(sql_int(path, "SELECT count(*) FROM sqlite_schema"
 		                         " WHERE name = 'variants'"), 1);
 	}
@@ -1236,7 +1236,7 @@ START_TEST(test_schema_1_file_is_migrated_with_its_journal)
 	sql_exec(dbpath, v1_schema);
 	sql_exec(dbpath, v1_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 6);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema"
 	                                 " WHERE name = 'journal_records'"), 0);
 	txn = begin(&b, 0);
@@ -1488,7 +1488,7 @@ START_TEST(test_schema_2_file_is_migrated_keeping_its_last_sequences)
 	sql_exec(dbpath, v2_schema);
 	sql_exec(dbpath, v2_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 6);
 	ck_assert_int_eq(get_org_sequence(&b, 1), 5);
 	ck_assert_int_eq(get_org_sequence(&b, 3), 9);
 	write_batch(&b, 1, 6);
@@ -1538,7 +1538,7 @@ START_TEST(test_schema_3_file_is_migrated_with_an_empty_sync_state_table)
 	free(sql);
 	sql_exec(dbpath, v2_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 6);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sync_state"), 0);
 	/* What version 3 stored is kept. */
 	ck_assert_int_eq(get_org_sequence(&b, 1), 5);
@@ -1626,7 +1626,7 @@ START_TEST(test_schema_4_file_is_migrated_keeping_its_balances)
 	sql_exec(dbpath, v2_rows);
 	sql_exec(dbpath, v4_variant_rows);
 	b = backend_open(dbpath);
-	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 6);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM variants"), 4);
 	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema"
 	                                 " WHERE name = 'variants_v4'"), 0);
@@ -1658,6 +1658,148 @@ START_TEST(test_schema_4_file_is_migrated_keeping_its_balances)
 	b = backend_open(dbpath);
 	ck_assert_int_eq(get_balance(&b, 1, 0x2c, 0xc8), 11);
 	ck_assert_int_eq(get_balance(&b, 2, 0x2c, 0xc8), 9);
+	backend_close(&b);
+}
+END_TEST
+
+/* The version 5 schema as its release created it: version 4 with the
+ * variants given an integer key (the 4 -> 5 step, run here by hand). */
+static char *v5_schema(void)
+{
+	static const char step[] =
+		"DROP INDEX variants_by_product;"
+		"ALTER TABLE variants RENAME TO variants_v4;"
+		"CREATE TABLE variants (id INTEGER PRIMARY KEY, org BLOB NOT NULL,"
+		"  location BLOB NOT NULL, variant BLOB NOT NULL, product BLOB NOT NULL,"
+		"  balance INTEGER NOT NULL, updated INTEGER NOT NULL,"
+		"  UNIQUE (org, location, variant));"
+		"DROP TABLE variants_v4;"
+		"CREATE INDEX variants_by_product ON variants (org, product, location);"
+		"PRAGMA user_version = 5;";
+	char *v4 = v4_schema(), *sql = malloc(strlen(v4) + sizeof(step));
+
+	ck_assert_ptr_nonnull(sql);
+	strcpy(sql, v4);
+	strcat(sql, step);
+	free(v4);
+	return sql;
+}
+
+/* Beside v2_rows (org 1: entries 4 and 5; org 3: none): org 2's entries
+ * 1 and 2, with UUIDs, a key and records. */
+static const char v5_journal_rows[] =
+	"INSERT INTO organizations VALUES (" V1_UUID("02") ", 0, 0);"
+	"INSERT INTO journal_entries VALUES (" V1_UUID("02") ", 2, 2000, " V1_UUID("0a") ","
+	"  NULL, " V1_UUID("0c") ", 'key-2', 0, x'01007000');"
+	"INSERT INTO journal_entries VALUES (" V1_UUID("02") ", 1, 1000, NULL, " V1_UUID("0b") ","
+	"  NULL, NULL, 1, x'"
+	"0100700000000000000000004200000000000000000000000000006400000000"
+	"0000000000000000000000000000000000000000000000000000000000000000"
+	"0000000000000000000000000000000000000000000000000000000005000000"
+	"0000000000000000000000000000000000000000"
+	"');";
+
+START_TEST(test_schema_5_file_is_migrated_with_its_journal)
+{
+	struct backend b;
+	struct entry_copy c;
+	char *sql = v5_schema();
+	inv_uuid org1 = uuid_n(1), org2 = uuid_n(2);
+	void *txn;
+
+	sql_exec(dbpath, sql);
+	free(sql);
+	sql_exec(dbpath, v2_rows);
+	sql_exec(dbpath, v5_journal_rows);
+	b = backend_open(dbpath);
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 6);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM journal_orgs"), 2);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM sqlite_schema"
+	                                 " WHERE name = 'journal_entries_v6'"), 0);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 5);
+	ck_assert_int_eq(get_org_sequence(&b, 2), 2);
+	ck_assert_int_eq(get_org_sequence(&b, 3), 9);
+	memset(&c, 0, sizeof(c));
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->journal_read(txn, &org2, 0, 0, entry_copy_fn, &c), 0);
+	b.ops->rollback(txn);
+	ck_assert_int_eq(c.n, 2);
+	ck_assert_int_eq(c.e[0].sequence, 1);
+	ck_assert_int_eq(c.e[0].time, 1000);
+	ck_assert(!c.e[0].has_external_uuid && c.e[0].has_user_uuid && !c.e[0].has_client_uuid);
+	assert_uuid_n(&c.e[0].user_uuid, 0x0b);
+	ck_assert_uint_eq(c.e[0].record_count, 1);
+	assert_uuid_n(&c.r[0][0].product, 0x64);
+	ck_assert_int_eq(c.r[0][0].quantity, 5);
+	ck_assert_int_eq(c.e[1].sequence, 2);
+	ck_assert(c.e[1].has_external_uuid && !c.e[1].has_user_uuid && c.e[1].has_client_uuid);
+	assert_uuid_n(&c.e[1].client_uuid, 0x0c);
+	ck_assert_str_eq(c.key[1], "key-2");
+	/* the organizations' entries stay apart, and go on where they were */
+	write_batch(&b, 1, 6);
+	memset(&c, 0, sizeof(c));
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->journal_read(txn, &org1, 4, 0, entry_copy_fn, &c), 0);
+	b.ops->rollback(txn);
+	ck_assert_int_eq(c.n, 2);
+	ck_assert_int_eq(c.e[0].sequence, 5);
+	ck_assert_int_eq(c.e[0].time, 5000);
+	ck_assert_int_eq(c.e[1].sequence, 6);
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->journal_trim(txn, &org1, 6), 0);
+	commit(&b, txn);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 6);
+	ck_assert_int_eq(get_org_sequence(&b, 2), 2);
+	backend_close(&b);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM journal_entries"), 2);
+}
+END_TEST
+
+START_TEST(test_schema_5_file_with_a_sequence_beyond_2_40_is_not_migrated)
+{
+	char *sql = v5_schema();
+
+	sql_exec(dbpath, sql);
+	free(sql);
+	sql_exec(dbpath, v2_rows);
+	sql_exec(dbpath, "INSERT INTO journal_entries VALUES (" V1_UUID("01") ","
+	                 " 1099511627776, 6000, NULL, NULL, NULL, NULL, 0, x'01007000');");
+	ck_assert_int_eq(open_code(dbpath, NULL), INV_EFORMAT);
+	ck_assert_ptr_nonnull(strstr(inv_error_last()->message, "2^40"));
+	ck_assert_int_eq(sql_int(dbpath, "PRAGMA user_version"), 5);
+	ck_assert_int_eq(sql_int(dbpath, "SELECT count(*) FROM journal_entries"), 3);
+}
+END_TEST
+
+/* Entries are keyed by the organization's number and the sequence: one
+ * organization's journal is never read, trimmed or checked for another. */
+START_TEST(test_journals_of_two_organizations_stay_apart)
+{
+	struct backend b = backend_open(dbpath);
+	struct entry_copy c;
+	inv_uuid org1 = uuid_n(1), org2 = uuid_n(2);
+	void *txn;
+
+	write_batch(&b, 2, 1);
+	write_batch(&b, 1, 1);
+	write_batch(&b, 2, 2);
+	write_batch(&b, 1, 2);
+	write_batch(&b, 1, 3);
+	txn = begin(&b, 1);
+	ck_assert_int_eq(b.ops->journal_trim(txn, &org2, 1), 0);
+	commit(&b, txn);
+	memset(&c, 0, sizeof(c));
+	txn = begin(&b, 0);
+	ck_assert_int_eq(b.ops->journal_read(txn, &org1, -5, 0, entry_copy_fn, &c), 0);
+	ck_assert_int_eq(c.n, 3);
+	ck_assert_int_eq(c.e[2].sequence, 3);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(b.ops->journal_read(txn, &org2, 0, 0, entry_copy_fn, &c), 0);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_int_eq(c.e[0].sequence, 2);
+	b.ops->rollback(txn);
+	ck_assert_int_eq(get_org_sequence(&b, 1), 3);
+	ck_assert_int_eq(get_org_sequence(&b, 2), 2);
 	backend_close(&b);
 }
 END_TEST
@@ -1975,6 +2117,9 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_schema_2_file_is_migrated_keeping_its_last_sequences);
 	tcase_add_test(tc, test_schema_3_file_is_migrated_with_an_empty_sync_state_table);
 	tcase_add_test(tc, test_schema_4_file_is_migrated_keeping_its_balances);
+	tcase_add_test(tc, test_schema_5_file_is_migrated_with_its_journal);
+	tcase_add_test(tc, test_schema_5_file_with_a_sequence_beyond_2_40_is_not_migrated);
+	tcase_add_test(tc, test_journals_of_two_organizations_stay_apart);
 	tcase_add_test(tc, test_remembered_row_id_of_a_rolled_back_variant_writes_no_other_row);
 	tcase_add_test(tc, test_organization_row_kept_between_batches_is_reread_after_another_writer);
 	tcase_add_test(tc, test_level_set_by_another_writer_alerts_the_next_batch);

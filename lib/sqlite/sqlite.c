@@ -1,7 +1,7 @@
 /*
  * sqlite.c - libzinv-sqlite: the storage vtable on one SQLite database.
  *
- * Schema (version 5, PRAGMA user_version = 5, PRAGMA application_id =
+ * Schema (version 6, PRAGMA user_version = 6, PRAGMA application_id =
  * 0x7A696E76 "zinv").  UUIDs are 16-byte BLOBs in RFC 4122 byte order.
  * Quantities, balances and times (ms since the epoch) are INTEGERs.
  *
@@ -14,9 +14,11 @@
  *                   + index variants_by_product (org, product, location)
  *   low_stock       (org, location, product, variant) PK, level (NULL: unset),
  *                   alert
- *   journal_entries (org, sequence) PK, time, external_uuid, user_uuid,
- *                   client_uuid, idempotency_key (all nullable), record_count,
- *                   records (BLOB, layout below)
+ *   journal_orgs    num INTEGER PK, org UNIQUE: the number an organization's
+ *                   journal entries are keyed under, given at its first entry
+ *   journal_entries id INTEGER PK = (num << 40) + sequence, time,
+ *                   external_uuid, user_uuid, client_uuid, idempotency_key
+ *                   (all nullable), record_count, records (BLOB, layout below)
  *   idempotency_keys (org, key) UNIQUE, fingerprint, sequence, result
  *   sync_state      org PK, data (the opaque sync-state record, ops version 2)
  *
@@ -32,6 +34,15 @@
  * 1,000 (schema version 1 kept a row per record in journal_records, which
  * made the journal most of a batch's cost).  The journal is only ever read
  * back whole entries at a time, so nothing is lost by packing.
+ *
+ * journal_entries has an integer key for the same reason as variants
+ * below, and one more: every batch appends an entry, and appending to a
+ * rowid table fills each leaf page and starts the next with only the new
+ * row, whose parent holds integers.  Keyed by (org, sequence) WITHOUT
+ * ROWID, the tree's inner pages held whole entries and every split left
+ * a half-full leaf, so that a batch of one wrote about half a page more and
+ * rebalanced a tree of entries every few batches.  Sequences and
+ * organization numbers are thus limited to 2^40 - 1 and 2^23 - 1.
  *
  * Most tables are WITHOUT ROWID: their keys are the natural composite keys
  * the operations look up by, so the row lives in the key's B-tree and a
@@ -85,6 +96,7 @@ struct sq_migration {
 };
 
 static int migrate_journal_records_to_blobs(sqlite3 *db);
+static int migrate_journal_check_ids(sqlite3 *db);
 
 /* Migration steps: steps[i] takes a database from user_version i to i + 1.
  * Version 1 is the first schema, applied to an empty file.  Append a step
@@ -226,9 +238,41 @@ static const struct sq_migration migration_steps[] = {
 	"DROP TABLE variants_v4;"
 	"CREATE INDEX variants_by_product ON variants (org, product, location);",
 	NULL, NULL },
+	/* 5 -> 6: journal entries keyed by an integer, (the organization's
+	 * number << 40) + sequence, so that an append goes to the end of a
+	 * rowid table (see the top of the file).  Numbers follow the old key
+	 * order; a sequence outside 0 .. 2^40 - 1 refuses the file. */
+	{
+	"CREATE TABLE journal_orgs ("
+	"  num INTEGER PRIMARY KEY,"
+	"  org BLOB NOT NULL UNIQUE"
+	");"
+	"INSERT INTO journal_orgs (org) SELECT DISTINCT org FROM journal_entries ORDER BY org;"
+	"CREATE TABLE journal_entries_v6 ("
+	"  id INTEGER PRIMARY KEY,"
+	"  time INTEGER NOT NULL,"
+	"  external_uuid BLOB,"
+	"  user_uuid BLOB,"
+	"  client_uuid BLOB,"
+	"  idempotency_key TEXT,"
+	"  record_count INTEGER NOT NULL,"
+	"  records BLOB NOT NULL"
+	");",
+	migrate_journal_check_ids,
+	"INSERT INTO journal_entries_v6 SELECT (j.num << 40) + e.sequence, e.time,"
+	"  e.external_uuid, e.user_uuid, e.client_uuid, e.idempotency_key, e.record_count,"
+	"  e.records FROM journal_entries e JOIN journal_orgs j ON j.org = e.org ORDER BY 1;"
+	"DROP TABLE journal_entries;"
+	"ALTER TABLE journal_entries_v6 RENAME TO journal_entries;" },
 };
 
 #define SQ_SCHEMA_VERSION ((int)(sizeof(migration_steps) / sizeof(migration_steps[0])))
+
+/* A journal entry's id: its organization's number in journal_orgs, then
+ * JOURNAL_SEQ_BITS bits of sequence (the 40 of step 5 -> 6). */
+enum { JOURNAL_SEQ_BITS = 40 };
+#define JOURNAL_SEQ_MAX ((INT64_C(1) << JOURNAL_SEQ_BITS) - 1)
+#define JOURNAL_ORG_MAX ((INT64_C(1) << (63 - JOURNAL_SEQ_BITS)) - 1)
 
 /* Every statement the operations run, prepared once at open. */
 enum sq_stmt_id {
@@ -242,6 +286,8 @@ enum sq_stmt_id {
 	ST_ORG_GET,
 	ST_ORG_PUT,
 	ST_ORG_KEEP_TRIMMED,
+	ST_JOURNAL_ORG_GET,
+	ST_JOURNAL_ORG_PUT,
 	ST_LOCATION_SCAN,
 	ST_LOCATION_PUT,
 	ST_TRACKING_GET,
@@ -284,16 +330,17 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_RELEASE] = "RELEASE batch",
 	[ST_ROLLBACK_TO] = "ROLLBACK TO batch",
 	[ST_ORG_GET] =
-		"SELECT max(base_sequence, coalesce((SELECT max(sequence) FROM journal_entries"
-		" WHERE org = ?1), 0)), negative_policy FROM organizations WHERE org = ?1",
+		"SELECT base_sequence, negative_policy FROM organizations WHERE org = ?1",
 	[ST_ORG_PUT] =
 		"INSERT INTO organizations (org, base_sequence, negative_policy) VALUES (?1, ?2, ?3)"
 		" ON CONFLICT (org) DO UPDATE SET base_sequence = excluded.base_sequence,"
 		" negative_policy = excluded.negative_policy",
 	[ST_ORG_KEEP_TRIMMED] =
-		"UPDATE organizations SET base_sequence = max(base_sequence, coalesce((SELECT"
-		" max(sequence) FROM journal_entries WHERE org = ?1 AND sequence <= ?2), 0))"
-		" WHERE org = ?1",
+		"UPDATE organizations SET base_sequence = max(base_sequence, ?2) WHERE org = ?1",
+	[ST_JOURNAL_ORG_GET] =
+		"SELECT num FROM journal_orgs WHERE org = ?1",
+	[ST_JOURNAL_ORG_PUT] =
+		"INSERT INTO journal_orgs (org) VALUES (?1)",
 	[ST_LOCATION_SCAN] =
 		"SELECT uuid, type, is_default FROM locations WHERE org = ?1",
 	[ST_LOCATION_PUT] =
@@ -346,17 +393,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"SELECT " LOW_STOCK_COLUMNS " FROM low_stock"
 		" WHERE org = ?1 AND location = ?2 AND product = ?3",
 	[ST_ENTRY_LAST] =
-		"SELECT max(sequence) FROM journal_entries WHERE org = ?1",
+		"SELECT id FROM journal_entries WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC LIMIT 1",
 	[ST_ENTRY_INSERT] =
-		"INSERT INTO journal_entries (org, sequence, time, external_uuid, user_uuid,"
-		" client_uuid, idempotency_key, record_count, records)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		"INSERT INTO journal_entries (id, time, external_uuid, user_uuid, client_uuid,"
+		" idempotency_key, record_count, records) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_ENTRY_READ] =
-		"SELECT sequence, time, external_uuid, user_uuid, client_uuid, idempotency_key,"
-		" record_count, records FROM journal_entries WHERE org = ?1 AND sequence > ?2"
-		" ORDER BY sequence LIMIT ?3",
+		"SELECT id, time, external_uuid, user_uuid, client_uuid, idempotency_key,"
+		" record_count, records FROM journal_entries WHERE id > ?1 AND id <= ?2"
+		" ORDER BY id LIMIT ?3",
 	[ST_ENTRY_TRIM] =
-		"DELETE FROM journal_entries WHERE org = ?1 AND sequence <= ?2",
+		"DELETE FROM journal_entries WHERE id BETWEEN ?1 AND ?2",
 	[ST_IDEMPOTENCY_GET] =
 		"SELECT fingerprint, sequence, result FROM idempotency_keys"
 		" WHERE org = ?1 AND key = ?2",
@@ -421,6 +467,11 @@ typedef struct sq_conn {
 	int32_t org_seen_policy;
 	int kept;
 	unsigned kept_dv;
+	/* The number in journal_orgs of jn_org (0: it has none), while
+	 * jn_known; kept like org_seen. */
+	int jn_known;
+	inv_uuid jn_org;
+	int64_t jn_num;
 	/* the batch on `w` opened the group's transaction: it has no
 	 * savepoint, and undoing it is rolling the transaction back */
 	int opened_txn;
@@ -718,6 +769,7 @@ static void conn_enter(sq_conn *c, int write)
 	if (!write || !c->kept) {
 		c->ls_any = -1;
 		c->org_seen = 0;
+		c->jn_known = 0;
 	}
 	c->kept = 0; /* until the batch ends well */
 }
@@ -1067,6 +1119,8 @@ static int org_seen(const sq_conn *in, const inv_uuid *org)
 	return in->org_seen && memcmp(&in->org_seen_org, org, sizeof(*org)) == 0;
 }
 
+static int journal_last(sq_conn *in, const inv_uuid *org, int64_t up_to, int64_t *last);
+
 static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 {
 	sq_conn *in = txn;
@@ -1076,20 +1130,25 @@ static int sq_org_get(void *txn, const inv_uuid *org, inv_org_record *out)
 	if (err)
 		return err;
 	if (!org_seen(in, org)) {
+		int64_t base = 0, last = 0;
+		int32_t policy = 0;
+
 		bind_uuid(st, 1, org);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW) {
-			in->org_seen = 1;
-			in->org_seen_org = *org;
-			in->org_seen_seq = sqlite3_column_int64(st, 0);
-			in->org_seen_policy = sqlite3_column_int(st, 1);
+			base = sqlite3_column_int64(st, 0);
+			policy = sqlite3_column_int(st, 1);
 		} else {
 			err = rc == SQLITE_DONE ? INV_ENOTFOUND
 			                        : sq_fail(in->db, rc, "read organization");
 		}
 		sqlite3_reset(st);
-		if (err)
+		if (err || (err = journal_last(in, org, JOURNAL_SEQ_MAX, &last)) < 0)
 			return err;
+		in->org_seen = 1;
+		in->org_seen_org = *org;
+		in->org_seen_seq = last > base ? last : base;
+		in->org_seen_policy = policy;
 	}
 	out->org = *org;
 	out->last_sequence = in->org_seen_seq;
@@ -1792,24 +1851,86 @@ static int pack_check(const unsigned char *p, size_t len, size_t count)
 	return 0;
 }
 
+/*
+ * The number of `org` in journal_orgs, which its entries' ids start with:
+ * 1 with *num set, 0 when it has none yet (and `create` is 0), < 0 on
+ * error.  Numbers are never changed or deleted, so that a batch usually
+ * finds the one it needs remembered.
+ */
+static int journal_num(sq_conn *in, const inv_uuid *org, int create, int64_t *num)
+{
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (!in->jn_known || memcmp(&in->jn_org, org, sizeof(*org)) != 0) {
+		st = in->stmt[ST_JOURNAL_ORG_GET];
+		bind_uuid(st, 1, org);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			err = sq_fail(in->db, rc, "read the journal's organizations");
+			sqlite3_reset(st);
+			return err;
+		}
+		in->jn_num = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		sqlite3_reset(st);
+		if (in->jn_num < 0 || in->jn_num > JOURNAL_ORG_MAX)
+			return sq_error(INV_EFORMAT, "corrupt journal: bad organization number");
+		in->jn_known = 1;
+		in->jn_org = *org;
+	}
+	if (in->jn_num == 0 && create) {
+		st = in->stmt[ST_JOURNAL_ORG_PUT];
+		bind_uuid(st, 1, org);
+		if ((err = stmt_run(in, st, "append journal entry")))
+			return err;
+		in->jn_num = sqlite3_last_insert_rowid(in->db);
+		if (in->jn_num < 1 || in->jn_num > JOURNAL_ORG_MAX) {
+			in->jn_known = 0;
+			return sq_error(INV_ETOOBIG, "too many organizations with a journal in one file");
+		}
+	}
+	*num = in->jn_num;
+	return *num != 0;
+}
+
+/* The sequence of the organization's last entry at most `up_to`: 1 with
+ * *last set, 0 when there is none, < 0 on error.  One descent. */
+static int journal_last(sq_conn *in, const inv_uuid *org, int64_t up_to, int64_t *last)
+{
+	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
+	int64_t num, base;
+	int rc, ret = journal_num(in, org, 0, &num);
+
+	if (ret <= 0 || up_to < 0)
+		return ret < 0 ? ret : 0;
+	base = num << JOURNAL_SEQ_BITS;
+	sqlite3_bind_int64(st, 1, base);
+	sqlite3_bind_int64(st, 2, base + (up_to < JOURNAL_SEQ_MAX ? up_to : JOURNAL_SEQ_MAX));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*last = sqlite3_column_int64(st, 0) - base;
+		ret = 1;
+	} else {
+		ret = rc == SQLITE_DONE ? 0 : sq_fail(in->db, rc, "read the journal's last sequence");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
 /* A journal whose sequences went backwards would no longer be a log a
  * consumer can resume; one descent to the organization's last entry. */
 static int journal_check_increasing(sq_conn *in, const inv_uuid *org, int64_t sequence)
 {
-	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
-	int rc, err = 0;
+	int64_t last = 0;
+	int ret;
 
 	if (org_seen(in, org) && sequence > in->org_seen_seq)
 		return 0; /* the last entry is at most org_seen_seq */
-	bind_uuid(st, 1, org);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW)
-		err = sq_fail(in->db, rc, "read the journal's last sequence");
-	else if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
-	         sqlite3_column_int64(st, 0) >= sequence)
-		err = sq_error(INV_EBACKEND, "journal sequence not increasing");
-	sqlite3_reset(st);
-	return err;
+	if ((ret = journal_last(in, org, JOURNAL_SEQ_MAX, &last)) < 0)
+		return ret;
+	if (ret && last >= sequence)
+		return sq_error(INV_EBACKEND, "journal sequence not increasing");
+	return 0;
 }
 
 static int sq_journal_append(void *txn, const inv_uuid *org,
@@ -1818,30 +1939,37 @@ static int sq_journal_append(void *txn, const inv_uuid *org,
 	sq_conn *in = txn;
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_INSERT];
 	int err = txn_check_write(in);
+	int64_t num;
 	size_t i, len;
 
-	if (err || (err = journal_check_increasing(in, org, rec->sequence)))
+	if (err)
 		return err;
+	if (rec->sequence < 0)
+		return sq_error(INV_EINVAL, "negative journal sequence");
+	if (rec->sequence > JOURNAL_SEQ_MAX)
+		return sq_error(INV_ETOOBIG, "journal sequence beyond 2^40 - 1");
 	if (rec->record_count > PACK_MAX_RECORDS)
 		return sq_error(INV_ETOOBIG, "too many records in one journal entry");
+	if ((err = journal_check_increasing(in, org, rec->sequence)) ||
+	    (err = journal_num(in, org, 1, &num)) < 0)
+		return err;
 	len = PACK_HEADER + rec->record_count * PACK_RECORD;
 	if ((err = pack_reserve(in, len)))
 		return err;
 	pack_header(in->pack);
 	for (i = 0; i < rec->record_count; i++)
 		pack_record(in->pack + PACK_HEADER + i * PACK_RECORD, &rec->records[i]);
-	bind_uuid(st, 1, org);
-	sqlite3_bind_int64(st, 2, rec->sequence);
-	sqlite3_bind_int64(st, 3, rec->time);
-	bind_uuid_opt(st, 4, rec->has_external_uuid ? &rec->external_uuid : NULL);
-	bind_uuid_opt(st, 5, rec->has_user_uuid ? &rec->user_uuid : NULL);
-	bind_uuid_opt(st, 6, rec->has_client_uuid ? &rec->client_uuid : NULL);
+	sqlite3_bind_int64(st, 1, (num << JOURNAL_SEQ_BITS) + rec->sequence);
+	sqlite3_bind_int64(st, 2, rec->time);
+	bind_uuid_opt(st, 3, rec->has_external_uuid ? &rec->external_uuid : NULL);
+	bind_uuid_opt(st, 4, rec->has_user_uuid ? &rec->user_uuid : NULL);
+	bind_uuid_opt(st, 5, rec->has_client_uuid ? &rec->client_uuid : NULL);
 	if (rec->idempotency_key)
-		sqlite3_bind_text(st, 7, rec->idempotency_key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, rec->idempotency_key, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_null(st, 7);
-	sqlite3_bind_int64(st, 8, (sqlite3_int64)rec->record_count);
-	sqlite3_bind_blob(st, 9, in->pack, (int)len, SQLITE_STATIC);
+		sqlite3_bind_null(st, 6);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)rec->record_count);
+	sqlite3_bind_blob(st, 8, in->pack, (int)len, SQLITE_STATIC);
 	if ((err = stmt_run(in, st, "append journal entry")))
 		return err;
 	if (org_seen(in, org) && rec->sequence > in->org_seen_seq)
@@ -1891,19 +2019,25 @@ static int sq_journal_read(void *txn, const inv_uuid *org, int64_t after, size_t
 	inv_journal_record *records = NULL;
 	size_t cap = 0;
 	sqlite3_stmt *st;
+	int64_t num, base;
 	int rc, err = txn_check(in);
 
-	if (err || (err = stmt_acquire(in, ST_ENTRY_READ, &st)))
+	if (err || (err = journal_num(in, org, 0, &num)) < 0)
 		return err;
-	bind_uuid(st, 1, org);
-	sqlite3_bind_int64(st, 2, after);
+	if (err == 0 || after >= JOURNAL_SEQ_MAX)
+		return 0; /* no entries, or none after */
+	if ((err = stmt_acquire(in, ST_ENTRY_READ, &st)))
+		return err;
+	base = num << JOURNAL_SEQ_BITS;
+	sqlite3_bind_int64(st, 1, base + (after < 0 ? -1 : after));
+	sqlite3_bind_int64(st, 2, base + JOURNAL_SEQ_MAX);
 	sqlite3_bind_int64(st, 3, limit == 0 || limit > INT64_MAX ? -1 : (sqlite3_int64)limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		inv_journal_entry_record e;
 		sqlite3_int64 count;
 
 		memset(&e, 0, sizeof(e));
-		e.sequence = sqlite3_column_int64(st, 0);
+		e.sequence = sqlite3_column_int64(st, 0) - base;
 		e.time = sqlite3_column_int64(st, 1);
 		if ((err = column_uuid_opt(st, 2, &e.external_uuid, &e.has_external_uuid)) ||
 		    (err = column_uuid_opt(st, 3, &e.user_uuid, &e.has_user_uuid)) ||
@@ -1933,20 +2067,25 @@ static int sq_journal_trim(void *txn, const inv_uuid *org, int64_t up_to)
 {
 	sq_conn *in = txn;
 	sqlite3_stmt *st;
+	int64_t last = 0, num, base;
 	int err = txn_check_write(in);
 
 	if (err)
 		return err;
 	in->org_seen = 0;
+	if ((err = journal_last(in, org, up_to, &last)) <= 0)
+		return err; /* nothing to trim */
 	/* the last entry may go: its sequence stays the organization's */
 	st = in->stmt[ST_ORG_KEEP_TRIMMED];
 	bind_uuid(st, 1, org);
-	sqlite3_bind_int64(st, 2, up_to);
-	if ((err = stmt_run(in, st, "trim journal")))
+	sqlite3_bind_int64(st, 2, last);
+	if ((err = stmt_run(in, st, "trim journal")) ||
+	    (err = journal_num(in, org, 0, &num)) < 0)
 		return err;
+	base = num << JOURNAL_SEQ_BITS;
 	st = in->stmt[ST_ENTRY_TRIM];
-	bind_uuid(st, 1, org);
-	sqlite3_bind_int64(st, 2, up_to);
+	sqlite3_bind_int64(st, 1, base);
+	sqlite3_bind_int64(st, 2, base + last);
 	return stmt_run(in, st, "trim journal");
 }
 
@@ -2068,6 +2207,33 @@ static int migrate_journal_records_to_blobs(sqlite3 *db)
 	sqlite3_finalize(upd);
 	sqlite3_finalize(chk);
 	free(pack);
+	return err;
+}
+
+/*
+ * Schema 5 -> 6: every entry's id must fit (organization number << 40) +
+ * sequence; a file with a sequence outside 0 .. 2^40 - 1, or more
+ * organizations than the numbers allow, is refused rather than renumbered.
+ */
+static int migrate_journal_check_ids(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, err = 0;
+
+	rc = sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM journal_entries"
+	                        " WHERE sequence NOT BETWEEN 0 AND ?1),"
+	                        " (SELECT coalesce(max(num), 0) FROM journal_orgs)", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, JOURNAL_SEQ_MAX);
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_ROW)
+		err = sq_fail(db, rc, "migrate the journal");
+	else if (sqlite3_column_int64(st, 0) != 0)
+		err = sq_error(INV_EFORMAT, "a journal sequence outside 0 to 2^40 - 1; not migrated");
+	else if (sqlite3_column_int64(st, 1) > JOURNAL_ORG_MAX)
+		err = sq_error(INV_EFORMAT, "too many organizations with a journal; not migrated");
+	sqlite3_finalize(st);
 	return err;
 }
 
