@@ -475,6 +475,13 @@ typedef struct sq_conn {
 	/* the batch on `w` opened the group's transaction: it has no
 	 * savepoint, and undoing it is rolling the transaction back */
 	int opened_txn;
+	/* What ST_VARIANT_UPDATE's ?1 (org) and ?2 (location) are bound to,
+	 * while upd_bound: a copy of our own, so that the bindings stay valid
+	 * between batches and a batch, which keeps to one organization and
+	 * mostly one location, binds only what changes. */
+	int upd_bound;
+	inv_uuid upd_org;
+	inv_uuid upd_location;
 	/* journal_append's packed records, kept to be reused by the next */
 	unsigned char *pack;
 	size_t pack_cap;
@@ -1466,7 +1473,19 @@ static int variant_update_id(sq_conn *in, const inv_uuid *org, const inv_variant
 	sqlite3_stmt *st = in->stmt[ST_VARIANT_UPDATE];
 	int err;
 
-	bind_variant(st, org, rec);
+	if (!in->upd_bound || memcmp(&in->upd_org, org, sizeof(*org)) != 0) {
+		in->upd_org = *org;
+		bind_uuid(st, 1, &in->upd_org);
+	}
+	if (!in->upd_bound || memcmp(&in->upd_location, &rec->location, sizeof(*org)) != 0) {
+		in->upd_location = rec->location;
+		bind_uuid(st, 2, &in->upd_location);
+	}
+	in->upd_bound = 1;
+	bind_uuid(st, 3, &rec->variant);
+	bind_uuid(st, 4, &rec->product);
+	sqlite3_bind_int64(st, 5, rec->balance);
+	sqlite3_bind_int64(st, 6, rec->updated);
 	sqlite3_bind_int64(st, 7, id);
 	if ((err = stmt_run(in, st, "write variant")))
 		return err;
@@ -2350,6 +2369,7 @@ static void disconnect(sq_conn *in)
 		sqlite3_finalize(in->stmt[i]);
 		in->stmt[i] = NULL;
 	}
+	in->upd_bound = 0; /* the statements' bindings went with them */
 	sqlite3_close(in->db);
 	in->db = NULL;
 	free(in->pack);
