@@ -72,8 +72,9 @@ static void base_open(zb_sqlbase *b, const char *path, int full, const zb_catalo
 	inv_uuid store;
 
 	memset(b, 0, sizeof *b);
-	if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK)
+	/* NOMUTEX, as libzinv-sqlite opens its connections: one thread uses it */
+	if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		sql_die(b->db, path);
 	{
 		inv_sqlite_options so;
