@@ -146,8 +146,9 @@ struct inv_variant {
 	uint64_t epoch;             /* cache epoch of the three members below */
 	int64_t balance;            /* cached: its balance and update time */
 	int64_t updated;
-	int32_t found;              /* cached: a default-STORE record exists */
-	uint32_t slot;
+	/* One word for both: a batch has at most INV_BATCH_MAX changes. */
+	unsigned slot : 31;         /* index into the batch's scratch slots */
+	unsigned found : 1;         /* cached: a default-STORE record exists */
 	/* The built-in memory backend's hint for the default-STORE record
 	 * (memory_int.h); 0 until the first put. */
 	uint32_t backend_hint;
