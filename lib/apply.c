@@ -540,8 +540,8 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 		s->touched = s->moved = 0;
 		s->mismatch = 0;
 		s->has_level = 0;
-		if (v->epoch == epoch) {
-			s->found = v->found;
+		if (v->cache >> 1 == epoch) {
+			s->found = (int32_t)(v->cache & 1);
 			s->before = s->balance = v->balance;
 			s->updated = v->updated;
 		} else {
@@ -582,10 +582,9 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 			s->owner = rec->product;
 			continue; /* not cached: the batch fails if it moves it */
 		}
-		v->found = s->found;
+		v->cache = inv__variant_cache(org->cache_epoch, s->found);
 		v->balance = s->balance;
 		v->updated = s->updated;
-		v->epoch = org->cache_epoch;
 	}
 	*nslots = n;
 	return 0;
@@ -976,6 +975,8 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 	uint32_t **hints = sc->hints;
 	const inv_uuid store = inv__default_store(org)->uuid;
 	int64_t now = entry->time;
+	/* load_variants() cached every slot's handle in this epoch. */
+	const uint64_t found = inv__variant_cache(org->cache_epoch, 1);
 
 	/* Compact the changed records to the front of recs[] in place, and
 	 * cache them in the handles (the epoch moves on if the commit fails). */
@@ -992,7 +993,7 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 		rec->product = s->product;
 		rec->balance = s->balance;
 		rec->updated = s->balance != s->before ? now : s->updated;
-		v->found = 1;
+		v->cache = found;
 		v->balance = rec->balance;
 		v->updated = rec->updated;
 		hints[n] = &v->backend_hint;

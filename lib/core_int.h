@@ -143,16 +143,24 @@ struct inv_variant {
 	inv__product *product;
 	/* scratch of the batch engine, guarded by the org's write lock */
 	uint64_t gen;               /* batch that assigned `slot` */
-	uint64_t epoch;             /* cache epoch of the three members below */
+	/* The cache epoch of balance and updated below, shifted left by one,
+	 * and in the low bit whether a default-STORE record exists: a flag
+	 * of its own would make the handle 80 bytes with padding, a bitfield
+	 * beside `slot` costs a mask per change (inv__variant_cache()). */
+	uint64_t cache;
 	int64_t balance;            /* cached: its balance and update time */
 	int64_t updated;
-	/* One word for both: a batch has at most INV_BATCH_MAX changes. */
-	unsigned slot : 31;         /* index into the batch's scratch slots */
-	unsigned found : 1;         /* cached: a default-STORE record exists */
+	uint32_t slot;              /* index into the batch's scratch slots */
 	/* The built-in memory backend's hint for the default-STORE record
 	 * (memory_int.h); 0 until the first put. */
 	uint32_t backend_hint;
 };
+
+/* The `cache` word of a handle cached in `epoch`, `found` its flag. */
+static inline uint64_t inv__variant_cache(uint64_t epoch, int found)
+{
+	return epoch << 1 | (found != 0);
+}
 
 /*
  * The variant handles of an organization: slabs of INV__HANDLE_SLAB handles
