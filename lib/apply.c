@@ -643,9 +643,11 @@ static int plan_set_balance(inv_org *org, struct batch *b)
 #define JLOC_NONE INV__LOC_COUNT
 #define JLOC_COUNT (INV__LOC_COUNT + 1)
 
-static inline uint16_t jloc_of(const inv_org *org, const inv_location *loc)
+static inline uint16_t jloc_of(const inv_location *loc)
 {
-	return (uint16_t)(loc - org->locations);
+	/* A location of type t is org->locations[t - 1] (set_location() in
+	 * org.c): the type is at hand, a pointer difference is a division. */
+	return (uint16_t)(loc->type - 1);
 }
 
 /* The table the records' location fields index. */
@@ -717,7 +719,7 @@ static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
 		inv__slot *s = &slots[v->slot];
 		int64_t idx = (int64_t)i;
 		int64_t bal = s->balance;
-		uint16_t from = jloc_of(org, c->from), to = jloc_of(org, c->to);
+		uint16_t from = jloc_of(c->from), to = jloc_of(c->to);
 		uint16_t side = JLOC_NONE;
 
 		if (s->mismatch)
@@ -877,7 +879,7 @@ static int low_stock_crossings(inv_org *org, void *txn, size_t nslots, size_t to
 		jr->low = (uint8_t)low_after;
 		jr->product = s->product;
 		jr->variant = s->variant->uuid;
-		jr->location = jloc_of(org, store);
+		jr->location = jloc_of(store);
 		jr->quantity = s->level;
 		jr->before = s->before;
 		jr->after = s->balance;

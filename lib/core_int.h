@@ -235,7 +235,7 @@ struct inv_org {
 	 * tries it (INV_EBUSY when taken), so callbacks never deadlock. */
 	pthread_mutex_t write_lock;
 
-	inv_location locations[INV__LOC_COUNT]; /* STORE, SOLD, BIN, SUPPLIER */
+	inv_location locations[INV__LOC_COUNT]; /* STORE, SOLD, BIN, SUPPLIER: [type - 1] */
 
 	pthread_mutex_t handles_lock; /* the two maps below */
 	inv__handles variants;      /* variant UUID -> inv_variant */
