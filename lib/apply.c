@@ -529,6 +529,7 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 
 	for (i = 0; i < count; i++) {
 		inv_variant *v = (inv_variant *)changes[i].variant;
+		inv__product *p = v->product;
 		inv__slot *s;
 
 		if (v->gen == gen)
@@ -550,11 +551,11 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 			sc->miss[m++] = (uint32_t)n;
 		}
 		n++;
-		rc = product_state(org, txn, v->product);
+		rc = product_state(org, txn, p);
 		if (rc)
 			return rc;
-		s->product = v->product->node.key;
-		s->tracked = v->product->tracked;
+		s->product = p->node.key;
+		s->tracked = p->tracked;
 	}
 	if (ops->variant_get_many && m) {
 		rc = ops->variant_get_many(txn, &org->node.key, m, sc->keys, sc->recs, sc->found);
@@ -937,8 +938,9 @@ nomem:
 	return inv__error(INV_ENOMEM, -1, NULL, "out of memory");
 }
 
-/* Store recs[0, n) (all in the default STORE): the built-in memory backend
- * by the handles' hints, others in one round trip when they have the batch
+/* Store recs[0, n) in the default STORE (their location not yet set: the
+ * built-in memory backend takes it once): the memory backend by the
+ * handles' hints, others in one round trip when they have the batch
  * form. */
 static int put_variants(inv_org *org, void *txn, size_t n)
 {
@@ -947,15 +949,21 @@ static int put_variants(inv_org *org, void *txn, size_t n)
 	size_t i;
 	int rc = 0;
 
-	if (n && org->memory_backend)
+	if (n == 0)
+		return 0;
+	if (org->memory_backend) {
 		rc = inv__memory_variant_put_hinted(txn, &org->node.key,
 		                                    &inv__default_store(org)->uuid, n, sc->recs,
 		                                    sc->hints);
-	else if (ops->variant_put_many && n)
-		rc = ops->variant_put_many(txn, &org->node.key, n, sc->recs);
-	else
-		for (i = 0; i < n && rc == 0; i++)
-			rc = ops->variant_put(txn, &org->node.key, &sc->recs[i]);
+	} else {
+		for (i = 0; i < n; i++)
+			sc->recs[i].location = inv__default_store(org)->uuid;
+		if (ops->variant_put_many)
+			rc = ops->variant_put_many(txn, &org->node.key, n, sc->recs);
+		else
+			for (i = 0; i < n && rc == 0; i++)
+				rc = ops->variant_put(txn, &org->node.key, &sc->recs[i]);
+	}
 	return rc ? inv__error_keep(rc, -1, "cannot store the balances") : 0;
 }
 
@@ -975,7 +983,6 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 	const inv__slot *slots = sc->slots;
 	inv_variant_record *recs = sc->recs;
 	uint32_t **hints = sc->hints;
-	const inv_uuid store = inv__default_store(org)->uuid;
 	int64_t now = entry->time;
 	/* load_variants() cached every slot's handle in this epoch. */
 	const uint64_t found = inv__variant_cache(org->cache_epoch, 1);
@@ -990,7 +997,6 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 		/* A move without a STORE side still pins the variant's owner. */
 		if (s->balance == s->before && (s->found || !s->moved))
 			continue;
-		rec->location = store;
 		rec->variant = v->uuid;
 		rec->product = s->product;
 		rec->balance = s->balance;
