@@ -81,37 +81,43 @@ static int validate_options(inv_org *org, const inv_apply_options *o)
 	return 0;
 }
 
+/* 1 unless 1 <= q <= INV_QUANTITY_MAX: one comparison, as unsigned. */
+static inline int bad_quantity(int64_t q)
+{
+	return (uint64_t)q - 1 >= (uint64_t)INV_QUANTITY_MAX;
+}
+
 static int validate_changes(inv_org *org, const inv_change *changes, size_t count)
 {
-	size_t i;
+	const inv_change *c, *end;
 
 	if (count > INV_BATCH_MAX)
 		return inv__error(INV_ETOOBIG, -1, "changes",
 		                  "a batch holds at most %d changes", INV_BATCH_MAX);
-	if (count && !changes)
+	if (count == 0)
+		return 0;
+	if (!changes)
 		return inv__error(INV_EINVAL, -1, "changes", "changes are NULL");
-	for (i = 0; i < count; i++) {
-		const inv_change *c = &changes[i];
-		int64_t idx = (int64_t)i;
-
+	/* A pointer walk: the index is needed only to name a bad change. */
+	for (c = changes, end = changes + count; c != end; c++) {
 		if (!c->variant || c->variant->org != org)
-			return inv__error(INV_EINVAL, idx, "variant", c->variant ?
+			return inv__error(INV_EINVAL, c - changes, "variant", c->variant ?
 			                  "the variant handle belongs to another organization" :
 			                  "the variant is NULL");
 		if (!inv__org_owns(org, c->from))
-			return inv__error(INV_EINVAL, idx, "from", c->from ?
+			return inv__error(INV_EINVAL, c - changes, "from", c->from ?
 			                  "the location belongs to another organization" :
 			                  "the location is NULL");
 		if (!inv__org_owns(org, c->to))
-			return inv__error(INV_EINVAL, idx, "to", c->to ?
+			return inv__error(INV_EINVAL, c - changes, "to", c->to ?
 			                  "the location belongs to another organization" :
 			                  "the location is NULL");
-		if (c->quantity < 1 || c->quantity > INV_QUANTITY_MAX)
-			return inv__error(INV_EINVAL, idx, "quantity",
+		if (bad_quantity(c->quantity))
+			return inv__error(INV_EINVAL, c - changes, "quantity",
 			                  "a change is 1 to 2^53-1 units, not %lld",
 			                  (long long)c->quantity);
 		if (c->from == c->to)
-			return inv__error(INV_EINVAL, idx, "to",
+			return inv__error(INV_EINVAL, c - changes, "to",
 			                  "a change moves between two different locations");
 	}
 	return 0;
