@@ -402,22 +402,52 @@ int inv__tracking_read(inv_org *org, void *txn, const inv_uuid *product, int32_t
 	return 0;
 }
 
-/* The product's tracking state as of this point of the batch. */
+/* The product's stored tracking state in p->committed. */
+static int product_committed(inv_org *org, void *txn, inv__product *p)
+{
+	int rc;
+
+	if (p->epoch == org->cache_epoch)
+		return 0;
+	rc = inv__tracking_read(org, txn, &p->node.key, &p->committed);
+	if (rc)
+		return rc;
+	p->epoch = org->cache_epoch;
+	return 0;
+}
+
+/* The product's tracking state as of this point of the batch, in
+ * p->tracked, for run_tracking() to change. */
 static int product_state(inv_org *org, void *txn, inv__product *p)
 {
 	int rc;
 
 	if (p->gen == org->gen)
 		return 0;
-	if (p->epoch != org->cache_epoch) {
-		rc = inv__tracking_read(org, txn, &p->node.key, &p->committed);
-		if (rc)
-			return rc;
-		p->epoch = org->cache_epoch;
-	}
+	rc = product_committed(org, txn, p);
+	if (rc)
+		return rc;
 	p->tracked = p->committed;
 	p->gen = org->gen;
 	p->tracking_dirty = 0;
+	return 0;
+}
+
+/* The same in *tracked for a reader: the moves run after the tracking
+ * changes, so a product none of them named is as stored, and its handle
+ * is left alone. */
+static int product_tracked(inv_org *org, void *txn, inv__product *p, int32_t *tracked)
+{
+	int rc;
+
+	if (p->gen == org->gen) {
+		*tracked = p->tracked;
+		return 0;
+	}
+	rc = product_committed(org, txn, p);
+	if (rc)
+		return rc;
+	*tracked = p->committed;
 	return 0;
 }
 
@@ -557,11 +587,10 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 			sc->miss[m++] = (uint32_t)n;
 		}
 		n++;
-		rc = product_state(org, txn, p);
+		rc = product_tracked(org, txn, p, &s->tracked);
 		if (rc)
 			return rc;
 		s->product = p->node.key;
-		s->tracked = p->tracked;
 	}
 	if (ops->variant_get_many && m) {
 		rc = ops->variant_get_many(txn, &org->node.key, m, sc->keys, sc->recs, sc->found);
