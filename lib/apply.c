@@ -556,7 +556,7 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 	inv__scratch *sc = &org->scratch;
 	const inv_uuid *store = &inv__default_store(org)->uuid;
 	inv__slot *slots = sc->slots; /* locals: the stores below may alias sc */
-	uint64_t gen = org->gen, epoch = org->cache_epoch;
+	uint64_t gen = org->gen, cached = inv__variant_cache(org->cache_epoch, 0);
 	size_t i, n = 0, m = 0;
 	int rc;
 
@@ -577,8 +577,11 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 		s->touched = s->moved = 0;
 		s->mismatch = 0;
 		s->has_level = 0;
-		if (v->cache >> 1 == epoch) {
-			s->found = (int32_t)(v->cache & 1);
+		/* 0 or 1 when cached in this epoch, and then the found flag. */
+		uint64_t d = v->cache ^ cached;
+
+		if (d <= 1) {
+			s->found = (int32_t)d;
 			s->before = s->balance = v->balance;
 			s->updated = v->updated;
 		} else {
