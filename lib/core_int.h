@@ -272,10 +272,12 @@ static inline const inv_location *inv__default_store(const inv_org *org)
 	return &org->locations[INV__LOC_STORE];
 }
 
-/* 1 when `loc` is a location of `org`. */
+/* 1 when `loc` is a location of `org`: one of org->locations, the only
+ * location handles there are, so NULL and another organization's fail the
+ * same comparison without reading *loc. */
 static inline int inv__org_owns(const inv_org *org, const inv_location *loc)
 {
-	return loc && loc->org == org;
+	return (uintptr_t)loc - (uintptr_t)org->locations < sizeof(org->locations);
 }
 
 /* Free an organization object (registry already updated). */
