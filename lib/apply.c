@@ -1031,17 +1031,20 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 		const inv__slot *s = &slots[i];
 		inv_variant_record *rec = &recs[n];
 		inv_variant *v = s->variant;
+		int64_t balance = s->balance, updated;
 
 		/* A move without a STORE side still pins the variant's owner. */
-		if (s->balance == s->before && (s->found || !s->moved))
+		if (balance == s->before && (s->found || !s->moved))
 			continue;
+		/* Locals: the stores to rec may alias the slot. */
+		updated = balance != s->before ? now : s->updated;
 		rec->variant = v->uuid;
 		rec->product = s->product;
-		rec->balance = s->balance;
-		rec->updated = s->balance != s->before ? now : s->updated;
+		rec->balance = balance;
+		rec->updated = updated;
 		v->cache = found;
-		v->balance = rec->balance;
-		v->updated = rec->updated;
+		v->balance = balance;
+		v->updated = updated;
 		hints[n] = &v->backend_hint;
 		n++;
 	}
