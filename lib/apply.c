@@ -547,88 +547,6 @@ static void scratch_trim(inv_org *org)
 	}
 }
 
-/* Give every distinct variant of the batch a slot and its default-STORE
- * record: from the handle's cache, or from the backend in one round trip
- * when the backend has batch forms. */
-static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t *nslots)
-{
-	const inv_backend_ops *ops = inv__ops(org);
-	inv__scratch *sc = &org->scratch;
-	const inv_uuid *store = &inv__default_store(org)->uuid;
-	inv__slot *slots = sc->slots; /* locals: the stores below may alias sc */
-	uint64_t gen = org->gen, cached = inv__variant_cache(org->cache_epoch, 0);
-	size_t i, n = 0, m = 0;
-	int rc;
-
-	const inv_change *changes = b->changes;
-	size_t count = b->count;
-
-	for (i = 0; i < count; i++) {
-		inv_variant *v = (inv_variant *)changes[i].variant;
-		inv__product *p = v->product;
-		inv__slot *s;
-
-		if (v->gen == gen)
-			continue;
-		v->gen = gen;
-		v->slot = (uint32_t)n;
-		s = &slots[n];
-		s->variant = v;
-		s->touched = s->moved = 0;
-		s->mismatch = 0;
-		s->has_level = 0;
-		/* 0 or 1 when cached in this epoch, and then the found flag. */
-		uint64_t d = v->cache ^ cached;
-
-		if (d <= 1) {
-			s->found = (int32_t)d;
-			s->before = s->balance = v->balance;
-			s->updated = v->updated;
-		} else {
-			sc->keys[m].location = *store;
-			sc->keys[m].variant = v->uuid;
-			sc->miss[m++] = (uint32_t)n;
-		}
-		n++;
-		rc = product_tracked(org, txn, p, &s->tracked);
-		if (rc)
-			return rc;
-		s->product = p->node.key;
-	}
-	if (ops->variant_get_many && m) {
-		rc = ops->variant_get_many(txn, &org->node.key, m, sc->keys, sc->recs, sc->found);
-		if (rc)
-			return inv__error_keep(rc, -1, "cannot read the variants");
-	} else {
-		for (i = 0; i < m; i++) {
-			rc = ops->variant_get(txn, &org->node.key, store, &sc->keys[i].variant,
-			                      &sc->recs[i]);
-			if (rc && rc != INV_ENOTFOUND)
-				return inv__error_keep(rc, -1, "cannot read the variants");
-			sc->found[i] = rc == 0;
-		}
-	}
-	for (i = 0; i < m; i++) {
-		inv__slot *s = &sc->slots[sc->miss[i]];
-		inv_variant *v = s->variant;
-		const inv_variant_record *rec = &sc->recs[i];
-
-		s->found = sc->found[i] != 0;
-		s->before = s->balance = s->found ? rec->balance : 0;
-		s->updated = s->found ? rec->updated : 0;
-		if (s->found && !inv__uuid_eq(&rec->product, &s->product)) {
-			s->mismatch = 1;
-			s->owner = rec->product;
-			continue; /* not cached: the batch fails if it moves it */
-		}
-		v->cache = inv__variant_cache(org->cache_epoch, s->found);
-		v->balance = s->balance;
-		v->updated = s->updated;
-	}
-	*nslots = n;
-	return 0;
-}
-
 static int owner_mismatch(const inv__slot *s, int64_t index)
 {
 	char text[37];
@@ -740,77 +658,264 @@ static int append_journal(inv_org *org, void *txn, inv_journal_entry_record *ent
 	return rc ? inv__error_keep(rc, -1, "cannot append to the journal") : 0;
 }
 
-/* Run the moves in order against running balances, writing MOVE records. */
-static int run_moves(inv_org *org, const struct batch *b, int32_t policy,
-                     size_t *nrec, size_t *nskipped, size_t *ntouched)
+/*
+ * The moves of a batch as far as they ran.  load_variants() runs each
+ * change as soon as its variant is known to be cached and its move to be
+ * valid, and leaves the rest from the first other one (`next`) to
+ * run_moves(): so every error of loading still comes before every error
+ * of a move, and the moves' errors in change order.
+ */
+struct moves {
+	inv__jrec *jr;              /* the next MOVE record */
+	size_t *skipped;            /* lines skipped as untracked, `k` of them */
+	size_t k;
+	size_t touched;             /* variants with a STORE-side move */
+	size_t next;                /* the first change not run */
+	int32_t policy;             /* the organization's negative policy */
+	int skip_untracked;         /* sales and refunds skip untracked lines */
+};
+
+static void moves_init(struct moves *mv, inv_org *org, const struct batch *b,
+                       int32_t policy, size_t nrec)
 {
-	inv__scratch *sc = &org->scratch;
-	int skip_untracked = b->kind == INV__BATCH_SALE || b->kind == INV__BATCH_REFUND;
-	/* Locals: the stores below may alias sc and b. */
-	inv__slot *slots = sc->slots;
-	inv__jrec *jr = sc->jout + *nrec;
-	const inv_change *changes = b->changes;
-	size_t i, count = b->count, k = 0, t = 0;
+	mv->jr = org->scratch.jout + nrec;
+	mv->skipped = org->scratch.skipped;
+	mv->k = mv->touched = mv->next = 0;
+	mv->policy = policy;
+	mv->skip_untracked = b->kind == INV__BATCH_SALE || b->kind == INV__BATCH_REFUND;
+}
 
-	for (i = 0; i < count; i++) {
-		const inv_change *c = &changes[i];
-		inv_variant *v = (inv_variant *)c->variant;
-		inv__slot *s = &slots[v->slot];
-		int64_t idx = (int64_t)i;
-		int64_t bal = s->balance;
-		uint16_t from = jloc_of(c->from), to = jloc_of(c->to);
-		uint16_t side = JLOC_NONE;
+/* Why a change cannot run; MOVE_OK when it can. */
+enum move_fault { MOVE_OK, MOVE_MISMATCH, MOVE_UNTRACKED, MOVE_SHORT, MOVE_BELOW, MOVE_ABOVE };
 
-		if (s->mismatch)
-			return owner_mismatch(s, idx);
-		if (!s->tracked) {
-			if (skip_untracked) {
-				sc->skipped[k++] = i;
-				continue;
-			}
-			return inv__error(INV_ENOTTRACKED, idx, "product", "the product is not tracked");
-		}
-		if (c->from->type == INV_LOCATION_STORE) {
-			side = from;
-			bal -= c->quantity;
-			if (policy == INV_NEGATIVE_DENY && bal < 0)
-				return inv__error(INV_EINSUFFICIENT, idx, "quantity",
-				                  "the balance is %lld, the change takes %lld",
-				                  (long long)s->balance, (long long)c->quantity);
-			if (bal < -INV_QUANTITY_MAX)
-				return inv__error(INV_ERANGE, idx, "quantity",
-				                  "the balance would go below -(2^53-1)");
-		} else if (c->to->type == INV_LOCATION_STORE) {
-			side = to;
-			bal += c->quantity;
-			if (bal > INV_QUANTITY_MAX)
-				return inv__error(INV_ERANGE, idx, "quantity",
-				                  "the balance would exceed 2^53-1");
-		}
-		/* Every member written once: no memset first. */
-		jr->kind = INV_RECORD_MOVE;
-		jr->low = 0;
-		jr->product = s->product;
-		jr->variant = v->uuid;
-		jr->from = from;
-		jr->to = to;
-		jr->location = side;
-		jr->quantity = c->quantity;
-		s->moved = 1;
-		if (side != JLOC_NONE) {
-			jr->before = s->balance;
-			jr->after = bal;
-			s->balance = bal;
-			t += !s->touched;
-			s->touched = 1;
-		} else {
-			jr->before = jr->after = 0;
-		}
-		jr++;
+/* The error of change `index`, which cannot run for `f`. */
+static int move_error(enum move_fault f, const inv__slot *s, const inv_change *c,
+                      size_t index)
+{
+	int64_t idx = (int64_t)index;
+
+	switch (f) {
+	case MOVE_MISMATCH:
+		return owner_mismatch(s, idx);
+	case MOVE_UNTRACKED:
+		return inv__error(INV_ENOTTRACKED, idx, "product", "the product is not tracked");
+	case MOVE_SHORT:
+		return inv__error(INV_EINSUFFICIENT, idx, "quantity",
+		                  "the balance is %lld, the change takes %lld",
+		                  (long long)s->balance, (long long)c->quantity);
+	case MOVE_BELOW:
+		return inv__error(INV_ERANGE, idx, "quantity",
+		                  "the balance would go below -(2^53-1)");
+	default:
+		return inv__error(INV_ERANGE, idx, "quantity", "the balance would exceed 2^53-1");
 	}
-	*nrec = (size_t)(jr - sc->jout);
-	*nskipped = k;
-	*ntouched = t;
+}
+
+/* Run change `i` (c) against its slot s, writing its MOVE record, or skip
+ * it as untracked; else the fault, with nothing changed. */
+static inline enum move_fault move_run(struct moves *mv, inv__slot *s,
+                                       const inv_variant *v, const inv_change *c, size_t i)
+{
+	inv__jrec *jr = mv->jr;
+	int64_t bal = s->balance;
+	uint16_t from = jloc_of(c->from), to = jloc_of(c->to);
+	uint16_t side = JLOC_NONE;
+
+	if (s->mismatch)
+		return MOVE_MISMATCH;
+	if (!s->tracked) {
+		if (!mv->skip_untracked)
+			return MOVE_UNTRACKED;
+		mv->skipped[mv->k++] = i;
+		return MOVE_OK;
+	}
+	if (c->from->type == INV_LOCATION_STORE) {
+		side = from;
+		bal -= c->quantity;
+		if (mv->policy == INV_NEGATIVE_DENY && bal < 0)
+			return MOVE_SHORT;
+		if (bal < -INV_QUANTITY_MAX)
+			return MOVE_BELOW;
+	} else if (c->to->type == INV_LOCATION_STORE) {
+		side = to;
+		bal += c->quantity;
+		if (bal > INV_QUANTITY_MAX)
+			return MOVE_ABOVE;
+	}
+	/* Every member written once: no memset first. */
+	jr->kind = INV_RECORD_MOVE;
+	jr->low = 0;
+	jr->product = s->product;
+	jr->variant = v->uuid;
+	jr->from = from;
+	jr->to = to;
+	jr->location = side;
+	jr->quantity = c->quantity;
+	s->moved = 1;
+	if (side != JLOC_NONE) {
+		jr->before = s->balance;
+		jr->after = bal;
+		s->balance = bal;
+		mv->touched += !s->touched;
+		s->touched = 1;
+	} else {
+		jr->before = jr->after = 0;
+	}
+	mv->jr = jr + 1;
+	return MOVE_OK;
+}
+
+/* Run the moves load_variants() left, in order against running balances. */
+static int run_moves(inv_org *org, const struct batch *b, struct moves *out)
+{
+	/* Locals: the stores below may alias org, b and *out. */
+	struct moves mv = *out;
+	inv__slot *slots = org->scratch.slots;
+	const inv_change *changes = b->changes;
+	size_t i, count = b->count;
+
+	for (i = mv.next; i < count; i++) {
+		const inv_change *c = &changes[i];
+		const inv_variant *v = c->variant;
+		inv__slot *s = &slots[v->slot];
+		enum move_fault f = move_run(&mv, s, v, c, i);
+
+		if (f != MOVE_OK)
+			return move_error(f, s, c, i);
+	}
+	mv.next = count;
+	*out = mv;
+	return 0;
+}
+
+/* What load_variants() keeps while it gives the batch's variants slots. */
+struct loader {
+	inv_org *org;
+	void *txn;
+	inv__slot *slots;
+	uint64_t gen;
+	uint64_t cached;            /* a handle's cache word in this epoch, not found */
+	size_t n;                   /* slots given */
+	size_t m;                   /* of them, to be read from the backend */
+};
+
+/* 1 when v's slot needs no read of the backend: v has one in this batch,
+ * or its handle caches the record in this epoch (the cache word xor
+ * ld->cached is then 0 or 1, the found flag). */
+static inline int loader_cached(const struct loader *ld, const inv_variant *v)
+{
+	return v->gen == ld->gen || (v->cache ^ ld->cached) <= 1;
+}
+
+/* *out: the slot of v, given on its first change: from the handle's cache
+ * (loader_cached()), or to be read (scratch keys and miss). */
+static inline int loader_slot(struct loader *ld, inv_variant *v, inv__slot **out)
+{
+	inv__scratch *sc = &ld->org->scratch;
+	inv__product *p = v->product;
+	inv__slot *s;
+	uint64_t d;
+
+	if (v->gen == ld->gen) {
+		*out = &ld->slots[v->slot];
+		return 0;
+	}
+	v->gen = ld->gen;
+	v->slot = (uint32_t)ld->n;
+	s = &ld->slots[ld->n];
+	s->variant = v;
+	s->touched = s->moved = 0;
+	s->mismatch = 0;
+	s->has_level = 0;
+	d = v->cache ^ ld->cached;
+	if (d <= 1) {
+		s->found = (int32_t)d;
+		s->before = s->balance = v->balance;
+		s->updated = v->updated;
+	} else {
+		sc->keys[ld->m].location = inv__default_store(ld->org)->uuid;
+		sc->keys[ld->m].variant = v->uuid;
+		sc->miss[ld->m++] = (uint32_t)ld->n;
+	}
+	ld->n++;
+	*out = s;
+	s->product = p->node.key;
+	return product_tracked(ld->org, ld->txn, p, &s->tracked);
+}
+
+/* Give every distinct variant of the batch a slot and its default-STORE
+ * record: from the handle's cache, or from the backend in one round trip
+ * when the backend has batch forms.  Runs the moves on the way (struct
+ * moves), up to the first change whose variant is not cached or whose
+ * move fails; none for inv_set_balance(), whose move is planned from the
+ * balance loaded. */
+static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t *nslots,
+                         struct moves *out)
+{
+	const inv_backend_ops *ops = inv__ops(org);
+	inv__scratch *sc = &org->scratch;
+	const inv_uuid *store = &inv__default_store(org)->uuid;
+	/* Locals: the stores below may alias org, b and *out. */
+	struct loader ld = { org, txn, sc->slots, org->gen,
+	                     inv__variant_cache(org->cache_epoch, 0), 0, 0 };
+	struct moves mv = *out;
+	const inv_change *changes = b->changes;
+	size_t i = 0, m, count = b->count;
+	inv__slot *slot;
+	int rc;
+
+	if (b->kind != INV__BATCH_SET_BALANCE) {
+		for (; i < count; i++) {
+			inv_variant *v = (inv_variant *)changes[i].variant;
+
+			if (!loader_cached(&ld, v))
+				break;
+			rc = loader_slot(&ld, v, &slot);
+			if (rc)
+				return rc;
+			if (move_run(&mv, slot, v, &changes[i], i) != MOVE_OK)
+				break; /* its slot given: run_moves() raises the error */
+		}
+	}
+	mv.next = i;
+	*out = mv;
+	for (; i < count; i++) {
+		rc = loader_slot(&ld, (inv_variant *)changes[i].variant, &slot);
+		if (rc)
+			return rc;
+	}
+	m = ld.m;
+	if (ops->variant_get_many && m) {
+		rc = ops->variant_get_many(txn, &org->node.key, m, sc->keys, sc->recs, sc->found);
+		if (rc)
+			return inv__error_keep(rc, -1, "cannot read the variants");
+	} else {
+		for (i = 0; i < m; i++) {
+			rc = ops->variant_get(txn, &org->node.key, store, &sc->keys[i].variant,
+			                      &sc->recs[i]);
+			if (rc && rc != INV_ENOTFOUND)
+				return inv__error_keep(rc, -1, "cannot read the variants");
+			sc->found[i] = rc == 0;
+		}
+	}
+	for (i = 0; i < m; i++) {
+		inv__slot *s = &sc->slots[sc->miss[i]];
+		inv_variant *v = s->variant;
+		const inv_variant_record *rec = &sc->recs[i];
+
+		s->found = sc->found[i] != 0;
+		s->before = s->balance = s->found ? rec->balance : 0;
+		s->updated = s->found ? rec->updated : 0;
+		if (s->found && !inv__uuid_eq(&rec->product, &s->product)) {
+			s->mismatch = 1;
+			s->owner = rec->product;
+			continue; /* not cached: the batch fails if it moves it */
+		}
+		v->cache = inv__variant_cache(org->cache_epoch, s->found);
+		v->balance = s->balance;
+		v->updated = s->updated;
+	}
+	*nslots = ld.n;
 	return 0;
 }
 
@@ -1148,6 +1253,7 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	struct idem_hit hit = { .blob = NULL };
 	inv_result *result = NULL;
 	inv_org_record orec;
+	struct moves mv;
 	uint8_t fp[32];
 	size_t nslots = 0, nrec = 0, nskipped = 0, ntouched = 0;
 	void *txn;
@@ -1191,7 +1297,8 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	rc = run_tracking(org, txn, o, &nrec);
 	if (rc)
 		goto rollback;
-	rc = load_variants(org, txn, b, &nslots);
+	moves_init(&mv, org, b, orec.negative_policy, nrec);
+	rc = load_variants(org, txn, b, &nslots, &mv);
 	if (rc)
 		goto rollback;
 	if (b->kind == INV__BATCH_SET_BALANCE) {
@@ -1199,9 +1306,12 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 		if (rc)
 			goto rollback;
 	}
-	rc = run_moves(org, b, orec.negative_policy, &nrec, &nskipped, &ntouched);
+	rc = run_moves(org, b, &mv);
 	if (rc)
 		goto rollback;
+	nrec = (size_t)(mv.jr - org->scratch.jout);
+	nskipped = mv.k;
+	ntouched = mv.touched;
 	rc = low_stock_crossings(org, txn, nslots, ntouched, &nrec);
 	if (rc)
 		goto rollback;
