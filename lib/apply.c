@@ -686,7 +686,7 @@ static void moves_init(struct moves *mv, inv_org *org, const struct batch *b,
 }
 
 /* Why a change cannot run; MOVE_OK when it can. */
-enum move_fault { MOVE_OK, MOVE_MISMATCH, MOVE_UNTRACKED, MOVE_SHORT, MOVE_BELOW, MOVE_ABOVE };
+enum move_fault { MOVE_OK, MOVE_UNTRACKED, MOVE_SHORT, MOVE_BELOW, MOVE_ABOVE };
 
 /* The error of change `index`, which cannot run for `f`. */
 static int move_error(enum move_fault f, const inv__slot *s, const inv_change *c,
@@ -695,8 +695,6 @@ static int move_error(enum move_fault f, const inv__slot *s, const inv_change *c
 	int64_t idx = (int64_t)index;
 
 	switch (f) {
-	case MOVE_MISMATCH:
-		return owner_mismatch(s, idx);
 	case MOVE_UNTRACKED:
 		return inv__error(INV_ENOTTRACKED, idx, "product", "the product is not tracked");
 	case MOVE_SHORT:
@@ -712,7 +710,8 @@ static int move_error(enum move_fault f, const inv__slot *s, const inv_change *c
 }
 
 /* Run change `i` (c) against its slot s, writing its MOVE record, or skip
- * it as untracked; else the fault, with nothing changed. */
+ * it as untracked; else the fault, with nothing changed.  The slot's
+ * record names v's product: a slot from the handle's cache always does. */
 static inline enum move_fault move_run(struct moves *mv, inv__slot *s,
                                        const inv_variant *v, const inv_change *c, size_t i)
 {
@@ -721,8 +720,6 @@ static inline enum move_fault move_run(struct moves *mv, inv__slot *s,
 	uint16_t from = jloc_of(c->from), to = jloc_of(c->to);
 	uint16_t side = JLOC_NONE;
 
-	if (s->mismatch)
-		return MOVE_MISMATCH;
 	if (!s->tracked) {
 		if (!mv->skip_untracked)
 			return MOVE_UNTRACKED;
@@ -778,8 +775,11 @@ static int run_moves(inv_org *org, const struct batch *b, struct moves *out)
 		const inv_change *c = &changes[i];
 		const inv_variant *v = c->variant;
 		inv__slot *s = &slots[v->slot];
-		enum move_fault f = move_run(&mv, s, v, c, i);
+		enum move_fault f;
 
+		if (s->mismatch)
+			return owner_mismatch(s, (int64_t)i);
+		f = move_run(&mv, s, v, c, i);
 		if (f != MOVE_OK)
 			return move_error(f, s, c, i);
 	}
