@@ -594,17 +594,17 @@ static int plan_set_balance(inv_org *org, struct batch *b)
 /* ------------------------------------------------------------ journal */
 
 /* The batch's records are built compact (inv__jrec): their location fields
- * index the organization's locations (every location handle is one of
- * org->locations), and JLOC_NONE names the nil UUID of a record without
- * one. */
-#define JLOC_NONE INV__LOC_COUNT
+ * index a table of the nil UUID (JLOC_NONE, for a record without one) and
+ * the organization's locations by type: every location handle is one of
+ * org->locations, a location of type t at org->locations[t - 1]
+ * (set_location() in org.c).  The type is at hand where a record is
+ * built; a pointer difference would be a division. */
+#define JLOC_NONE 0
 #define JLOC_COUNT (INV__LOC_COUNT + 1)
 
 static inline uint16_t jloc_of(const inv_location *loc)
 {
-	/* A location of type t is org->locations[t - 1] (set_location() in
-	 * org.c): the type is at hand, a pointer difference is a division. */
-	return (uint16_t)(loc->type - 1);
+	return (uint16_t)loc->type;
 }
 
 /* The table the records' location fields index. */
@@ -612,9 +612,9 @@ static void journal_locations(const inv_org *org, inv_uuid out[JLOC_COUNT])
 {
 	int i;
 
-	for (i = 0; i < INV__LOC_COUNT; i++)
-		out[i] = org->locations[i].uuid;
 	memset(&out[JLOC_NONE], 0, sizeof(out[JLOC_NONE]));
+	for (i = 0; i < INV__LOC_COUNT; i++)
+		out[org->locations[i].type] = org->locations[i].uuid;
 }
 
 /* A record of `kind` with no locations and zero amounts. */
@@ -622,9 +622,8 @@ static inv__jrec *new_record(inv__scratch *sc, size_t r, int kind)
 {
 	inv__jrec *jr = &sc->jout[r];
 
-	memset(jr, 0, sizeof(*jr));
+	memset(jr, 0, sizeof(*jr)); /* locations JLOC_NONE */
 	jr->kind = (uint8_t)kind;
-	jr->from = jr->to = jr->location = JLOC_NONE;
 	return jr;
 }
 
