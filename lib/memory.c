@@ -625,8 +625,12 @@ struct mtxn {
 };
 
 /* Undo entries a write transaction keeps between transactions: a batch of
- * one never allocates, and a big batch's log does not stay. */
-#define UNDO_KEEP_MAX 256
+ * one never allocates, nor does one of up to the 1,024 changes whose
+ * working memory the core keeps (SCRATCH_KEEP_MAX in apply.c, an entry per
+ * changed balance and a few more); a bigger batch's log does not stay. */
+#define UNDO_KEEP_MAX 2048
+/* Decoded journal records a transaction keeps for the next read. */
+#define JBUF_KEEP_MAX 256
 
 struct morg {
 	pthread_rwlock_t lock;      /* held by the transactions that joined it */
@@ -1116,7 +1120,7 @@ static void txn_end(struct mtxn *tx)
 		tx->log = NULL;
 		tx->caplog = 0;
 	}
-	if (tx->jbufcap > UNDO_KEEP_MAX) {
+	if (tx->jbufcap > JBUF_KEEP_MAX) {
 		free(tx->jbuf);
 		tx->jbuf = NULL;
 		tx->jbufcap = 0;
