@@ -614,7 +614,7 @@ static void journal_locations(const inv_org *org, inv_uuid out[JLOC_COUNT])
 
 	memset(&out[JLOC_NONE], 0, sizeof(out[JLOC_NONE]));
 	for (i = 0; i < INV__LOC_COUNT; i++)
-		out[org->locations[i].type] = org->locations[i].uuid;
+		out[i + 1] = org->locations[i].uuid; /* of type i + 1 */
 }
 
 /* A record of `kind` with no locations and zero amounts. */
