@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import uuid
 
@@ -138,7 +139,21 @@ class Operating(unittest.TestCase):
             self.assertEqual(status, 200, text)
         self.srv.call("GET", "/organizations/%s/inventory/locations/%s" % (ORG, loc["STORE"]))
         self.srv.call("GET", "/no/such/%s/path" % uuid.uuid4())
+        # A request is counted once its answer has been sent, which can be
+        # just after the client has read it (each on its own connection
+        # thread): wait, bounded, until the last ones are in.
+        wanted = [("zinv_http_requests_total",
+                   (("method", "GET"),
+                    ("route", "/organizations/{org}/inventory/locations/{uuid}"),
+                    ("status", "200"))),
+                  ("zinv_http_requests_total",
+                   (("method", "GET"), ("route", "other"), ("status", "404")))]
+        deadline = time.monotonic() + 5
         after = self.srv.metrics()
+        while (not all(k in after for k in wanted) or after.get(key, 0) - before.get(key, 0) < 3) \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+            after = self.srv.metrics()
         self.assertEqual(after[key] - before.get(key, 0), 3)
         self.assertEqual(after[("zinv_batches_applied_total", ())]
                          - before[("zinv_batches_applied_total", ())], 3)
