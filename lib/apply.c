@@ -1293,7 +1293,7 @@ static uint64_t commits_wait(inv_org *org, uint64_t ticket)
 
 	pthread_mutex_lock(&org->commit_lock);
 	while (org->tickets_done < ticket)
-		pthread_cond_wait(&org->commit_cv, &org->commit_lock);
+		pthread_cond_wait(&org->commit_cv[ticket % INV__COMMIT_CVS], &org->commit_lock);
 	failures = org->commit_failures;
 	pthread_mutex_unlock(&org->commit_lock);
 	return failures;
@@ -1362,7 +1362,7 @@ static int commit_released(inv_org *org, void *txn, inv_journal_entry_record *en
 		org->commit_failures++;
 	}
 	org->tickets_done++;
-	pthread_cond_broadcast(&org->commit_cv);
+	pthread_cond_broadcast(&org->commit_cv[org->tickets_done % INV__COMMIT_CVS]);
 	pthread_mutex_unlock(&org->commit_lock);
 	free(recs);
 	return rc;

@@ -224,6 +224,8 @@ typedef struct inv__scratch {
 
 enum { INV__LOC_STORE, INV__LOC_SOLD, INV__LOC_BIN, INV__LOC_SUPPLIER, INV__LOC_COUNT };
 
+#define INV__COMMIT_CVS 8
+
 struct inv_org {
 	inv__map_node node;         /* key: org UUID, in the store's registry */
 	inv_store *store;
@@ -269,9 +271,10 @@ struct inv_org {
 	 * ticket when released and is answered (events announced) once
 	 * tickets_done reaches it.  While any is unanswered, or after one
 	 * failed (commit_failed), the caches above are not trusted.  Guarded
-	 * by commit_lock. */
+	 * by commit_lock; whoever waits for tickets_done to reach t waits on
+	 * commit_cv[t % INV__COMMIT_CVS], so that each step wakes its own. */
 	pthread_mutex_t commit_lock;
-	pthread_cond_t commit_cv;
+	pthread_cond_t commit_cv[INV__COMMIT_CVS];
 	uint64_t tickets_out, tickets_done;
 	int commit_failed;
 	uint64_t commit_failures;   /* ever, for idempotent replays */

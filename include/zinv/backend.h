@@ -228,9 +228,9 @@ struct inv_backend_ops {
 	 * transaction may begin and see this one's writes, though they may not
 	 * be durable yet.  A write transaction begun after release() must be
 	 * durable only if this one is (a crash keeps a prefix of the commits).
-	 * Returns as commit()
-	 * does, once the transaction is durable or has failed.  The core
-	 * answers the batches of an organization in release order. */
+	 * Returns as commit() does, once the transaction is durable or has
+	 * failed.  The core answers the batches of an organization in release
+	 * order. */
 	int (*commit_release)(void *txn, void (*release)(void *arg), void *arg);
 
 	/* members above are valid for version 3 */

@@ -498,6 +498,7 @@ typedef struct sq_conn {
  * for the group's outcome; lives on that caller's stack. */
 typedef struct sq_waiter {
 	struct sq_waiter *next;
+	pthread_cond_t cv;          /* signalled when `done` is set */
 	int done;
 	int err;
 	uint64_t gen;               /* the commit to wait for the fsync of; 0: none */
@@ -540,7 +541,9 @@ typedef struct sq_store {
 	int read_only;
 	int shared_reads;           /* readers have their own connections */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;          /* `w` is free: one writer may take it (all
+	                               waiters of a ":memory:" database) */
+	pthread_cond_t company_cv;  /* a writer arrived (group_wait_us) */
 	int busy;                   /* a thread is using `w` */
 	int waiting;                /* threads waiting in begin() to write */
 	int txn_open;               /* `w` is inside the group's transaction */
@@ -886,7 +889,8 @@ static int begin_write(sq_store *s, int write)
 	pthread_mutex_lock(&s->mu);
 	if (write) {
 		s->waiting++;
-		pthread_cond_broadcast(&s->cv); /* a leader may wait for company */
+		if (s->opts.group_wait_us > 0)
+			pthread_cond_signal(&s->company_cv); /* a leader may wait for company */
 		while (s->busy)
 			pthread_cond_wait(&s->cv, &s->mu);
 		s->waiting--;
@@ -895,7 +899,7 @@ static int begin_write(sq_store *s, int write)
 			pthread_cond_wait(&s->cv, &s->mu);
 	}
 	if (write && s->sync_err) {
-		pthread_cond_broadcast(&s->cv);
+		pthread_cond_signal(&s->cv); /* `w` stays free for the next */
 		pthread_mutex_unlock(&s->mu);
 		return sq_error(INV_EBACKEND, sync_failed);
 	}
@@ -930,6 +934,16 @@ static int begin_write(sq_store *s, int write)
  * so that a batch is answered within a bounded number of others. */
 enum { GROUP_MAX = 64 };
 
+/* `w` was set free: wake one writer waiting for it, or every waiter of a
+ * ":memory:" database, whose readers wait for it too. */
+static void w_free(sq_store *s)
+{
+	if (s->shared_reads)
+		pthread_cond_signal(&s->cv);
+	else
+		pthread_cond_broadcast(&s->cv);
+}
+
 /* Answer every member of the group with `err` (0: committed, and durable
  * once commit `gen` is synced, or at once for 0). */
 static void group_answer(sq_store *s, int err, const char *msg, uint64_t gen)
@@ -942,6 +956,7 @@ static void group_answer(sq_store *s, int err, const char *msg, uint64_t gen)
 		if (err)
 			snprintf(m->msg, sizeof(m->msg), "%s", msg);
 		m->done = 1;
+		pthread_cond_signal(&m->cv);
 	}
 	s->group = NULL;
 	s->members = 0;
@@ -968,7 +983,7 @@ static void group_next(sq_store *s)
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
 		while (s->waiting == 0 &&
-		       pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+		       pthread_cond_timedwait(&s->company_cv, &s->mu, &until) == 0)
 			;
 	}
 	waiting = s->waiting;
@@ -1006,7 +1021,7 @@ static void group_next(sq_store *s)
 		group_answer(s, err, msg, gen);
 	}
 	s->busy = 0;
-	pthread_cond_broadcast(&s->cv);
+	w_free(s);
 }
 
 /* The batch on `w` is discarded alone: back to its savepoint, or, when it
@@ -1110,6 +1125,7 @@ static int end_write(sq_store *s, void (*release)(void *), void *arg)
 	}
 	w->kept = 1;
 	memset(&me, 0, sizeof(me));
+	pthread_cond_init(&me.cv, NULL);
 	pthread_mutex_lock(&s->mu);
 	me.next = s->group;
 	s->group = &me;
@@ -1122,12 +1138,13 @@ static int end_write(sq_store *s, void (*release)(void *), void *arg)
 	}
 	group_next(s);
 	while (!me.done)
-		pthread_cond_wait(&s->cv, &s->mu);
+		pthread_cond_wait(&me.cv, &s->mu);
 	if (!me.err && me.gen && wait_durable(s, me.gen)) {
 		me.err = INV_EBACKEND;
 		snprintf(me.msg, sizeof(me.msg), "%s", sync_failed);
 	}
 	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&me.cv);
 	if (me.err)
 		return inv_backend_error(me.err, me.msg);
 	return 0;
@@ -1142,7 +1159,7 @@ static void end_read_on_w(sq_store *s)
 	txn_abort(w);
 	pthread_mutex_lock(&s->mu);
 	s->busy = 0;
-	pthread_cond_broadcast(&s->cv);
+	w_free(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -2535,6 +2552,7 @@ static void sq_close(void *instance)
 	if (s->wal_fd >= 0)
 		close(s->wal_fd);
 	pthread_cond_destroy(&s->sync_cv);
+	pthread_cond_destroy(&s->company_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -3023,6 +3041,13 @@ int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
 		return sq_error(INV_ENOMEM, "cannot create the store's condition");
 	}
 	if (pthread_cond_init(&s->sync_cv, NULL) != 0) {
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return sq_error(INV_ENOMEM, "cannot create the store's condition");
+	}
+	if (pthread_cond_init(&s->company_cv, NULL) != 0) {
+		pthread_cond_destroy(&s->sync_cv);
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
