@@ -711,6 +711,22 @@ static int stmt_run(sq_conn *in, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
+/* Run a statement bound by the caller that yields at most one int64: 1
+ * with *out set, 0 for no row, < 0 on error; reset either way. */
+static int step_int64(sq_conn *in, sqlite3_stmt *st, int64_t *out, const char *what)
+{
+	int rc = sqlite3_step(st), ret;
+
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		ret = 1;
+	} else {
+		ret = rc == SQLITE_DONE ? 0 : sq_fail(in->db, rc, what);
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
 static int bind_uuid(sqlite3_stmt *st, int i, const inv_uuid *u)
 {
 	return sqlite3_bind_blob(st, i, u->bytes, (int)sizeof(u->bytes), SQLITE_STATIC);
@@ -1644,20 +1660,11 @@ static int variant_find_id(sq_conn *in, const inv_uuid *org, const inv_variant_r
                            int64_t *id)
 {
 	sqlite3_stmt *st = in->stmt[ST_VARIANT_ID];
-	int rc, ret;
 
 	bind_uuid(st, 1, org);
 	bind_uuid(st, 2, &rec->location);
 	bind_uuid(st, 3, &rec->variant);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		ret = 1;
-	} else {
-		ret = rc == SQLITE_DONE ? 0 : sq_fail(in->db, rc, "read variant");
-	}
-	sqlite3_reset(st);
-	return ret;
+	return step_int64(in, st, id, "read variant");
 }
 
 /*
@@ -2026,19 +2033,14 @@ static int pack_check(const unsigned char *p, size_t len, size_t count)
 static int journal_num(sq_conn *in, const inv_uuid *org, int create, int64_t *num)
 {
 	sqlite3_stmt *st;
-	int rc, err;
+	int err;
 
 	if (!in->jn_known || memcmp(&in->jn_org, org, sizeof(*org)) != 0) {
 		st = in->stmt[ST_JOURNAL_ORG_GET];
 		bind_uuid(st, 1, org);
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			err = sq_fail(in->db, rc, "read the journal's organizations");
-			sqlite3_reset(st);
+		in->jn_num = 0;
+		if ((err = step_int64(in, st, &in->jn_num, "read the journal's organizations")) < 0)
 			return err;
-		}
-		in->jn_num = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		sqlite3_reset(st);
 		if (in->jn_num < 0 || in->jn_num > JOURNAL_ORG_MAX)
 			return sq_error(INV_EFORMAT, "corrupt journal: bad organization number");
 		in->jn_known = 1;
@@ -2064,22 +2066,17 @@ static int journal_num(sq_conn *in, const inv_uuid *org, int create, int64_t *nu
 static int journal_last(sq_conn *in, const inv_uuid *org, int64_t up_to, int64_t *last)
 {
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
-	int64_t num, base;
-	int rc, ret = journal_num(in, org, 0, &num);
+	int64_t num, base, id = 0;
+	int ret = journal_num(in, org, 0, &num);
 
 	if (ret <= 0 || up_to < 0)
 		return ret < 0 ? ret : 0;
 	base = num << JOURNAL_SEQ_BITS;
 	sqlite3_bind_int64(st, 1, base);
 	sqlite3_bind_int64(st, 2, base + (up_to < JOURNAL_SEQ_MAX ? up_to : JOURNAL_SEQ_MAX));
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*last = sqlite3_column_int64(st, 0) - base;
-		ret = 1;
-	} else {
-		ret = rc == SQLITE_DONE ? 0 : sq_fail(in->db, rc, "read the journal's last sequence");
-	}
-	sqlite3_reset(st);
+	ret = step_int64(in, st, &id, "read the journal's last sequence");
+	if (ret == 1)
+		*last = id - base;
 	return ret;
 }
 
