@@ -1244,7 +1244,148 @@ static int replay(inv_result **out, inv_org *org, struct idem_hit *hit, const ui
 	return 0;
 }
 
-static int run_batch(inv_result **out, inv_org *org, struct batch *b)
+/* ------------------------------------------------- early lock release */
+
+/*
+ * With a backend that has commit_release() (libzinv-sqlite's deferred
+ * fsync), a batch unlocks its organization once the backend lets the next
+ * batch begin, and waits for durability outside the lock, so that the
+ * organization's next batches share its fsync.  Those batches read through
+ * the backend, which shows them the released writes and makes them durable
+ * only if these are; the engine's caches are not trusted while a released
+ * batch is unanswered, or after one failed.  Batches are answered, and
+ * their events announced, in release order (tickets).
+ */
+
+/* 1 when the caches must not be trusted (see above); called under the
+ * write lock at the start of a batch. */
+static int commits_unsettled(inv_org *org)
+{
+	int unsettled;
+
+	if (!org->store->commit_release)
+		return 0;
+	pthread_mutex_lock(&org->commit_lock);
+	unsettled = org->tickets_out != org->tickets_done || org->commit_failed;
+	org->commit_failed = 0;
+	pthread_mutex_unlock(&org->commit_lock);
+	return unsettled;
+}
+
+/* 1 while a released batch is unanswered. */
+static int commits_pending(inv_org *org)
+{
+	int pending;
+
+	if (!org->store->commit_release)
+		return 0;
+	pthread_mutex_lock(&org->commit_lock);
+	pending = org->tickets_out != org->tickets_done;
+	pthread_mutex_unlock(&org->commit_lock);
+	return pending;
+}
+
+/* Wait until every batch released before `ticket` is answered; the
+ * failures counted so far.  Called without the write lock. */
+static uint64_t commits_wait(inv_org *org, uint64_t ticket)
+{
+	uint64_t failures;
+
+	pthread_mutex_lock(&org->commit_lock);
+	while (org->tickets_done < ticket)
+		pthread_cond_wait(&org->commit_cv[ticket % INV__COMMIT_CVS], &org->commit_lock);
+	failures = org->commit_failures;
+	pthread_mutex_unlock(&org->commit_lock);
+	return failures;
+}
+
+struct release {
+	inv_org *org;
+	uint64_t ticket;
+	int released;
+};
+
+/* The backend lets the organization's next batch begin: take a ticket and
+ * unlock.  The scratch is the next batch's from here on. */
+static void release_org(void *arg)
+{
+	struct release *r = arg;
+	inv_org *org = r->org;
+
+	if (r->released)
+		return;
+	r->released = 1;
+	pthread_mutex_lock(&org->commit_lock);
+	r->ticket = org->tickets_out++;
+	pthread_mutex_unlock(&org->commit_lock);
+	scratch_trim(org);
+	inv__org_unlock_write(org);
+}
+
+/* Commit `txn` through commit_release() and answer in ticket order,
+ * announcing the entry's events when it is durable.  Returns with the
+ * organization unlocked. */
+static int commit_released(inv_org *org, void *txn, inv_journal_entry_record *entry)
+{
+	inv_store *s = org->store;
+	struct release r = { org, 0, 0 };
+	inv_journal_record *recs = NULL;
+	int rc, announce = inv__events_wanted(s);
+
+	if (announce) {
+		/* the records leave the scratch before the organization does */
+		if (!entry->records)
+			decode_records(org, entry);
+		recs = malloc(entry->record_count * sizeof(*recs) + 1);
+		if (recs)
+			memcpy(recs, entry->records, entry->record_count * sizeof(*recs));
+		else
+			announce = 0; /* out of memory: the journal still holds the events */
+		entry->records = recs;
+	}
+	org->cache_sequence = entry->sequence; /* commit_failed says otherwise */
+	rc = s->commit_release(txn, release_org, &r);
+	release_org(&r); /* a backend that did not: nothing runs without it */
+	if (rc)
+		rc = inv__error_keep(rc, -1, "%s backend: commit failed",
+		                     s->ops->name ? s->ops->name : "storage");
+	commits_wait(org, r.ticket);
+	if (rc == 0 && announce) {
+		inv_journal_entry je;
+
+		je.rec = *entry;
+		inv__events_dispatch(org->store, &org->node.key, &je);
+	}
+	pthread_mutex_lock(&org->commit_lock);
+	if (rc) {
+		org->commit_failed = 1;
+		org->commit_failures++;
+	}
+	org->tickets_done++;
+	pthread_cond_broadcast(&org->commit_cv[org->tickets_done % INV__COMMIT_CVS]);
+	pthread_mutex_unlock(&org->commit_lock);
+	free(recs);
+	return rc;
+}
+
+/* Announce a committed entry's events (the write lock held). */
+static void announce_entry(inv_org *org, inv_journal_entry_record *entry)
+{
+	inv_journal_entry je;
+
+	if (!inv__events_wanted(org->store))
+		return;
+	if (!entry->records)
+		decode_records(org, entry);
+	je.rec = *entry;
+	inv__events_dispatch(org->store, &org->node.key, &je);
+}
+
+/* ------------------------------------------------------------ batches */
+
+/* run_batch() once; *again set when an idempotent replay answered a batch
+ * that then failed, so the call must run afresh. */
+static int run_batch_once(inv_result **out, inv_org *org, struct batch *b, int *again)
 {
 	const inv_backend_ops *ops = inv__ops(org);
 	const inv_apply_options *o = b->opts;
@@ -1255,6 +1396,7 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	struct moves mv;
 	uint8_t fp[32];
 	size_t nslots = 0, nrec = 0, nskipped = 0, ntouched = 0;
+	uint64_t replay_ticket = 0, replay_failures = 0;
 	void *txn;
 	int rc;
 
@@ -1263,6 +1405,13 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	rc = inv__org_lock_write(org);
 	if (rc)
 		return rc;
+	if (inv__events_in_callback() && commits_pending(org)) {
+		/* its events would overtake those of the released batches */
+		inv__org_unlock_write(org);
+		return inv__error(INV_EBUSY, -1, NULL,
+		                  "an event callback cannot wait for a busy organization; "
+		                  "retry after the callback");
+	}
 	rc = inv__org_begin(org, 1, &txn);
 	if (rc)
 		goto unlock;
@@ -1271,6 +1420,13 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 		rc = ops->idempotency_get(txn, &org->node.key, o->idempotency_key, copy_idem, &hit);
 		if (rc == 0 || hit.failed) {
 			rc = replay(&result, org, &hit, fp);
+			if (rc == 0 && org->store->commit_release) {
+				/* the batch replayed may be released but not durable */
+				pthread_mutex_lock(&org->commit_lock);
+				replay_ticket = org->tickets_out;
+				replay_failures = org->commit_failures;
+				pthread_mutex_unlock(&org->commit_lock);
+			}
 			goto rollback;
 		}
 		if (rc != INV_ENOTFOUND) {
@@ -1283,8 +1439,9 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 		rc = inv__error_keep(rc, -1, "cannot read the organization");
 		goto rollback;
 	}
-	if (orec.last_sequence != org->cache_sequence) {
-		/* Someone else committed since our last batch. */
+	if (orec.last_sequence != org->cache_sequence || commits_unsettled(org)) {
+		/* Someone else committed since our last batch, or ours are not
+		 * settled yet. */
 		org->cache_epoch++;
 		org->cache_sequence = orec.last_sequence;
 	}
@@ -1342,23 +1499,22 @@ static int run_batch(inv_result **out, inv_org *org, struct batch *b)
 	if (entry.sequence == 0) /* a dry run, or nothing to store */
 		goto rollback;
 	rc = store_batch(org, txn, b, nslots, &orec, &entry, result, fp);
-	if (rc == 0)
-		rc = inv__org_commit(org, txn);
-	else
+	if (rc) {
 		ops->rollback(txn);
+		org->cache_epoch++;
+		goto unlock;
+	}
+	if (org->store->commit_release && !inv__events_in_callback()) {
+		rc = commit_released(org, txn, &entry);
+		goto unlocked;
+	}
+	rc = inv__org_commit(org, txn);
 	if (rc) {
 		org->cache_epoch++;
 		goto unlock;
 	}
 	org->cache_sequence = entry.sequence;
-	if (inv__events_wanted(org->store)) {
-		inv_journal_entry je;
-
-		if (!entry.records)
-			decode_records(org, &entry);
-		je.rec = entry;
-		inv__events_dispatch(org->store, &org->node.key, &je);
-	}
+	announce_entry(org, &entry);
 	goto unlock;
 
 rollback:
@@ -1366,7 +1522,14 @@ rollback:
 unlock:
 	scratch_trim(org);
 	inv__org_unlock_write(org);
+unlocked:
 	free(hit.blob);
+	if (rc == 0 && replay_ticket && commits_wait(org, replay_ticket) != replay_failures) {
+		/* a batch released before the replay failed: it may be the one */
+		inv_result_free(result);
+		*again = 1;
+		return 0;
+	}
 	if (rc) {
 		inv_result_free(result);
 		return rc;
@@ -1376,6 +1539,17 @@ unlock:
 	else
 		inv_result_free(result);
 	return 0;
+}
+
+static int run_batch(inv_result **out, inv_org *org, struct batch *b)
+{
+	int again, rc;
+
+	do {
+		again = 0;
+		rc = run_batch_once(out, org, b, &again);
+	} while (again);
+	return rc;
 }
 
 /* ------------------------------------------------------------ public API */

@@ -94,6 +94,9 @@ struct inv_store {
 	size_t sub_count, sub_cap;
 	_Atomic size_t sub_live;    /* sub_count, for inv__events_wanted() */
 	uint64_t next_sub_id;
+
+	/* The backend's commit_release() (ops version 3), or NULL. */
+	int (*commit_release)(void *txn, void (*release)(void *arg), void *arg);
 };
 
 /* The store's clock and UUID source. Inline so that the organization layer
@@ -221,6 +224,8 @@ typedef struct inv__scratch {
 
 enum { INV__LOC_STORE, INV__LOC_SOLD, INV__LOC_BIN, INV__LOC_SUPPLIER, INV__LOC_COUNT };
 
+#define INV__COMMIT_CVS 8
+
 struct inv_org {
 	inv__map_node node;         /* key: org UUID, in the store's registry */
 	inv_store *store;
@@ -260,6 +265,19 @@ struct inv_org {
 	/* Low-stock entries the last scan of the default STORE met: a hint for
 	 * choosing one scan over a get per changed variant, never a cache. */
 	size_t low_stock_seen;
+
+	/* Batches committed through the backend's commit_release(), which
+	 * unlocks the organization before the batch is durable: each takes a
+	 * ticket when released and is answered (events announced) once
+	 * tickets_done reaches it.  While any is unanswered, or after one
+	 * failed (commit_failed), the caches above are not trusted.  Guarded
+	 * by commit_lock; whoever waits for tickets_done to reach t waits on
+	 * commit_cv[t % INV__COMMIT_CVS], so that each step wakes its own. */
+	pthread_mutex_t commit_lock;
+	pthread_cond_t commit_cv[INV__COMMIT_CVS];
+	uint64_t tickets_out, tickets_done;
+	int commit_failed;
+	uint64_t commit_failures;   /* ever, for idempotent replays */
 };
 
 static inline const inv_backend_ops *inv__ops(const inv_org *org)

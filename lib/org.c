@@ -199,6 +199,9 @@ void inv__org_free(inv_org *org)
 		free(org->product_slabs[i]);
 	free(org->product_slabs);
 	pthread_mutex_destroy(&org->write_lock);
+	for (size_t i = 0; i < INV__COMMIT_CVS; i++)
+		pthread_cond_destroy(&org->commit_cv[i]);
+	pthread_mutex_destroy(&org->commit_lock);
 	pthread_mutex_destroy(&org->handles_lock);
 	free(sc->slots);
 	free(sc->keys);
@@ -225,6 +228,9 @@ static inv_org *org_new(inv_store *store, const inv_uuid *uuid)
 	org->cache_epoch = 1;
 	org->cache_sequence = -1;
 	pthread_mutex_init(&org->write_lock, NULL);
+	pthread_mutex_init(&org->commit_lock, NULL);
+	for (size_t i = 0; i < INV__COMMIT_CVS; i++)
+		pthread_cond_init(&org->commit_cv[i], NULL);
 	pthread_mutex_init(&org->handles_lock, NULL);
 	return org;
 }

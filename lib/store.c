@@ -96,6 +96,7 @@ int inv_store_open(inv_store **out, const inv_backend_ops *ops, void *instance,
 	pthread_mutex_init(&s->orgs_lock, NULL);
 	pthread_mutex_init(&s->subs_lock, NULL);
 	s->next_sub_id = 1;
+	s->commit_release = ops->version >= 3 ? ops->commit_release : NULL;
 	*out = s;
 	return 0;
 }

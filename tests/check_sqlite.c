@@ -909,6 +909,81 @@ START_TEST(test_threads_through_one_store_lose_no_update)
 }
 END_TEST
 
+/* Batches of one organization from many threads, sync FULL: each unlocks
+ * the organization before its fsync (commit_release), so they share fsyncs;
+ * none is lost, and their events are announced in sequence order. */
+struct announced {
+	pthread_mutex_t mu;
+	int64_t last;
+	int count;
+	int out_of_order;
+};
+
+static void on_balance_changed(const inv_event *ev, void *payload)
+{
+	struct announced *a = payload;
+	int64_t seq = inv_journal_entry_sequence(inv_event_entry(ev));
+
+	pthread_mutex_lock(&a->mu);
+	if (seq <= a->last)
+		a->out_of_order++;
+	a->last = seq;
+	a->count++;
+	pthread_mutex_unlock(&a->mu);
+}
+
+START_TEST(test_batches_of_one_org_on_threads_share_fsyncs_and_end_exact)
+{
+	enum { THREADS = 8, ROUNDS = 25 };
+	struct store_thread_arg args[THREADS];
+	struct announced ann = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0 };
+	pthread_t th[THREADS];
+	inv_store *store;
+	inv_uuid product = uuid_n(900), org_uuid = uuid_n(1);
+	inv_org *org;
+	uint64_t sub;
+	int64_t last = 0;
+	int i;
+
+	ck_assert_int_eq(inv_store_open_sqlite(&store, dbpath, NULL, NULL), 0);
+	ck_assert_int_eq(inv_org_open(&org, store, &org_uuid), 0);
+	ck_assert_int_eq(inv_tracking_start(org, &product), 0);
+	ck_assert_int_eq(inv_subscribe(&sub, store, INV_EVENT_MASK(INV_EVENT_BALANCE_CHANGED),
+	                               on_balance_changed, &ann), 0);
+	for (i = 0; i < THREADS; i++) {
+		args[i] = (struct store_thread_arg){ store, 1, ROUNDS, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, store_thread, &args[i]), 0);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].failures, 0);
+	}
+	ck_assert_int_eq(inv_journal_last_sequence(&last, org), 0);
+	ck_assert_int_eq(last, 1 + THREADS * ROUNDS);
+	ck_assert_int_eq(ann.count, THREADS * ROUNDS);
+	ck_assert_int_eq(ann.out_of_order, 0);
+	ck_assert_int_eq(ann.last, last);
+	for (i = 0; i < THREAD_VARIANTS; i++) {
+		inv_uuid v = uuid_n(1000 + (unsigned)i);
+		const inv_variant *var;
+		int64_t bal = -1;
+
+		ck_assert_int_eq(inv_variant_get(&var, org, &product, &v), 0);
+		ck_assert_int_eq(inv_balance_get(&bal, org, var, NULL), 0);
+		ck_assert_int_eq(bal, THREADS * ROUNDS);
+	}
+	inv_org_close(org);
+	inv_store_close(store);
+	/* and all of it is in the file */
+	ck_assert_int_eq(inv_store_open_sqlite(&store, dbpath, NULL, NULL), 0);
+	ck_assert_int_eq(inv_org_open(&org, store, &org_uuid), 0);
+	ck_assert_int_eq(inv_journal_last_sequence(&last, org), 0);
+	ck_assert_int_eq(last, 1 + THREADS * ROUNDS);
+	inv_org_close(org);
+	inv_store_close(store);
+}
+END_TEST
+
 /* Several processes opening one new file at once: one creates the schema,
  * the others find it, and every one of them opens. */
 START_TEST(test_processes_creating_one_file_at_once_all_open_it)
@@ -2104,6 +2179,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_second_begin_on_same_thread_is_ebusy_not_deadlock);
 	tcase_add_test(tc, test_threads_on_one_instance_are_serialized);
 	tcase_add_test(tc, test_threads_through_one_store_lose_no_update);
+	tcase_add_test(tc, test_batches_of_one_org_on_threads_share_fsyncs_and_end_exact);
 	tcase_add_test(tc, test_sixteen_threads_each_writing_its_own_org_end_exact);
 	tcase_add_test(tc, test_processes_creating_one_file_at_once_all_open_it);
 	tcase_add_test(tc, test_options_version_1_is_accepted_with_its_own_members);

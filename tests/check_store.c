@@ -90,13 +90,14 @@ START_TEST(test_version_2_table_lacking_a_sync_state_member_is_refused_by_name)
 	void *inst = NULL;
 	int rc;
 
-	ck_assert_uint_eq(ops.version, 2);
+	ops.version = 2;
 	ck_assert_int_eq(inv_memory_backend_new(&inst), 0);
 	ops.sync_state_get = NULL;
 	rc = inv_store_open(&s, &ops, inst, NULL);
 	tu_assert_error(rc, INV_EINVAL, -1, "sync_state_get");
 	ck_assert_ptr_null(s);
 	ops = *inv_memory_backend_ops();
+	ops.version = 2;
 	ops.sync_state_put = NULL;
 	rc = inv_store_open(&s, &ops, inst, NULL);
 	tu_assert_error(rc, INV_EINVAL, -1, "sync_state_put");
@@ -151,6 +152,42 @@ START_TEST(test_version_1_backend_still_opens_and_works)
 }
 END_TEST
 
+/* A version-2 table ends before commit_release. */
+static int v2_commit_release(void *txn, void (*release)(void *), void *arg)
+{
+	(void)txn, (void)release, (void)arg;
+	ck_abort_msg("the core called commit_release of a version-2 table");
+	return 0;
+}
+
+START_TEST(test_version_2_backend_is_never_read_past_its_end)
+{
+	inv_backend_ops ops = *inv_memory_backend_ops();
+	inv_store_options opts;
+	struct tu_env env;
+	inv_uuid ou = tu_uuid(1);
+	const inv_variant *v;
+	void *inst = NULL;
+
+	ops.version = 2;
+	ops.commit_release = v2_commit_release;
+	memset(&env, 0, sizeof(env));
+	env.now = TU_T0;
+	tu_options(&opts, &env);
+	ck_assert_int_eq(inv_memory_backend_new(&inst), 0);
+	ck_assert_int_eq(inv_store_open(&env.store, &ops, inst, &opts), 0);
+	ck_assert_int_eq(inv_org_open(&env.org, env.store, &ou), 0);
+	ck_assert_int_eq(inv_location_by_type(&env.store_loc, env.org, INV_LOCATION_STORE), 0);
+	ck_assert_int_eq(inv_location_by_type(&env.supplier, env.org, INV_LOCATION_SUPPLIER), 0);
+	tu_track(&env, 10);
+	v = tu_variant(&env, 10, 11);
+	tu_stock(&env, v, 5);
+	ck_assert_int_eq(tu_balance(&env, v), 5);
+	ck_assert_int_eq(tu_last_sequence(&env), 2);
+	tu_close(&env);
+}
+END_TEST
+
 START_TEST(test_open_checks_the_options)
 {
 	inv_store_options o = INV_STORE_OPTIONS_INIT;
@@ -197,6 +234,7 @@ int main(void)
 	tcase_add_test(tc, test_open_checks_the_options);
 	tcase_add_test(tc, test_version_2_table_lacking_a_sync_state_member_is_refused_by_name);
 	tcase_add_test(tc, test_version_1_backend_still_opens_and_works);
+	tcase_add_test(tc, test_version_2_backend_is_never_read_past_its_end);
 	tcase_add_test(tc, test_two_stores_never_see_each_other);
 	suite_add_tcase(s, tc);
 	return tu_run(s);

@@ -1734,6 +1734,110 @@ START_TEST(test_read_transaction_never_sees_uncommitted_writes)
 }
 END_TEST
 
+/* ---------------------------------------------- commit_release (v3) */
+
+static void count_release(void *arg)
+{
+	atomic_fetch_add((_Atomic int *)arg, 1);
+}
+
+/* Backends without the optional member have nothing to check here. */
+static int has_commit_release(const struct fx *f)
+{
+	return f->ops->version >= 3 && f->ops->commit_release;
+}
+
+START_TEST(test_commit_release_releases_once_and_keeps_the_writes)
+{
+	struct fx f;
+	inv_variant_record out, r = var_rec(1, 1, 1, 7);
+	_Atomic int released = 0;
+	void *txn;
+
+	fx_open(&f, _i);
+	if (has_commit_release(&f)) {
+		txn = fx_begin(&f, 1);
+		OK(f.ops->variant_put(txn, &f.org, &r));
+		OK(f.ops->commit_release(txn, count_release, &released));
+		ck_assert_int_eq(atomic_load(&released), 1);
+		txn = fx_begin(&f, 0);
+		OK(f.ops->variant_get(txn, &f.org, &r.location, &r.variant, &out));
+		ck_assert_int_eq(out.balance, 7);
+		/* a read transaction ends the same way */
+		OK(f.ops->commit_release(txn, count_release, &released));
+		ck_assert_int_eq(atomic_load(&released), 2);
+	}
+	fx_close(&f);
+}
+END_TEST
+
+/* The next writer of the organization, begun from release(), sees the
+ * released writes, and both commits succeed. */
+struct next_writer {
+	struct fx *f;
+	pthread_t thread;
+	_Atomic int started;
+	int rc;
+	int64_t seen;
+};
+
+static void *next_writer_run(void *arg)
+{
+	struct next_writer *n = arg;
+	const inv_backend_ops *ops = n->f->ops;
+	inv_variant_record r = var_rec(1, 1, 1, 0), out;
+	void *txn = NULL;
+
+	n->rc = ops->begin(n->f->inst, &n->f->org, 1, &txn);
+	if (n->rc)
+		return NULL;
+	n->rc = ops->variant_get(txn, &n->f->org, &r.location, &r.variant, &out);
+	if (n->rc) {
+		ops->rollback(txn);
+		return NULL;
+	}
+	n->seen = out.balance;
+	r.balance = out.balance + 1;
+	if ((n->rc = ops->variant_put(txn, &n->f->org, &r)))
+		ops->rollback(txn);
+	else
+		n->rc = ops->commit(txn);
+	return NULL;
+}
+
+static void start_next_writer(void *arg)
+{
+	struct next_writer *n = arg;
+
+	if (pthread_create(&n->thread, NULL, next_writer_run, n) == 0)
+		atomic_store(&n->started, 1);
+}
+
+START_TEST(test_commit_release_lets_the_next_writer_see_the_writes)
+{
+	struct fx f;
+	inv_variant_record out, r = var_rec(1, 1, 1, 41);
+	struct next_writer n = { .f = &f };
+	void *txn;
+
+	fx_open(&f, _i);
+	if (has_commit_release(&f)) {
+		txn = fx_begin(&f, 1);
+		OK(f.ops->variant_put(txn, &f.org, &r));
+		OK(f.ops->commit_release(txn, start_next_writer, &n));
+		ck_assert(atomic_load(&n.started));
+		pthread_join(n.thread, NULL);
+		ck_assert_msg(n.rc == 0, "next writer: %d", n.rc);
+		ck_assert_int_eq(n.seen, 41);
+		txn = fx_begin(&f, 0);
+		OK(f.ops->variant_get(txn, &f.org, &r.location, &r.variant, &out));
+		ck_assert_int_eq(out.balance, 42);
+		fx_commit(&f, txn);
+	}
+	fx_close(&f);
+}
+END_TEST
+
 START_TEST(test_control_rejects_unknown_ops)
 {
 	struct fx f;
@@ -2385,6 +2489,8 @@ Suite *inv_conformance_suite(const char *name, const struct inv_conformance_targ
 	add(ops, test_writer_sees_its_own_writes, i);
 	add(ops, test_read_transaction_sees_committed_data, i);
 	add(ops, test_read_transaction_never_sees_uncommitted_writes, i);
+	add(ops, test_commit_release_releases_once_and_keeps_the_writes, i);
+	add(ops, test_commit_release_lets_the_next_writer_see_the_writes, i);
 	add(ops, test_control_rejects_unknown_ops, i);
 	add(ops, test_many_variants_survive_growth_and_rollback, i);
 	add(ops, test_committed_data_survives_reopen, i);

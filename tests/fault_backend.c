@@ -101,6 +101,22 @@ static int fault_commit(void *txn)
 	return rc;
 }
 
+/* Counted as a commit: an injected failure rolls back before release. */
+static int fault_commit_release(void *txn, void (*release)(void *), void *arg)
+{
+	struct fault_txn *t = txn;
+	int rc = hit(t->f, "commit");
+
+	if (rc) {
+		t->f->inner->rollback(t->inner);
+		release(arg);
+	} else {
+		rc = t->f->inner->commit_release(t->inner, release, arg);
+	}
+	free(t);
+	return rc;
+}
+
 static void fault_rollback(void *txn)
 {
 	struct fault_txn *t = txn;
@@ -302,6 +318,8 @@ int inv_fault_backend_wrap(const inv_backend_ops **ops_out, void **instance_out,
 		f->ops.sync_state_get = inner_ops->sync_state_get ? fault_sync_state_get : NULL;
 		f->ops.sync_state_put = inner_ops->sync_state_put ? fault_sync_state_put : NULL;
 	}
+	if (inner_ops->version >= 3)
+		f->ops.commit_release = inner_ops->commit_release ? fault_commit_release : NULL;
 	*ops_out = &f->ops;
 	*instance_out = f;
 	return 0;

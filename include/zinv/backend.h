@@ -11,8 +11,9 @@
  * - Every data operation runs inside a transaction opened by begin() and
  *   receives its `txn`.  A write transaction is exclusive for its
  *   organization: two write transactions on one organization never overlap,
- *   in one process or several.  commit() makes every write of the
- *   transaction durable at once; rollback() discards them all.  The core
+ *   in one process or several, except as commit_release() allows.
+ *   commit() makes every write of the transaction durable at once;
+ *   rollback() discards them all.  The core
  *   opens at most one transaction per thread at a time, and every operation
  *   of a transaction names the organization passed to begin(), so a backend
  *   may lock, shard or route by organization alone.
@@ -44,7 +45,7 @@
 extern "C" {
 #endif
 
-#define INV_BACKEND_VERSION 2
+#define INV_BACKEND_VERSION 3
 
 /* The largest sync-state record (version 2) the core writes: 16 MiB. */
 #define INV_SYNC_STATE_MAX (16u << 20)
@@ -219,6 +220,20 @@ struct inv_backend_ops {
 	                      const void *data, size_t len);
 
 	/* members above are valid for version 2 */
+
+	/* Version 3, optional: commit() for a backend whose commit waits for
+	 * the disk, letting the organization's next batch run meanwhile (early
+	 * lock release).  It calls release(arg) exactly once, on every path
+	 * and before it returns: as soon as the organization's next write
+	 * transaction may begin and see this one's writes, though they may not
+	 * be durable yet.  A write transaction begun after release() must be
+	 * durable only if this one is (a crash keeps a prefix of the commits).
+	 * Returns as commit() does, once the transaction is durable or has
+	 * failed.  The core answers the batches of an organization in release
+	 * order. */
+	int (*commit_release)(void *txn, void (*release)(void *arg), void *arg);
+
+	/* members above are valid for version 3 */
 };
 
 /*

@@ -75,6 +75,7 @@
  * migrated, or switched to WAL.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -82,6 +83,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -496,8 +498,10 @@ typedef struct sq_conn {
  * for the group's outcome; lives on that caller's stack. */
 typedef struct sq_waiter {
 	struct sq_waiter *next;
+	pthread_cond_t cv;          /* signalled when `done` is set */
 	int done;
 	int err;
+	uint64_t gen;               /* the commit to wait for the fsync of; 0: none */
 	char msg[320];
 } sq_waiter;
 
@@ -515,6 +519,20 @@ typedef struct sq_waiter {
  * waiting commits the group (one fsync) and answers everyone.  A failing
  * batch rolls back to its savepoint alone.  Across processes nothing
  * changes: the group's BEGIN IMMEDIATE holds the file's write lock.
+ *
+ * Deferred fsync (sync FULL on a file): `w` commits with PRAGMA synchronous
+ * NORMAL, which appends the group to the WAL without an fsync, frees `w`
+ * for the next group at once, and then waits for an fdatasync() of the WAL
+ * that starts after its commit.  One thread syncs at a time, for every
+ * commit before it, so groups that commit during an fsync share the next.
+ * That is what synchronous FULL does (NORMAL plus an fsync of the WAL at
+ * each commit), with the fsync moved out of the write lock: the WAL is
+ * appended in commit order and recovery keeps its valid prefix, so a commit
+ * is durable once a later fsync is, and nobody is answered before.  Readers
+ * may see a commit before its fsync; a power loss in that window loses it
+ * with every commit after it, and none of their callers was answered.
+ * An fsync that fails leaves those commits in doubt: the instance refuses
+ * every write after it.
  */
 typedef struct sq_store {
 	sq_conn *w;
@@ -523,12 +541,23 @@ typedef struct sq_store {
 	int read_only;
 	int shared_reads;           /* readers have their own connections */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;          /* `w` is free: one writer may take it (all
+	                               waiters of a ":memory:" database) */
+	pthread_cond_t company_cv;  /* a writer arrived (group_wait_us) */
 	int busy;                   /* a thread is using `w` */
 	int waiting;                /* threads waiting in begin() to write */
 	int txn_open;               /* `w` is inside the group's transaction */
 	int members;                /* released batches in the open group */
 	sq_waiter *group;           /* their callers, waiting for the outcome */
+	/* deferred fsync (above): commits are numbered, `synced` is the last
+	 * one an fsync made durable; sync_err poisons the instance */
+	int defer_sync;
+	char *wal_path;
+	int wal_fd;                 /* -1 until the first fsync */
+	uint64_t committed, synced;
+	int syncing;
+	int sync_err;
+	pthread_cond_t sync_cv;
 	sq_conn *idle;              /* idle reader connections */
 	sq_conn *readers;           /* ... and every reader, to close them */
 	int reader_count;
@@ -682,6 +711,22 @@ static int stmt_run(sq_conn *in, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
+/* Run a statement bound by the caller that yields at most one int64: 1
+ * with *out set, 0 for no row, < 0 on error; reset either way. */
+static int step_int64(sq_conn *in, sqlite3_stmt *st, int64_t *out, const char *what)
+{
+	int rc = sqlite3_step(st), ret;
+
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		ret = 1;
+	} else {
+		ret = rc == SQLITE_DONE ? 0 : sq_fail(in->db, rc, what);
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
 static int bind_uuid(sqlite3_stmt *st, int i, const inv_uuid *u)
 {
 	return sqlite3_bind_blob(st, i, u->bytes, (int)sizeof(u->bytes), SQLITE_STATIC);
@@ -753,6 +798,11 @@ static _Thread_local const sq_store *thread_txn;
 
 static int reader_open(sq_store *s, sq_conn **out);
 static void group_next(sq_store *s);
+
+static const char sync_failed[] =
+	"sqlite: an fsync of the WAL failed, so batches committed since the last "
+	"durable one may or may not be stored; the instance refuses writes, reopen "
+	"the database";
 
 static int step_once(sq_conn *c, enum sq_stmt_id id, const char *what)
 {
@@ -855,13 +905,19 @@ static int begin_write(sq_store *s, int write)
 	pthread_mutex_lock(&s->mu);
 	if (write) {
 		s->waiting++;
-		pthread_cond_broadcast(&s->cv); /* a leader may wait for company */
+		if (s->opts.group_wait_us > 0)
+			pthread_cond_signal(&s->company_cv); /* a leader may wait for company */
 		while (s->busy)
 			pthread_cond_wait(&s->cv, &s->mu);
 		s->waiting--;
 	} else {
 		while (s->busy || s->txn_open)
 			pthread_cond_wait(&s->cv, &s->mu);
+	}
+	if (write && s->sync_err) {
+		pthread_cond_signal(&s->cv); /* `w` stays free for the next */
+		pthread_mutex_unlock(&s->mu);
+		return sq_error(INV_EBACKEND, sync_failed);
 	}
 	s->busy = 1;
 	pthread_mutex_unlock(&s->mu);
@@ -894,16 +950,29 @@ static int begin_write(sq_store *s, int write)
  * so that a batch is answered within a bounded number of others. */
 enum { GROUP_MAX = 64 };
 
-/* Answer every member of the group with `err` (0: durable). */
-static void group_answer(sq_store *s, int err, const char *msg)
+/* `w` was set free: wake one writer waiting for it, or every waiter of a
+ * ":memory:" database, whose readers wait for it too. */
+static void w_free(sq_store *s)
+{
+	if (s->shared_reads)
+		pthread_cond_signal(&s->cv);
+	else
+		pthread_cond_broadcast(&s->cv);
+}
+
+/* Answer every member of the group with `err` (0: committed, and durable
+ * once commit `gen` is synced, or at once for 0). */
+static void group_answer(sq_store *s, int err, const char *msg, uint64_t gen)
 {
 	sq_waiter *m;
 
 	for (m = s->group; m; m = m->next) {
 		m->err = err;
+		m->gen = gen;
 		if (err)
 			snprintf(m->msg, sizeof(m->msg), "%s", msg);
 		m->done = 1;
+		pthread_cond_signal(&m->cv);
 	}
 	s->group = NULL;
 	s->members = 0;
@@ -930,7 +999,7 @@ static void group_next(sq_store *s)
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
 		while (s->waiting == 0 &&
-		       pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+		       pthread_cond_timedwait(&s->company_cv, &s->mu, &until) == 0)
 			;
 	}
 	waiting = s->waiting;
@@ -940,10 +1009,11 @@ static void group_next(sq_store *s)
 		/* SQLite rolled the whole transaction back after an error:
 		 * every batch of the group is gone, none was answered yet */
 		group_answer(s, INV_EBACKEND, "sqlite: the group's transaction was rolled "
-		             "back after an error in another batch; retry");
+		             "back after an error in another batch; retry", 0);
 		w->kept = 0;
 	} else if (waiting == 0 && s->txn_open) {
 		int err = 0, members = s->members;
+		uint64_t gen = 0;
 		char msg[320] = "";
 
 		/* `w` stays ours (busy) while the fsync runs without the mutex */
@@ -962,10 +1032,12 @@ static void group_next(sq_store *s)
 			txn_abort(w); /* nothing to keep: release the file's write lock */
 		}
 		pthread_mutex_lock(&s->mu);
-		group_answer(s, err, msg);
+		if (!err && members > 0 && s->defer_sync)
+			gen = ++s->committed;
+		group_answer(s, err, msg, gen);
 	}
 	s->busy = 0;
-	pthread_cond_broadcast(&s->cv);
+	w_free(s);
 }
 
 /* The batch on `w` is discarded alone: back to its savepoint, or, when it
@@ -991,8 +1063,65 @@ static void abort_write(sq_store *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/* The batch on `w` ended well: join the group and wait for its outcome. */
-static int end_write(sq_store *s)
+/* Open the WAL for fsync, and make its directory entry durable once, as
+ * SQLite does on a file's first sync. */
+static int wal_open(sq_store *s)
+{
+	char *dir = strdup(s->wal_path), *slash;
+	int fd, rc = 0;
+
+	if (!dir)
+		return -1;
+	s->wal_fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	fd = open(slash ? dir : ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+	if (fd < 0 || fsync(fd) != 0)
+		rc = -1;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return s->wal_fd < 0 ? -1 : rc;
+}
+
+/*
+ * Called with `mu` held: return once commit `gen` is durable, syncing the
+ * WAL if no other thread is; INV_EBACKEND once an fsync has failed.
+ */
+static int wait_durable(sq_store *s, uint64_t gen)
+{
+	while (s->synced < gen && !s->sync_err) {
+		uint64_t upto = s->committed;
+		int rc;
+
+		if (s->syncing) {
+			pthread_cond_wait(&s->sync_cv, &s->mu);
+			continue;
+		}
+		s->syncing = 1;
+		pthread_mutex_unlock(&s->mu);
+		rc = s->wal_fd < 0 ? wal_open(s) : 0;
+		while (rc == 0 && fdatasync(s->wal_fd) != 0)
+			if (errno != EINTR)
+				rc = -1;
+		pthread_mutex_lock(&s->mu);
+		s->syncing = 0;
+		if (rc)
+			s->sync_err = 1;
+		else
+			s->synced = upto;
+		pthread_cond_broadcast(&s->sync_cv);
+	}
+	return s->synced >= gen ? 0 : INV_EBACKEND;
+}
+
+/*
+ * The batch on `w` ended well: join the group and wait for its outcome,
+ * calling release(arg) once the batch is in the group (before anything
+ * else can happen to it), so that the caller may let its next batch in.
+ */
+static int end_write(sq_store *s, void (*release)(void *), void *arg)
 {
 	sq_conn *w = s->w;
 	sq_waiter me;
@@ -1006,18 +1135,32 @@ static int end_write(sq_store *s)
 		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
 		         inv_error_last()->message);
 		abort_write(s);
+		if (release)
+			release(arg);
 		return inv_backend_error(err, msg);
 	}
 	w->kept = 1;
 	memset(&me, 0, sizeof(me));
+	pthread_cond_init(&me.cv, NULL);
 	pthread_mutex_lock(&s->mu);
 	me.next = s->group;
 	s->group = &me;
 	s->members++;
+	if (release) {
+		/* `w` stays ours, so the group cannot end meanwhile */
+		pthread_mutex_unlock(&s->mu);
+		release(arg);
+		pthread_mutex_lock(&s->mu);
+	}
 	group_next(s);
 	while (!me.done)
-		pthread_cond_wait(&s->cv, &s->mu);
+		pthread_cond_wait(&me.cv, &s->mu);
+	if (!me.err && me.gen && wait_durable(s, me.gen)) {
+		me.err = INV_EBACKEND;
+		snprintf(me.msg, sizeof(me.msg), "%s", sync_failed);
+	}
 	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&me.cv);
 	if (me.err)
 		return inv_backend_error(me.err, me.msg);
 	return 0;
@@ -1032,7 +1175,7 @@ static void end_read_on_w(sq_store *s)
 	txn_abort(w);
 	pthread_mutex_lock(&s->mu);
 	s->busy = 0;
-	pthread_cond_broadcast(&s->cv);
+	w_free(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1064,16 +1207,14 @@ static int sq_begin(void *instance, const inv_uuid *org, int write, void **txn)
 
 /* Commit ends the transaction whether it succeeds or not: on failure every
  * write of the transaction is discarded, as rollback() would.  A write
- * transaction returns once its batch is durable. */
-static int sq_commit(void *txn)
+ * transaction returns once its batch is durable; `release`, when not NULL,
+ * is called once the organization's next batch may begin (the vtable's
+ * commit_release()). */
+static int commit_txn(sq_conn *in, void (*release)(void *), void *arg)
 {
-	sq_conn *in = txn;
-	sq_store *s;
+	sq_store *s = in->store;
 	int err;
 
-	if (!in || !in->in_txn)
-		return sq_error(INV_EINVAL, "commit: no transaction is open");
-	s = in->store;
 	thread_txn = NULL;
 	err = txn_check(in);
 	if (!err && in->txn_write)
@@ -1083,21 +1224,43 @@ static int sq_commit(void *txn)
 			err = step_once(in, ST_COMMIT, "commit");
 		txn_abort(in);
 		end_read(in);
-		return err;
-	}
-	if (!in->txn_write) {
+	} else if (!in->txn_write) {
 		end_read_on_w(s);
-		return err;
-	}
-	if (err) {
+	} else if (err) {
 		char msg[600];
 
 		snprintf(msg, sizeof(msg), "%s; the transaction was rolled back",
 		         inv_error_last()->message);
 		abort_write(s);
-		return inv_backend_error(err, msg);
+		err = inv_backend_error(err, msg);
+	} else {
+		return end_write(s, release, arg);
 	}
-	return end_write(s);
+	if (release)
+		release(arg);
+	return err;
+}
+
+static int sq_commit(void *txn)
+{
+	sq_conn *in = txn;
+
+	if (!in || !in->in_txn)
+		return sq_error(INV_EINVAL, "commit: no transaction is open");
+	return commit_txn(in, NULL, NULL);
+}
+
+static int sq_commit_release(void *txn, void (*release)(void *), void *arg)
+{
+	sq_conn *in = txn;
+
+	if (!release)
+		return sq_commit(txn);
+	if (!in || !in->in_txn) {
+		release(arg);
+		return sq_error(INV_EINVAL, "commit: no transaction is open");
+	}
+	return commit_txn(in, release, arg);
 }
 
 static void sq_rollback(void *txn)
@@ -1497,20 +1660,11 @@ static int variant_find_id(sq_conn *in, const inv_uuid *org, const inv_variant_r
                            int64_t *id)
 {
 	sqlite3_stmt *st = in->stmt[ST_VARIANT_ID];
-	int rc, ret;
 
 	bind_uuid(st, 1, org);
 	bind_uuid(st, 2, &rec->location);
 	bind_uuid(st, 3, &rec->variant);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		ret = 1;
-	} else {
-		ret = rc == SQLITE_DONE ? 0 : sq_fail(in->db, rc, "read variant");
-	}
-	sqlite3_reset(st);
-	return ret;
+	return step_int64(in, st, id, "read variant");
 }
 
 /*
@@ -1879,19 +2033,14 @@ static int pack_check(const unsigned char *p, size_t len, size_t count)
 static int journal_num(sq_conn *in, const inv_uuid *org, int create, int64_t *num)
 {
 	sqlite3_stmt *st;
-	int rc, err;
+	int err;
 
 	if (!in->jn_known || memcmp(&in->jn_org, org, sizeof(*org)) != 0) {
 		st = in->stmt[ST_JOURNAL_ORG_GET];
 		bind_uuid(st, 1, org);
-		rc = sqlite3_step(st);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			err = sq_fail(in->db, rc, "read the journal's organizations");
-			sqlite3_reset(st);
+		in->jn_num = 0;
+		if ((err = step_int64(in, st, &in->jn_num, "read the journal's organizations")) < 0)
 			return err;
-		}
-		in->jn_num = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-		sqlite3_reset(st);
 		if (in->jn_num < 0 || in->jn_num > JOURNAL_ORG_MAX)
 			return sq_error(INV_EFORMAT, "corrupt journal: bad organization number");
 		in->jn_known = 1;
@@ -1917,22 +2066,17 @@ static int journal_num(sq_conn *in, const inv_uuid *org, int create, int64_t *nu
 static int journal_last(sq_conn *in, const inv_uuid *org, int64_t up_to, int64_t *last)
 {
 	sqlite3_stmt *st = in->stmt[ST_ENTRY_LAST];
-	int64_t num, base;
-	int rc, ret = journal_num(in, org, 0, &num);
+	int64_t num, base, id = 0;
+	int ret = journal_num(in, org, 0, &num);
 
 	if (ret <= 0 || up_to < 0)
 		return ret < 0 ? ret : 0;
 	base = num << JOURNAL_SEQ_BITS;
 	sqlite3_bind_int64(st, 1, base);
 	sqlite3_bind_int64(st, 2, base + (up_to < JOURNAL_SEQ_MAX ? up_to : JOURNAL_SEQ_MAX));
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*last = sqlite3_column_int64(st, 0) - base;
-		ret = 1;
-	} else {
-		ret = rc == SQLITE_DONE ? 0 : sq_fail(in->db, rc, "read the journal's last sequence");
-	}
-	sqlite3_reset(st);
+	ret = step_int64(in, st, &id, "read the journal's last sequence");
+	if (ret == 1)
+		*last = id - base;
 	return ret;
 }
 
@@ -2401,6 +2545,11 @@ static void sq_close(void *instance)
 	}
 	conn_free(s->w);
 	free(s->path);
+	free(s->wal_path);
+	if (s->wal_fd >= 0)
+		close(s->wal_fd);
+	pthread_cond_destroy(&s->sync_cv);
+	pthread_cond_destroy(&s->company_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -2445,6 +2594,7 @@ static const inv_backend_ops sqlite_ops = {
 	.control = sq_control,
 	.sync_state_get = sq_sync_state_get,
 	.sync_state_put = sq_sync_state_put,
+	.commit_release = sq_commit_release,
 };
 
 /* ------------------------------------------------------------ opening */
@@ -2836,6 +2986,30 @@ static int reader_open(sq_store *s, sq_conn **out)
 	return 0;
 }
 
+/* Sync FULL on a file in WAL mode: commit without an fsync on `w` and
+ * fsync the WAL outside the write lock (sq_store). */
+static int defer_sync(sq_store *s)
+{
+	sqlite3 *db = s->w->db;
+	const char *wal = sqlite3_filename_wal(sqlite3_db_filename(db, "main"));
+	sqlite3_stmt *st;
+	int wal_mode = 0, err;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) != SQLITE_OK)
+		return sq_fail(db, sqlite3_errcode(db), "read the journal mode");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		wal_mode = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal_mode || !wal || !*wal)
+		return 0; /* FULL as SQLite does it */
+	if (!(s->wal_path = strdup(wal)))
+		return sq_error(INV_ENOMEM, "out of memory");
+	if ((err = exec(db, "PRAGMA synchronous = NORMAL", "set the sync mode")))
+		return err;
+	s->defer_sync = 1;
+	return 0;
+}
+
 int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
                             const char *path, const inv_sqlite_options *opts)
 {
@@ -2863,6 +3037,20 @@ int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
 		free(s);
 		return sq_error(INV_ENOMEM, "cannot create the store's condition");
 	}
+	if (pthread_cond_init(&s->sync_cv, NULL) != 0) {
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return sq_error(INV_ENOMEM, "cannot create the store's condition");
+	}
+	if (pthread_cond_init(&s->company_cv, NULL) != 0) {
+		pthread_cond_destroy(&s->sync_cv);
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return sq_error(INV_ENOMEM, "cannot create the store's condition");
+	}
+	s->wal_fd = -1;
 	s->read_only = opts->read_only ? 1 : 0;
 	s->w = in = calloc(1, sizeof(*in));
 	s->path = strdup(path);
@@ -2893,6 +3081,11 @@ int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
 	}
 	/* A private in-memory database is one connection's alone. */
 	s->shared_reads = strcmp(sqlite3_db_filename(in->db, "main"), "") != 0;
+	if (s->shared_reads && !s->read_only && opts->sync == INV_SQLITE_SYNC_FULL &&
+	    (err = defer_sync(s))) {
+		sq_close(s);
+		return err;
+	}
 	*ops = &sqlite_ops;
 	*instance = s;
 	return 0;
