@@ -5,7 +5,9 @@
  *
  * A batch on one organization holds the organization's write lock from the
  * backend's begin() until its events are delivered, so batches commit and
- * announce in one order.  Under that lock the engine may use the scratch
+ * announce in one order; with a backend's commit_release(), until the
+ * backend lets the next batch in, and tickets keep that order (see "early
+ * lock release" below).  Under that lock the engine may use the scratch
  * fields of variant and product handles: a batch numbers itself (`gen`) and
  * a handle whose `gen` is current already has its slot, which is how the
  * engine avoids hashing and allocating per change.

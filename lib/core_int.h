@@ -236,8 +236,10 @@ struct inv_org {
 	void *backend_org;
 
 	/* Serializes this organization's writes in the process.  Event
-	 * callbacks run while it is held; a write from inside a callback only
-	 * tries it (INV_EBUSY when taken), so callbacks never deadlock. */
+	 * callbacks run while it is held, or, for a batch committed through
+	 * commit_release(), in ticket order after it; a write from inside a
+	 * callback only tries it (INV_EBUSY when taken or while tickets are
+	 * out), so callbacks never deadlock. */
 	pthread_mutex_t write_lock;
 
 	inv_location locations[INV__LOC_COUNT]; /* STORE, SOLD, BIN, SUPPLIER: [type - 1] */
