@@ -1821,6 +1821,10 @@ static int mem_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loc
 
 	if (jrc || !o)
 		return jrc ? jrc : INV_ENOTFOUND;
+	/* The core asks for every changed variant of a small batch, most
+	 * often of an organization that sets no levels: no key to hash then. */
+	if (!o->low.count)
+		return INV_ENOTFOUND;
 	memcpy(key, location, sizeof(inv_uuid));
 	memcpy(key + sizeof(inv_uuid), product, sizeof(inv_uuid));
 	memcpy(key + 2 * sizeof(inv_uuid), variant, sizeof(inv_uuid));
