@@ -142,7 +142,6 @@ struct inv_location {
  * never moved or freed before the organization closes. */
 struct inv_variant {
 	inv_uuid uuid;
-	struct inv_org *org;
 	inv__product *product;
 	/* scratch of the batch engine, guarded by the org's write lock */
 	uint64_t gen;               /* batch that assigned `slot` */
@@ -157,6 +156,10 @@ struct inv_variant {
 	/* The built-in memory backend's hint for the default-STORE record
 	 * (memory_int.h); 0 until the first put. */
 	uint32_t backend_hint;
+	/* Last: the handle spans two cache lines, and this is always in the
+	 * second, so that the check of a change's organization (the first
+	 * read of the handle) and a prefetch of its start fetch both. */
+	struct inv_org *org;
 };
 
 /* The `cache` word of a handle cached in `epoch`, `found` its flag. */

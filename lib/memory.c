@@ -1743,18 +1743,15 @@ static int mem_variant_put_many(void *txn, const inv_uuid *org, size_t count,
 	return 0;
 }
 
-/* The record of (loc, variant) among recs[0, count) when `hint` (its
- * index + 1; 0: none) still names it, else VNONE.  Records never move but
- * for the pop that undoes an insert, so checking the key makes any hint
- * safe. */
-static inline uint32_t vrec_hinted(const struct vrec *recs, size_t count, uint32_t loc,
-                                   const inv_uuid *variant, uint32_t hint)
+/* 1 when `hint` (an index + 1; 0: none) still names the record of (loc,
+ * variant) among recs[0, count).  Records never move but for the pop that
+ * undoes an insert, so checking the key makes any hint safe. */
+static inline int vrec_hinted(const struct vrec *recs, size_t count, uint32_t loc,
+                              const inv_uuid *variant, uint32_t hint)
 {
 	uint32_t index = hint - 1;
 
-	if (index < count && recs[index].loc == loc && uuid_same(&recs[index].variant, variant))
-		return index;
-	return VNONE;
+	return index < count && recs[index].loc == loc && uuid_same(&recs[index].variant, variant);
 }
 
 int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, const inv_uuid *location,
@@ -1772,33 +1769,42 @@ int inv__memory_variant_put_hinted(void *txn, const inv_uuid *org, const inv_uui
 		rc = vloc_intern(o, location, &loc);
 	if (rc)
 		return rc;
-	/* Locals: the stores below may alias the tables and the log. */
+	/* Locals: the stores below may alias the tables and the log; `at`
+	 * because loc, its address taken, would be reloaded from memory. */
 	struct vrec *vr = o->variants.recs;
-	size_t nrecs = o->variants.count, nlog = tx->nlog;
+	size_t nrecs = o->variants.count;
+	struct undo *u = tx->log + tx->nlog;
+	const uint32_t at = loc;
 
 	for (size_t j = 0; j < count; j++) {
 		const inv_variant_record *r = &recs[j];
-		uint32_t index = vrec_hinted(vr, nrecs, loc, &r->variant, *hints[j]);
+		const uint32_t hint = *hints[j];
+		uint32_t index = hint - 1;
 
-		if (index != VNONE && uuid_same(&vr[index].product, &r->product)) {
-			/* The core's case; its undo entry is reserved above. */
-			variant_set(&tx->log[nlog++], o, index, &vr[index], r);
-			continue;
-		}
-		tx->nlog = nlog;
-		if (index != VNONE)
+		if (vrec_hinted(vr, nrecs, at, &r->variant, hint)) {
+			if (uuid_same(&vr[index].product, &r->product)) {
+				/* The core's case; its undo entry is reserved above. */
+				variant_set(u++, o, index, &vr[index], r);
+				continue;
+			}
+			tx->nlog = (size_t)(u - tx->log);
 			rc = variant_move(tx, o, index, r);
-		else
-			rc = variant_put_at(tx, o, loc, vkey_hash(loc, &r->variant), r, &index);
+		} else {
+			uint32_t put;
+
+			tx->nlog = (size_t)(u - tx->log);
+			rc = variant_put_at(tx, o, at, vkey_hash(at, &r->variant), r, &put);
+			index = put;
+		}
 		if (rc)
 			return rc;
 		*hints[j] = index + 1;
 		/* Either may have grown the tables. */
 		vr = o->variants.recs;
 		nrecs = o->variants.count;
-		nlog = tx->nlog;
+		u = tx->log + tx->nlog;
 	}
-	tx->nlog = nlog;
+	tx->nlog = (size_t)(u - tx->log);
 	return 0;
 }
 
@@ -1815,6 +1821,10 @@ static int mem_low_stock_get(void *txn, const inv_uuid *org, const inv_uuid *loc
 
 	if (jrc || !o)
 		return jrc ? jrc : INV_ENOTFOUND;
+	/* The core asks for every changed variant of a small batch, most
+	 * often of an organization that sets no levels: no key to hash then. */
+	if (!o->low.count)
+		return INV_ENOTFOUND;
 	memcpy(key, location, sizeof(inv_uuid));
 	memcpy(key + sizeof(inv_uuid), product, sizeof(inv_uuid));
 	memcpy(key + 2 * sizeof(inv_uuid), variant, sizeof(inv_uuid));
