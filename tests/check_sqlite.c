@@ -932,7 +932,7 @@ static void on_balance_changed(const inv_event *ev, void *payload)
 	pthread_mutex_unlock(&a->mu);
 }
 
-START_TEST(test_batches_of_one_org_on_threads_share_fsyncs_and_end_exact)
+START_TEST(test_batches_of_one_org_on_threads_end_exact_and_announce_in_order)
 {
 	enum { THREADS = 8, ROUNDS = 25 };
 	struct store_thread_arg args[THREADS];
@@ -2179,7 +2179,7 @@ static Suite *sqlite_suite(void)
 	tcase_add_test(tc, test_second_begin_on_same_thread_is_ebusy_not_deadlock);
 	tcase_add_test(tc, test_threads_on_one_instance_are_serialized);
 	tcase_add_test(tc, test_threads_through_one_store_lose_no_update);
-	tcase_add_test(tc, test_batches_of_one_org_on_threads_share_fsyncs_and_end_exact);
+	tcase_add_test(tc, test_batches_of_one_org_on_threads_end_exact_and_announce_in_order);
 	tcase_add_test(tc, test_sixteen_threads_each_writing_its_own_org_end_exact);
 	tcase_add_test(tc, test_processes_creating_one_file_at_once_all_open_it);
 	tcase_add_test(tc, test_options_version_1_is_accepted_with_its_own_members);
