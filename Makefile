@@ -191,13 +191,17 @@ check-asan: deps
 	    TEST_ENV="ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CK_TIMEOUT_MULTIPLIER=5" \
 	    check-unit check-demo sim-smoke
 
-# The thread test under ThreadSanitizer: its own build of the library and
-# the test program (the path must match the sub-make's BUILDDIR exactly).
+# The thread test and the SQLite suite (group commit, shared fsyncs,
+# readers beside writers) under ThreadSanitizer: their own build of the
+# libraries and the test programs (the paths must match the sub-make's
+# BUILDDIR exactly).
 TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_TESTS := build/tsan/tests/check_threads build/tsan/tests/check_sqlite
 check-tsan: deps
 	$(MAKE) BUILDDIR=build/tsan LIBOUT=build/tsan/lib CFLAGS="$(TSAN_FLAGS)" \
-	    LDFLAGS="-fsanitize=thread" build/tsan/tests/check_threads
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no build/tsan/tests/check_threads
+	    LDFLAGS="-fsanitize=thread" $(TSAN_TESTS)
+	@set -e; for t in $(TSAN_TESTS); do echo "== $$t"; \
+	    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CK_FORK=no $$t; done
 
 # Every test program, and the 1.0 compatibility program, under memcheck: any
 # error or leak fails.  check_*_crash are left out: they SIGKILL a writer
