@@ -141,7 +141,8 @@ pkgconfig/%.pc: pkgconfig/%.pc.in $(VERSION_H)
 # ------------------------------------------------------------------ tests
 # tests/check_<module>.c: one Check program per module.  Every other
 # tests/*.c is shared support (conformance suite, fault wrapper, helpers)
-# linked into each program.  check_sqlite*.c also link libzinv-sqlite.
+# linked into each program.  check_sqlite*.c also link libzinv-sqlite;
+# check_handles.c links libzinv.a, whose internals it reads.
 TEST_SRCS := $(wildcard tests/check_*.c)
 TEST_SUPPORT_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:tests/%.c=$(BUILDDIR)/tests/%.o)
@@ -149,7 +150,7 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILDDIR)/tests/%)
 TEST_CFLAGS := $(ALL_CFLAGS) $(CHECK_CFLAGS) $(PG_CFLAGS) -Itests -pthread
 TEST_LDLIBS = -L$(LIBOUT) -Wl,-rpath,$(abspath $(LIBOUT)) $(if $(findstring check_sqlite,$@),-lzinv-sqlite $(SQLITE_LIBS)) \
               $(if $(findstring check_postgres,$@),-lzinv-postgres $(PG_LIBS)) \
-              -lzinv $(DEP_LIBS) $(CHECK_LIBS) -pthread
+              $(if $(findstring check_handles,$@),$(STLIB)) -lzinv $(DEP_LIBS) $(CHECK_LIBS) -pthread
 
 $(BUILDDIR)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)

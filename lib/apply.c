@@ -95,13 +95,12 @@ static inline int bad_quantity(int64_t q)
 #define PREFETCH(p) ((void)(p))
 #endif
 
-/* Start the cache misses load_variants() takes on v: its handle (72
- * bytes: two lines, the second read here already, see struct
- * inv_variant) and its product.  A batch names variants at random;
- * without this each change waits for its own misses. */
+/* Start the cache miss load_variants() takes on v's product.  A batch
+ * names variants at random; without this each change waits for its own
+ * miss.  The handle itself is one line (struct inv_variant), and
+ * validate_changes() reads it already. */
 static inline void prefetch_variant(const inv_variant *v)
 {
-	PREFETCH(v);
 	PREFETCH(v->product);
 }
 
@@ -831,8 +830,8 @@ struct loader {
 	inv_org *org;
 	void *txn;
 	inv__slot *slots;
-	uint64_t gen;
-	uint64_t cached;            /* a handle's cache word in this epoch, not found */
+	uint32_t gen;               /* the low bits a handle keeps (struct inv_variant) */
+	uint32_t cached;            /* a handle's cache word in this epoch, not found */
 	size_t n;                   /* slots given */
 	size_t m;                   /* of them, to be read from the backend */
 };
@@ -852,7 +851,7 @@ static inline int loader_slot(struct loader *ld, inv_variant *v, inv__slot **out
 	inv__scratch *sc = &ld->org->scratch;
 	inv__product *p = v->product;
 	inv__slot *s;
-	uint64_t d;
+	uint32_t d;
 
 	if (v->gen == ld->gen) {
 		*out = &ld->slots[v->slot];
@@ -894,7 +893,7 @@ static int load_variants(inv_org *org, void *txn, const struct batch *b, size_t 
 	inv__scratch *sc = &org->scratch;
 	const inv_uuid *store = &inv__default_store(org)->uuid;
 	/* Locals: the stores below may alias org, b and *out. */
-	struct loader ld = { org, txn, sc->slots, org->gen,
+	struct loader ld = { org, txn, sc->slots, (uint32_t)org->gen,
 	                     inv__variant_cache(org->cache_epoch, 0), 0, 0 };
 	struct moves mv = *out;
 	const inv_change *changes = b->changes;
@@ -975,7 +974,7 @@ static int level_of_slot(const inv_low_stock_record *rec, void *payload)
 	inv__slot *s;
 
 	ls->entries++;
-	if (!v || v->gen != org->gen)
+	if (!v || v->gen != (uint32_t)org->gen)
 		return 0;
 	s = &org->scratch.slots[v->slot];
 	if (inv__uuid_eq(&s->product, &rec->product)) {
@@ -1166,7 +1165,7 @@ static int store_batch(inv_org *org, void *txn, const struct batch *b, size_t ns
 	uint32_t **hints = sc->hints;
 	int64_t now = entry->time;
 	/* load_variants() cached every slot's handle in this epoch. */
-	const uint64_t found = inv__variant_cache(org->cache_epoch, 1);
+	const uint32_t found = inv__variant_cache(org->cache_epoch, 1);
 
 	/* Compact the changed records to the front of recs[] in place, and
 	 * cache them in the handles (the epoch moves on if the commit fails). */
@@ -1481,10 +1480,10 @@ static int run_batch_once(inv_result **out, inv_org *org, struct batch *b, int *
 	if (orec.last_sequence != org->cache_sequence || commits_unsettled(org)) {
 		/* Someone else committed since our last batch, or ours are not
 		 * settled yet. */
-		org->cache_epoch++;
+		inv__org_cache_stale(org);
 		org->cache_sequence = orec.last_sequence;
 	}
-	org->gen++;
+	inv__org_next_gen(org);
 	rc = scratch_reserve(org, txn, b->count, o->tracking_count + 2 * b->count,
 	                     o->idempotency_key);
 	if (rc)
@@ -1540,7 +1539,7 @@ static int run_batch_once(inv_result **out, inv_org *org, struct batch *b, int *
 	rc = store_batch(org, txn, b, nslots, &orec, &entry, result, fp);
 	if (rc) {
 		ops->rollback(txn);
-		org->cache_epoch++;
+		inv__org_cache_stale(org);
 		goto unlock;
 	}
 	if (org->store->commit_release && !inv__events_in_callback()) {
@@ -1549,7 +1548,7 @@ static int run_batch_once(inv_result **out, inv_org *org, struct batch *b, int *
 	}
 	rc = inv__org_commit(org, txn);
 	if (rc) {
-		org->cache_epoch++;
+		inv__org_cache_stale(org);
 		goto unlock;
 	}
 	org->cache_sequence = entry.sequence;

@@ -139,33 +139,34 @@ struct inv_location {
 };
 
 /* Allocated from the organization's handle slabs (struct inv__handles),
- * never moved or freed before the organization closes. */
+ * never moved or freed before the organization closes.  One cache line:
+ * the slabs are aligned to it, so that the check of a change's
+ * organization, the cached balance and the slot are one miss. */
 struct inv_variant {
 	inv_uuid uuid;
 	inv__product *product;
+	struct inv_org *org;
+	int64_t balance;            /* cached: its default-STORE balance */
+	int64_t updated;            /* and update time */
 	/* scratch of the batch engine, guarded by the org's write lock */
-	uint64_t gen;               /* batch that assigned `slot` */
-	/* The cache epoch of balance and updated below, shifted left by one,
-	 * and in the low bit whether a default-STORE record exists: a flag
-	 * of its own would make the handle 80 bytes with padding, a bitfield
-	 * beside `slot` costs a mask per change (inv__variant_cache()). */
-	uint64_t cache;
-	int64_t balance;            /* cached: its balance and update time */
-	int64_t updated;
+	uint32_t gen;               /* low 32 bits of the batch that assigned `slot` */
 	uint32_t slot;              /* index into the batch's scratch slots */
+	/* The low 31 bits of the cache epoch of balance and updated, shifted
+	 * left by one, and in the low bit whether a default-STORE record
+	 * exists (inv__variant_cache()).  0: nothing cached. */
+	uint32_t cache;
 	/* The built-in memory backend's hint for the default-STORE record
 	 * (memory_int.h); 0 until the first put. */
 	uint32_t backend_hint;
-	/* Last: the handle spans two cache lines, and this is always in the
-	 * second, so that the check of a change's organization (the first
-	 * read of the handle) and a prefetch of its start fetch both. */
-	struct inv_org *org;
 };
 
+#define INV__HANDLE_ALIGN 64
+_Static_assert(sizeof(struct inv_variant) == INV__HANDLE_ALIGN, "a handle is one cache line");
+
 /* The `cache` word of a handle cached in `epoch`, `found` its flag. */
-static inline uint64_t inv__variant_cache(uint64_t epoch, int found)
+static inline uint32_t inv__variant_cache(uint64_t epoch, int found)
 {
-	return epoch << 1 | (found != 0);
+	return (uint32_t)epoch << 1 | (found != 0);
 }
 
 /*
@@ -301,6 +302,31 @@ static inline const inv_location *inv__default_store(const inv_org *org)
 static inline int inv__org_owns(const inv_org *org, const inv_location *loc)
 {
 	return (uintptr_t)loc - (uintptr_t)org->locations < sizeof(org->locations);
+}
+
+/*
+ * The batch engine's counters, moved on under the write lock.  Handles keep
+ * the low 32 bits of `gen` and the low 31 of `cache_epoch`: when those come
+ * round to 0, every handle forgets its slot or cache (it has kept the
+ * value of 2^32 or 2^31 steps ago) and the counter steps past 0, the value
+ * of a handle with nothing assigned.
+ */
+void inv__org_handles_forget(inv_org *org, int slots);
+
+static inline void inv__org_next_gen(inv_org *org)
+{
+	if ((uint32_t)++org->gen == 0) {
+		inv__org_handles_forget(org, 1);
+		org->gen++;
+	}
+}
+
+static inline void inv__org_cache_stale(inv_org *org)
+{
+	if (((uint32_t)++org->cache_epoch & 0x7fffffffu) == 0) {
+		inv__org_handles_forget(org, 0);
+		org->cache_epoch++;
+	}
 }
 
 /* Free an organization object (registry already updated). */

@@ -551,13 +551,30 @@ static int handles_reserve(inv__handles *h)
 		}
 		/* Pages of a slab are touched only as handles fill it, so an
 		 * organization with few variants pays address space, not memory. */
-		inv_variant *slab = malloc(INV__HANDLE_SLAB * sizeof(*slab));
+		inv_variant *slab = aligned_alloc(INV__HANDLE_ALIGN, INV__HANDLE_SLAB * sizeof(*slab));
 
 		if (!slab)
 			return INV_ENOMEM;
 		h->slabs[h->nslabs++] = slab;
 	}
 	return 0;
+}
+
+void inv__org_handles_forget(inv_org *org, int slots)
+{
+	inv__handles *h = &org->variants;
+
+	/* handles_lock: inv_variant_get() may be adding handles meanwhile. */
+	pthread_mutex_lock(&org->handles_lock);
+	for (size_t n = 0; n < h->count; n++) {
+		inv_variant *v = handle_at(h, n);
+
+		if (slots)
+			v->gen = 0;
+		else
+			v->cache = 0;
+	}
+	pthread_mutex_unlock(&org->handles_lock);
 }
 
 /* A new handle for `variant` (reserved with handles_reserve()), zeroed but
