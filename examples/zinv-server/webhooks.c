@@ -81,7 +81,8 @@ struct webhooks {
 	sqlite3 *db;
 	pthread_mutex_t db_lock;   /* one connection, shared by HTTP threads and the worker */
 	pthread_mutex_t lock;      /* guards the fields below */
-	pthread_cond_t wake;
+	pthread_cond_t wake;       /* generation moved on: the workers look */
+	pthread_cond_t changed;    /* sub_generation moved on: the supervisor looks */
 	uint64_t generation;       /* bumped by commits and subscription changes */
 	int stop;
 	int started;
@@ -865,10 +866,10 @@ static int run_sub(struct webhooks *wh, struct sub *s, int *more)
 	return delivered;
 }
 
-/* Wait until `deadline_ms`, the server stops, or (`counter` not NULL)
- * *counter moves on from `generation`. */
-static void wait_until(struct webhooks *wh, const uint64_t *counter, uint64_t generation,
-                       int64_t deadline_ms)
+/* Wait on `cv` until `deadline_ms`, the server stops, or (`counter` not
+ * NULL) *counter moves on from `generation`. */
+static void wait_until(struct webhooks *wh, pthread_cond_t *cv, const uint64_t *counter,
+                       uint64_t generation, int64_t deadline_ms)
 {
 	pthread_mutex_lock(&wh->lock);
 	while (!wh->stop && (!counter || *counter == generation)) {
@@ -884,7 +885,7 @@ static void wait_until(struct webhooks *wh, const uint64_t *counter, uint64_t ge
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		pthread_cond_timedwait(&wh->wake, &wh->lock, &ts);
+		pthread_cond_timedwait(cv, &wh->lock, &ts);
 	}
 	pthread_mutex_unlock(&wh->lock);
 }
@@ -926,14 +927,14 @@ static void *sub_worker(void *arg)
 			if (rc != 1) {
 				/* Another process delivers it: look again in a
 				 * third of a lease. */
-				wait_until(wh, NULL, 0, now + wh->lease_ms / 3);
+				wait_until(wh, &wh->wake, NULL, 0, now + wh->lease_ms / 3);
 				continue;
 			}
 			set_leased(w, 1);
 			rc = 0;
 		}
 		if (subs_load(wh, w->row, w->org, &s, &n) != 0) {
-			wait_until(wh, &wh->generation, generation, deadline);
+			wait_until(wh, &wh->wake, &wh->generation, generation, deadline);
 			continue;
 		}
 		if (n == 0)
@@ -949,7 +950,7 @@ static void *sub_worker(void *arg)
 			set_leased(w, 0);
 		subs_free(s, n);
 		if (rc <= 0 && !more)
-			wait_until(wh, &wh->generation, generation, deadline);
+			wait_until(wh, &wh->wake, &wh->generation, generation, deadline);
 	}
 	if (curl)
 		curl_easy_cleanup(curl);
@@ -1027,7 +1028,7 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&wh->lock);
 		}
 		subs_free(subs, n);
-		wait_until(wh, &wh->sub_generation, generation, now_ms() + period);
+		wait_until(wh, &wh->changed, &wh->sub_generation, generation, now_ms() + period);
 	}
 	reap(wh, 1);
 	return NULL;
@@ -1050,6 +1051,7 @@ static void kick(struct webhooks *wh)
 {
 	pthread_mutex_lock(&wh->lock);
 	wh->sub_generation++;
+	pthread_cond_broadcast(&wh->changed);
 	pthread_mutex_unlock(&wh->lock);
 	on_commit(NULL, wh);
 }
@@ -1089,6 +1091,7 @@ int webhooks_open(struct webhooks **out, inv_store *store, const char *db,
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&wh->wake, &ca);
+	pthread_cond_init(&wh->changed, &ca);
 	pthread_condattr_destroy(&ca);
 
 	if (opts && opts->postgres) {
@@ -1172,6 +1175,7 @@ void webhooks_close(struct webhooks *wh)
 	pthread_mutex_lock(&wh->lock);
 	wh->stop = 1;
 	pthread_cond_broadcast(&wh->wake);
+	pthread_cond_broadcast(&wh->changed);
 	pthread_mutex_unlock(&wh->lock);
 	if (wh->started)
 		pthread_join(wh->thread, NULL);
@@ -1180,6 +1184,7 @@ void webhooks_close(struct webhooks *wh)
 	whpg_close(wh->pg); /* after the workers: it releases their leases */
 	sqlite3_close(wh->db);
 	pthread_cond_destroy(&wh->wake);
+	pthread_cond_destroy(&wh->changed);
 	pthread_mutex_destroy(&wh->lock);
 	pthread_mutex_destroy(&wh->db_lock);
 	free(wh->retry_ms);
