@@ -78,6 +78,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,14 +495,24 @@ typedef struct sq_conn {
 	sqlite3_stmt *stmt[ST_COUNT];
 } sq_conn;
 
-/* A caller of commit() whose batch is in the group's transaction, waiting
- * for the group's outcome; lives on that caller's stack. */
+/*
+ * A caller of commit() whose batch is in the group's transaction, waiting
+ * for its answer: the group's outcome and, with deferred fsync, the fsync
+ * that makes the group durable.  It lives on that caller's stack and
+ * sleeps on `sem` once: whoever answers it fills in `err` and `msg`,
+ * unlinks it and posts `sem`, after which it is never touched again.
+ * The one other post is `turn`: the caller is to run the next fsync
+ * (wait_durable).  `turn` is set under `mu` before its post, and only
+ * while the waiter is queued with `turn` clear, so the waiter may read it
+ * after sem_wait() without `mu`.
+ */
 typedef struct sq_waiter {
 	struct sq_waiter *next;
-	pthread_cond_t cv;          /* signalled when `done` is set */
-	int done;
+	sem_t sem;
 	int err;
-	uint64_t gen;               /* the commit to wait for the fsync of; 0: none */
+	int turn;
+	int queued;                 /* in the store's durability queue */
+	uint64_t gen;               /* the commit whose fsync it waits for */
 	char msg[320];
 } sq_waiter;
 
@@ -548,7 +559,8 @@ typedef struct sq_store {
 	int waiting;                /* threads waiting in begin() to write */
 	int txn_open;               /* `w` is inside the group's transaction */
 	int members;                /* released batches in the open group */
-	sq_waiter *group;           /* their callers, waiting for the outcome */
+	sq_waiter *group;           /* their callers, waiting for the outcome, */
+	sq_waiter **group_tail;     /* in the order they joined */
 	/* deferred fsync (above): commits are numbered, `synced` is the last
 	 * one an fsync made durable; sync_err poisons the instance */
 	int defer_sync;
@@ -557,7 +569,8 @@ typedef struct sq_store {
 	uint64_t committed, synced;
 	int syncing;
 	int sync_err;
-	pthread_cond_t sync_cv;
+	/* callers of committed groups waiting for an fsync, oldest first */
+	sq_waiter *durable, **durable_tail;
 	sq_conn *idle;              /* idle reader connections */
 	sq_conn *readers;           /* ... and every reader, to close them */
 	int reader_count;
@@ -797,7 +810,7 @@ static int txn_check_write(sq_conn *in)
 static _Thread_local const sq_store *thread_txn;
 
 static int reader_open(sq_store *s, sq_conn **out);
-static void group_next(sq_store *s);
+static void group_next(sq_store *s, sq_waiter *self);
 
 static const char sync_failed[] =
 	"sqlite: an fsync of the WAL failed, so batches committed since the last "
@@ -938,7 +951,7 @@ static int begin_write(sq_store *s, int write)
 	if (err) {
 		/* the group, if any, goes on without this batch */
 		pthread_mutex_lock(&s->mu);
-		group_next(s);
+		group_next(s, NULL);
 		pthread_mutex_unlock(&s->mu);
 		return err;
 	}
@@ -960,32 +973,49 @@ static void w_free(sq_store *s)
 		pthread_cond_broadcast(&s->cv);
 }
 
-/* Answer every member of the group with `err` (0: committed, and durable
- * once commit `gen` is synced, or at once for 0). */
+/* Answer `m` with `err`; `m` is not touched after this. */
+static void waiter_answer(sq_waiter *m, int err, const char *msg)
+{
+	m->err = err;
+	if (err)
+		snprintf(m->msg, sizeof(m->msg), "%s", msg);
+	sem_post(&m->sem);
+}
+
+/* Answer every member of the group with `err`; or, when the group
+ * committed as commit `gen` (deferred fsync), queue them for its fsync. */
 static void group_answer(sq_store *s, int err, const char *msg, uint64_t gen)
 {
-	sq_waiter *m;
+	sq_waiter *m, *next;
 
-	for (m = s->group; m; m = m->next) {
-		m->err = err;
+	for (m = s->group; m; m = next) {
+		next = m->next;
+		if (err || gen == 0) {
+			waiter_answer(m, err, msg);
+			continue;
+		}
 		m->gen = gen;
-		if (err)
-			snprintf(m->msg, sizeof(m->msg), "%s", msg);
-		m->done = 1;
-		pthread_cond_signal(&m->cv);
+		m->queued = 1;
+		m->next = NULL;
+		*s->durable_tail = m;
+		s->durable_tail = &m->next;
 	}
 	s->group = NULL;
+	s->group_tail = &s->group;
 	s->members = 0;
 	s->txn_open = 0;
 }
 
+static void wait_durable(sq_store *s, sq_waiter *self);
+
 /*
  * Called with `mu` held by the thread using `w`, after its batch joined the
- * group or left it: hand `w` to a waiting writer, or commit the group (or
- * roll back an empty one) and answer its members.  Returns with `mu` held
+ * group (self: its waiter) or left it (NULL): hand `w` to a waiting writer,
+ * or commit the group (or roll back an empty one) and answer its members,
+ * running their fsync when `self` is one of them.  Returns with `mu` held
  * and `w` free.
  */
-static void group_next(sq_store *s)
+static void group_next(sq_store *s, sq_waiter *self)
 {
 	sq_conn *w = s->w;
 	int waiting;
@@ -1038,6 +1068,7 @@ static void group_next(sq_store *s)
 	}
 	s->busy = 0;
 	w_free(s);
+	wait_durable(s, self);
 }
 
 /* The batch on `w` is discarded alone: back to its savepoint, or, when it
@@ -1059,7 +1090,7 @@ static void abort_write(sq_store *s)
 	pthread_mutex_lock(&s->mu);
 	if (w->opened_txn)
 		s->txn_open = 0;
-	group_next(s);
+	group_next(s, NULL);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1086,34 +1117,50 @@ static int wal_open(sq_store *s)
 }
 
 /*
- * Called with `mu` held: return once commit `gen` is durable, syncing the
- * WAL if no other thread is; INV_EBACKEND once an fsync has failed.
+ * Called with `mu` held after commits may have joined the durability
+ * queue: unless an fsync is running, run one, here when `self` is queued,
+ * or else by the oldest waiter's thread, woken for its turn.  An fsync
+ * covers every commit before it starts; it answers the waiters it made
+ * durable and passes the turn on to the oldest one left.  Once an fsync
+ * has failed, every waiter is answered with the failure.
  */
-static int wait_durable(sq_store *s, uint64_t gen)
+static void wait_durable(sq_store *s, sq_waiter *self)
 {
-	while (s->synced < gen && !s->sync_err) {
+	while (!s->syncing && s->durable) {
 		uint64_t upto = s->committed;
-		int rc;
+		sq_waiter *m;
+		int rc = 0;
 
-		if (s->syncing) {
-			pthread_cond_wait(&s->sync_cv, &s->mu);
-			continue;
+		if (!self || !self->queued) {
+			if (!s->durable->turn) {
+				s->durable->turn = 1;
+				sem_post(&s->durable->sem);
+			}
+			return;
 		}
-		s->syncing = 1;
-		pthread_mutex_unlock(&s->mu);
-		rc = s->wal_fd < 0 ? wal_open(s) : 0;
-		while (rc == 0 && fdatasync(s->wal_fd) != 0)
-			if (errno != EINTR)
-				rc = -1;
-		pthread_mutex_lock(&s->mu);
-		s->syncing = 0;
-		if (rc)
-			s->sync_err = 1;
-		else
-			s->synced = upto;
-		pthread_cond_broadcast(&s->sync_cv);
+		if (!s->sync_err) {
+			s->syncing = 1;
+			pthread_mutex_unlock(&s->mu);
+			rc = s->wal_fd < 0 ? wal_open(s) : 0;
+			while (rc == 0 && fdatasync(s->wal_fd) != 0)
+				if (errno != EINTR)
+					rc = -1;
+			pthread_mutex_lock(&s->mu);
+			s->syncing = 0;
+			if (rc)
+				s->sync_err = 1;
+			else
+				s->synced = upto;
+		}
+		while ((m = s->durable) && (s->sync_err || m->gen <= s->synced)) {
+			s->durable = m->next;
+			if (!s->durable)
+				s->durable_tail = &s->durable;
+			m->queued = 0;
+			waiter_answer(m, s->sync_err ? INV_EBACKEND : 0, sync_failed);
+		}
+		self = NULL; /* answered: the turn goes to the oldest left */
 	}
-	return s->synced >= gen ? 0 : INV_EBACKEND;
 }
 
 /*
@@ -1125,8 +1172,16 @@ static int end_write(sq_store *s, void (*release)(void *), void *arg)
 {
 	sq_conn *w = s->w;
 	sq_waiter me;
-	int err = w->opened_txn ? 0 : step_once(w, ST_RELEASE, "commit");
+	int err;
 
+	memset(&me, 0, sizeof(me));
+	if (sem_init(&me.sem, 0, 0) != 0) {
+		err = sq_error(INV_ENOMEM, "cannot create a semaphore");
+	} else {
+		err = w->opened_txn ? 0 : step_once(w, ST_RELEASE, "commit");
+		if (err)
+			sem_destroy(&me.sem);
+	}
 	w->in_txn = 0;
 	w->txn_write = 0;
 	if (err) {
@@ -1140,11 +1195,9 @@ static int end_write(sq_store *s, void (*release)(void *), void *arg)
 		return inv_backend_error(err, msg);
 	}
 	w->kept = 1;
-	memset(&me, 0, sizeof(me));
-	pthread_cond_init(&me.cv, NULL);
 	pthread_mutex_lock(&s->mu);
-	me.next = s->group;
-	s->group = &me;
+	*s->group_tail = &me;
+	s->group_tail = &me.next;
 	s->members++;
 	if (release) {
 		/* `w` stays ours, so the group cannot end meanwhile */
@@ -1152,15 +1205,19 @@ static int end_write(sq_store *s, void (*release)(void *), void *arg)
 		release(arg);
 		pthread_mutex_lock(&s->mu);
 	}
-	group_next(s);
-	while (!me.done)
-		pthread_cond_wait(&me.cv, &s->mu);
-	if (!me.err && me.gen && wait_durable(s, me.gen)) {
-		me.err = INV_EBACKEND;
-		snprintf(me.msg, sizeof(me.msg), "%s", sync_failed);
-	}
+	group_next(s, &me);
 	pthread_mutex_unlock(&s->mu);
-	pthread_cond_destroy(&me.cv);
+	for (;;) {
+		while (sem_wait(&me.sem) != 0)
+			; /* EINTR */
+		if (!me.turn)
+			break; /* answered */
+		pthread_mutex_lock(&s->mu);
+		me.turn = 0;
+		wait_durable(s, &me);
+		pthread_mutex_unlock(&s->mu);
+	}
+	sem_destroy(&me.sem);
 	if (me.err)
 		return inv_backend_error(me.err, me.msg);
 	return 0;
@@ -2548,7 +2605,6 @@ static void sq_close(void *instance)
 	free(s->wal_path);
 	if (s->wal_fd >= 0)
 		close(s->wal_fd);
-	pthread_cond_destroy(&s->sync_cv);
 	pthread_cond_destroy(&s->company_cv);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
@@ -3037,20 +3093,15 @@ int inv_sqlite_backend_open(const inv_backend_ops **ops, void **instance,
 		free(s);
 		return sq_error(INV_ENOMEM, "cannot create the store's condition");
 	}
-	if (pthread_cond_init(&s->sync_cv, NULL) != 0) {
-		pthread_cond_destroy(&s->cv);
-		pthread_mutex_destroy(&s->mu);
-		free(s);
-		return sq_error(INV_ENOMEM, "cannot create the store's condition");
-	}
 	if (pthread_cond_init(&s->company_cv, NULL) != 0) {
-		pthread_cond_destroy(&s->sync_cv);
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
 		return sq_error(INV_ENOMEM, "cannot create the store's condition");
 	}
 	s->wal_fd = -1;
+	s->group_tail = &s->group;
+	s->durable_tail = &s->durable;
 	s->read_only = opts->read_only ? 1 : 0;
 	s->w = in = calloc(1, sizeof(*in));
 	s->path = strdup(path);
