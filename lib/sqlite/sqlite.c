@@ -502,7 +502,7 @@ typedef struct sq_conn {
  * sleeps on `sem` once: whoever answers it fills in `err` and `msg`,
  * unlinks it and posts `sem`, after which it is never touched again.
  * The one other post is `turn`: the caller is to run the next fsync
- * (wait_durable).  `turn` is set under `mu` before its post, and only
+ * (sync_next).  `turn` is set under `mu` before its post, and only
  * while the waiter is queued with `turn` clear, so the waiter may read it
  * after sem_wait() without `mu`.
  */
@@ -1006,7 +1006,7 @@ static void group_answer(sq_store *s, int err, const char *msg, uint64_t gen)
 	s->txn_open = 0;
 }
 
-static void wait_durable(sq_store *s, sq_waiter *self);
+static void sync_next(sq_store *s, sq_waiter *self);
 
 /*
  * Called with `mu` held by the thread using `w`, after its batch joined the
@@ -1068,7 +1068,7 @@ static void group_next(sq_store *s, sq_waiter *self)
 	}
 	s->busy = 0;
 	w_free(s);
-	wait_durable(s, self);
+	sync_next(s, self);
 }
 
 /* The batch on `w` is discarded alone: back to its savepoint, or, when it
@@ -1124,7 +1124,7 @@ static int wal_open(sq_store *s)
  * durable and passes the turn on to the oldest one left.  Once an fsync
  * has failed, every waiter is answered with the failure.
  */
-static void wait_durable(sq_store *s, sq_waiter *self)
+static void sync_next(sq_store *s, sq_waiter *self)
 {
 	while (!s->syncing && s->durable) {
 		uint64_t upto = s->committed;
@@ -1214,7 +1214,7 @@ static int end_write(sq_store *s, void (*release)(void *), void *arg)
 			break; /* answered */
 		pthread_mutex_lock(&s->mu);
 		me.turn = 0;
-		wait_durable(s, &me);
+		sync_next(s, &me);
 		pthread_mutex_unlock(&s->mu);
 	}
 	sem_destroy(&me.sem);
